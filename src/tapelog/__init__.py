@@ -1,0 +1,1 @@
+"""tapelog: structured logging for Python services whose logs are data."""
