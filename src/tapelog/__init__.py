@@ -1,1 +1,151 @@
-"""tapelog: structured logging for Python services whose logs are data."""
+"""tapelog: structured logging for Python services whose logs are data.
+
+The layers, each importing only the ones below it::
+
+    tapelog (this module)      the public API, re-exported; nothing else lives here
+    _logger _context _levels   the caller's side: level gate, one clock read, one put
+    _dispatch                  bounded queue, overflow policies, worker thread, flush, fork
+    _pipeline _entry           one swappable unit: entry building, then the sinks
+    processors/                normalisation, redaction, field selection
+    formats/                   json, logfmt, console
+    sinks/                     console, file
+    config/                    validation, sources and precedence
+    stdlib testing cli/        bridges and tools on top
+
+Quick start:
+    >>> import tapelog
+    >>> log = tapelog.get_logger("shop")
+    >>> log.info("order placed", symbol="BTC-USD")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from tapelog._context import bind_context, clear_context, context, get_context, unbind_context
+from tapelog._logger import Logger
+from tapelog._runtime import RUNTIME
+from tapelog._signals import install_signal_handlers
+from tapelog._stats import SinkStats, Stats
+from tapelog.config._model import Config
+from tapelog.exceptions import ConfigError, TapelogError
+from tapelog.stdlib import capture_stdlib
+
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from os import PathLike
+
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "Logger",
+    "SinkStats",
+    "Stats",
+    "TapelogError",
+    "bind_context",
+    "capture_stdlib",
+    "clear_context",
+    "configure",
+    "context",
+    "flush",
+    "get_context",
+    "get_logger",
+    "install_signal_handlers",
+    "reload",
+    "set_level",
+    "shutdown",
+    "stats",
+    "unbind_context",
+]
+
+
+def configure(
+    source: str | PathLike[str] | Mapping[str, object] | Config | None = None, /, **overrides: object
+) -> Config:
+    """Configure tapelog, replacing the running pipeline atomically.
+
+    Sources, lowest precedence first: built-in defaults, the config file (``source`` or
+    ``TAPELOG_CONFIG``), ``overrides``, the ``TAPELOG_*`` environment variables, and
+    ``set_level`` at run time.
+
+    Args:
+        source: a TOML or JSON file path, a dict shaped like the file, or a ``Config``.
+        **overrides: top-level keys, as in the file (``level="debug"``, ``sinks=[...]``).
+
+    Returns:
+        The validated configuration now in effect.
+
+    Raises:
+        ConfigError: a value is invalid; the message names its key path, the value and
+            what is allowed. Nothing was changed: the previous pipeline keeps logging.
+    """
+    return RUNTIME.configure(source, overrides)
+
+
+def get_logger(name: str | None = None, /, **bound: object) -> Logger:
+    """Return a logger named ``name`` (default: the calling module's ``__name__``).
+
+    Args:
+        name: a dotted name; levels set for a prefix apply to every name under it.
+        **bound: fields every entry of the returned logger carries.
+    """
+    if name is None:
+        name = str(sys._getframe(1).f_globals.get("__name__", "root"))  # noqa: SLF001
+    return RUNTIME.get_logger(name, bound)
+
+
+def set_level(level: int | str | None, logger: str | None = None) -> None:
+    """Override the level of every logger, or of one logger name and its children.
+
+    This is the top of the precedence: it outlives ``configure`` and ``reload``.
+    ``None`` removes the override.
+
+    Raises:
+        ConfigError: ``level`` is not a level name or number.
+    """
+    RUNTIME.set_level(level, logger)
+
+
+def flush(timeout: float | None = None) -> bool:
+    """Wait until every entry logged before this call is written.
+
+    Returns:
+        True when everything was written; False if ``timeout`` (seconds) ran out first.
+    """
+    return RUNTIME.flush(timeout)
+
+
+def shutdown(timeout: float | None = None) -> None:
+    """Drain the queue, stop the worker and close the sinks.
+
+    Runs by itself at interpreter exit. Entries logged afterwards are written
+    synchronously; ``configure()`` starts a worker again.
+    """
+    RUNTIME.shutdown(timeout)
+
+
+def stats() -> Stats:
+    """Return a snapshot of tapelog's exact counters (see ``Stats``)."""
+    return RUNTIME.stats()
+
+
+def reload() -> bool:
+    """Re-read the config file and the environment.
+
+    Returns:
+        True if the new configuration is in effect; False if it was invalid, in which
+        case the old one keeps running and an entry (``config.reload_failed``) says why.
+    """
+    return RUNTIME.reload()
+
+
+def __getattr__(name: str) -> str:
+    if name == "__version__":
+        from tapelog._version import __version__
+
+        return __version__
+    msg = f"module 'tapelog' has no attribute {name!r}"
+    raise AttributeError(msg)

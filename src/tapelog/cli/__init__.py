@@ -1,9 +1,48 @@
-"""The ``tapelog`` command line."""
+"""The ``tapelog`` command line: one module per command, dispatched from here."""
 
 from __future__ import annotations
 
+import argparse
+import sys
+from typing import TYPE_CHECKING
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the command line."""
-    del argv
-    return 0
+from tapelog.cli import _demo, _schema
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+
+__all__ = ["main"]
+
+_COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
+    "demo": (_demo.add_arguments, _demo.run),
+    "schema": (_schema.add_arguments, _schema.run),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every command."""
+    parser = argparse.ArgumentParser(prog="tapelog", description="Structured logging tools.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (add_arguments, _) in _COMMANDS.items():
+        module_doc = sys.modules[add_arguments.__module__].__doc__ or ""
+        summary = module_doc.strip().splitlines()[0] if module_doc else name
+        add_arguments(sub.add_parser(name, help=summary, description=summary))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    _, run = _COMMANDS[args.command]
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0

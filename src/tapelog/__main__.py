@@ -1,0 +1,6 @@
+"""``python -m tapelog``: the command line."""
+
+from tapelog.cli import main
+
+
+raise SystemExit(main())

@@ -1,0 +1,483 @@
+"""The dispatcher: a bounded queue between callers and one worker thread.
+
+The caller's side is ``put``: a length check, a ``deque.append`` and, only when the
+worker sleeps, one ``Event.set``. Everything else (building the entry, redaction,
+formatting, writing) happens on the worker, in batches.
+
+Why each lock exists:
+
+* ``_lock`` guards the slow paths only: a full queue (overflow policies, drop counters)
+  and the condition blocked callers wait on. The fast path takes no lock: ``deque``
+  operations are atomic under the GIL, so the bound can be exceeded by at most one
+  record per concurrently appending thread, never by more.
+* ``_work_lock`` is held by whoever runs the pipeline: the worker for one batch, a
+  caller in ``sync`` mode, ``swap`` while it replaces the pipeline, and ``fork`` while it
+  duplicates the process. Holding it across a batch is what makes a pipeline swap
+  exact: a batch is handled wholly by the old pipeline or wholly by the new one.
+
+Loss accounting is exact: ``emitted`` is derived as processed + in flight + queued +
+dropped, and the drop counters are only changed under ``_lock``.
+
+Fork: the child gets new locks, an empty queue and no worker (one starts on its first
+call); records still queued in the parent are the parent's to write, so none is
+written twice. ``before_fork`` waits (bounded) for the current batch, so no sink is
+forked mid-write.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+import time
+from collections import deque
+from threading import get_ident
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Final, Protocol
+
+
+from tapelog._levels import WARNING
+from tapelog._stats import SinkCounters, Stats
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from tapelog._event import Record
+    from tapelog.config._model import QueueConfig
+
+
+__all__ = ["Dispatcher", "PipelineLike"]
+
+_EMPTY: Final = MappingProxyType({})
+_REPORT_INTERVAL: Final = 5.0  # seconds between two tapelog.dropped entries
+_IDLE_WAIT: Final = 0.25  # the worker wakes this often when idle, for periodic duties
+_BLOCK_POLL: Final = 0.05  # a blocked caller re-checks the queue this often
+_FORK_WAIT: Final = 2.0  # how long fork waits for the batch being written
+
+
+class PipelineLike(Protocol):
+    """What the dispatcher needs from a pipeline (``tapelog._pipeline.Pipeline``)."""
+
+    def process(self, records: Sequence[Record], counters: dict[str, SinkCounters]) -> None:
+        """Build, filter and write a batch of records; never raises."""
+        ...
+
+    def flush(self) -> None:
+        """Flush every sink."""
+        ...
+
+    def close(self, keep: PipelineLike | None = None) -> None:
+        """Close the sinks that ``keep`` does not also use."""
+        ...
+
+    def after_fork(self) -> None:
+        """Reset what a forked child cannot share (sockets, locks)."""
+        ...
+
+    def periodic(self) -> Sequence[Record]:
+        """Run timed duties (rotation, retries); return internal records to log."""
+        ...
+
+
+class Dispatcher:
+    """Moves records from callers to the pipeline. One per process; see the module doc."""
+
+    put: Callable[[Record], None]
+    """Hand one record over. Rebound when the mode or policy changes."""
+
+    def __init__(self, pipeline: PipelineLike, queue: QueueConfig) -> None:
+        self._pipeline = pipeline
+        self._counters: dict[str, SinkCounters] = {}
+        self._maxsize = queue.size
+        self._policy = queue.overflow
+        self._block_timeout = queue.block_timeout
+        self._batch_size = queue.batch_size
+        self._sync = queue.mode == "sync"
+        self._closed = False
+        self._reset()
+        os.register_at_fork(
+            before=self._before_fork,
+            after_in_parent=self._after_fork_in_parent,
+            after_in_child=self._after_fork_in_child,
+        )
+        atexit.register(self._at_exit)
+
+    def _reset(self) -> None:
+        """Fresh runtime state: at start and in a forked child."""
+        self._queue: deque[Record | threading.Event] = deque()
+        self._lock = threading.Lock()
+        self._not_full = threading.Condition(self._lock)
+        self._work_lock = threading.RLock()
+        self._wake = threading.Event()
+        self._idle = False
+        self._stopping = False
+        self._worker: threading.Thread | None = None
+        self._worker_ident = 0
+        self._processed = 0
+        self._inflight = 0
+        self._waiters = 0
+        self._high_water = 0
+        self._dropped = {"drop_newest": 0, "drop_oldest": 0, "block_timeout": 0}
+        self._reported = dict(self._dropped)
+        self._last_report = 0.0
+        self._sync_depth = 0
+        self._sync_pending: list[Record] = []
+        self._fork_held = False
+        for counters in self._counters.values():
+            counters.__init__()
+        self._bind_put()
+
+    def _bind_put(self) -> None:
+        if self._sync or self._closed:
+            self.put = self._put_sync
+        elif self._worker is None:
+            self.put = self._put_start
+        else:
+            self.put = self._put_async
+
+    # -- configuration -------------------------------------------------------------
+
+    def configure_queue(self, queue: QueueConfig) -> None:
+        """Apply new queue settings; switching to sync mode drains the queue first."""
+        to_sync = queue.mode == "sync" and not self._sync
+        if to_sync:
+            self.flush()
+        with self._lock:
+            self._maxsize = queue.size
+            self._policy = queue.overflow
+            self._block_timeout = queue.block_timeout
+            self._batch_size = queue.batch_size
+            self._sync = queue.mode == "sync"
+            self._closed = False
+            self._bind_put()
+
+    def swap(self, pipeline: PipelineLike, *, close_old: bool = True) -> PipelineLike:
+        """Replace the pipeline between two batches; close the sinks the new one dropped.
+
+        Records already queued are written by the new pipeline; a batch being written
+        finishes with the old one first, so each record is written exactly once.
+
+        Returns:
+            The previous pipeline.
+        """
+        with self._work_lock:
+            old = self._pipeline
+            self._pipeline = pipeline
+            _safe(old.flush)
+            if close_old:
+                old.close(keep=pipeline)
+        return old
+
+    @property
+    def pipeline(self) -> PipelineLike:
+        """The pipeline in use."""
+        return self._pipeline
+
+    @property
+    def counters(self) -> dict[str, SinkCounters]:
+        """The per-sink counters, by sink name; kept across pipeline swaps."""
+        return self._counters
+
+    # -- the caller's side ---------------------------------------------------------
+
+    def _put_start(self, record: Record) -> None:
+        """First call in this process: start the worker, then hand over."""
+        with self._lock:
+            if self._worker is None and not self._sync and not self._closed:
+                self._start_worker()
+            self._bind_put()
+        self.put(record)
+
+    def _put_async(self, record: Record) -> None:
+        queue = self._queue
+        if len(queue) >= self._maxsize:
+            self._overflow(record)
+            return
+        queue.append(record)
+        if self._idle:
+            self._wake.set()
+
+    def _overflow(self, record: Record) -> None:
+        """The queue is full: apply the policy. Every record not queued is counted."""
+        queue = self._queue
+        if get_ident() == self._worker_ident:
+            # A sink or processor logging from the worker itself: blocking would wait on
+            # ourselves, and dropping would hide tapelog's own reports. Exceed the bound.
+            queue.append(record)
+            return
+        with self._lock:
+            self._high_water = max(self._high_water, len(queue))
+            if self._policy == "drop_newest":
+                self._dropped["drop_newest"] += 1
+                return
+            if self._policy == "drop_oldest":
+                self._drop_oldest_locked()
+                queue.append(record)
+            else:
+                deadline = time.monotonic() + self._block_timeout
+                while len(queue) >= self._maxsize:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        self._dropped["block_timeout"] += 1
+                        return
+                    self._waiters += 1
+                    self._wake.set()
+                    try:
+                        self._not_full.wait(min(remaining, _BLOCK_POLL))
+                    finally:
+                        self._waiters -= 1
+                queue.append(record)
+        self._wake.set()
+
+    def _drop_oldest_locked(self) -> None:
+        """Remove the oldest record, keeping any flush markers in front of it."""
+        queue = self._queue
+        kept: list[threading.Event] = []
+        try:
+            while True:
+                oldest = queue.popleft()
+                if isinstance(oldest, threading.Event):
+                    kept.append(oldest)
+                    continue
+                self._dropped["drop_oldest"] += 1
+                break
+        except IndexError:
+            pass  # the worker emptied the queue meanwhile: nothing to drop
+        queue.extendleft(reversed(kept))
+
+    def _put_sync(self, record: Record) -> None:
+        """Sync mode: the caller runs the pipeline. A sink that logs is queued, not recursed."""
+        with self._work_lock:
+            if self._sync_depth:
+                self._sync_pending.append(record)
+                return
+            self._sync_depth = 1
+            try:
+                batch: list[Record] = [record]
+                while batch:
+                    self._inflight = len(batch)
+                    self._pipeline.process(batch, self._counters)
+                    self._processed += len(batch)
+                    self._inflight = 0
+                    batch, self._sync_pending = self._sync_pending, []
+            finally:
+                self._sync_depth = 0
+
+    # -- the worker ----------------------------------------------------------------
+
+    def _start_worker(self) -> None:
+        self._stopping = False
+        worker = threading.Thread(target=self._run, name="tapelog-worker", daemon=True)
+        self._worker = worker
+        worker.start()
+
+    def _run(self) -> None:
+        self._worker_ident = get_ident()
+        queue = self._queue
+        wake = self._wake
+        while True:
+            if not queue:
+                if self._stopping:
+                    return
+                # Announce idleness, then re-check: a put that missed the flag appended
+                # before this check, and a later one sees the flag and sets the event.
+                wake.clear()
+                self._idle = True
+                if not queue and not self._stopping:
+                    wake.wait(_IDLE_WAIT)
+                self._idle = False
+                self._periodic()
+                continue
+            self._drain_once(queue)
+
+    def _drain_once(self, queue: deque[Record | threading.Event]) -> None:
+        depth = len(queue)
+        self._high_water = max(self._high_water, depth)
+        records: list[Record] = []
+        markers: list[threading.Event] = []
+        for _ in range(min(depth, self._batch_size)):
+            item = queue.popleft()
+            if isinstance(item, threading.Event):
+                markers.append(item)
+            else:
+                records.append(item)
+        with self._work_lock:
+            pipeline = self._pipeline
+            if records:
+                self._inflight = len(records)
+                try:
+                    pipeline.process(records, self._counters)
+                except BaseException as exc:  # pragma: no cover - process() isolates its parts
+                    _last_resort(exc)
+                self._processed += len(records)
+                self._inflight = 0
+            if markers:
+                _safe(pipeline.flush)
+        for marker in markers:
+            marker.set()
+        if self._waiters:
+            with self._lock:
+                self._not_full.notify_all()
+
+    def _periodic(self) -> None:
+        """Idle-time duties: the drop report and the pipeline's timers."""
+        internal = list(_safe_records(self._pipeline.periodic))
+        report = self._drop_report()
+        if report is not None:
+            internal.append(report)
+        self._queue.extend(internal)
+
+    def _drop_report(self, *, force: bool = False) -> Record | None:
+        """Build a ``tapelog.dropped`` record when drops happened since the last one."""
+        now = time.monotonic()
+        if not force and now - self._last_report < _REPORT_INTERVAL:
+            return None
+        with self._lock:
+            current = dict(self._dropped)
+        since = {k: current[k] - self._reported[k] for k in current if current[k] > self._reported[k]}
+        if not since:
+            return None
+        self._reported = current
+        self._last_report = now
+        fields: dict[str, object] = {
+            "event": "tapelog.dropped",
+            "dropped": since,
+            "dropped_total": sum(current.values()),
+            "queue_size": self._maxsize,
+            "overflow": self._policy,
+        }
+        message = f"{sum(since.values())} entries dropped: the queue was full"
+        return (time.time_ns(), WARNING, "tapelog", message, fields, _EMPTY, _EMPTY, None, None)
+
+    # -- flush, shutdown, stats ----------------------------------------------------
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything put before this call is written; see ``tapelog.flush``."""
+        worker = self._worker
+        if self._sync or self._closed or worker is None or not worker.is_alive():
+            if self._queue and not self._sync and not self._closed:
+                # The worker died or never started although records wait: restart it.
+                with self._lock:
+                    self._worker = None
+                    self._start_worker()
+                    self._bind_put()
+                return self.flush(timeout)
+            with self._work_lock:
+                _safe(self._pipeline.flush)
+            return True
+        if get_ident() == self._worker_ident:
+            return False  # the worker cannot wait for itself
+        report = self._drop_report(force=True)
+        if report is not None:
+            self._queue.append(report)
+        marker = threading.Event()
+        self._queue.append(marker)
+        self._wake.set()
+        return marker.wait(timeout)
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Drain, stop the worker and close the sinks; later calls write synchronously."""
+        drained = self.flush(timeout)
+        worker = self._worker
+        self._stopping = True
+        self._wake.set()
+        if worker is not None and worker is not threading.current_thread():
+            worker.join(timeout)
+        with self._lock:
+            self._closed = True
+            self._worker = None
+            self._bind_put()
+        with self._work_lock:
+            leftovers = [r for r in self._queue if not isinstance(r, threading.Event)]
+            self._queue.clear()
+            if leftovers:
+                self._put_sync_many(leftovers)
+            _safe(self._pipeline.flush)
+            self._pipeline.close()
+        return drained
+
+    def reset_counters(self) -> None:
+        """Zero every counter. For tests; call only at a quiet moment (after ``flush``)."""
+        with self._lock:
+            self._processed = 0
+            self._high_water = 0
+            self._dropped = dict.fromkeys(self._dropped, 0)
+            self._reported = dict(self._dropped)
+            self._counters.clear()
+
+    def _put_sync_many(self, records: list[Record]) -> None:
+        self._pipeline.process(records, self._counters)
+        self._processed += len(records)
+
+    def reopen(self) -> None:
+        """Undo ``shutdown``: the next call starts a worker again."""
+        with self._lock:
+            self._closed = False
+            self._bind_put()
+
+    def _at_exit(self) -> None:
+        if not self._closed:
+            self.shutdown(timeout=10.0)
+
+    def stats(self) -> Stats:
+        """A snapshot of the counters; exact at a quiet moment."""
+        with self._lock:
+            dropped = dict(self._dropped)
+        processed = self._processed
+        inflight = self._inflight
+        depth = sum(1 for item in tuple(self._queue) if not isinstance(item, threading.Event))
+        total_dropped = sum(dropped.values())
+        return Stats(
+            emitted=processed + inflight + depth + total_dropped,
+            dropped_overflow=total_dropped,
+            processed=processed,
+            queue_depth=depth,
+            queue_high_water=max(self._high_water, depth),
+            sinks=MappingProxyType({n: c.snapshot() for n, c in self._counters.items()}),
+            dropped_by_reason=MappingProxyType(dropped),
+        )
+
+    # -- fork ----------------------------------------------------------------------
+
+    def _before_fork(self) -> None:
+        # Let the batch being written finish, so the child does not inherit a sink
+        # mid-write (bounded: a hung network sink must not hang fork()).
+        self._fork_held = self._work_lock.acquire(timeout=_FORK_WAIT)
+        self._lock.acquire()
+
+    def _after_fork_in_parent(self) -> None:
+        self._lock.release()
+        if self._fork_held:
+            self._work_lock.release()
+
+    def _after_fork_in_child(self) -> None:
+        self._worker = None
+        self._reset()
+        _safe(self._pipeline.after_fork)
+
+
+def _safe(func: Callable[[], object]) -> None:
+    try:
+        func()
+    except Exception as exc:
+        _last_resort(exc)
+
+
+def _safe_records(func: Callable[[], Sequence[Record]]) -> Sequence[Record]:
+    try:
+        return func()
+    except Exception as exc:
+        _last_resort(exc)
+        return ()
+
+
+def _last_resort(exc: BaseException) -> None:
+    """Report a failure that has nowhere else to go, without raising."""
+    stream = sys.__stderr__
+    if stream is not None:
+        try:
+            stream.write(f"tapelog: internal error: {type(exc).__name__}: {exc}\n")
+        except Exception:  # noqa: S110 - nothing is left to report to
+            pass

@@ -1,0 +1,203 @@
+"""The worker's first step: turn a queued ``Record`` into an entry (an ordered dict).
+
+Required keys come first (``timestamp``, ``level``, ``logger``, ``message``), then
+``event``, ``seq``, the optional core fields, the user's fields (context < bound < call
+fields), and tapelog's nested objects. User fields never overwrite a reserved key: they
+are kept as ``key_``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import time
+import traceback
+from typing import TYPE_CHECKING, Final
+
+from tapelog._levels import LEVEL_NAMES, level_name
+from tapelog.processors import clean_fields, clean_value
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from tapelog._event import ExcInfo, Record
+    from tapelog.processors import FieldSelector, JsonValue, Redactor
+    from tapelog.typing import EventDict
+
+
+__all__ = ["RESERVED", "EntryBuilder", "error_object"]
+
+RESERVED: Final = frozenset(
+    {
+        "timestamp",
+        "level",
+        "logger",
+        "message",
+        "seq",
+        "trace_id",
+        "span_id",
+        "trace_flags",
+        "error",
+        "trade",
+        "metric",
+        "audit",
+        "pid",
+        "thread",
+        "host",
+        "service",
+        "source",
+        "function",
+    }
+)
+"""Keys only tapelog writes; a user field with one of these names is kept as ``name_``."""
+
+OPTIONAL_FIELDS: Final = frozenset({"pid", "thread", "host", "service", "source", "function"})
+
+_EVENT_NAME: Final = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*")
+_BAD_LOGGER_CHARS: Final = re.compile(r"[\x00-\x20\s]")
+_DOMAIN_KEYS: Final = ("trade", "metric", "audit")
+
+
+def error_object(exc: ExcInfo, redact: Callable[[str], str]) -> dict[str, JsonValue]:
+    """Describe an exception as the entry's ``error`` object: type, message, stack trace."""
+    etype, value, tb = exc
+    module = getattr(etype, "__module__", "builtins")
+    qualname = getattr(etype, "__qualname__", etype.__name__)
+    type_name = qualname if module in {"builtins", "__main__"} else f"{module}.{qualname}"
+    try:
+        message = str(value)
+    except Exception:
+        message = f"<unprintable {type_name}>"
+    try:
+        stack = "".join(traceback.format_exception(etype, value, tb))
+    except Exception:  # a broken __str__ or a cycle tripping the formatter
+        stack = f"{type_name}: {message}\n"
+    return {"type": type_name, "message": redact(message), "stack_trace": redact(stack)}
+
+
+def _identity(text: str) -> str:
+    return text
+
+
+class EntryBuilder:
+    """Builds entries from records. One per pipeline; used only by the worker.
+
+    Args:
+        redactor: applied to the message and every field value; ``None`` turns it off.
+        include: optional core fields to add (``pid``, ``host``, ``service`` ...).
+        service: the value of ``service``.
+        selector: the ``[fields]`` exclude and rename step, if configured.
+    """
+
+    __slots__ = (
+        "_host",
+        "_include",
+        "_logger_names",
+        "_pid",
+        "_prefix",
+        "_redact",
+        "_redactor",
+        "_second",
+        "_selector",
+        "_service",
+        "seq",
+    )
+
+    def __init__(
+        self,
+        redactor: Redactor | None = None,
+        include: frozenset[str] = frozenset(),
+        service: str | None = None,
+        selector: FieldSelector | None = None,
+    ) -> None:
+        self._redactor = redactor
+        self._redact: Callable[[str], str] = (
+            redactor.redact_text if redactor is not None else _identity
+        )
+        self._include = include
+        self._service = service
+        self._selector = selector
+        self._host = socket.gethostname() if "host" in include else ""
+        self._pid = os.getpid()
+        self._second = -1
+        self._prefix = ""
+        self._logger_names: dict[str, str] = {}
+        self.seq = 0
+
+    def after_fork(self) -> None:
+        """A forked child has its own pid and its own ``seq`` counting from zero."""
+        self._pid = os.getpid()
+        self.seq = 0
+
+    def timestamp(self, time_ns: int) -> str:
+        """RFC 3339 UTC with exactly six fractional digits; the second's prefix is cached."""
+        second, rest = divmod(time_ns, 1_000_000_000)
+        if second != self._second:
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._prefix}.{rest // 1000:06d}Z"
+
+    def _logger_name(self, name: str) -> str:
+        clean = self._logger_names.get(name)
+        if clean is None:
+            clean = _BAD_LOGGER_CHARS.sub("_", name) or "root"
+            if len(self._logger_names) < 10_000:  # noqa: PLR2004 - a bound, not a tunable
+                self._logger_names[name] = clean
+        return clean
+
+    def build(self, record: Record) -> EventDict:
+        """Turn one record into an entry. Never raises for any field value."""
+        time_ns, level, name, message, fields, bound, context, exc, meta = record
+        if not isinstance(message, str):
+            message = clean_value(message, None)
+            message = message if isinstance(message, str) else str(message)
+        entry: EventDict = {
+            "timestamp": self.timestamp(time_ns),
+            "level": LEVEL_NAMES.get(level) or level_name(level),
+            "logger": self._logger_name(name),
+            "message": self._redact(message),
+        }
+        user: Mapping[str, object] = {**context, **bound, **fields} if context or bound else fields
+        event = user.get("event")
+        if isinstance(event, str) and _EVENT_NAME.fullmatch(event):
+            entry["event"] = event
+            user = {k: v for k, v in user.items() if k != "event"}
+        self.seq += 1
+        entry["seq"] = self.seq
+        if meta is not None:
+            for key in ("trace_id", "span_id", "trace_flags"):
+                if key in meta:
+                    entry[key] = meta[key]
+        include = self._include
+        if include:
+            self._add_optional(entry, include, meta)
+        if user:
+            for key, value in clean_fields(user, self._redactor).items():
+                entry[f"{key}_" if key in RESERVED else key] = value
+        if exc is not None:
+            entry["error"] = error_object(exc, self._redact)
+        if meta is not None:
+            for key in _DOMAIN_KEYS:
+                if key in meta:
+                    entry[key] = clean_value(meta[key], self._redactor)
+            if "error" in meta:
+                entry["error"] = clean_value(meta["error"], self._redactor)
+        if self._selector is not None:
+            return self._selector(entry)
+        return entry
+
+    def _add_optional(
+        self, entry: EventDict, include: frozenset[str], meta: Mapping[str, object] | None
+    ) -> None:
+        if "pid" in include:
+            entry["pid"] = self._pid
+        if "host" in include:
+            entry["host"] = self._host
+        if "service" in include and self._service:
+            entry["service"] = self._service
+        if meta is not None:
+            for key in ("thread", "source", "function"):
+                if key in include and key in meta:
+                    entry[key] = str(meta[key])

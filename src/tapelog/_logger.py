@@ -1,0 +1,208 @@
+"""The caller's side: ``Logger`` and ``get_logger``. No I/O happens here.
+
+A call pays for the level gate (two attribute loads and a compare), one clock read, one
+tuple and one ``put``. Everything else happens on the worker thread. This module never
+imports sinks, formats or config, which keeps the layers one-way and imports cheap.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from time import time_ns
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Protocol, final
+
+from tapelog._context import EMPTY, get_current
+from tapelog._levels import CRITICAL, DEBUG, ERROR, INFO, TRACE, WARNING, parse_level
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from tapelog._event import ExcInfo, Record
+
+
+__all__ = ["Logger", "LoggerCore", "set_outlet"]
+
+
+@final
+class LoggerCore:
+    """What every ``Logger`` of one name shares: the name and its effective level.
+
+    The runtime rewrites ``level`` in place when the configuration or ``set_level``
+    changes it, so bound copies of a logger see the change at once.
+    """
+
+    __slots__ = ("level", "name")
+
+    def __init__(self, name: str, level: int) -> None:
+        self.name = name
+        self.level = level
+
+
+class Outlet(Protocol):
+    """Where records go: the dispatcher, whose ``put`` is rebound as its mode changes."""
+
+    @property
+    def put(self) -> Callable[[Record], None]:
+        """Hand one record over."""
+        ...
+
+
+class _Nowhere:
+    """The outlet before the runtime exists; drops records (nothing can log that early)."""
+
+    def put(self, record: Record) -> None:  # pragma: no cover - replaced at import
+        del record
+
+
+_outlet: Outlet = _Nowhere()
+
+
+def set_outlet(outlet: Outlet) -> None:
+    """Point every logger at ``outlet``. Called once, by ``tapelog._runtime``."""
+    global _outlet
+    _outlet = outlet
+
+
+#: Optional call-site fields (``thread``, ``source``, ``function``) the config asked for.
+#: Empty in the common case, so the hot path pays one truthiness test.
+CALLSITE: set[str] = set()
+
+
+def _callsite(depth: int) -> dict[str, object]:
+    """Read the facts of the frame ``depth`` levels above the caller of this function."""
+    meta: dict[str, object] = {}
+    if "thread" in CALLSITE:
+        meta["thread"] = threading.current_thread().name
+    if "source" in CALLSITE or "function" in CALLSITE:
+        frame = sys._getframe(depth + 1)  # noqa: SLF001 - the cheapest way to the caller
+        meta["source"] = f"{frame.f_code.co_filename}:{frame.f_lineno}"
+        meta["function"] = frame.f_code.co_name
+    return meta
+
+
+def exc_tuple(exc_info: object) -> ExcInfo | None:
+    """Normalise the ``exc_info=`` forms: True, an exception, or a ``sys.exc_info()`` tuple."""
+    if exc_info is True:
+        info = sys.exc_info()
+        if info[0] is None or info[1] is None:
+            return None
+        return (info[0], info[1], info[2])
+    if isinstance(exc_info, BaseException):
+        return (type(exc_info), exc_info, exc_info.__traceback__)
+    if isinstance(exc_info, tuple) and len(exc_info) == 3:  # noqa: PLR2004 - the exc_info shape
+        value: object = exc_info[1]  # pyright: ignore[reportUnknownVariableType]
+        if isinstance(value, BaseException):
+            return (type(value), value, value.__traceback__)
+    return None
+
+
+@final
+class Logger:
+    """A named logger with bound fields. Cheap to copy; safe to share between threads.
+
+    Get one with ``tapelog.get_logger()``. Every emitting method takes the message
+    positionally and any fields by keyword; ``exc_info=`` attaches an exception.
+
+    Example:
+        >>> import tapelog
+        >>> log = tapelog.get_logger("shop").bind(request_id="r-1")
+        >>> log.name
+        'shop'
+    """
+
+    __slots__ = ("_bound", "_core")
+
+    def __init__(self, core: LoggerCore, bound: Mapping[str, object] = EMPTY) -> None:
+        self._core = core
+        self._bound = bound
+
+    @property
+    def name(self) -> str:
+        """The dotted logger name."""
+        return self._core.name
+
+    @property
+    def bound(self) -> Mapping[str, object]:
+        """The fields bound to this logger (read-only)."""
+        return self._bound
+
+    def __repr__(self) -> str:
+        return f"<Logger {self._core.name!r} bound={dict(self._bound)!r}>"
+
+    def _log(self, level: int, message: str, fields: dict[str, object]) -> None:
+        exc = exc_tuple(fields.pop("exc_info")) if "exc_info" in fields else None
+        _outlet.put(
+            (
+                time_ns(),
+                level,
+                self._core.name,
+                message,
+                fields,
+                self._bound,
+                get_current(),
+                exc,
+                _callsite(2) if CALLSITE else None,
+            )
+        )
+
+    def trace(self, message: str, /, **fields: object) -> None:
+        """Log at level ``trace`` (5)."""
+        if self._core.level <= TRACE:
+            self._log(TRACE, message, fields)
+
+    def debug(self, message: str, /, **fields: object) -> None:
+        """Log at level ``debug`` (10)."""
+        if self._core.level <= DEBUG:
+            self._log(DEBUG, message, fields)
+
+    def info(self, message: str, /, **fields: object) -> None:
+        """Log at level ``info`` (20)."""
+        if self._core.level <= INFO:
+            self._log(INFO, message, fields)
+
+    def warning(self, message: str, /, **fields: object) -> None:
+        """Log at level ``warning`` (30)."""
+        if self._core.level <= WARNING:
+            self._log(WARNING, message, fields)
+
+    def error(self, message: str, /, **fields: object) -> None:
+        """Log at level ``error`` (40)."""
+        if self._core.level <= ERROR:
+            self._log(ERROR, message, fields)
+
+    def critical(self, message: str, /, **fields: object) -> None:
+        """Log at level ``critical`` (50)."""
+        if self._core.level <= CRITICAL:
+            self._log(CRITICAL, message, fields)
+
+    def exception(self, message: str, /, **fields: object) -> None:
+        """Log at level ``error`` with the exception being handled (or ``exc_info=``)."""
+        if self._core.level <= ERROR:
+            fields.setdefault("exc_info", True)
+            self._log(ERROR, message, fields)
+
+    def log(self, level: int | str, message: str, /, **fields: object) -> None:
+        """Log at a level given by name or number.
+
+        Raises:
+            ValueError: ``level`` is not a level name or a number in 0..100.
+        """
+        number = parse_level(level)
+        if self._core.level <= number:
+            self._log(number, message, fields)
+
+    def is_enabled(self, level: int | str) -> bool:
+        """Tell whether a call at ``level`` would be logged by this logger."""
+        return self._core.level <= parse_level(level)
+
+    def bind(self, **fields: object) -> Logger:
+        """Return a copy of this logger with more fields bound; this one is unchanged."""
+        return Logger(self._core, MappingProxyType({**self._bound, **fields}))
+
+    def unbind(self, *keys: str) -> Logger:
+        """Return a copy of this logger without the given bound fields."""
+        kept = {k: v for k, v in self._bound.items() if k not in keys}
+        return Logger(self._core, MappingProxyType(kept) if kept else EMPTY)

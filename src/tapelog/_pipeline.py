@@ -1,0 +1,297 @@
+"""The pipeline: the entry builder and the sinks as one frozen, swappable unit.
+
+``build_pipeline`` turns a validated ``Config`` into a ``Pipeline``. Building may fail
+(a sink that cannot be created); it has no side effects on the running one, so a failed
+``configure()`` leaves logging as it was. Sinks whose settings did not change are taken
+over from the previous pipeline, so a reconfiguration neither reopens a file nor drops
+a connection.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Final, TypeAlias, final
+
+from tapelog._entry import OPTIONAL_FIELDS, EntryBuilder
+from tapelog._levels import ERROR
+from tapelog._stats import SinkCounters
+from tapelog.exceptions import ConfigError
+from tapelog.formats import get_formatter, should_color
+from tapelog.processors import FieldSelector, Redactor
+from tapelog.sinks import ConsoleSink, FileSink
+
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from tapelog._event import Record
+    from tapelog.config._model import Config, SinkConfig
+    from tapelog.typing import EventDict, Formatter, Sink
+
+
+__all__ = ["Pipeline", "SinkSlot", "build_pipeline", "register_sink_type"]
+
+_FAILURE_REPORT_INTERVAL: Final = 5.0
+_EMPTY: Final[dict[str, object]] = {}
+
+SinkFactory: TypeAlias = Callable[["SinkConfig", "Formatter"], "Sink"]
+_SINK_TYPES: dict[str, SinkFactory] = {}
+
+
+def register_sink_type(type_name: str, factory: SinkFactory) -> None:
+    """Make ``[[sinks]] type = type_name`` build sinks with ``factory``."""
+    _SINK_TYPES[type_name] = factory
+
+
+def _console_factory(config: SinkConfig, formatter: Formatter) -> Sink:
+    stream = config.options.get("stream", "stderr")
+    return ConsoleSink(formatter, stream="stdout" if stream == "stdout" else "stderr", name=config.name)
+
+
+def _file_factory(config: SinkConfig, formatter: Formatter) -> Sink:
+    return FileSink(
+        str(config.options["path"]), formatter, mode=int(config.options.get("mode", 0o640)), name=config.name
+    )
+
+
+register_sink_type("console", _console_factory)
+register_sink_type("file", _file_factory)
+
+
+@final
+class SinkSlot:
+    """A sink with what decides which entries reach it."""
+
+    __slots__ = ("accepts", "config", "level", "name", "sink")
+
+    def __init__(
+        self,
+        sink: Sink,
+        config: SinkConfig,
+        level: int,
+        accepts: Callable[[EventDict], bool] | None = None,
+    ) -> None:
+        self.sink = sink
+        self.config = config
+        self.name = config.name
+        self.level = level
+        self.accepts = accepts
+
+
+@final
+class Pipeline:
+    """Builds entries from records and hands them to each sink that wants them.
+
+    Used by one thread at a time (the dispatcher holds its work lock), so its state
+    needs no locks of its own.
+    """
+
+    def __init__(self, builder: EntryBuilder, slots: Sequence[SinkSlot], config: Config | None = None) -> None:
+        self.builder = builder
+        self.slots = tuple(slots)
+        self.config = config
+        self._failures: dict[str, tuple[int, str]] = {}
+        self._last_failure_report: dict[str, float] = {}
+
+    @property
+    def sink_names(self) -> tuple[str, ...]:
+        """The names of the sinks, in configuration order."""
+        return tuple(slot.name for slot in self.slots)
+
+    def process(self, records: Sequence[Record], counters: dict[str, SinkCounters]) -> None:
+        """Build every record once, then offer the batch to every sink. Never raises."""
+        build = self.builder.build
+        built: list[tuple[int, EventDict]] = []
+        for record in records:
+            try:
+                entry = build(record)
+            except Exception as exc:  # the builder is defensive; this is the last line
+                entry = _broken_entry(self.builder, record, exc)
+            built.append((record[1], entry))
+        for slot in self.slots:
+            counter = counters.get(slot.name)
+            if counter is None:
+                counter = counters[slot.name] = SinkCounters()
+            self._offer(slot, built, records, counter)
+
+    def _offer(
+        self,
+        slot: SinkSlot,
+        built: list[tuple[int, EventDict]],
+        records: Sequence[Record],
+        counter: SinkCounters,
+    ) -> None:
+        level = slot.level
+        accepts = slot.accepts
+        chosen: list[EventDict] = []
+        for (number, entry), record in zip(built, records, strict=True):
+            if number < level:
+                continue
+            meta = record[8]
+            if meta is not None and meta.get("skip_sink") == slot.name:
+                continue
+            if accepts is not None and not accepts(entry):
+                continue
+            chosen.append(entry)
+        counter.filtered += len(built) - len(chosen)
+        if not chosen:
+            return
+        try:
+            slot.sink.write_batch(chosen)
+        except Exception as exc:
+            counter.failed += len(chosen)
+            count, _ = self._failures.get(slot.name, (0, ""))
+            self._failures[slot.name] = (count + len(chosen), f"{type(exc).__name__}: {exc}")
+        else:
+            counter.written += len(chosen)
+
+    def periodic(self) -> Sequence[Record]:
+        """Report sink failures, at most once per interval per sink."""
+        if not self._failures:
+            return ()
+        now = time.monotonic()
+        reports: list[Record] = []
+        for name, (count, error) in list(self._failures.items()):
+            if now - self._last_failure_report.get(name, 0.0) < _FAILURE_REPORT_INTERVAL:
+                continue
+            self._last_failure_report[name] = now
+            del self._failures[name]
+            fields: dict[str, object] = {"event": "tapelog.sink_failed", "sink": name, "failed": count, "reason": error}
+            reports.append(
+                (time.time_ns(), ERROR, "tapelog", f"sink {name!r} failed", fields, _EMPTY, _EMPTY, None, {"skip_sink": name})
+            )
+        return reports
+
+    def flush(self) -> None:
+        """Flush every sink; one failing does not stop the others."""
+        for slot in self.slots:
+            try:
+                slot.sink.flush()
+            except Exception as exc:
+                count, _ = self._failures.get(slot.name, (0, ""))
+                self._failures[slot.name] = (count, f"{type(exc).__name__}: {exc}")
+
+    def close(self, keep: object | None = None) -> None:
+        """Close every sink that ``keep`` (the next pipeline) does not use."""
+        kept = {id(slot.sink) for slot in keep.slots} if isinstance(keep, Pipeline) else set[int]()
+        for slot in self.slots:
+            if id(slot.sink) in kept:
+                continue
+            try:
+                slot.sink.close()
+            except Exception:  # noqa: S112 - closing is best effort; the sink is going away
+                continue
+
+    def after_fork(self) -> None:
+        """Reset per-process state in the sinks and the builder."""
+        self.builder.after_fork()
+        for slot in self.slots:
+            hook = getattr(slot.sink, "after_fork", None)
+            if callable(hook):
+                hook()
+
+
+def _broken_entry(builder: EntryBuilder, record: Record, exc: Exception) -> EventDict:
+    """An entry that still carries the record's core facts when building it failed."""
+    from tapelog._levels import level_name
+
+    return {
+        "timestamp": builder.timestamp(record[0]),
+        "level": level_name(record[1]),
+        "logger": str(record[2]) or "root",
+        "message": str(record[3]),
+        "tapelog_error": f"{type(exc).__name__}: {exc}",
+    }
+
+
+def _formatter_for(config: Config, sink: SinkConfig) -> Formatter:
+    explicit_default = config.origins.get("format", "default") != "default"
+    if sink.format is not None:
+        name = sink.format
+    elif sink.type == "console" and not explicit_default:
+        import sys
+
+        stream = sys.stdout if sink.options.get("stream") == "stdout" else sys.stderr
+        name = "console" if stream is not None and stream.isatty() else "json"
+    else:
+        name = config.format
+    color = False
+    if name == "console":
+        import sys
+
+        stream = sys.stdout if sink.options.get("stream") == "stdout" else sys.stderr
+        wanted = sink.options.get("color")
+        color = bool(wanted) if wanted is not None else should_color(stream)
+    return get_formatter(name, color=color)
+
+
+def _logger_filter(sink: SinkConfig) -> Callable[[EventDict], bool] | None:
+    flt = sink.filter
+    if flt is None or not (flt.loggers or flt.exclude_loggers or flt.components or flt.exclude_components):
+        return None
+    include = tuple(flt.loggers)
+    exclude = tuple(flt.exclude_loggers)
+    components = frozenset(flt.components)
+    exclude_components = frozenset(flt.exclude_components)
+
+    def matches(name: str, prefixes: tuple[str, ...]) -> bool:
+        return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+    def accepts(entry: EventDict) -> bool:
+        name = str(entry.get("logger", ""))
+        if include and not matches(name, include):
+            return False
+        if exclude and matches(name, exclude):
+            return False
+        component = entry.get("component")
+        if components and component not in components:
+            return False
+        return not (exclude_components and component in exclude_components)
+
+    return accepts
+
+
+def build_pipeline(config: Config, previous: Pipeline | None = None) -> Pipeline:
+    """Build a pipeline for ``config``, reusing the unchanged sinks of ``previous``.
+
+    Raises:
+        ConfigError: a sink cannot be built (unknown type, a bad option).
+    """
+    redaction = config.redaction
+    redactor: Redactor | None = None
+    if redaction.enabled:
+        try:
+            redactor = Redactor(redaction.keys, redaction.patterns, redaction.replacement)
+        except ValueError as exc:
+            raise ConfigError("redaction.patterns", list(redaction.patterns), str(exc)) from exc
+    fields = config.fields
+    selector = FieldSelector(fields.exclude, fields.rename) if fields.exclude or fields.rename else None
+    builder = EntryBuilder(
+        redactor=redactor,
+        include=frozenset(fields.include) & OPTIONAL_FIELDS,
+        service=config.service,
+        selector=selector,
+    )
+    reusable: dict[str, SinkSlot] = {}
+    if previous is not None:
+        reusable = {slot.name: slot for slot in previous.slots}
+    slots: list[SinkSlot] = []
+    for index, sink_config in enumerate(config.sinks):
+        old = reusable.get(sink_config.name)
+        if old is not None and old.config == sink_config and sink_config.type != "console":
+            sink = old.sink
+        else:
+            factory = _SINK_TYPES.get(sink_config.type)
+            if factory is None:
+                expected = "one of " + ", ".join(sorted(_SINK_TYPES))
+                raise ConfigError(f"sinks[{index}].type", sink_config.type, expected)
+            try:
+                sink = factory(sink_config, _formatter_for(config, sink_config))
+            except ConfigError:
+                raise
+            except Exception as exc:
+                raise ConfigError(f"sinks[{index}]", sink_config.name, f"a sink that can be built ({exc})") from exc
+        level = sink_config.level if sink_config.level is not None else 0
+        slots.append(SinkSlot(sink, sink_config, level, _logger_filter(sink_config)))
+    return Pipeline(builder, slots, config)

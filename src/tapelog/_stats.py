@@ -1,0 +1,93 @@
+"""Exact counters, and the frozen snapshots ``stats()`` returns."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, final
+
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+
+__all__ = ["SinkStats", "Stats"]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class SinkStats:
+    """What became of the entries one sink was offered.
+
+    At a quiet moment (after ``flush()``), for a sink present since the start:
+    ``processed == written + filtered + sampled_out + failed + spooled``.
+    """
+
+    written: int = 0
+    """Entries the sink accepted (for network sinks: delivered)."""
+    filtered: int = 0
+    """Entries below the sink's level or refused by its filter."""
+    sampled_out: int = 0
+    """Entries the sink's sampler dropped on purpose."""
+    failed: int = 0
+    """Entries given up on after the sink failed (and its fallback, if any)."""
+    retried: int = 0
+    """Write attempts repeated after a failure (an entry may be retried many times)."""
+    spooled: int = 0
+    """Entries waiting in the sink's disk spool for delivery."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """A snapshot of tapelog's counters.
+
+    At a quiet moment (after ``flush()``): ``emitted == processed + dropped_overflow``.
+    """
+
+    emitted: int = 0
+    """Calls that passed the level gate."""
+    dropped_overflow: int = 0
+    """Entries refused because the queue was full (any overflow policy)."""
+    processed: int = 0
+    """Entries the worker took from the queue and handed to the sinks."""
+    queue_depth: int = 0
+    """Entries waiting in the queue now."""
+    queue_high_water: int = 0
+    """The most entries the queue has held at once."""
+    sinks: Mapping[str, SinkStats] = field(default_factory=lambda: MappingProxyType({}))
+    """Per sink, by name."""
+    dropped_by_reason: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    """``dropped_overflow`` split by why: ``drop_newest``, ``drop_oldest``, ``block_timeout``."""
+
+    def as_dict(self) -> dict[str, object]:
+        """Return the snapshot as plain dicts and ints, for export."""
+        data = asdict(self)
+        data["sinks"] = {name: asdict(s) for name, s in self.sinks.items()}
+        data["dropped_by_reason"] = dict(self.dropped_by_reason)
+        return data
+
+
+class SinkCounters:
+    """Mutable counters for one sink; written only by the worker (or the sync caller)."""
+
+    __slots__ = ("failed", "filtered", "retried", "sampled_out", "spooled", "written")
+
+    def __init__(self) -> None:
+        self.written = 0
+        self.filtered = 0
+        self.sampled_out = 0
+        self.failed = 0
+        self.retried = 0
+        self.spooled = 0
+
+    def snapshot(self) -> SinkStats:
+        """Freeze the current values."""
+        return SinkStats(
+            written=self.written,
+            filtered=self.filtered,
+            sampled_out=self.sampled_out,
+            failed=self.failed,
+            retried=self.retried,
+            spooled=self.spooled,
+        )

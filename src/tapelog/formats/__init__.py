@@ -1,0 +1,33 @@
+"""Output formats: each turns one entry into one line of bytes.
+
+``JsonFormat`` (NDJSON, the default), ``LogfmtFormat`` (``key=value``, with
+``parse_logfmt``, ``flatten`` and ``unflatten`` for reading it back) and ``ConsoleFormat``
+(for people). ``get_formatter`` picks one by the name the configuration uses.
+"""
+
+from __future__ import annotations
+
+from ._console import ConsoleFormat as ConsoleFormat
+from ._console import should_color as should_color
+from ._json import JsonFormat as JsonFormat
+from ._logfmt import NESTED_OBJECTS as NESTED_OBJECTS
+from ._logfmt import LogfmtFormat as LogfmtFormat
+from ._logfmt import flatten as flatten
+from ._logfmt import parse_logfmt as parse_logfmt
+from ._logfmt import unflatten as unflatten
+from ._registry import FORMAT_NAMES as FORMAT_NAMES
+from ._registry import get_formatter as get_formatter
+
+
+__all__ = [
+    "FORMAT_NAMES",
+    "NESTED_OBJECTS",
+    "ConsoleFormat",
+    "JsonFormat",
+    "LogfmtFormat",
+    "flatten",
+    "get_formatter",
+    "parse_logfmt",
+    "should_color",
+    "unflatten",
+]

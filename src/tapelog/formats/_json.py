@@ -1,0 +1,135 @@
+"""The JSON format: one compact JSON object per line (NDJSON), written by orjson.
+
+This is the worker's hot path, so the common case is one ``orjson.dumps`` call and one
+``bytes.isascii`` check. Everything else (values orjson refuses, the three line-separator
+characters) is handled off that path.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Final, cast, final
+
+import orjson
+
+from ._text import safe_text
+
+
+if TYPE_CHECKING:
+    from tapelog.typing import EventDict
+
+
+__all__ = ["JsonFormat", "dumps"]
+
+# orjson writes U+2028, U+2029 and U+0085 raw; str.splitlines() and JavaScript split on
+# them. In UTF-8 they are these byte sequences, which cannot occur inside any other
+# character, so a plain bytes.replace is exact.
+_SEPARATORS: Final = (
+    (b"\xe2\x80\xa8", b"\\u2028"),
+    (b"\xe2\x80\xa9", b"\\u2029"),
+    (b"\xc2\x85", b"\\u0085"),
+)
+_LINE: Final = orjson.OPT_APPEND_NEWLINE
+_MAX_DEPTH: Final = 64
+_INT_MIN: Final = -(2**63)
+_INT_MAX: Final = 2**64 - 1
+
+
+def _default(value: object) -> str:
+    # orjson calls this for any type it does not know (Decimal, set, bytes, objects).
+    return safe_text(value)
+
+
+def _escape_separators(out: bytes) -> bytes:
+    for raw, escaped in _SEPARATORS:
+        if raw in out:
+            out = out.replace(raw, escaped)
+    return out
+
+
+def _sanitise(value: object, depth: int, ancestors: set[int]) -> object:
+    """Return a copy of ``value`` that orjson accepts: the slow path, after it refused."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            # Lone surrogates (from surrogateescape decoding): keep the rest, mark the loss.
+            return value.encode("utf-8", "replace").decode("utf-8")
+        return value
+    if isinstance(value, int):
+        return value if _INT_MIN <= value <= _INT_MAX else str(value)
+    if not isinstance(value, (Mapping, list, tuple)):
+        return safe_text(value)
+    if depth >= _MAX_DEPTH:
+        return "<too deep>"
+    marker = id(cast("object", value))
+    if marker in ancestors:
+        return "<cycle>"
+    ancestors.add(marker)
+    try:
+        if isinstance(value, Mapping):
+            items = cast("Mapping[object, object]", value).items()
+            return {safe_text(key): _sanitise(item, depth + 1, ancestors) for key, item in items}
+        return [_sanitise(item, depth + 1, ancestors) for item in cast("Sequence[object]", value)]
+    finally:
+        ancestors.discard(marker)
+
+
+def dumps(value: object, *, newline: bool = False) -> bytes:
+    r"""Return compact JSON for ``value``; never raises.
+
+    Values orjson cannot write are converted: unknown types to their text, integers
+    beyond 64 bits to strings, non-string keys to strings, lone surrogates to U+FFFD,
+    cycles and nesting deeper than 64 to a placeholder string.
+    U+2028, U+2029 and U+0085 are escaped.
+
+    Args:
+        value: a JSON-ready value, ideally.
+        newline: end the output with ``b"\n"``.
+
+    Returns:
+        UTF-8 JSON text.
+    """
+    option = _LINE if newline else 0
+    try:
+        out = orjson.dumps(value, default=_default, option=option)
+    except Exception:
+        out = orjson.dumps(_sanitise(value, 0, set()), default=_default, option=option)
+    if out.isascii():
+        return out
+    return _escape_separators(out)
+
+
+@final
+class JsonFormat:
+    r"""Writes an entry as one compact JSON object per line (NDJSON).
+
+    Keys keep their order, text is UTF-8 (not ASCII-escaped), and U+2028, U+2029 and
+    U+0085 are escaped as ``\u2028``, ``\u2029`` and ``\u0085`` so that no reader splits
+    a line inside a value. A value orjson cannot write is converted, never raised on.
+
+    Example:
+        >>> JsonFormat()({"logger": "app", "message": "one\u2028two", "n": 1})
+        b'{"logger":"app","message":"one\\u2028two","n":1}\n'
+    """
+
+    __slots__ = ()
+
+    def __call__(self, entry: EventDict) -> bytes:
+        """Return the entry as one JSON line ending in a newline."""
+        try:
+            out = orjson.dumps(entry, default=_default, option=_LINE)
+        except Exception:
+            return dumps(entry, newline=True)
+        # Most lines are ASCII, and isascii() is far cheaper than three substring scans.
+        if out.isascii():
+            return out
+        return _escape_separators(out)
+
+    def __repr__(self) -> str:
+        return "JsonFormat()"

@@ -1,0 +1,403 @@
+"""The logfmt format: ``key=value`` pairs on one line, and the parser that reads them back.
+
+Quoting follows go-logfmt, with two additions that make a parsed-back line carry the same
+types as the JSON entry: a string that looks like a number, boolean or null is quoted
+(``order_qty="10"``), and a list is one quoted JSON string. Nested objects flatten with
+dots (``trade.symbol=BTC-USD``).
+
+The round trip is ``parse_logfmt(line) == flatten(entry)``, and ``unflatten`` rebuilds
+tapelog's nested objects from the flat view, so that a parsed-back line validates against
+the log-entry schema.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Final, TypeAlias, cast, final
+
+import orjson
+
+from ._json import dumps
+from ._text import needs_quotes, quote, safe_text
+
+
+if TYPE_CHECKING:
+    from tapelog.typing import EventDict
+
+
+__all__ = [
+    "NESTED_OBJECTS",
+    "LogfmtFormat",
+    "encode_key",
+    "encode_value",
+    "flat_items",
+    "flatten",
+    "parse_logfmt",
+    "unflatten",
+]
+
+FlatValue: TypeAlias = "str | int | float | bool | None"
+"""A value in the flat view: what one ``key=value`` pair holds."""
+
+NESTED_OBJECTS: Final = ("error", "trade", "metric", "audit")
+"""tapelog's nested objects, which ``unflatten`` rebuilds by default."""
+
+# Fields of tapelog's objects that hold a list or an object, so unflatten decodes the JSON
+# text logfmt wrote for them. Any other string stays a string, even if it reads as JSON:
+# an error message "[1, 2]" must come back as text.
+_CONTAINER_FIELDS: Final = frozenset(
+    {"frames", "notes", "exceptions", "attributes", "threshold", "buckets", "counts"}
+)
+# Maps whose keys are OpenTelemetry attribute names, which contain dots themselves:
+# metric.attributes.network.io.direction is the key "network.io.direction" of attributes.
+_ATTRIBUTE_MAPS: Final = frozenset({"attributes"})
+
+_MAX_DEPTH: Final = 32
+_KEY_OK: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\Z")
+_KEY_BAD_CHAR: Final = re.compile(r"[^A-Za-z0-9_.]")
+_key_cache: dict[object, str] = {}
+_KEY_CACHE_SIZE: Final = 4096
+
+# The parser: whitespace is any byte <= 0x20, as in go-logfmt.
+_SPACE: Final = re.compile(r"[\x00-\x20]*")
+_KEY: Final = re.compile(r'[^\x00-\x20="]+')
+_BARE: Final = re.compile(r"[^\x00-\x20]*")
+_QUOTED: Final = re.compile(r'"((?:[^"\\]|\\.)*)"', re.DOTALL)
+_NUMBER: Final = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?\Z")
+_WORDS: Final[dict[str, FlatValue]] = {"true": True, "false": False, "null": None}
+
+
+def encode_key(key: object) -> str:
+    """Return ``key`` as a logfmt key: as given when valid, else with ``_`` for each bad character.
+
+    Args:
+        key: a key of the entry; normalised entries only hold valid ones.
+
+    Returns:
+        A key matching ``[A-Za-z_][A-Za-z0-9_.]*``.
+    """
+    cached = _key_cache.get(key)
+    if cached is not None:
+        return cached
+    text = safe_text(key)
+    if _KEY_OK.match(text) is None:
+        text = _KEY_BAD_CHAR.sub("_", text)
+        if not text or text[0].isdigit() or text[0] == ".":
+            text = "_" + text
+    if len(_key_cache) >= _KEY_CACHE_SIZE:
+        _key_cache.clear()
+    _key_cache[key] = text
+    return text
+
+
+def encode_value(value: FlatValue) -> str:
+    """Return one flat value as logfmt text.
+
+    ``None`` is ``null``, booleans ``true``/``false``, numbers bare, and a string bare
+    unless it is empty, holds a space, ``=``, ``"``, a control character or a line break,
+    or looks like a number, boolean or null: then it is quoted with JSON-style escapes.
+
+    Args:
+        value: a value from the flat view (see ``flatten``).
+
+    Returns:
+        The text after ``key=``.
+    """
+    kind = type(value)
+    if kind is str:
+        text = cast("str", value)
+        return quote(text) if needs_quotes(text) else text
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if kind is int:
+        return int.__repr__(cast("int", value))
+    if kind is float:
+        return float.__repr__(cast("float", value))
+    return encode_value(_leaf(value))  # not a flat value after all: be defensive
+
+
+def _leaf(value: object) -> FlatValue:
+    """Return any non-mapping value as a flat value."""
+    kind = type(value)
+    if value is None or kind is str or kind is bool or kind is int:
+        return cast("FlatValue", value)
+    if kind is float:
+        number = cast("float", value)
+        return number if math.isfinite(number) else None
+    if isinstance(value, (list, tuple)):
+        return dumps(cast("Sequence[object]", value)).decode("utf-8")
+    if isinstance(value, str):
+        return safe_text(value)
+    try:
+        if isinstance(value, int):
+            return int(value)  # an IntEnum member and the like
+        if isinstance(value, float):
+            number = float(value)
+            return number if math.isfinite(number) else None
+    except Exception:  # a subclass with a broken __int__ or __float__: fall back to text
+        return safe_text(value)
+    return safe_text(value)
+
+
+def flat_items(mapping: Mapping[str, object], prefix: str = "") -> Iterator[tuple[str, FlatValue]]:
+    """Yield the flat ``(key, value)`` pairs of ``mapping``, in order.
+
+    Nested mappings flatten with dots; an empty one is the string ``"{}"``. A list is its
+    compact JSON text. Non-finite floats become ``None``, as in the JSON format.
+
+    Args:
+        mapping: an entry, or part of one.
+        prefix: prepended to every key (``"trade."``).
+
+    Yields:
+        Pairs of a logfmt key and a flat value.
+    """
+    return _flat_items(mapping, prefix, 0)
+
+
+def _flat_items(
+    mapping: Mapping[str, object], prefix: str, depth: int
+) -> Iterator[tuple[str, FlatValue]]:
+    for key, value in mapping.items():
+        name = prefix + encode_key(key)
+        kind = type(value)
+        if kind is str or kind is int or kind is bool or value is None:
+            yield name, cast("FlatValue", value)
+        elif isinstance(value, Mapping):
+            nested = cast("Mapping[str, object]", value)
+            if not nested:
+                yield name, "{}"
+            elif depth >= _MAX_DEPTH:
+                yield name, "<too deep>"  # a cycle, or nesting no reader wants
+            else:
+                yield from _flat_items(nested, name + ".", depth + 1)
+        else:
+            yield name, _leaf(value)
+
+
+def flatten(entry: Mapping[str, object]) -> dict[str, object]:
+    """Return the flat view of an entry: exactly what ``LogfmtFormat`` writes.
+
+    Nested objects flatten with dots (``{"trade": {"symbol": "X"}}`` gives
+    ``{"trade.symbol": "X"}``), an empty object becomes the string ``"{}"``, and a list
+    becomes its compact JSON text. ``parse_logfmt(LogfmtFormat()(entry).decode())``
+    equals ``flatten(entry)``.
+
+    Args:
+        entry: a log entry.
+
+    Returns:
+        Flat keys mapped to ``None``, ``bool``, ``int``, ``float`` or ``str``.
+
+    Example:
+        >>> flatten({"trade": {"symbol": "BTC-USD", "fills": [1, 2]}, "tags": {}})
+        {'trade.symbol': 'BTC-USD', 'trade.fills': '[1,2]', 'tags': '{}'}
+    """
+    return dict(_flat_items(entry, "", 0))
+
+
+@final
+class LogfmtFormat:
+    r"""Writes an entry as ``key=value`` pairs on one line, go-logfmt style.
+
+    See ``encode_value`` for the quoting and ``flatten`` for nested objects and lists.
+    No value can split the line: newlines, control characters, U+0085, U+2028 and U+2029
+    are escaped inside quotes.
+
+    Example:
+        >>> LogfmtFormat()({"level": "info", "message": "order filled",
+        ...                 "trade": {"order_qty": "10", "symbol": "BTC-USD"}})
+        b'level=info message="order filled" trade.order_qty="10" trade.symbol=BTC-USD\n'
+    """
+
+    __slots__ = ()
+
+    def __call__(self, entry: EventDict) -> bytes:
+        """Return the entry as one logfmt line ending in a newline."""
+        try:
+            line = " ".join(
+                [f"{key}={encode_value(value)}" for key, value in _flat_items(entry, "", 0)]
+            )
+        except Exception as exc:  # only a hostile Mapping subclass gets here
+            line = f"logfmt_error={quote(safe_text(exc))} entry={quote(safe_text(entry))}"
+        return (line + "\n").encode("utf-8", "backslashreplace")
+
+    def __repr__(self) -> str:
+        return "LogfmtFormat()"
+
+
+def _skip_space(line: str, pos: int) -> int:
+    space = _SPACE.match(line, pos)
+    assert space is not None  # [...]* always matches
+    return space.end()
+
+
+def _parse_bare(text: str) -> FlatValue:
+    if not text:
+        return ""
+    word = _WORDS.get(text, text)
+    if word is not text:
+        return word
+    if text[0] in "-0123456789":
+        number = _NUMBER.match(text)
+        if number is not None:
+            return float(text) if number.group(1) or number.group(2) else int(text)
+    return text
+
+
+def parse_logfmt(line: str) -> dict[str, object]:
+    r"""Parse one logfmt line into flat keys and typed values.
+
+    Unquoted numbers read as ``int`` or ``float``, ``true``/``false`` as booleans,
+    ``null`` as ``None``, ``k=`` and ``k=""`` as the empty string, and a bare ``k`` as
+    ``True``. A quoted value is always a string, with JSON escapes decoded. A repeated
+    key keeps its last value.
+
+    Args:
+        line: one line, with or without its trailing newline.
+
+    Returns:
+        The flat view of the entry (see ``flatten``).
+
+    Raises:
+        ValueError: the line is not logfmt (an unterminated quote, a bad escape, a
+            stray ``=`` or ``"``).
+
+    Example:
+        >>> parse_logfmt('level=info qty="10" n=10 ok=true x=null msg="a \\"b\\""')
+        {'level': 'info', 'qty': '10', 'n': 10, 'ok': True, 'x': None, 'msg': 'a "b"'}
+    """
+    result: dict[str, object] = {}
+    end = len(line)
+    pos = _skip_space(line, 0)
+    while pos < end:
+        key_match = _KEY.match(line, pos)
+        if key_match is None:
+            msg = f"logfmt column {pos}: expected a key, got {line[pos : pos + 20]!r}"
+            raise ValueError(msg)
+        key = key_match.group()
+        pos = key_match.end()
+        value: object = True
+        if pos < end and line[pos] == "=":
+            pos += 1
+            if pos < end and line[pos] == '"':
+                quoted = _QUOTED.match(line, pos)
+                if quoted is None:
+                    got = line[pos : pos + 20]
+                    msg = f"logfmt column {pos}: expected a closing quote, got {got!r}"
+                    raise ValueError(msg)
+                raw = quoted.group(1)
+                value = _unescape(raw, pos) if "\\" in raw else raw
+                pos = quoted.end()
+            else:
+                bare = _BARE.match(line, pos)
+                assert bare is not None  # [^...]* always matches
+                value = _parse_bare(bare.group())
+                pos = bare.end()
+        result[key] = value
+        after = _skip_space(line, pos)
+        if after == pos and pos < end:
+            msg = (
+                f"logfmt column {pos}: expected a space between pairs, got {line[pos : pos + 20]!r}"
+            )
+            raise ValueError(msg)
+        pos = after
+    return result
+
+
+def _unescape(raw: str, pos: int) -> str:
+    try:
+        # strict=False: accept raw control characters that other writers leave in quotes.
+        return cast("str", json.loads(f'"{raw}"', strict=False))
+    except ValueError as exc:
+        msg = f"logfmt column {pos}: expected JSON escapes in a quoted value, got {raw[:40]!r}"
+        raise ValueError(msg) from exc
+
+
+def _decode_container(value: object) -> object:
+    if isinstance(value, str) and value[:1] in ("[", "{"):
+        try:
+            decoded = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return value
+        if isinstance(decoded, (list, dict)):
+            return cast("object", decoded)
+    return value
+
+
+def _split_path(rest: str) -> list[str]:
+    parts: list[str] = []
+    while True:
+        head, dot, tail = rest.partition(".")
+        parts.append(head)
+        if not dot:
+            return parts
+        if head in _ATTRIBUTE_MAPS:
+            parts.append(tail)
+            return parts
+        rest = tail
+
+
+def unflatten(
+    flat: Mapping[str, object], nested: Collection[str] = NESTED_OBJECTS
+) -> dict[str, object]:
+    """Rebuild nested objects from a flat view, such as ``parse_logfmt`` returns.
+
+    Keys under a name in ``nested`` become nested objects again
+    (``trade.symbol`` becomes ``{"trade": {"symbol": ...}}``); every other key stays flat,
+    so OpenTelemetry names such as ``server.address`` stay as they are. Inside the rebuilt
+    objects:
+
+    - the JSON text of a list or object is decoded for the fields of tapelog's objects that
+      hold one (``frames``, ``notes``, ``exceptions``, ``attributes``, ``threshold``,
+      ``buckets``, ``counts``) and for the object itself (``trade="{}"``); any other
+      string stays a string, even when it reads as JSON;
+    - keys below ``attributes`` are kept whole, since attribute names contain dots
+      (``metric.attributes.network.io.direction``).
+
+    A key that clashes with a value already there (``trade=1`` then ``trade.side=buy``)
+    stays flat rather than overwrite it.
+
+    Args:
+        flat: flat keys and values.
+        nested: the top-level names to rebuild.
+
+    Returns:
+        The entry, in the order its keys first appeared.
+
+    Example:
+        >>> unflatten({"server.port": 443, "trade.side": "buy", "error.notes": '["retry"]'})
+        {'server.port': 443, 'trade': {'side': 'buy'}, 'error': {'notes': ['retry']}}
+    """
+    result: dict[str, object] = {}
+    for key, value in flat.items():
+        root, dot, rest = key.partition(".")
+        if root not in nested:
+            result[key] = value
+        elif not dot:
+            result[key] = _decode_container(value)
+        elif not _insert(result, root, _split_path(rest), value):
+            result[key] = value
+    return result
+
+
+def _insert(result: dict[str, object], root: str, path: list[str], value: object) -> bool:
+    node: object = result.setdefault(root, {})
+    for part in path[:-1]:
+        if not isinstance(node, dict):
+            return False
+        node = cast("dict[str, object]", node).setdefault(part, {})
+    if not isinstance(node, dict):
+        return False
+    last = path[-1]
+    cast("dict[str, object]", node)[last] = (
+        _decode_container(value) if last in _CONTAINER_FIELDS else value
+    )
+    return True

@@ -1,0 +1,134 @@
+"""Text helpers shared by the formats: safe ``str()``, quoting and control-character escapes.
+
+Three character classes drive everything here:
+
+- *escaped*: characters that never appear raw in a written line. They are the C0 controls,
+  DEL, the C1 controls (U+0085 among them), U+2028, U+2029 and lone surrogates. Together
+  they cover every character ``str.splitlines()`` breaks on, so no value can split a line.
+- *quoted*: characters that make a logfmt value need quotes. They are the escaped ones, plus
+  the space, ``=``, ``"`` and the Unicode spaces a reader would mistake for a separator.
+- *scalar-looking*: a string that a reader could take for a number, boolean or null. It is
+  quoted so that it reads back as a string.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Final
+
+
+__all__ = ["escape_controls", "looks_scalar", "needs_quotes", "quote", "safe_text"]
+
+# Inside quotes: the JSON escapes, plus DEL, C1, U+2028/U+2029 and lone surrogates.
+_ESCAPED_IN_QUOTES: Final = re.compile('[\x00-\x1f"\\\\\x7f-\x9f\u2028\u2029\ud800-\udfff]')
+# Outside quotes (console message, logger name): the same without the quote and backslash.
+_CONTROLS: Final = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+# A bare logfmt value ends at the first of these (go-logfmt: runes <= ' ', '=', '"').
+_NEEDS_QUOTES: Final = re.compile(
+    '[\x00-\x20"=\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ud800-\udfff]'
+)
+# A superset of what any reader might parse as a number or a constant: JSON numbers,
+# Python's float() syntax (underscores, leading dot or plus, nan, inf) and the literals.
+_SCALAR: Final = re.compile(
+    r"(?:[+-]?(?:(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:e[+-]?[0-9][0-9_]*)?"
+    r"|nan|inf|infinity)|true|false|null|none)\Z",
+    re.IGNORECASE,
+)
+_SCALAR_START: Final = frozenset("0123456789+-.nNiItTfF")
+
+_SHORT_ESCAPES: Final = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_match(match: re.Match[str]) -> str:
+    char = match.group()
+    return _SHORT_ESCAPES.get(char) or f"\\u{ord(char):04x}"
+
+
+def safe_text(value: object) -> str:
+    """Return ``value`` as text, whatever it is; never raises.
+
+    A ``Decimal`` is written with ``format(d, "f")`` (so ``0E-8`` reads ``0.00000000``).
+    Anything else uses ``str()``, then ``repr()``, then a placeholder naming its type.
+
+    Args:
+        value: any object.
+
+    Returns:
+        The text to write in place of the value.
+    """
+    if type(value) is str:
+        return value
+    try:
+        if isinstance(value, Decimal) and value.is_finite():
+            return format(value, "f")
+        if isinstance(value, str):
+            return str.__str__(value)  # the text of a str subclass, such as a StrEnum member
+        return str(value)
+    except Exception:  # a __str__ that raises: try repr, then give up gracefully
+        return _safe_repr(value)
+
+
+def _safe_repr(value: object) -> str:
+    try:
+        return repr(value)
+    except Exception:
+        return f"<unrepresentable {type(value).__name__}>"
+
+
+def quote(text: str) -> str:
+    r"""Return ``text`` in double quotes, with JSON-style escapes for anything unsafe.
+
+    ``\" \\ \n \r \t`` are written short; other controls, DEL, C1, U+2028, U+2029 and
+    lone surrogates as ``\u00XX`` (``\u2028``).
+
+    Args:
+        text: the value to quote.
+
+    Returns:
+        The quoted value; decoding it as a JSON string gives ``text`` back.
+    """
+    return '"' + _ESCAPED_IN_QUOTES.sub(_escape_match, text) + '"'
+
+
+def escape_controls(text: str) -> str:
+    """Return ``text`` with control characters and line breaks escaped, and nothing else.
+
+    Used where text is shown unquoted (the console's message): quotes and backslashes
+    stay as they are, so a Windows path reads naturally.
+
+    Args:
+        text: the text to show.
+
+    Returns:
+        Text that holds no control character or line break.
+    """
+    if _CONTROLS.search(text) is None:
+        return text
+    return _CONTROLS.sub(_escape_match, text)
+
+
+def needs_quotes(text: str) -> bool:
+    """Return whether a logfmt value must be quoted to read back as the string ``text``.
+
+    Args:
+        text: a string value.
+
+    Returns:
+        True for the empty string, text holding a space, ``=``, ``"``, a control
+        character or a line break, and text that looks like a number, boolean or null.
+    """
+    return not text or _NEEDS_QUOTES.search(text) is not None or looks_scalar(text)
+
+
+def looks_scalar(text: str) -> bool:
+    """Return whether a reader could take ``text`` for a number, a boolean or null.
+
+    Args:
+        text: a non-empty string.
+
+    Returns:
+        True for ``10``, ``0.00000001``, ``1e5``, ``+1``, ``1_000``, ``nan``, ``true``,
+        ``NULL`` and the like.
+    """
+    return text[0] in _SCALAR_START and _SCALAR.match(text) is not None

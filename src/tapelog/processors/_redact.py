@@ -1,0 +1,306 @@
+"""Redaction: values under sensitive keys, and secret-shaped text anywhere.
+
+A :class:`Redactor` answers two questions on the worker thread, once per key and once per
+string: is this key sensitive (:meth:`Redactor.is_sensitive`), and what does this text
+look like with its secrets taken out (:meth:`Redactor.redact_text`). Walking nested values
+and calling these two is the job of ``tapelog.processors._normalize``.
+
+Keys are compared as word sequences, so every spelling of a name matches: ``apiKey``,
+``API-Key``, ``x_api_key``, ``X-Api-Key`` and ``api.key`` all hold the words
+``api key``. Text is scanned only when a cheap substring test says a pattern could match.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import TYPE_CHECKING, Final, final
+
+from tapelog.exceptions import ConfigError
+
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+
+__all__ = ["DEFAULT_SENSITIVE_KEYS", "Redactor"]
+
+DEFAULT_SENSITIVE_KEYS: Final[tuple[str, ...]] = (
+    "password",
+    "passwd",
+    "pwd",
+    "passphrase",
+    "secret",
+    "token",
+    "api key",
+    "apikey",
+    "auth token",
+    "authorization",
+    "cookie",
+    "set cookie",
+    "session token",
+    "private key",
+    "access key",
+    "secret key",
+    "client secret",
+    "credential",
+    "credit card",
+    "card number",
+    "cvv",
+    "ssn",
+)
+"""The sensitive terms every :class:`Redactor` starts with; user keys add to them.
+
+Each term is a word sequence. A key is sensitive when its words contain a term's words in
+order (a word may also carry a plural ``s``), or when one of its words is the term's words
+glued together (``apikey``, ``accesskey``).
+"""
+
+# Words are runs of lowercase letters (optionally led by one capital), runs of capitals
+# (an acronym ends where a capitalised word begins: "APIKey" is "API" + "Key"), or runs of
+# digits. Everything else separates words. Only ASCII letters form words.
+_WORD: Final = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+
+# Results are cached per key string, because the same keys come back in every entry. The
+# cache is cleared when full (cheaper than LRU bookkeeping for a set that rarely grows),
+# and keys too long to be field names are never stored, so it stays small.
+_CACHE_SIZE: Final = 4096
+_CACHEABLE_KEY_LENGTH: Final = 256
+
+# `scheme://user:password@` (the password may be empty, the user too). RFC 3986 forbids
+# an unencoded "/", "?" or "#" in userinfo, so the credentials end at the last "@" before
+# any of them; a raw "@" in the user or the password is tolerated.
+_URL_CREDENTIALS: Final = re.compile(
+    r"(?<![A-Za-z0-9+.\-])(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)[^\s/?#:]*:[^\s/?#]*@"
+)
+
+# `Bearer <token>` and `Basic <base64>` (RFC 6750 token68 characters).
+_AUTHORIZATION: Final = re.compile(
+    r"\b(?P<scheme>[Bb]earer|BEARER|[Bb]asic|BASIC)(?P<space>[ \t]+)"
+    r"(?P<credentials>[A-Za-z0-9\-._~+/]+=*)"
+)
+
+# The key half of `key=value`, `key: value`, `"key": value` and `'key': value` in free text.
+# Only the key and separator are consumed, so a non-sensitive pair does not hide a
+# sensitive one inside its value (`url=https://h/?password=x`).
+_PAIR_KEY: Final = re.compile(
+    r"""(?:"(?P<double>[^"\\\s]{1,128})"|'(?P<single>[^'\\\s]{1,128})'"""
+    r"""|(?<![A-Za-z0-9_.\-])(?P<bare>[A-Za-z_][A-Za-z0-9_.\-]{0,127}))"""
+    r"""[ \t]*[=:][ \t]*"""
+)
+
+# The value half, matched where the key half ended: a quoted string (its closing quote
+# may be missing), an authorization scheme with its credentials, or a bare word.
+_PAIR_VALUE: Final = re.compile(
+    r""""(?:[^"\\\n]|\\.)*"?|'(?:[^'\\\n]|\\.)*'?"""
+    r"""|(?i:bearer|basic|digest|token)[ \t]+[^\s,;&]+"""
+    r"""|[^\s,;&"'<>()\[\]{}]+"""
+)
+
+
+def _words(key: str) -> tuple[str, ...]:
+    return tuple(word.lower() for word in _WORD.findall(key))
+
+
+def _looks_like_basic_credentials(credentials: str) -> bool:
+    """Tell ``Basic dXNlcjpwYXNz`` (base64 of ``user:pass``) from ``Basic authentication``."""
+    padded = credentials + "=" * (-len(credentials) % 4)
+    try:
+        return b":" in base64.b64decode(padded, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+
+
+@final
+class Redactor:
+    """Finds secrets by key name and by shape of text, and replaces them.
+
+    Built once at configure time; used on the worker thread only. Both methods are cheap
+    on clean input and never raise.
+
+    Args:
+        keys: sensitive key names added to :data:`DEFAULT_SENSITIVE_KEYS`, matched the same
+            way (``session_id`` also matches ``sessionId`` and ``X-Session-Id``).
+        patterns: Python regular expressions; every match in any string is replaced whole.
+        replacement: the text that stands in for a secret.
+        enabled: ``False`` turns redaction off: every key is non-sensitive and every text
+            comes back unchanged.
+
+    Raises:
+        ConfigError: a pattern does not compile, or a key has no letter or digit (a
+            ``ValueError``, naming the pattern or key and its position).
+
+    >>> redactor = Redactor(keys=["session_id"])
+    >>> redactor.is_sensitive("X-Session-Id"), redactor.is_sensitive("user_id")
+    (True, False)
+    >>> redactor.redact_text("login password=hunter2 via https://bob:pw@db:5432/app")
+    'login password=[REDACTED] via https://[REDACTED]@db:5432/app'
+    """
+
+    __slots__ = (
+        "_cache",
+        "_enabled",
+        "_glued",
+        "_hints",
+        "_multi",
+        "_patterns",
+        "_replacement",
+        "_single",
+        "_url_template",
+    )
+
+    def __init__(
+        self,
+        keys: Iterable[str] = (),
+        patterns: Iterable[str] = (),
+        replacement: str = "[REDACTED]",
+        *,
+        enabled: bool = True,
+    ) -> None:
+        terms = [_words(term) for term in DEFAULT_SENSITIVE_KEYS]
+        for index, key in enumerate(keys):
+            words = _words(key)
+            if not words:
+                raise ConfigError(
+                    f"redaction.keys[{index}]", key, "a key name with a letter or a digit"
+                )
+            terms.append(words)
+        compiled: list[re.Pattern[str]] = []
+        for index, pattern in enumerate(patterns):
+            try:
+                compiled.append(re.compile(pattern))
+            except (re.error, OverflowError, RecursionError, ValueError) as exc:
+                raise ConfigError(
+                    f"redaction.patterns[{index}]",
+                    pattern,
+                    f"a Python regular expression ({exc})",
+                ) from exc
+        self._enabled = enabled
+        self._replacement = replacement
+        # In a re.sub template only the backslash is special.
+        self._url_template = "\\g<scheme>" + replacement.replace("\\", "\\\\") + "@"
+        self._single = frozenset(term[0] for term in terms if len(term) == 1)
+        self._multi = tuple(term for term in terms if len(term) > 1)
+        self._glued = frozenset("".join(term) for term in self._multi)
+        self._patterns = tuple(compiled)
+        # Every sensitive key contains, lowercased, the longest word of some term; a text
+        # without any of these cannot hold a sensitive `key=value` pair.
+        hints = {max(term, key=len) for term in terms}
+        self._hints = tuple(sorted(h for h in hints if not any(o in h for o in hints - {h})))
+        self._cache: dict[str, bool] = {}
+
+    @property
+    def enabled(self) -> bool:
+        """Whether redaction is on."""
+        return self._enabled
+
+    @property
+    def replacement(self) -> str:
+        """The text that stands in for a secret."""
+        return self._replacement
+
+    def is_sensitive(self, key: str) -> bool:
+        """Return whether values under ``key`` must be replaced whole.
+
+        Args:
+            key: a field name, in any spelling (``apiKey``, ``X-Api-Key``, ``api.key``).
+
+        Returns:
+            ``True`` when the key's words contain a sensitive term; always ``False`` when
+            redaction is disabled.
+        """
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        result = self._enabled and self._match(_words(key))
+        if len(key) <= _CACHEABLE_KEY_LENGTH:
+            if len(self._cache) >= _CACHE_SIZE:
+                self._cache.clear()
+            self._cache[key] = result
+        return result
+
+    def redact_text(self, text: str) -> str:
+        """Return ``text`` with credentials, tokens and pattern matches replaced.
+
+        Replaces the credentials of URLs (``scheme://user:pw@host`` keeps scheme, host,
+        port and path), ``Bearer`` and ``Basic`` credentials, the value of any
+        ``key=value`` or ``"key": "value"`` pair whose key is sensitive, and every match of
+        a user pattern. If anything goes wrong the whole text is replaced: redaction fails
+        closed.
+
+        Args:
+            text: any string; text without secrets comes back as the same object.
+
+        Returns:
+            The redacted text.
+        """
+        if not self._enabled:
+            return text
+        try:
+            if "://" in text:
+                text = _URL_CREDENTIALS.sub(self._url_template, text)
+            if ("=" in text or ":" in text) and self._has_hint(text):
+                text = self._redact_pairs(text)
+            if "earer" in text or "asic" in text or "EARER" in text or "ASIC" in text:
+                text = _AUTHORIZATION.sub(self._authorization, text)
+            for pattern in self._patterns:
+                text = pattern.sub(self._pattern_match, text)
+        except Exception:  # a user pattern gone wrong must not leak the text
+            return self._replacement
+        return text
+
+    def _match(self, words: tuple[str, ...]) -> bool:
+        single, glued = self._single, self._glued
+        for word in words:
+            if word in single or word in glued:
+                return True
+            if word[-1] == "s" and (word[:-1] in single or word[:-1] in glued):
+                return True
+        count = len(words)
+        for term in self._multi:
+            size = len(term)
+            for start in range(count - size + 1):
+                if all(
+                    word == part or word == part + "s"
+                    for word, part in zip(words[start : start + size], term, strict=True)
+                ):
+                    return True
+        return False
+
+    def _has_hint(self, text: str) -> bool:
+        lowered = text.lower()
+        return any(hint in lowered for hint in self._hints)
+
+    def _redact_pairs(self, text: str) -> str:
+        pieces: list[str] = []
+        done = 0
+        for key_match in _PAIR_KEY.finditer(text):
+            if key_match.start() < done:  # inside a value already replaced
+                continue
+            key = key_match.group("bare") or key_match.group("double") or key_match.group("single")
+            if not self.is_sensitive(key):
+                continue
+            value = _PAIR_VALUE.match(text, key_match.end())
+            if value is None:
+                continue
+            found = value.group()
+            quote = found[0] if found[0] in "\"'" else ""
+            closing = quote if len(found) > 1 and found[-1] == quote else ""
+            pieces.append(text[done : value.start()])
+            pieces.append(f"{quote}{self._replacement}{closing}")
+            done = value.end()
+        if not pieces:
+            return text
+        pieces.append(text[done:])
+        return "".join(pieces)
+
+    def _authorization(self, match: re.Match[str]) -> str:
+        scheme = match.group("scheme")
+        if scheme[1] in "aA" and not _looks_like_basic_credentials(match.group("credentials")):
+            return match.group()
+        return f"{scheme}{match.group('space')}{self._replacement}"
+
+    def _pattern_match(self, match: re.Match[str]) -> str:
+        # A pattern that can match the empty string must not sprinkle replacements.
+        return self._replacement if match.end() > match.start() else ""

@@ -1,0 +1,41 @@
+"""What every sink shares: rendering a batch so that one bad entry spoils nothing else."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import orjson
+
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from tapelog.typing import EventDict, Formatter
+
+
+__all__ = ["render_batch"]
+
+
+def _fallback_line(entry: EventDict, exc: BaseException) -> bytes:
+    """A valid JSON line that keeps the required keys when a formatter failed."""
+    safe = {
+        "timestamp": str(entry.get("timestamp", "")),
+        "level": str(entry.get("level", "error")),
+        "logger": str(entry.get("logger", "tapelog")),
+        "message": str(entry.get("message", "")),
+        "tapelog_format_error": f"{type(exc).__name__}: {exc}",
+    }
+    return orjson.dumps(safe) + b"\n"
+
+
+def render_batch(formatter: Formatter, entries: Sequence[EventDict]) -> bytes:
+    """Format every entry and join the lines; an entry that cannot be formatted still
+    gives one valid line naming the error."""
+    lines: list[bytes] = []
+    append = lines.append
+    for entry in entries:
+        try:
+            append(formatter(entry))
+        except Exception as exc:
+            append(_fallback_line(entry, exc))
+    return b"".join(lines)

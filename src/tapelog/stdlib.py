@@ -1,0 +1,119 @@
+"""Bridges to and from the standard ``logging`` module.
+
+Into tapelog: ``capture_stdlib()`` routes every ``logging`` record (third-party
+libraries included) into tapelog, with its level, ``extra=`` fields and ``exc_info``.
+
+From ``logging`` configurations: ``TapelogHandler`` (hand records to tapelog) and
+``TapelogFormatter`` (render a record as a tapelog JSON line in place) can be named in a
+``dictConfig``::
+
+    "handlers": {"tapelog": {"()": "tapelog.stdlib.TapelogHandler"}}
+    "formatters": {"json": {"()": "tapelog.stdlib.TapelogFormatter"}}
+"""
+
+from __future__ import annotations
+
+import logging
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Final, final
+
+from tapelog._context import get_current
+from tapelog._levels import parse_level
+
+
+if TYPE_CHECKING:
+    from tapelog._event import ExcInfo, Record
+
+
+__all__ = ["TapelogFormatter", "TapelogHandler", "capture_stdlib"]
+
+#: Attributes every ``LogRecord`` has; anything else came from ``extra=``.
+_RECORD_ATTRIBUTES: Final = frozenset(
+    vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None)).keys()
+) | {"message", "asctime", "taskName"}
+
+_EMPTY: Final = MappingProxyType({})
+
+
+def _record_to_tapelog(record: logging.LogRecord) -> Record:
+    fields = {k: v for k, v in record.__dict__.items() if k not in _RECORD_ATTRIBUTES and not k.startswith("_")}
+    try:
+        message = record.getMessage()
+    except Exception as exc:  # a bad %-format in a third-party call must not lose the entry
+        message = f"{record.msg!r} (unformattable with args {record.args!r}: {exc})"
+    exc: ExcInfo | None = None
+    if record.exc_info and record.exc_info[0] is not None and record.exc_info[1] is not None:
+        exc = (record.exc_info[0], record.exc_info[1], record.exc_info[2])
+    meta = {
+        "source": f"{record.pathname}:{record.lineno}",
+        "function": record.funcName,
+        "thread": record.threadName or "",
+    }
+    time_ns = int(record.created * 1_000_000_000)
+    return (time_ns, record.levelno, record.name, message, fields, _EMPTY, get_current(), exc, meta)
+
+
+@final
+class TapelogHandler(logging.Handler):
+    """A ``logging.Handler`` that hands records to tapelog's queue.
+
+    tapelog's own level for the record's logger name applies on top of the handler's.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Queue the record for tapelog's worker; never raises."""
+        from tapelog._runtime import RUNTIME
+
+        try:
+            if RUNTIME.level_for(record.name) > record.levelno:
+                return
+            RUNTIME.dispatcher.put(_record_to_tapelog(record))
+        except Exception:
+            self.handleError(record)
+
+
+@final
+class TapelogFormatter(logging.Formatter):
+    """A ``logging.Formatter`` that renders a record as one tapelog JSON entry.
+
+    Redaction and value conversion apply as in tapelog (default redaction settings).
+    For users who keep their ``logging`` handlers and want tapelog's entries.
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__()
+        del args, kwargs
+        from tapelog._entry import EntryBuilder
+        from tapelog.formats import JsonFormat
+        from tapelog.processors import Redactor
+
+        self._builder = EntryBuilder(redactor=Redactor())
+        self._format = JsonFormat()
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Return the entry as a JSON string without the trailing newline."""
+        entry = self._builder.build(_record_to_tapelog(record))
+        return self._format(entry).decode("utf-8").rstrip("\n")
+
+
+def capture_stdlib(level: int | str = "info") -> logging.Handler:
+    """Route the standard ``logging`` module into tapelog.
+
+    Replaces the root logger's handlers with one ``TapelogHandler`` and sets the root
+    level, so records from any library arrive as tapelog entries with their ``extra=``
+    fields, level and exception.
+
+    Args:
+        level: the lowest level the standard library should pass on.
+
+    Returns:
+        The installed handler.
+    """
+    number = parse_level(level)
+    handler = TapelogHandler(level=number)
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(number)
+    return handler

@@ -1,0 +1,66 @@
+"""Shared fixtures: every test starts from tapelog's defaults and leaves no state behind."""
+
+from __future__ import annotations
+
+import json
+import os
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+settings.register_profile(
+    "default", deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+settings.register_profile("ci", parent=settings.get_profile("default"), max_examples=100)
+settings.load_profile("ci" if os.environ.get("CI") else "default")
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip locally when a real dependency is missing; in CI it must be there."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _restore_tapelog(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in ("TAPELOG_CONFIG", "TAPELOG_LEVEL", "TAPELOG_LEVELS", "TAPELOG_FORMAT"):
+        monkeypatch.delenv(name, raising=False)
+    import tapelog
+    from tapelog._runtime import RUNTIME
+
+    yield
+    tapelog.flush(5)
+    RUNTIME._api_levels.clear()
+    RUNTIME.dispatcher.reopen()
+    tapelog.configure({"sinks": [{"type": "console"}]})
+    tapelog.clear_context()
+
+
+@pytest.fixture(name="schema", scope="session")
+def _schema() -> dict[str, Any]:
+    text = resources.files("tapelog").joinpath("schemas/log-entry.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+@pytest.fixture(name="validator", scope="session")
+def _validator(schema: dict[str, Any]) -> Any:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Every line of a JSON-lines file, parsed."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]

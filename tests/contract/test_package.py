@@ -1,0 +1,55 @@
+"""The built wheel ships the schema and py.typed, and the command line runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class TestWheel:
+    @pytest.mark.slow
+    def test_wheel_contains_package_data(self, tmp_path: Path) -> None:
+        """The wheel holds py.typed and the schema next to the code."""
+        subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path), str(ROOT)],
+            check=True,
+            capture_output=True,
+        )
+        wheel = next(tmp_path.glob("tapelog-*.whl"))
+        names = set(zipfile.ZipFile(wheel).namelist())
+
+        assert {"tapelog/py.typed", "tapelog/schemas/log-entry.schema.json"} <= names
+
+
+class TestCommandLine:
+    def test_schema_command_prints_the_shipped_schema(self) -> None:
+        """`tapelog schema` prints the same schema the package ships."""
+        out = subprocess.run(
+            [sys.executable, "-m", "tapelog", "schema"], capture_output=True, text=True, check=True
+        ).stdout
+        shipped = json.loads((ROOT / "src/tapelog/schemas/log-entry.schema.json").read_text())
+
+        assert shipped == json.loads(out)
+
+    def test_schema_matches_the_contract(self) -> None:
+        """The shipped schema is the contract's, unchanged."""
+        contract = ROOT.parent / "shared" / "contract" / "log-entry.schema.json"
+        if not contract.exists():
+            pytest.skip("shared/contract is not beside this checkout")
+        shipped = ROOT / "src/tapelog/schemas/log-entry.schema.json"
+
+        assert json.loads(contract.read_text()) == json.loads(shipped.read_text())
+
+    def test_no_command_prints_help(self) -> None:
+        """`tapelog` without a command explains itself and exits 2."""
+        result = subprocess.run([sys.executable, "-m", "tapelog"], capture_output=True, text=True, check=False)
+
+        assert (2, True) == (result.returncode, "demo" in result.stdout)

@@ -1,0 +1,241 @@
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import TYPE_CHECKING
+
+import pytest
+
+import tapelog
+from tapelog._entry import EntryBuilder
+from tapelog._pipeline import Pipeline, SinkSlot
+from tapelog._runtime import RUNTIME
+from tapelog.config._model import QueueConfig, SinkConfig
+
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    from tapelog.typing import EventDict
+
+
+class GateSink:
+    """A real sink that holds each batch until the test opens the gate."""
+
+    def __init__(self, name: str = "gate") -> None:
+        self.name = name
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+        self.entries: list[EventDict] = []
+        self.batches = 0
+
+    def write_batch(self, entries: Sequence[EventDict]) -> None:
+        self.entered.set()
+        assert self.gate.wait(10), "the test never opened the gate"
+        self.entries.extend(entries)
+        self.batches += 1
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class BrokenSink:
+    """A sink that always raises."""
+
+    name = "broken"
+
+    def write_batch(self, entries: Sequence[EventDict]) -> None:
+        raise OSError("disk on fire")
+
+    def flush(self) -> None:
+        raise OSError("disk on fire")
+
+    def close(self) -> None:
+        pass
+
+
+def install(*sinks: object, **queue: object) -> None:
+    """Swap in a pipeline with these sinks and queue settings."""
+    tapelog.flush(5)
+    slots = [SinkSlot(sink, SinkConfig(type="test", name=sink.name), 0) for sink in sinks]  # type: ignore[attr-defined]
+    RUNTIME.dispatcher.configure_queue(QueueConfig(**queue))  # type: ignore[arg-type]
+    RUNTIME.dispatcher.swap(Pipeline(EntryBuilder(), slots))
+    RUNTIME.dispatcher.reset_counters()
+
+
+@pytest.fixture(name="gate")
+def _gate() -> Iterator[GateSink]:
+    sink = GateSink()
+    yield sink
+    sink.gate.set()
+    tapelog.flush(5)
+    RUNTIME.dispatcher.configure_queue(QueueConfig())
+
+
+def fill(gate: GateSink, total: int) -> list[int]:
+    """Log one entry, wait until the worker is stuck writing it, then log the rest."""
+    log = tapelog.get_logger("fill")
+    log.info("m", i=0)
+    assert gate.entered.wait(5)
+    for i in range(1, total):
+        log.info("m", i=i)
+    return list(range(total))
+
+
+class TestOverflowPolicies:
+    def test_drop_newest_keeps_the_first(self, gate: GateSink) -> None:
+        """drop_newest keeps what was queued first and counts the rest."""
+        install(gate, size=10, overflow="drop_newest")
+        fill(gate, 31)
+        gate.gate.set()
+        assert tapelog.flush(5)
+
+        stats = tapelog.stats()
+        assert list(range(11)) == [e["i"] for e in gate.entries if e["logger"] == "fill"]
+        assert (20, 20) == (stats.dropped_overflow, stats.dropped_by_reason["drop_newest"])
+
+    def test_drop_oldest_keeps_the_latest(self, gate: GateSink) -> None:
+        """drop_oldest makes room by discarding the oldest queued entry."""
+        install(gate, size=10, overflow="drop_oldest")
+        fill(gate, 31)
+        gate.gate.set()
+        assert tapelog.flush(5)
+
+        assert [0, *range(21, 31)] == [e["i"] for e in gate.entries if e["logger"] == "fill"]
+        assert 20 == tapelog.stats().dropped_by_reason["drop_oldest"]
+
+    def test_block_times_out_then_drops(self, gate: GateSink) -> None:
+        """block waits block_timeout for room, then drops and counts."""
+        install(gate, size=5, overflow="block", block_timeout=0.05)
+        fill(gate, 8)
+        gate.gate.set()
+        assert tapelog.flush(5)
+
+        assert (6, 2) == (
+            len([e for e in gate.entries if e["logger"] == "fill"]),
+            tapelog.stats().dropped_by_reason["block_timeout"],
+        )
+
+    def test_block_loses_nothing_when_the_sink_catches_up(self, gate: GateSink) -> None:
+        """block makes callers wait for room instead of losing entries."""
+        install(gate, size=4, overflow="block", block_timeout=10)
+        opener = threading.Timer(0.2, gate.gate.set)
+        opener.start()
+        fill(gate, 50)
+        assert tapelog.flush(5)
+        opener.join()
+
+        assert (list(range(50)), 0) == (
+            [e["i"] for e in gate.entries if e["logger"] == "fill"],
+            tapelog.stats().dropped_overflow,
+        )
+
+    def test_drop_report_entry(self, gate: GateSink) -> None:
+        """Drops are reported as a tapelog.dropped warning with counts by reason."""
+        install(gate, size=3, overflow="drop_newest")
+        fill(gate, 10)
+        gate.gate.set()
+        assert tapelog.flush(5)
+
+        reports = [e for e in gate.entries if e.get("event") == "tapelog.dropped"]
+        assert 1 == len(reports)
+        assert ("warning", {"drop_newest": 6}) == (reports[0]["level"], reports[0]["dropped"])
+
+
+class TestAccounting:
+    def test_invariants_after_flush(self, gate: GateSink) -> None:
+        """emitted == processed + dropped, and each sink's outcomes add up to processed."""
+        install(gate, size=8, overflow="drop_newest")
+        fill(gate, 40)
+        gate.gate.set()
+        assert tapelog.flush(5)
+
+        stats = tapelog.stats()
+        sink = stats.sinks["gate"]
+        assert stats.emitted == stats.processed + stats.dropped_overflow
+        assert stats.processed == sink.written + sink.filtered + sink.sampled_out + sink.failed + sink.spooled
+        assert stats.queue_high_water >= 8
+
+    def test_stats_as_dict(self) -> None:
+        """Stats.as_dict gives plain data for export."""
+        data = tapelog.stats().as_dict()
+
+        assert {"emitted", "dropped_overflow", "processed", "queue_depth", "queue_high_water", "sinks"} <= set(data)
+
+
+class TestIsolation:
+    def test_failing_sink_does_not_stop_the_others(self, gate: GateSink) -> None:
+        """A sink that raises is counted as failed; the other sink gets every entry."""
+        gate.gate.set()
+        install(BrokenSink(), gate)
+        log = tapelog.get_logger("iso")
+        for i in range(100):
+            log.info("m", i=i)
+        assert tapelog.flush(5)
+
+        stats = tapelog.stats()
+        assert list(range(100)) == [e["i"] for e in gate.entries if e["logger"] == "iso"]
+        assert stats.sinks["broken"].failed >= 100
+        assert 0 == stats.sinks["gate"].failed
+
+    def test_unserialisable_value_still_gives_a_line(self, gate: GateSink) -> None:
+        """An object whose repr raises is written as a placeholder, not lost."""
+
+        class Hostile:
+            def __repr__(self) -> str:
+                raise RuntimeError("no")
+
+        gate.gate.set()
+        install(gate)
+        tapelog.get_logger("hostile").info("m", thing=Hostile())
+        assert tapelog.flush(5)
+
+        assert "Hostile" in gate.entries[-1]["thing"]
+
+
+class TestFlush:
+    def test_flush_returns_true_when_written(self, gate: GateSink) -> None:
+        """flush waits until every earlier entry is written."""
+        gate.gate.set()
+        install(gate)
+        for i in range(1000):
+            tapelog.get_logger("f").info("m", i=i)
+
+        assert (True, 1000) == (tapelog.flush(5), len([e for e in gate.entries if e["logger"] == "f"]))
+
+    def test_flush_times_out_while_a_sink_hangs(self, gate: GateSink) -> None:
+        """flush gives up after its timeout and says so."""
+        install(gate)
+        tapelog.get_logger("f").info("m")
+        assert gate.entered.wait(5)
+
+        assert False is tapelog.flush(0.05)
+
+
+class TestSyncMode:
+    def test_sync_mode_writes_before_returning(self, gate: GateSink) -> None:
+        """In sync mode the entry is written when the call returns."""
+        gate.gate.set()
+        install(gate, mode="sync")
+        tapelog.get_logger("sync").info("now")
+
+        assert "now" == gate.entries[-1]["message"]
+
+
+class TestAsyncio:
+    def test_drop_newest_never_blocks_the_event_loop(self, gate: GateSink) -> None:
+        """With drop_newest, a coroutine logging into a full queue returns at once."""
+        install(gate, size=2, overflow="drop_newest")
+        fill(gate, 3)
+
+        async def burst() -> int:
+            log = tapelog.get_logger("aio")
+            for i in range(1000):
+                log.info("m", i=i)
+            return 1000
+
+        assert 1000 == asyncio.run(asyncio.wait_for(burst(), timeout=5))
+        gate.gate.set()
