@@ -16,7 +16,9 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 settings.register_profile(
-    "default", deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+    "default",
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 settings.register_profile("ci", parent=settings.get_profile("default"), max_examples=100)
 settings.load_profile("ci" if os.environ.get("CI") else "default")
@@ -50,7 +52,11 @@ def _restore_tapelog(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture(name="schema", scope="session")
 def _schema() -> dict[str, Any]:
-    text = resources.files("tapelog").joinpath("schemas/log-entry.schema.json").read_text(encoding="utf-8")
+    text = (
+        resources.files("tapelog")
+        .joinpath("schemas/log-entry.schema.json")
+        .read_text(encoding="utf-8")
+    )
     return json.loads(text)
 
 

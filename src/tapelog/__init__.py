@@ -63,7 +63,9 @@ __all__ = [
 
 
 def configure(
-    source: str | PathLike[str] | Mapping[str, object] | Config | None = None, /, **overrides: object
+    source: str | PathLike[str] | Mapping[str, object] | Config | None = None,
+    /,
+    **overrides: object,
 ) -> Config:
     """Configure tapelog, replacing the running pipeline atomically.
 
@@ -93,7 +95,7 @@ def get_logger(name: str | None = None, /, **bound: object) -> Logger:
         **bound: fields every entry of the returned logger carries.
     """
     if name is None:
-        name = str(sys._getframe(1).f_globals.get("__name__", "root"))  # noqa: SLF001
+        name = str(sys._getframe(1).f_globals.get("__name__", "root"))  # pyright: ignore[reportPrivateUsage]
     return RUNTIME.get_logger(name, bound)
 
 

@@ -27,6 +27,7 @@ forked mid-write.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import sys
 import threading
@@ -36,13 +37,12 @@ from threading import get_ident
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final, Protocol
 
-
 from tapelog._levels import WARNING
 from tapelog._stats import SinkCounters, Stats
 
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from tapelog._event import Record
     from tapelog.config._model import QueueConfig
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Dispatcher", "PipelineLike"]
 
-_EMPTY: Final = MappingProxyType({})
+_EMPTY: Final[Mapping[str, object]] = MappingProxyType({})
 _REPORT_INTERVAL: Final = 5.0  # seconds between two tapelog.dropped entries
 _IDLE_WAIT: Final = 0.25  # the worker wakes this often when idle, for periodic duties
 _BLOCK_POLL: Final = 0.05  # a blocked caller re-checks the queue this often
@@ -336,7 +336,9 @@ class Dispatcher:
             return None
         with self._lock:
             current = dict(self._dropped)
-        since = {k: current[k] - self._reported[k] for k in current if current[k] > self._reported[k]}
+        since = {
+            k: current[k] - self._reported[k] for k in current if current[k] > self._reported[k]
+        }
         if not since:
             return None
         self._reported = current
@@ -477,7 +479,5 @@ def _last_resort(exc: BaseException) -> None:
     """Report a failure that has nowhere else to go, without raising."""
     stream = sys.__stderr__
     if stream is not None:
-        try:
+        with contextlib.suppress(Exception):  # nothing is left to report to
             stream.write(f"tapelog: internal error: {type(exc).__name__}: {exc}\n")
-        except Exception:  # noqa: S110 - nothing is left to report to
-            pass

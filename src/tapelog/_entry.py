@@ -13,7 +13,7 @@ import re
 import socket
 import time
 import traceback
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, cast
 
 from tapelog._levels import LEVEL_NAMES, level_name
 from tapelog.processors import clean_fields, clean_value
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from tapelog.typing import EventDict
 
 
-__all__ = ["RESERVED", "EntryBuilder", "error_object"]
+__all__ = ["RESERVED", "EntryBuilder", "SeqCounter", "error_object"]
 
 RESERVED: Final = frozenset(
     {
@@ -77,6 +77,19 @@ def error_object(exc: ExcInfo, redact: Callable[[str], str]) -> dict[str, JsonVa
     return {"type": type_name, "message": redact(message), "stack_trace": redact(stack)}
 
 
+class SeqCounter:
+    """The process's ``seq`` counter.
+
+    Shared by every pipeline built in this process, so a reconfiguration does not
+    restart it; reset in a forked child.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
 def _identity(text: str) -> str:
     return text
 
@@ -111,6 +124,7 @@ class EntryBuilder:
         include: frozenset[str] = frozenset(),
         service: str | None = None,
         selector: FieldSelector | None = None,
+        seq: SeqCounter | None = None,
     ) -> None:
         self._redactor = redactor
         self._redact: Callable[[str], str] = (
@@ -124,12 +138,12 @@ class EntryBuilder:
         self._second = -1
         self._prefix = ""
         self._logger_names: dict[str, str] = {}
-        self.seq = 0
+        self.seq = seq if seq is not None else SeqCounter()
 
     def after_fork(self) -> None:
         """A forked child has its own pid and its own ``seq`` counting from zero."""
         self._pid = os.getpid()
-        self.seq = 0
+        self.seq.value = 0
 
     def timestamp(self, time_ns: int) -> str:
         """RFC 3339 UTC with exactly six fractional digits; the second's prefix is cached."""
@@ -150,9 +164,9 @@ class EntryBuilder:
     def build(self, record: Record) -> EventDict:
         """Turn one record into an entry. Never raises for any field value."""
         time_ns, level, name, message, fields, bound, context, exc, meta = record
-        if not isinstance(message, str):
-            message = clean_value(message, None)
-            message = message if isinstance(message, str) else str(message)
+        raw = cast("object", message)
+        if not isinstance(raw, str):  # the API says str; a stray object still logs
+            message = str(clean_value(raw, None))
         entry: EventDict = {
             "timestamp": self.timestamp(time_ns),
             "level": LEVEL_NAMES.get(level) or level_name(level),
@@ -164,8 +178,9 @@ class EntryBuilder:
         if isinstance(event, str) and _EVENT_NAME.fullmatch(event):
             entry["event"] = event
             user = {k: v for k, v in user.items() if k != "event"}
-        self.seq += 1
-        entry["seq"] = self.seq
+        seq = self.seq
+        seq.value += 1
+        entry["seq"] = seq.value
         if meta is not None:
             for key in ("trace_id", "span_id", "trace_flags"):
                 if key in meta:

@@ -11,7 +11,7 @@ import sys
 import threading
 from time import time_ns
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Protocol, final
+from typing import TYPE_CHECKING, Protocol, cast, final
 
 from tapelog._context import EMPTY, get_current
 from tapelog._levels import CRITICAL, DEBUG, ERROR, INFO, TRACE, WARNING, parse_level
@@ -44,17 +44,18 @@ class LoggerCore:
 class Outlet(Protocol):
     """Where records go: the dispatcher, whose ``put`` is rebound as its mode changes."""
 
-    @property
-    def put(self) -> Callable[[Record], None]:
-        """Hand one record over."""
-        ...
+    put: Callable[[Record], None]
 
 
 class _Nowhere:
     """The outlet before the runtime exists; drops records (nothing can log that early)."""
 
-    def put(self, record: Record) -> None:  # pragma: no cover - replaced at import
-        del record
+    def __init__(self) -> None:
+        self.put: Callable[[Record], None] = _drop
+
+
+def _drop(record: Record) -> None:  # pragma: no cover - replaced at import
+    del record
 
 
 _outlet: Outlet = _Nowhere()
@@ -77,7 +78,7 @@ def _callsite(depth: int) -> dict[str, object]:
     if "thread" in CALLSITE:
         meta["thread"] = threading.current_thread().name
     if "source" in CALLSITE or "function" in CALLSITE:
-        frame = sys._getframe(depth + 1)  # noqa: SLF001 - the cheapest way to the caller
+        frame = sys._getframe(depth + 1)  # pyright: ignore[reportPrivateUsage]
         meta["source"] = f"{frame.f_code.co_filename}:{frame.f_lineno}"
         meta["function"] = frame.f_code.co_name
     return meta
@@ -86,14 +87,15 @@ def _callsite(depth: int) -> dict[str, object]:
 def exc_tuple(exc_info: object) -> ExcInfo | None:
     """Normalise the ``exc_info=`` forms: True, an exception, or a ``sys.exc_info()`` tuple."""
     if exc_info is True:
-        info = sys.exc_info()
-        if info[0] is None or info[1] is None:
+        current = sys.exc_info()[1]
+        if current is None:
             return None
-        return (info[0], info[1], info[2])
+        return (type(current), current, current.__traceback__)
     if isinstance(exc_info, BaseException):
         return (type(exc_info), exc_info, exc_info.__traceback__)
-    if isinstance(exc_info, tuple) and len(exc_info) == 3:  # noqa: PLR2004 - the exc_info shape
-        value: object = exc_info[1]  # pyright: ignore[reportUnknownVariableType]
+    if isinstance(exc_info, tuple):
+        parts = cast("tuple[object, ...]", exc_info)
+        value = parts[1] if len(parts) == 3 else None  # noqa: PLR2004 - the exc_info shape
         if isinstance(value, BaseException):
             return (type(value), value, value.__traceback__)
     return None

@@ -46,12 +46,17 @@ def register_sink_type(type_name: str, factory: SinkFactory) -> None:
 
 def _console_factory(config: SinkConfig, formatter: Formatter) -> Sink:
     stream = config.options.get("stream", "stderr")
-    return ConsoleSink(formatter, stream="stdout" if stream == "stdout" else "stderr", name=config.name)
+    return ConsoleSink(
+        formatter, stream="stdout" if stream == "stdout" else "stderr", name=config.name
+    )
 
 
 def _file_factory(config: SinkConfig, formatter: Formatter) -> Sink:
     return FileSink(
-        str(config.options["path"]), formatter, mode=int(config.options.get("mode", 0o640)), name=config.name
+        str(config.options["path"]),
+        formatter,
+        mode=int(config.options.get("mode", 0o640)),
+        name=config.name,
     )
 
 
@@ -87,7 +92,9 @@ class Pipeline:
     needs no locks of its own.
     """
 
-    def __init__(self, builder: EntryBuilder, slots: Sequence[SinkSlot], config: Config | None = None) -> None:
+    def __init__(
+        self, builder: EntryBuilder, slots: Sequence[SinkSlot], config: Config | None = None
+    ) -> None:
         self.builder = builder
         self.slots = tuple(slots)
         self.config = config
@@ -157,9 +164,24 @@ class Pipeline:
                 continue
             self._last_failure_report[name] = now
             del self._failures[name]
-            fields: dict[str, object] = {"event": "tapelog.sink_failed", "sink": name, "failed": count, "reason": error}
+            fields: dict[str, object] = {
+                "event": "tapelog.sink_failed",
+                "sink": name,
+                "failed": count,
+                "reason": error,
+            }
             reports.append(
-                (time.time_ns(), ERROR, "tapelog", f"sink {name!r} failed", fields, _EMPTY, _EMPTY, None, {"skip_sink": name})
+                (
+                    time.time_ns(),
+                    ERROR,
+                    "tapelog",
+                    f"sink {name!r} failed",
+                    fields,
+                    _EMPTY,
+                    _EMPTY,
+                    None,
+                    {"skip_sink": name},
+                )
             )
         return reports
 
@@ -228,7 +250,9 @@ def _formatter_for(config: Config, sink: SinkConfig) -> Formatter:
 
 def _logger_filter(sink: SinkConfig) -> Callable[[EventDict], bool] | None:
     flt = sink.filter
-    if flt is None or not (flt.loggers or flt.exclude_loggers or flt.components or flt.exclude_components):
+    if flt is None or not (
+        flt.loggers or flt.exclude_loggers or flt.components or flt.exclude_components
+    ):
         return None
     include = tuple(flt.loggers)
     exclude = tuple(flt.exclude_loggers)
@@ -266,12 +290,15 @@ def build_pipeline(config: Config, previous: Pipeline | None = None) -> Pipeline
         except ValueError as exc:
             raise ConfigError("redaction.patterns", list(redaction.patterns), str(exc)) from exc
     fields = config.fields
-    selector = FieldSelector(fields.exclude, fields.rename) if fields.exclude or fields.rename else None
+    selector = (
+        FieldSelector(fields.exclude, fields.rename) if fields.exclude or fields.rename else None
+    )
     builder = EntryBuilder(
         redactor=redactor,
         include=frozenset(fields.include) & OPTIONAL_FIELDS,
         service=config.service,
         selector=selector,
+        seq=previous.builder.seq if previous is not None else None,
     )
     reusable: dict[str, SinkSlot] = {}
     if previous is not None:
@@ -291,7 +318,9 @@ def build_pipeline(config: Config, previous: Pipeline | None = None) -> Pipeline
             except ConfigError:
                 raise
             except Exception as exc:
-                raise ConfigError(f"sinks[{index}]", sink_config.name, f"a sink that can be built ({exc})") from exc
+                raise ConfigError(
+                    f"sinks[{index}]", sink_config.name, f"a sink that can be built ({exc})"
+                ) from exc
         level = sink_config.level if sink_config.level is not None else 0
         slots.append(SinkSlot(sink, sink_config, level, _logger_filter(sink_config)))
     return Pipeline(builder, slots, config)

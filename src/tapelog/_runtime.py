@@ -27,7 +27,7 @@ from tapelog.exceptions import ConfigError
 
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Generator, Mapping, Sequence
 
     from tapelog._event import Record
     from tapelog._stats import Stats
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RUNTIME", "Runtime"]
 
+_DRAIN_BEFORE_SWAP: Final = 5.0
 _CALLSITE_FIELDS: Final = frozenset({"thread", "source", "function"})
 
 
@@ -46,7 +47,7 @@ class CapturingSink:
         self.name = name
         self.entries: list[EventDict] = []
 
-    def write_batch(self, entries: list[EventDict]) -> None:
+    def write_batch(self, entries: Sequence[EventDict]) -> None:
         """Append the entries."""
         self.entries.extend(entries)
 
@@ -83,11 +84,18 @@ class Runtime:
         _logger.set_outlet(self.dispatcher)
         self._apply_callsite()
         if startup_error is not None:
-            self._internal(ERROR, "invalid logging configuration at startup", "config.invalid", str(startup_error))
+            self._internal(
+                ERROR,
+                "invalid logging configuration at startup",
+                "config.invalid",
+                str(startup_error),
+            )
 
     # -- configuration ---------------------------------------------------------------
 
-    def configure(self, source: object = None, overrides: Mapping[str, object] | None = None) -> Config:
+    def configure(
+        self, source: object = None, overrides: Mapping[str, object] | None = None
+    ) -> Config:
         """Validate, build, then swap; see ``tapelog.configure``."""
         with self._lock:
             config = load_config(source, overrides=overrides)  # type: ignore[arg-type]
@@ -99,6 +107,9 @@ class Runtime:
     def _install(self, config: Config) -> None:
         current = self.dispatcher.pipeline
         pipeline = build_pipeline(config, current if isinstance(current, Pipeline) else None)
+        # Entries logged before this call go where they were headed when logged: drain
+        # them through the old pipeline first (bounded, so a hung sink cannot hang us).
+        self.dispatcher.flush(_DRAIN_BEFORE_SWAP)
         self.dispatcher.configure_queue(config.queue)
         self.dispatcher.swap(pipeline)
         self.config = config
@@ -115,7 +126,13 @@ class Runtime:
                 config = load_config(source, overrides=self._overrides)  # type: ignore[arg-type]
                 self._install(config)
             except ConfigError as exc:
-                self._internal(ERROR, "configuration reload failed; keeping the old one", "config.reload_failed", str(exc), path=exc.path)
+                self._internal(
+                    ERROR,
+                    "configuration reload failed; keeping the old one",
+                    "config.reload_failed",
+                    str(exc),
+                    path=exc.path,
+                )
                 return False
             return True
 
@@ -127,8 +144,11 @@ class Runtime:
     # -- levels ----------------------------------------------------------------------
 
     def level_for(self, name: str) -> int:
-        """The effective level of a logger: the longest matching prefix wins; at equal
-        length a ``set_level`` override beats the configuration."""
+        """The effective level of a logger.
+
+        The longest matching prefix wins; at equal length a ``set_level`` override
+        beats the configuration.
+        """
         best = -1
         level = self._api_levels.get("", self.config.level)
         for prefix, value in self.config.levels.items():
@@ -153,7 +173,11 @@ class Runtime:
                 try:
                     self._api_levels[key] = parse_level(level)
                 except ValueError as exc:
-                    raise ConfigError("level" if not logger else f"levels.{logger}", level, str(exc).removeprefix("expected ")) from None
+                    raise ConfigError(
+                        "level" if not logger else f"levels.{logger}",
+                        level,
+                        str(exc).removeprefix("expected "),
+                    ) from None
             self._apply_levels()
 
     def get_logger(self, name: str, bound: Mapping[str, object]) -> Logger:
@@ -180,22 +204,42 @@ class Runtime:
         """See ``tapelog.stats``."""
         return self.dispatcher.stats()
 
-    def _internal(self, level: int, message: str, event: str, problem: str, **fields: object) -> None:
+    def _internal(
+        self, level: int, message: str, event: str, problem: str, **fields: object
+    ) -> None:
         """Log tapelog's own entry through the normal path."""
         all_fields: dict[str, object] = {"event": event, "problem": problem, **fields}
-        record: Record = (time.time_ns(), level, "tapelog", message, all_fields, EMPTY, EMPTY, None, None)
+        record: Record = (
+            time.time_ns(),
+            level,
+            "tapelog",
+            message,
+            all_fields,
+            EMPTY,
+            EMPTY,
+            None,
+            None,
+        )
         self.dispatcher.put(record)
 
     # -- testing ---------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def capturing(self, level: int | str | None = None) -> Iterator[list[EventDict]]:
+    def capturing(self, level: int | str | None = None) -> Generator[list[EventDict], None, None]:
         """Send entries, synchronously, to a list instead of the sinks for a while."""
         with self._lock:
             self.dispatcher.flush()
             sink = CapturingSink()
-            base = build_pipeline(dataclasses.replace(self.config, sinks=()))
-            capture = Pipeline(base.builder, [SinkSlot(sink, SinkConfig(type="capture", name="capture"), 0)], self.config)
+            current = self.dispatcher.pipeline
+            base = build_pipeline(
+                dataclasses.replace(self.config, sinks=()),
+                current if isinstance(current, Pipeline) else None,
+            )
+            capture = Pipeline(
+                base.builder,
+                [SinkSlot(sink, SinkConfig(type="capture", name="capture"), 0)],
+                self.config,
+            )
             previous_queue = self.config.queue
             previous_pipeline = self.dispatcher.pipeline
             previous_level = self._api_levels.get("")

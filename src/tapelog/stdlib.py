@@ -22,6 +22,8 @@ from tapelog._levels import parse_level
 
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from tapelog._event import ExcInfo, Record
 
 
@@ -32,18 +34,24 @@ _RECORD_ATTRIBUTES: Final = frozenset(
     vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None)).keys()
 ) | {"message", "asctime", "taskName"}
 
-_EMPTY: Final = MappingProxyType({})
+_EMPTY: Final[Mapping[str, object]] = MappingProxyType({})
 
 
 def _record_to_tapelog(record: logging.LogRecord) -> Record:
-    fields = {k: v for k, v in record.__dict__.items() if k not in _RECORD_ATTRIBUTES and not k.startswith("_")}
+    fields = {
+        k: v
+        for k, v in record.__dict__.items()
+        if k not in _RECORD_ATTRIBUTES and not k.startswith("_")
+    }
     try:
         message = record.getMessage()
-    except Exception as exc:  # a bad %-format in a third-party call must not lose the entry
-        message = f"{record.msg!r} (unformattable with args {record.args!r}: {exc})"
+    except Exception as problem:  # a bad %-format in a third-party call must not lose the entry
+        message = f"{record.msg!r} (unformattable with args {record.args!r}: {problem})"
     exc: ExcInfo | None = None
-    if record.exc_info and record.exc_info[0] is not None and record.exc_info[1] is not None:
-        exc = (record.exc_info[0], record.exc_info[1], record.exc_info[2])
+    if record.exc_info:
+        etype, value, tb = record.exc_info
+        if etype is not None and value is not None:
+            exc = (etype, value, tb)
     meta = {
         "source": f"{record.pathname}:{record.lineno}",
         "function": record.funcName,

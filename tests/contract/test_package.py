@@ -19,7 +19,17 @@ class TestWheel:
     def test_wheel_contains_package_data(self, tmp_path: Path) -> None:
         """The wheel holds py.typed and the schema next to the code."""
         subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path), str(ROOT)],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--no-deps",
+                "--quiet",
+                "-w",
+                str(tmp_path),
+                str(ROOT),
+            ],
             check=True,
             capture_output=True,
         )
@@ -50,6 +60,8 @@ class TestCommandLine:
 
     def test_no_command_prints_help(self) -> None:
         """`tapelog` without a command explains itself and exits 2."""
-        result = subprocess.run([sys.executable, "-m", "tapelog"], capture_output=True, text=True, check=False)
+        result = subprocess.run(
+            [sys.executable, "-m", "tapelog"], capture_output=True, text=True, check=False
+        )
 
         assert (2, True) == (result.returncode, "demo" in result.stdout)

@@ -47,7 +47,7 @@ class TestExports:
             for name in tapelog.__all__
             if inspect.isclass(getattr(tapelog, name))
             and not issubclass(getattr(tapelog, name), BaseException)
-            and name not in {"Config"}
+            and name != "Config"
             and not getattr(getattr(tapelog, name), "__final__", False)
         ]
 
@@ -71,6 +71,8 @@ class TestLayers:
             "import sys, tapelog._logger, tapelog._context, tapelog._levels;"
             "print(sorted(m for m in sys.modules if m.startswith(('tapelog.sinks', 'tapelog.formats', 'tapelog.config'))))"
         )
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout
 
         assert "[]" == out.strip()

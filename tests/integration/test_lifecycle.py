@@ -18,7 +18,11 @@ if TYPE_CHECKING:
 
 def _run(code: str, *, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=timeout, check=False
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -79,7 +83,9 @@ class TestSigterm:
             while True:
                 time.sleep(0.05)
             """
-        proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(code)], stderr=subprocess.PIPE, text=True
+        )
         try:
             deadline = time.monotonic() + 30
             while not ready.exists() and time.monotonic() < deadline:
@@ -95,7 +101,9 @@ class TestSigterm:
 
 
 class TestFork:
-    def test_child_has_a_working_dispatcher_and_nothing_is_written_twice(self, tmp_path: Path) -> None:
+    def test_child_has_a_working_dispatcher_and_nothing_is_written_twice(
+        self, tmp_path: Path
+    ) -> None:
         """A child forked while the parent's queue is full logs normally; each entry appears once."""
         path = tmp_path / "fork.jsonl"
         result = _run(

@@ -22,7 +22,9 @@ class TestContext:
             tapelog.clear_context()
             log.info("c")
 
-        assert [("r1", "u"), ("r1", None), (None, None)] == [(e.get("request_id"), e.get("user")) for e in entries]
+        assert [("r1", "u"), ("r1", None), (None, None)] == [
+            (e.get("request_id"), e.get("user")) for e in entries
+        ]
 
     def test_context_manager_restores(self) -> None:
         """context() as a with-block restores the previous fields on exit."""

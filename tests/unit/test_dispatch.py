@@ -156,14 +156,24 @@ class TestAccounting:
         stats = tapelog.stats()
         sink = stats.sinks["gate"]
         assert stats.emitted == stats.processed + stats.dropped_overflow
-        assert stats.processed == sink.written + sink.filtered + sink.sampled_out + sink.failed + sink.spooled
+        assert (
+            stats.processed
+            == sink.written + sink.filtered + sink.sampled_out + sink.failed + sink.spooled
+        )
         assert stats.queue_high_water >= 8
 
     def test_stats_as_dict(self) -> None:
         """Stats.as_dict gives plain data for export."""
         data = tapelog.stats().as_dict()
 
-        assert {"emitted", "dropped_overflow", "processed", "queue_depth", "queue_high_water", "sinks"} <= set(data)
+        assert {
+            "emitted",
+            "dropped_overflow",
+            "processed",
+            "queue_depth",
+            "queue_high_water",
+            "sinks",
+        } <= set(data)
 
 
 class TestIsolation:
@@ -204,7 +214,10 @@ class TestFlush:
         for i in range(1000):
             tapelog.get_logger("f").info("m", i=i)
 
-        assert (True, 1000) == (tapelog.flush(5), len([e for e in gate.entries if e["logger"] == "f"]))
+        assert (True, 1000) == (
+            tapelog.flush(5),
+            len([e for e in gate.entries if e["logger"] == "f"]),
+        )
 
     def test_flush_times_out_while_a_sink_hangs(self, gate: GateSink) -> None:
         """flush gives up after its timeout and says so."""

@@ -5,10 +5,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import pytest
+from tests.conftest import read_jsonl
 
 import tapelog
 from tapelog.testing import capture
-from tests.conftest import read_jsonl
 
 
 if TYPE_CHECKING:
@@ -84,7 +84,11 @@ class TestLevels:
         tapelog.configure(level="info")
         log = tapelog.get_logger("x")
 
-        assert (False, True, True) == (log.is_enabled("debug"), log.is_enabled("info"), log.is_enabled(50))
+        assert (False, True, True) == (
+            log.is_enabled("debug"),
+            log.is_enabled("info"),
+            log.is_enabled(50),
+        )
 
     def test_bad_level_names_what_is_allowed(self) -> None:
         """A bad level raises a ValueError that lists the level names."""
@@ -207,7 +211,10 @@ class TestEntryShape:
 
     def test_optional_core_fields(self) -> None:
         """include adds pid, host, service, thread, source and function."""
-        tapelog.configure(service="svc", fields={"include": ["pid", "host", "service", "thread", "source", "function"]})
+        tapelog.configure(
+            service="svc",
+            fields={"include": ["pid", "host", "service", "thread", "source", "function"]},
+        )
 
         with capture() as entries:
             tapelog.get_logger("o").info("m")

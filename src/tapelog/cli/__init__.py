@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-_COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
+_COMMANDS: dict[
+    str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
+] = {
     "demo": (_demo.add_arguments, _demo.run),
     "schema": (_schema.add_arguments, _schema.run),
 }

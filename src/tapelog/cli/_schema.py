@@ -13,7 +13,11 @@ if TYPE_CHECKING:
 
 def schema_text() -> str:
     """The shipped schema, as text."""
-    return resources.files("tapelog").joinpath("schemas/log-entry.schema.json").read_text(encoding="utf-8")
+    return (
+        resources.files("tapelog")
+        .joinpath("schemas/log-entry.schema.json")
+        .read_text(encoding="utf-8")
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

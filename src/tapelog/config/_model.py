@@ -82,7 +82,7 @@ class SinkConfig:
     filter: FilterConfig | None = None
     sample: SampleConfig | None = None
     fallback: str | None = None
-    options: MappingProxyType[str, Any] = _EMPTY
+    options: MappingProxyType[str, Any] = field(default_factory=lambda: _EMPTY)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,13 +23,11 @@ if TYPE_CHECKING:
 __all__ = ["JsonFormat", "dumps"]
 
 # orjson writes U+2028, U+2029 and U+0085 raw; str.splitlines() and JavaScript split on
-# them. In UTF-8 they are these byte sequences, which cannot occur inside any other
-# character, so a plain bytes.replace is exact.
-_SEPARATORS: Final = (
-    (b"\xe2\x80\xa8", b"\\u2028"),
-    (b"\xe2\x80\xa9", b"\\u2029"),
-    (b"\xc2\x85", b"\\u0085"),
-)
+# them. In UTF-8 they are E2 80 A8, E2 80 A9 and C2 85, sequences that cannot occur inside
+# any other character, so a plain bytes.replace is exact.
+_LS: Final = b"\xe2\x80\xa8"
+_PS: Final = b"\xe2\x80\xa9"
+_NEL: Final = b"\xc2\x85"
 _LINE: Final = orjson.OPT_APPEND_NEWLINE
 _MAX_DEPTH: Final = 64
 _INT_MIN: Final = -(2**63)
@@ -42,9 +40,16 @@ def _default(value: object) -> str:
 
 
 def _escape_separators(out: bytes) -> bytes:
-    for raw, escaped in _SEPARATORS:
-        if raw in out:
-            out = out.replace(raw, escaped)
+    # Measured: bytes.find beats `in`, and a one-byte find (memchr) is several times cheaper
+    # than a three-byte one, so look for the lead byte first. Most non-ASCII text (accented
+    # Latin, CJK) has neither lead byte and costs two memchr calls.
+    if out.find(b"\xe2") >= 0:
+        if out.find(_LS) >= 0:
+            out = out.replace(_LS, b"\\u2028")
+        if out.find(_PS) >= 0:
+            out = out.replace(_PS, b"\\u2029")
+    if out.find(b"\xc2") >= 0 and out.find(_NEL) >= 0:
+        out = out.replace(_NEL, b"\\u0085")
     return out
 
 

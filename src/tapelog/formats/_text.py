@@ -18,24 +18,35 @@ from decimal import Decimal
 from typing import Final
 
 
-__all__ = ["escape_controls", "looks_scalar", "needs_quotes", "quote", "safe_text"]
+__all__ = [
+    "NEEDS_QUOTES_SEARCH",
+    "escape_controls",
+    "looks_scalar",
+    "needs_quotes",
+    "quote",
+    "safe_text",
+]
 
 # Inside quotes: the JSON escapes, plus DEL, C1, U+2028/U+2029 and lone surrogates.
 _ESCAPED_IN_QUOTES: Final = re.compile('[\x00-\x1f"\\\\\x7f-\x9f\u2028\u2029\ud800-\udfff]')
 # Outside quotes (console message, logger name): the same without the quote and backslash.
 _CONTROLS: Final = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 # A bare logfmt value ends at the first of these (go-logfmt: runes <= ' ', '=', '"').
-_NEEDS_QUOTES: Final = re.compile(
+NEEDS_QUOTES_SEARCH: Final = re.compile(
     '[\x00-\x20"=\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ud800-\udfff]'
+).search
+# A superset of what a reader might parse as a number: JSON numbers and Python's float()
+# syntax (underscores, a leading dot or plus). Words are matched separately, below.
+_NUMBER_LIKE: Final = re.compile(
+    r"[+-]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE][+-]?[0-9][0-9_]*)?\Z"
 )
-# A superset of what any reader might parse as a number or a constant: JSON numbers,
-# Python's float() syntax (underscores, leading dot or plus, nan, inf) and the literals.
-_SCALAR: Final = re.compile(
-    r"(?:[+-]?(?:(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:e[+-]?[0-9][0-9_]*)?"
-    r"|nan|inf|infinity)|true|false|null|none)\Z",
-    re.IGNORECASE,
+_NUMBER_START: Final = frozenset("0123456789+-.")
+_NUMBER_CHARS: Final = "0123456789_.eE+-"
+_WORDS: Final = frozenset(
+    {"true", "false", "null", "none"}
+    | {f"{sign}{word}" for sign in ("", "+", "-") for word in ("nan", "inf", "infinity")}
 )
-_SCALAR_START: Final = frozenset("0123456789+-.nNiItTfF")
+_LONGEST_WORD: Final = len("-infinity")
 
 _SHORT_ESCAPES: Final = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -118,7 +129,7 @@ def needs_quotes(text: str) -> bool:
         True for the empty string, text holding a space, ``=``, ``"``, a control
         character or a line break, and text that looks like a number, boolean or null.
     """
-    return not text or _NEEDS_QUOTES.search(text) is not None or looks_scalar(text)
+    return not text or NEEDS_QUOTES_SEARCH(text) is not None or looks_scalar(text)
 
 
 def looks_scalar(text: str) -> bool:
@@ -128,7 +139,13 @@ def looks_scalar(text: str) -> bool:
         text: a non-empty string.
 
     Returns:
-        True for ``10``, ``0.00000001``, ``1e5``, ``+1``, ``1_000``, ``nan``, ``true``,
-        ``NULL`` and the like.
+        True for ``10``, ``0.00000001``, ``1e5``, ``+1``, ``1_000``, ``nan``, ``-Inf``,
+        ``true``, ``NULL`` and the like. Quoting more than needed is harmless, so this
+        errs on the side of True.
     """
-    return text[0] in _SCALAR_START and _SCALAR.match(text) is not None
+    if text in _WORDS:
+        return True
+    # Cheap rejections first: most values are neither numeric nor a mixed-case word.
+    if text[0] in _NUMBER_START and not text.strip(_NUMBER_CHARS):
+        return _NUMBER_LIKE.match(text) is not None
+    return len(text) <= _LONGEST_WORD and not text.islower() and text.lower() in _WORDS

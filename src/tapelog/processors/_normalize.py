@@ -62,6 +62,10 @@ _key_cache: dict[str, str] = {}
 _Stack: TypeAlias = set[int]
 _Converter: TypeAlias = Callable[[Any, "Redactor | None", int, _Stack], JsonValue]
 
+# `type`, typed to return type[object]: `type(value)` of an `Any` is "partially unknown"
+# to pyright strict, and the fast path must not pay for a cast() call.
+_type_of: Callable[[object], type[object]] = type
+
 
 def sanitize_key(key: object) -> str:
     """Return ``key`` as a field name matching ``[A-Za-z_][A-Za-z0-9_.]*``, at most 128 long.
@@ -168,11 +172,8 @@ def _clean(value: Any, redactor: Redactor | None, depth: int, stack: _Stack) -> 
         return _fallback(value, redactor)
 
 
-_type_of: Callable[[object], type[object]] = type
-
-
 def _clean_other(value: object, redactor: Redactor | None, depth: int, stack: _Stack) -> JsonValue:
-    """Clean a value of a type not in ``_CONVERTERS``: subclasses, protocols, the rest."""
+    """Clean a value whose exact type is not in ``_LEAVES`` or ``_CONTAINERS``."""
     cls = type(value)
     # Enum first: a StrEnum member is also a str, an IntEnum member also an int.
     if isinstance(value, enum.Enum):
@@ -288,15 +289,30 @@ def _clean_items(
     out: dict[str, JsonValue],
 ) -> dict[str, JsonValue]:
     """Add ``items`` to ``out`` with sanitised keys; sensitive keys get the replacement."""
-    cache = _key_cache
+    names = _key_cache
+    if redactor is None:
+        for key, value in items:
+            name = names.get(key) if type(key) is str else None
+            if name is None:
+                name = sanitize_key(key)
+            if name in out:
+                name = _unique_key(name, out)
+            out[name] = _clean(value, None, depth, stack)
+        return out
+    # The same loop with redaction, its lookups inlined: this runs for every field of
+    # every entry, and most fields are short ASCII strings under known keys.
+    is_sensitive, redact = redactor.is_sensitive, redactor.redact_text
+    replacement = redactor.replacement
     for key, value in items:
-        name = cache.get(key) if type(key) is str else None
+        name = names.get(key) if type(key) is str else None
         if name is None:
             name = sanitize_key(key)
         if name in out:
             name = _unique_key(name, out)
-        if redactor is not None and redactor.is_sensitive(name):
-            out[name] = redactor.replacement
+        if is_sensitive(name):
+            out[name] = replacement
+        elif type(value) is str and value.isascii():
+            out[name] = redact(value)
         else:
             out[name] = _clean(value, redactor, depth, stack)
     return out
@@ -395,14 +411,17 @@ def _converted(
 
 
 def _decimal(value: decimal.Decimal) -> JsonValue:
+    text = str(value)
+    # str() is format(value, "f") unless it chose scientific notation or the value is not
+    # finite, and it is three times faster: check for the exceptions instead.
+    if "E" not in text and text[-1].isdigit():
+        return text
     if not value.is_finite():
-        if value.is_nan():
-            return "NaN"
-        return "-Infinity" if value.is_signed() else "Infinity"
+        return "NaN" if value.is_nan() else ("-Infinity" if value.is_signed() else "Infinity")
     if -_DECIMAL_EXPONENT_LIMIT <= value.adjusted() <= _DECIMAL_EXPONENT_LIMIT:
         return format(value, "f")
     # Writing 1E+1000000 in full would take a megabyte; scientific notation is exact too.
-    return str(value)
+    return text
 
 
 def _datetime(value: dt.datetime) -> JsonValue:

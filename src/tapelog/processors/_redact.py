@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections import Counter
 from typing import TYPE_CHECKING, Final, final
 
 from tapelog.exceptions import ConfigError
@@ -103,6 +104,25 @@ def _words(key: str) -> tuple[str, ...]:
     return tuple(word.lower() for word in _WORD.findall(key))
 
 
+def _hints(terms: list[tuple[str, ...]]) -> tuple[str, ...]:
+    """Return substrings of which every sensitive key, lowercased, contains at least one.
+
+    Any word of a term will do; a few specific ones are best, because a text holding none
+    of them skips the `key=value` scan. Start from the one-word terms, then cover the
+    remaining terms greedily with their most shared word (``key`` for ``api key``,
+    ``access key`` and ``private key``).
+    """
+    hints = {term[0] for term in terms if len(term) == 1}
+    uncovered: list[tuple[str, ...]]
+    uncovered = [term for term in terms if not any(h in word for word in term for h in hints)]
+    while uncovered:
+        counts = Counter(word for term in uncovered for word in set(term))
+        best = max(sorted(counts), key=counts.__getitem__)
+        hints.add(best)
+        uncovered = [term for term in uncovered if best not in term]
+    return tuple(sorted(h for h in hints if not any(o in h for o in hints if o != h)))
+
+
 def _looks_like_basic_credentials(credentials: str) -> bool:
     """Tell ``Basic dXNlcjpwYXNz`` (base64 of ``user:pass``) from ``Basic authentication``."""
     padded = credentials + "=" * (-len(credentials) % 4)
@@ -184,10 +204,7 @@ class Redactor:
         self._multi = tuple(term for term in terms if len(term) > 1)
         self._glued = frozenset("".join(term) for term in self._multi)
         self._patterns = tuple(compiled)
-        # Every sensitive key contains, lowercased, the longest word of some term; a text
-        # without any of these cannot hold a sensitive `key=value` pair.
-        hints = {max(term, key=len) for term in terms}
-        self._hints = tuple(sorted(h for h in hints if not any(o in h for o in hints - {h})))
+        self._hints = _hints(terms)
         self._cache: dict[str, bool] = {}
 
     @property

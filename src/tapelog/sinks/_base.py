@@ -29,8 +29,10 @@ def _fallback_line(entry: EventDict, exc: BaseException) -> bytes:
 
 
 def render_batch(formatter: Formatter, entries: Sequence[EventDict]) -> bytes:
-    """Format every entry and join the lines; an entry that cannot be formatted still
-    gives one valid line naming the error."""
+    """Format every entry and join the lines.
+
+    An entry that cannot be formatted still gives one valid line naming the error.
+    """
     lines: list[bytes] = []
     append = lines.append
     for entry in entries:

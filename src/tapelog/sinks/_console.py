@@ -27,7 +27,11 @@ class ConsoleSink:
     """
 
     def __init__(
-        self, formatter: Formatter, *, stream: Literal["stderr", "stdout"] = "stderr", name: str = "console"
+        self,
+        formatter: Formatter,
+        *,
+        stream: Literal["stderr", "stdout"] = "stderr",
+        name: str = "console",
     ) -> None:
         self.name = name
         self.formatter = formatter

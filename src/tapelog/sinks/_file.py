@@ -34,7 +34,12 @@ class FileSink:
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], formatter: Formatter, *, mode: int = 0o640, name: str = "file"
+        self,
+        path: str | os.PathLike[str],
+        formatter: Formatter,
+        *,
+        mode: int = 0o640,
+        name: str = "file",
     ) -> None:
         self.name = name
         self.path = Path(path)
@@ -47,7 +52,9 @@ class FileSink:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             created = not self.path.exists()
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, self.mode)
+            fd = os.open(
+                self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, self.mode
+            )
             if created:
                 os.fchmod(fd, self.mode)  # the umask must not widen or narrow what was asked
         except OSError as exc:
