@@ -53,6 +53,10 @@ RESERVED: Final = frozenset(
 )
 """Keys only tapelog writes; a user field with one of these names is kept as ``name_``."""
 
+# A valid ``event`` is taken out of the user fields before they are merged, so one left
+# there breaks the schema's pattern and is kept aside like a reserved key.
+_KEPT_ASIDE: Final = RESERVED | {"event"}
+
 OPTIONAL_FIELDS: Final = frozenset({"pid", "thread", "host", "service", "source", "function"})
 
 _EVENT_NAME: Final = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*")
@@ -190,7 +194,7 @@ class EntryBuilder:
             self._add_optional(entry, include, meta)
         if user:
             for key, value in clean_fields(user, self._redactor).items():
-                entry[f"{key}_" if key in RESERVED else key] = value
+                entry[f"{key}_" if key in _KEPT_ASIDE else key] = value
         if exc is not None:
             entry["error"] = error_object(exc, self._redact)
         if meta is not None:

@@ -129,7 +129,7 @@ class Logger:
     @property
     def bound(self) -> Mapping[str, object]:
         """The fields bound to this logger (read-only)."""
-        return self._bound
+        return MappingProxyType(self._bound)
 
     def __repr__(self) -> str:
         return f"<Logger {self._core.name!r} bound={dict(self._bound)!r}>"
@@ -202,9 +202,9 @@ class Logger:
 
     def bind(self, **fields: object) -> Logger:
         """Return a copy of this logger with more fields bound; this one is unchanged."""
-        return Logger(self._core, MappingProxyType({**self._bound, **fields}))
+        return Logger(self._core, {**self._bound, **fields})
 
     def unbind(self, *keys: str) -> Logger:
         """Return a copy of this logger without the given bound fields."""
         kept = {k: v for k, v in self._bound.items() if k not in keys}
-        return Logger(self._core, MappingProxyType(kept) if kept else EMPTY)
+        return Logger(self._core, kept or EMPTY)

@@ -11,7 +11,6 @@ import contextlib
 import dataclasses
 import threading
 import time
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Final
 
 from tapelog import _logger
@@ -188,7 +187,7 @@ class Runtime:
                 core = self._cores.get(name)
                 if core is None:
                     core = self._cores[name] = LoggerCore(name, self.level_for(name))
-        return Logger(core, MappingProxyType(dict(bound)) if bound else EMPTY)
+        return Logger(core, dict(bound) if bound else EMPTY)
 
     # -- lifecycle -------------------------------------------------------------------
 

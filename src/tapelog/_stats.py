@@ -62,10 +62,15 @@ class Stats:
 
     def as_dict(self) -> dict[str, object]:
         """Return the snapshot as plain dicts and ints, for export."""
-        data = asdict(self)
-        data["sinks"] = {name: asdict(s) for name, s in self.sinks.items()}
-        data["dropped_by_reason"] = dict(self.dropped_by_reason)
-        return data
+        return {
+            "emitted": self.emitted,
+            "dropped_overflow": self.dropped_overflow,
+            "processed": self.processed,
+            "queue_depth": self.queue_depth,
+            "queue_high_water": self.queue_high_water,
+            "sinks": {name: asdict(sink) for name, sink in self.sinks.items()},
+            "dropped_by_reason": dict(self.dropped_by_reason),
+        }
 
 
 class SinkCounters:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import inspect
 import subprocess
 import sys
+from pathlib import Path
 
 import tapelog
 
@@ -64,15 +66,63 @@ class TestExports:
         assert callable(testing.capture)
 
 
+# Each layer may import only from the layers listed for it (and from itself).
+LAYERS: dict[str, set[str]] = {
+    "caller": {"_logger", "_context", "_levels", "_event", "typing", "exceptions"},
+    "dispatch": {"_dispatch", "_stats"},
+    "pipeline": {"_pipeline", "_entry"},
+    "processors": {"processors"},
+    "formats": {"formats"},
+    "sinks": {"sinks"},
+    "config": {"config"},
+}
+ALLOWED: dict[str, set[str]] = {
+    "caller": {"caller"},
+    "dispatch": {"caller", "dispatch", "config"},
+    "pipeline": {"caller", "dispatch", "pipeline", "processors", "formats", "sinks", "config"},
+    "processors": {"caller", "processors"},
+    "formats": {"caller", "formats"},
+    "sinks": {"caller", "sinks", "formats"},
+    "config": {"caller", "config"},
+}
+SRC = Path(tapelog.__file__).parent
+
+
+def layer_of(module: str) -> str | None:
+    top = module.split(".")[1] if module.startswith("tapelog.") else None
+    return next((layer for layer, names in LAYERS.items() if top in names), None)
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return {name for name in found if name.startswith("tapelog.")}
+
+
 class TestLayers:
-    def test_caller_side_does_not_import_sinks_or_formats(self) -> None:
-        """Importing the caller's side loads no sink, format or config module."""
-        code = (
-            "import sys, tapelog._logger, tapelog._context, tapelog._levels;"
-            "print(sorted(m for m in sys.modules if m.startswith(('tapelog.sinks', 'tapelog.formats', 'tapelog.config'))))"
-        )
-        out = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=True
-        ).stdout
+    def test_layers_import_downwards_only(self) -> None:
+        """No module imports from a layer above its own (checked on the source)."""
+        violations = []
+        for path in SRC.rglob("*.py"):
+            module = "tapelog." + ".".join(path.relative_to(SRC).with_suffix("").parts)
+            layer = layer_of(module)
+            if layer is None:
+                continue
+            for imported in imports_of(path):
+                target = layer_of(imported)
+                if target is not None and target not in ALLOWED[layer]:
+                    violations.append(f"{module} ({layer}) imports {imported} ({target})")
+
+        assert [] == violations
+
+    def test_optional_heavy_modules_are_not_imported_by_tapelog(self) -> None:
+        """import tapelog loads no optional dependency (compression, protobuf, HTTP)."""
+        code = "import sys, tapelog; print(sorted(m for m in ('zstandard', 'google.protobuf', 'psutil', 'urllib.request', 'jsonschema') if m in sys.modules))"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
 
         assert "[]" == out.strip()

@@ -254,7 +254,7 @@ def read_keys(
     result: dict[str, Any] = {}
     for key, item in as_mapping(value, path).items():
         if not isinstance(key, str) or key not in converters:
-            allowed = [*converters, *also_allowed]
+            allowed = [*also_allowed, *converters]
             guess = difflib.get_close_matches(str(key), allowed, n=1)
             hint = f"; did you mean {guess[0]!r}?" if guess else ""
             fail(join(path, key), key, f"a known key ({words(allowed)}{hint})")
@@ -262,7 +262,7 @@ def read_keys(
             result[key] = converters[key](item, join(path, key))
     for key in required:
         if key not in result:
-            fail(join(path, key), MISSING, "a value: this key is required")
+            fail(join(path, key), MISSING, "a value (this key is required)")
     return result
 
 

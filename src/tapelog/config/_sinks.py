@@ -9,6 +9,7 @@ later feature adds a key with ``register_sink_options("file", FILE_OPTIONS.exten
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -133,7 +134,7 @@ def read_sinks(value: object, path: str) -> tuple[SinkConfig, ...]:
             fail(join(where, "name"), sink.name, f"a name no other sink has ({other} has it)")
         seen[sink.name] = index
         sinks.append(sink)
-    for index, sink in enumerate(sinks):
+    for index in range(len(sinks)):
         _check_fallback(sinks, index, f"{path}[{index}]")
     return tuple(sinks)
 
@@ -143,7 +144,7 @@ def _read_sink(item: object, path: str) -> SinkConfig:
     type_name = table.get("type")
     types = sorted(_REGISTRY)
     if type_name is None:
-        fail(join(path, "type"), MISSING, f"one of {', '.join(types)}: this key is required")
+        fail(join(path, "type"), MISSING, f"one of {', '.join(types)} (this key is required)")
     if not isinstance(type_name, str) or type_name not in _REGISTRY:
         fail(join(path, "type"), type_name, f"one of {', '.join(types)}")
     common = read_keys({k: v for k, v in table.items() if k in _COMMON}, path, _COMMON)
@@ -160,7 +161,8 @@ def _check_fallback(sinks: list[SinkConfig], index: int, path: str) -> None:
         return
     others = [name for name in names if name != sink.name]
     if sink.fallback not in others:
-        expected = f"the name of another sink ({words(others)})" if others else "another sink"
+        listed = words(others) if others else "there is none"
+        expected = f"the name of another sink ({listed})"
         fail(join(path, "fallback"), sink.fallback, expected)
     chain = [sink.name]
     current: SinkConfig | None = names[sink.fallback]
@@ -200,10 +202,11 @@ def _clock(value: object, path: str) -> time:
 
 
 def _weekday(value: str, path: str, raw: object) -> int:
-    key = value[:3]
-    if key not in _WEEKDAYS or not (value == key or value.startswith(key) and len(value) > 3):
-        fail(path, raw, f"a weekday, one of {', '.join(_WEEKDAYS)}")
-    return _WEEKDAYS.index(key)
+    """Return 0 for ``mon`` or ``monday`` (any case), up to 6 for Sunday."""
+    for index, day in enumerate(_WEEKDAYS):
+        if value in {day, calendar.day_name[index].lower()}:
+            return index
+    return fail(path, raw, f"a weekday, one of {', '.join(_WEEKDAYS)}")
 
 
 def _rotation_when(values: dict[str, Any], path: str) -> dict[str, Any]:
@@ -245,7 +248,7 @@ def _rotation_when(values: dict[str, Any], path: str) -> dict[str, Any]:
 ROTATION_OPTIONS: Final = Table(
     {
         "size": Option(size(minimum=1)),
-        "when": Option(lambda value, path: value),
+        "when": Option(lambda value, _path: value),  # read by the check, with "at"
         "at": Option(_clock),
     },
     check=_rotation_when,
@@ -263,13 +266,16 @@ RETENTION_OPTIONS: Final = Table(
 )
 
 
+_MAX_MODE: Final = 0o7777
+
+
 def _file_mode(value: object, path: str) -> int:
     mode: int | None = None
     if isinstance(value, int) and not isinstance(value, bool):
         mode = value
     elif isinstance(value, str) and re.fullmatch(r"(0o?)?[0-7]{1,4}", value):
         mode = int(value.removeprefix("0o"), 8)
-    if mode is None or not 0 <= mode <= 0o7777:
+    if mode is None or not 0 <= mode <= _MAX_MODE:
         fail(path, value, 'a file mode like 0o640 (TOML) or "0640"')
     return mode
 
@@ -290,7 +296,7 @@ FILE_OPTIONS: Final = Table(
         "retention": Option(RETENTION_OPTIONS),
         "compression": Option(choice("gzip", "zstd", "none")),
         "archive_dir": Option(file_path),
-        "audit": Option(boolean, False),
+        "audit": Option(boolean, default=False),
         "audit_key_env": Option(
             string(pattern=r"[A-Za-z_][A-Za-z0-9_]*", expected="an environment variable name")
         ),
@@ -307,8 +313,24 @@ _FACILITIES: Final = {
     **{
         name: code
         for code, name in enumerate(
-            "kern user mail daemon auth syslog lpr news uucp cron authpriv ftp ntp security "
-            "console solaris-cron".split()
+            (
+                "kern",
+                "user",
+                "mail",
+                "daemon",
+                "auth",
+                "syslog",
+                "lpr",
+                "news",
+                "uucp",
+                "cron",
+                "authpriv",
+                "ftp",
+                "ntp",
+                "security",
+                "console",
+                "solaris-cron",
+            )
         )
     },
     "audit": 13,
@@ -353,19 +375,27 @@ def _syslog_check(values: dict[str, Any], path: str) -> dict[str, Any]:
             fail(join(path, key), values[key], f"{key} only with a tls:// address")
     if values["key_file"] is not None and values["cert_file"] is None:
         fail(join(path, "key_file"), values["key_file"], "cert_file alongside key_file")
-    return {**values, "transport": transport, "host": host, "port": port, "socket_path": socket_path}
+    return {
+        **values,
+        "transport": transport,
+        "host": host,
+        "port": port,
+        "socket_path": socket_path,
+    }
 
 
 SYSLOG_OPTIONS: Final = Table(
     {
         "address": Option(string(), required=True),
         # RFC 5424 §6.2.5 and §6.3.2: printable US-ASCII; an SD-ID of ours needs "@<PEN>".
-        "app_name": Option(string(pattern=r"[!-~]{1,48}", expected="1 to 48 printable ASCII characters")),
+        "app_name": Option(
+            string(pattern=r"[!-~]{1,48}", expected="1 to 48 printable ASCII characters")
+        ),
         "facility": Option(_facility, 1),
         "sd_id": Option(
             string(
                 pattern=r"(?=.{1,32}\Z)[!#-<>?A-\\^-~]+@[0-9]+(?:\.[0-9]+)*",
-                expected='an SD-ID like "tapelog@32473" (name@enterprise-number, up to 32 characters)',
+                expected='an SD-ID like "tapelog@32473" (name@enterprise-number, <= 32 chars)',
             )
         ),
         **dict.fromkeys(_TLS_KEYS, Option(file_path)),
@@ -380,9 +410,10 @@ SYSLOG_OPTIONS: Final = Table(
 
 
 def _http_url(value: object, path: str) -> str:
-    parts = urlsplit(value) if isinstance(value, str) else None
-    if parts is None or parts.scheme not in {"http", "https"} or not parts.hostname:
+    if not isinstance(value, str) or urlsplit(value).scheme not in {"http", "https"}:
         fail(path, value, "an http:// or https:// URL")
+    if not urlsplit(value).hostname:
+        fail(path, value, "an http:// or https:// URL with a host")
     return value
 
 
@@ -408,7 +439,7 @@ RETRY_OPTIONS: Final = Table(
 _DELIVERY: Final = {
     "headers": Option(_HEADERS, MappingProxyType({})),
     "batch": Option(BATCH_OPTIONS, BATCH_OPTIONS.defaults()),
-    "gzip": Option(boolean, False),
+    "gzip": Option(boolean, default=False),
     "timeout": Option(duration(positive=True), 10.0),
     "retry": Option(RETRY_OPTIONS, RETRY_OPTIONS.defaults()),
     "spool_dir": Option(file_path),

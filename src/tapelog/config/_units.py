@@ -20,7 +20,7 @@ DURATION_EXPECTED: Final = 'a duration like "90d", "1h30m" or "250ms", or a numb
 
 
 def _units(table: dict[str, tuple[str, ...]]) -> dict[str, Decimal]:
-    return {spelling: Decimal(factor) for factor, spellings in table.items() for spelling in spellings}
+    return {name: Decimal(factor) for factor, names in table.items() for name in names}
 
 
 # Binary units (KiB) are powers of 1024; decimal ones (kB) and bare prefixes (k) powers of
@@ -39,10 +39,12 @@ _SIZE_UNITS: Final = _units(
     }
 )
 
+# Both the micro sign and the Greek mu, which look the same.
+_MICRO: Final = "\N{MICRO SIGN}\N{GREEK SMALL LETTER MU}"
 _DURATION_UNITS: Final = _units(
     {
         "1e-9": ("ns", "nanosecond", "nanoseconds"),
-        "1e-6": ("us", "\N{MICRO SIGN}s", "\N{GREEK SMALL LETTER MU}s", "microsecond", "microseconds"),
+        "1e-6": ("us", *(f"{mu}s" for mu in _MICRO), "microsecond", "microseconds"),
         "1e-3": ("ms", "millisecond", "milliseconds"),
         "1": ("s", "sec", "secs", "second", "seconds"),
         "60": ("m", "min", "mins", "minute", "minutes"),
@@ -54,7 +56,7 @@ _DURATION_UNITS: Final = _units(
 
 _NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
 _SIZE_RE: Final = re.compile(rf"{_NUMBER}\s*([a-z]*)")
-_DURATION_PART_RE: Final = re.compile(rf"{_NUMBER}\s*([a-z\N{MICRO SIGN}\N{GREEK SMALL LETTER MU}]*)\s*")
+_DURATION_PART_RE: Final = re.compile(_NUMBER + r"\s*([a-z" + _MICRO + r"]*)\s*")
 _DURATION_RE: Final = re.compile(rf"(?:{_DURATION_PART_RE.pattern})+")
 
 

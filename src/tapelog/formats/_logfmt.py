@@ -22,6 +22,7 @@ import orjson
 
 from ._json import dumps
 from ._text import NEEDS_QUOTES_SEARCH as _NEEDS_QUOTES_SEARCH
+from ._text import SCALAR_START as _SCALAR_START
 from ._text import looks_scalar, quote, safe_text
 
 
@@ -110,9 +111,9 @@ def encode_value(value: object) -> str:
     """
     # Exact type checks in order of frequency: this runs once per field on the worker.
     if type(value) is str:
-        if not value or _NEEDS_QUOTES_SEARCH(value) is not None or looks_scalar(value):
-            return quote(value)
-        return value
+        if _is_bare(value):
+            return value
+        return quote(value)
     if value is None:
         return "null"
     if value is True:
@@ -124,6 +125,14 @@ def encode_value(value: object) -> str:
     if type(value) is float:
         return float.__repr__(value) if math.isfinite(value) else "null"
     return encode_value(_leaf(value))
+
+
+def _is_bare(text: str) -> bool:
+    return (
+        bool(text)
+        and _NEEDS_QUOTES_SEARCH(text) is None
+        and not (text[0] in _SCALAR_START and looks_scalar(text))
+    )
 
 
 def _leaf(value: object) -> FlatValue:
@@ -222,13 +231,12 @@ class LogfmtFormat:
 
     def __call__(self, entry: EventDict) -> bytes:
         """Return the entry as one logfmt line ending in a newline."""
+        parts: list[str] = []
         try:
-            line = " ".join(
-                [f"{key}={encode_value(value)}" for key, value in _flat_items(entry, "", 0)]
-            )
+            _append_pairs(parts, entry, "", 0)
         except Exception as exc:  # only a hostile Mapping subclass gets here
-            line = f"logfmt_error={quote(safe_text(exc))} entry={quote(safe_text(entry))}"
-        return (line + "\n").encode("utf-8", "backslashreplace")
+            parts = [f"logfmt_error={quote(safe_text(exc))}", f"entry={quote(safe_text(entry))}"]
+        return (" ".join(parts) + "\n").encode("utf-8", "backslashreplace")
 
     def __repr__(self) -> str:
         return "LogfmtFormat()"
@@ -238,6 +246,38 @@ def _skip_space(line: str, pos: int) -> int:
     space = _SPACE.match(line, pos)
     assert space is not None  # [...]* always matches
     return space.end()
+
+
+def _append_pairs(parts: list[str], mapping: Mapping[str, object], prefix: str, depth: int) -> None:
+    # flat_items and encode_value fused into one loop, because this runs per field on the
+    # worker: it is about twice as fast as the generator. The property tests hold the two
+    # equal: parse_logfmt(LogfmtFormat()(entry)) == flatten(entry).
+    cache = _key_cache
+    for key, value in mapping.items():
+        name = cache.get(key) or encode_key(key)
+        if prefix:
+            name = prefix + name
+        if type(value) is str:
+            if (
+                value
+                and _NEEDS_QUOTES_SEARCH(value) is None
+                and not (value[0] in _SCALAR_START and looks_scalar(value))
+            ):
+                parts.append(f"{name}={value}")
+            else:
+                parts.append(f"{name}={quote(value)}")
+        elif type(value) is int:
+            parts.append(f"{name}={value}")
+        elif isinstance(value, Mapping):
+            nested = cast("Mapping[str, object]", value)
+            if not nested:
+                parts.append(f"{name}={{}}")
+            elif depth >= _MAX_DEPTH:
+                parts.append(f'{name}="<too deep>"')
+            else:
+                _append_pairs(parts, nested, name + ".", depth + 1)
+        else:
+            parts.append(f"{name}={encode_value(_leaf(value))}")
 
 
 def _parse_bare(text: str) -> FlatValue:

@@ -1,0 +1,205 @@
+"""Validation: a raw mapping (a parsed file, a dict) in, a frozen :class:`Config` out.
+
+The whole configuration is described by one table of key to converter below; the sinks
+have their own module. Validation stops at the first problem, in the order the keys were
+written, and raises :class:`~tapelog.exceptions.ConfigError` naming the key path, the
+value, what is allowed, and where the value came from.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import fields
+from types import MappingProxyType
+from typing import Any, Final, cast
+
+from tapelog.config._convert import (
+    Converter,
+    Record,
+    boolean,
+    choice,
+    duration,
+    fail,
+    integer,
+    join,
+    level,
+    mapping,
+    number,
+    read_keys,
+    sequence,
+    string,
+    text,
+    words,
+)
+from tapelog.config._model import (
+    Config,
+    ErrorsConfig,
+    FieldsConfig,
+    MetricsConfig,
+    QueueConfig,
+    RedactionConfig,
+    ThresholdConfig,
+)
+from tapelog.config._sinks import FORMATS, read_sinks
+from tapelog.exceptions import ConfigError
+
+
+__all__ = ["CORE_FIELDS", "OPTIONAL_FIELDS", "leaf_paths", "validate"]
+
+OPTIONAL_FIELDS: Final = ("pid", "thread", "host", "service", "source", "function")
+CORE_FIELDS: Final = ("timestamp", "level", "logger", "message")
+
+
+def _pattern(value: object, path: str) -> str:
+    if not isinstance(value, str):
+        fail(path, value, "a regular expression string")
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ConfigError(path, value, f"a valid regular expression ({exc})") from exc
+    return value
+
+
+def _distinct_renames(values: dict[str, Any], path: str) -> dict[str, Any]:
+    targets: dict[str, str] = {}
+    for old, new in values.get("rename", {}).items():
+        if new in targets:
+            expected = f"a new name that {targets[new]!r} does not also take"
+            fail(join(join(path, "rename"), old), new, expected)
+        targets[new] = old
+    return values
+
+
+def _above_or_below(values: dict[str, Any], path: str) -> dict[str, Any]:
+    if values.get("above") is None and values.get("below") is None:
+        fail(path, values, "a threshold with above, below or both")
+    return values
+
+
+_CONFIG: Final[Mapping[str, Converter[Any]]] = {
+    "level": level,
+    "format": choice(*FORMATS),
+    "service": string(),
+    "levels": mapping(level, key=string(expected="a logger name prefix")),
+    "queue": Record(
+        QueueConfig,
+        {
+            "size": integer(minimum=1),
+            "overflow": choice("block", "drop_newest", "drop_oldest"),
+            "block_timeout": duration(),
+            "mode": choice("async", "sync"),
+            "batch_size": integer(minimum=1),
+        },
+    ),
+    "fields": Record(
+        FieldsConfig,
+        {
+            "include": sequence(choice(*OPTIONAL_FIELDS)),
+            "exclude": sequence(
+                string(
+                    pattern=rf"(?!(?:{'|'.join(CORE_FIELDS)})\Z).+",
+                    expected=f"a field name other than {words(CORE_FIELDS)}",
+                )
+            ),
+            "rename": mapping(string()),
+        },
+        check=_distinct_renames,
+    ),
+    "redaction": Record(
+        RedactionConfig,
+        {
+            "enabled": boolean,
+            "keys": sequence(string()),
+            "patterns": sequence(_pattern),
+            "replacement": text,
+        },
+    ),
+    "sinks": read_sinks,
+    "metrics": Record(
+        MetricsConfig,
+        {
+            "interval": duration(positive=True),
+            "system": boolean,
+            "thresholds": sequence(
+                Record(
+                    ThresholdConfig,
+                    {"metric": string(), "above": number(), "below": number()},
+                    check=_above_or_below,
+                )
+            ),
+        },
+    ),
+    "errors": Record(ErrorsConfig, {"locals": boolean}),
+}
+
+_DEFAULT_SINKS: Final = read_sinks([{"type": "console"}], "sinks")
+
+
+def validate(data: Mapping[str, object], *, origins: Mapping[str, str] | None = None) -> Config:
+    """Check a raw configuration and return it normalised as a :class:`Config`.
+
+    ``data`` has the shape of the config file: ``{"level": "info", "sinks": [...]}``.
+    A ``None`` value counts as absent. Without ``sinks``, there is one console sink; an
+    empty list means no sink at all.
+
+    Args:
+        data: the raw configuration.
+        origins: where each key path came from (``file:/etc/app.toml``, ``overrides``);
+            by default every key in ``data`` is ``dict``. Paths not set get ``default``.
+
+    Returns:
+        The configuration, with ``origins`` covering every key path.
+
+    Raises:
+        ConfigError: on the first invalid key, in the order the keys were written; its
+            ``source`` is the origin of the bad value.
+    """
+    given = dict.fromkeys(leaf_paths(data), "dict") if origins is None else dict(origins)
+    try:
+        values = read_keys(data, "", _CONFIG)
+    except ConfigError as exc:
+        source = exc.source or _origin_of(exc.path, given)
+        raise ConfigError(exc.path, exc.value, exc.expected, source=source) from exc.__cause__
+    values.setdefault("sinks", _DEFAULT_SINKS)
+    return Config(**values, origins=MappingProxyType(_with_defaults(given)))
+
+
+def leaf_paths(data: object, prefix: str = "") -> Iterator[str]:
+    """Yield the path of every value in ``data`` that is not itself a table.
+
+    Tables are walked (``queue.size``; a dotted logger name stays whole, so
+    ``levels.proxy.health``), lists of tables are indexed (``sinks[1].path``), and other
+    lists are one value. ``None`` values are skipped: they count as absent.
+    """
+    if isinstance(data, Mapping):
+        for key, value in cast("Mapping[object, object]", data).items():
+            yield from leaf_paths(value, join(prefix, key))
+        return
+    items = list(cast("Iterable[object]", data)) if isinstance(data, list | tuple) else None
+    if items is not None and any(isinstance(x, Mapping) for x in items):
+        for index, value in enumerate(items):
+            yield from leaf_paths(value, f"{prefix}[{index}]")
+    elif data is not None:
+        yield prefix
+
+
+def _origin_of(path: str, origins: Mapping[str, str]) -> str:
+    """Return the origin of ``path`` or of the nearest table holding it, if not ``dict``."""
+    while path:
+        if path in origins:
+            return "" if origins[path] == "dict" else origins[path]
+        path = path[: max(path.rfind("."), path.rfind("["), 0)]
+    return ""
+
+
+def _with_defaults(origins: dict[str, str]) -> dict[str, str]:
+    """Add ``default`` for every key path that no source set."""
+    for key, converter in _CONFIG.items():
+        paths = [key]
+        if isinstance(converter, Record):
+            paths = [join(key, f.name) for f in fields(converter.cls)]
+        for path in paths:
+            if not any(p == path or p.startswith((f"{path}.", f"{path}[")) for p in origins):
+                origins[path] = "default"
+    return origins
