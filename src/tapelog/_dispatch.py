@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = ["Dispatcher", "PipelineLike"]
 
 _EMPTY: Final[Mapping[str, object]] = MappingProxyType({})
+_INTERNAL_LOGGER: Final = "tapelog"
 _REPORT_INTERVAL: Final = 5.0  # seconds between two tapelog.dropped entries
 _IDLE_WAIT: Final = 0.25  # the worker wakes this often when idle, for periodic duties
 _BLOCK_POLL: Final = 0.05  # a blocked caller re-checks the queue this often
@@ -234,11 +235,13 @@ class Dispatcher:
     def _drop_oldest_locked(self) -> None:
         """Remove the oldest record, keeping any flush markers in front of it."""
         queue = self._queue
-        kept: list[threading.Event] = []
+        kept: list[Record | threading.Event] = []
         try:
             while True:
                 oldest = queue.popleft()
-                if isinstance(oldest, threading.Event):
+                # Flush markers and tapelog's own reports are stepped over: dropping a
+                # report of drops would hide exactly what it is there to tell.
+                if isinstance(oldest, threading.Event) or oldest[2] == _INTERNAL_LOGGER:
                     kept.append(oldest)
                     continue
                 self._dropped["drop_oldest"] += 1
@@ -351,7 +354,7 @@ class Dispatcher:
             "overflow": self._policy,
         }
         message = f"{sum(since.values())} entries dropped: the queue was full"
-        return (time.time_ns(), WARNING, "tapelog", message, fields, _EMPTY, _EMPTY, None, None)
+        return (time.time_ns(), WARNING, _INTERNAL_LOGGER, message, fields, _EMPTY, _EMPTY, None, None)
 
     # -- flush, shutdown, stats ----------------------------------------------------
 

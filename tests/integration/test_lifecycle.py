@@ -83,20 +83,21 @@ class TestSigterm:
             while True:
                 time.sleep(0.05)
             """
-        proc = subprocess.Popen(
-            [sys.executable, "-c", textwrap.dedent(code)], stderr=subprocess.PIPE, text=True
-        )
-        try:
-            deadline = time.monotonic() + 30
-            while not ready.exists() and time.monotonic() < deadline:
-                time.sleep(0.02)
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(30)
-        finally:
-            proc.kill()
-            proc.wait()
+        err = tmp_path / "stderr.txt"
+        with (
+            err.open("wb") as err_file,
+            subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], stderr=err_file) as proc,
+        ):
+            try:
+                deadline = time.monotonic() + 30
+                while not ready.exists() and time.monotonic() < deadline and proc.poll() is None:
+                    time.sleep(0.02)
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(30)
+            finally:
+                proc.kill()
 
-        assert -signal.SIGTERM == proc.returncode
+        assert -signal.SIGTERM == proc.returncode, err.read_text()
         assert list(range(5000)) == [e["i"] for e in read_jsonl(path)]
 
 

@@ -124,7 +124,9 @@ def in_text(draw: st.DrawFn) -> tuple[str, object]:
         separator = draw(st.sampled_from(["=", ": ", " = ", ":"]))
         middle = f"{key}{separator}{secret}"
     elif kind == "quoted":
-        secret = draw(_secret(string.ascii_letters + string.digits + " !#$%&()*+,-./:;<=>?@[]^_{|}~"))
+        secret = draw(
+            _secret(string.ascii_letters + string.digits + " !#$%&()*+,-./:;<=>?@[]^_{|}~")
+        )
         key = draw(st.sampled_from(SENSITIVE_SPELLINGS))
         quote = draw(st.sampled_from(["'", '"']))
         middle = f"{quote}{key}{quote}: {quote}{secret}{quote}"
@@ -149,8 +151,10 @@ def payload_with_secret(draw: st.DrawFn) -> tuple[str, dict[str, object]]:
         siblings = draw(st.lists(filler, max_size=2))
         container = draw(st.sampled_from(["list", "tuple", "dict"]))
         if container == "dict":
-            carrier = {**dict(zip(draw(st.lists(plain_key, max_size=2)), siblings, strict=False)),
-                       draw(plain_key): carrier}
+            carrier = {
+                **dict(zip(draw(st.lists(plain_key, max_size=2)), siblings, strict=False)),
+                draw(plain_key): carrier,
+            }
         else:
             position = draw(st.integers(0, len(siblings)))
             items = [*siblings[:position], carrier, *siblings[position:]]
@@ -241,9 +245,14 @@ anything_scalar = st.one_of(
     st.decimals(),
     st.complex_numbers(),
     st.fractions(),
-    st.datetimes(timezones=st.none() | st.just(dt.UTC) | st.builds(
-        dt.timezone, st.timedeltas(min_value=dt.timedelta(hours=-23), max_value=dt.timedelta(hours=23))
-    )),
+    st.datetimes(
+        timezones=st.none()
+        | st.just(dt.UTC)
+        | st.builds(
+            dt.timezone,
+            st.timedeltas(min_value=dt.timedelta(hours=-23), max_value=dt.timedelta(hours=23)),
+        )
+    ),
     st.dates(),
     st.times(),
     st.timedeltas(),
@@ -255,7 +264,9 @@ anything_scalar = st.one_of(
     st.builds(ValueError, st.text(max_size=6)),
     st.builds(HostileError),
     st.builds(object),
-    st.sampled_from([int, len, Ellipsis, NotImplemented, range(3), slice(1, 2), fractions.Fraction]),
+    st.sampled_from(
+        [int, len, Ellipsis, NotImplemented, range(3), slice(1, 2), fractions.Fraction]
+    ),
     st.from_type(type).flatmap(st.from_type).filter(lambda value: not isinstance(value, type)),
 )
 anything = st.recursive(

@@ -10,8 +10,8 @@ import enum
 import pathlib
 import sys
 import uuid
-from decimal import Decimal
 from collections.abc import Mapping
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -211,7 +211,10 @@ class TestScalars:
     @pytest.mark.parametrize(
         ("value", "expected"),
         [
-            (dt.datetime(2026, 11, 23, 7, 1, 2, 123456, tzinfo=dt.UTC), "2026-11-23T07:01:02.123456Z"),
+            (
+                dt.datetime(2026, 11, 23, 7, 1, 2, 123456, tzinfo=dt.UTC),
+                "2026-11-23T07:01:02.123456Z",
+            ),
             (
                 dt.datetime(2026, 11, 23, 9, 1, 2, tzinfo=dt.timezone(dt.timedelta(hours=2))),
                 "2026-11-23T07:01:02.000000Z",
@@ -260,7 +263,9 @@ class TestScalars:
             (Perm.READ | Perm.WRITE, 3),
         ],
     )
-    def test_enum_members_become_their_cleaned_value(self, value: enum.Enum, expected: object) -> None:
+    def test_enum_members_become_their_cleaned_value(
+        self, value: enum.Enum, expected: object
+    ) -> None:
         """An enum member is written as its value, itself cleaned."""
         actual = clean_value(value, None)
 
@@ -359,7 +364,9 @@ class TestContainers:
 
     def test_colliding_keys_are_kept_apart(self) -> None:
         """Two keys that sanitise to the same name both survive, the later with a _ suffix."""
-        assert {"a_b": 1, "a_b_": 2, "a_b__": 3} == clean_value({"a-b": 1, "a_b": 2, "a b": 3}, None)
+        assert {"a_b": 1, "a_b_": 2, "a_b__": 3} == clean_value(
+            {"a-b": 1, "a_b": 2, "a b": 3}, None
+        )
 
     @pytest.mark.parametrize(
         "value",
@@ -413,9 +420,10 @@ class TestContainers:
         root: dict[str, object] = {"name": "root"}
         root["child"] = {"parent": root, "items": [root]}
 
-        assert {"name": "root", "child": {"parent": "<cycle>", "items": ["<cycle>"]}} == clean_value(
-            root, None
-        )
+        assert {
+            "name": "root",
+            "child": {"parent": "<cycle>", "items": ["<cycle>"]},
+        } == clean_value(root, None)
 
     def test_shared_reference_is_not_a_cycle(self) -> None:
         """The same object twice side by side is written twice."""

@@ -50,6 +50,7 @@ class TestIsSensitive:
             "privateKey",
             "aws_access_key_id",
             "accesskey",
+            "accesstoken",
             "secret_key",
             "credentials",
             "credential",
@@ -135,10 +136,16 @@ class TestRedactText:
     @pytest.mark.parametrize(
         ("text", "expected"),
         [
-            ("postgres://bob:hunter2@db.example:5432/app", "postgres://[REDACTED]@db.example:5432/app"),
+            (
+                "postgres://bob:hunter2@db.example:5432/app",
+                "postgres://[REDACTED]@db.example:5432/app",
+            ),
             ("redis://:s3cret@cache:6379/0", "redis://[REDACTED]@cache:6379/0"),
             ("amqp://u:p@ss@mq/vhost", "amqp://[REDACTED]@mq/vhost"),
-            ("connect to https://a:b@h1/x and ftp://c:d@h2 now", "connect to https://[REDACTED]@h1/x and ftp://[REDACTED]@h2 now"),
+            (
+                "connect to https://a:b@h1/x and ftp://c:d@h2 now",
+                "connect to https://[REDACTED]@h1/x and ftp://[REDACTED]@h2 now",
+            ),
             ("http://user@host/path", "http://user@host/path"),
             ("https://host:8443/x?mail=a@b.c", "https://host:8443/x?mail=a@b.c"),
             ("http://u:p@[::1]:8080/", "http://[REDACTED]@[::1]:8080/"),
@@ -170,7 +177,10 @@ class TestRedactText:
         [
             ("login failed password=hunter2", "login failed password=[REDACTED]"),
             ("password = hunter2, user = bob", "password = [REDACTED], user = bob"),
-            ('body {"password": "hun ter\\"2", "user": "bob"}', 'body {"password": "[REDACTED]", "user": "bob"}'),
+            (
+                'body {"password": "hun ter\\"2", "user": "bob"}',
+                'body {"password": "[REDACTED]", "user": "bob"}',
+            ),
             ("{'api_key': 'k-1', 'n': 2}", "{'api_key': '[REDACTED]', 'n': 2}"),
             ("Login(user='bob', password='pw')", "Login(user='bob', password='[REDACTED]')"),
             ("token: abc def", "token: [REDACTED] def"),

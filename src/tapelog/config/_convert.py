@@ -103,22 +103,12 @@ def boolean(value: object, path: str) -> bool:
     return value
 
 
-def integer(*, minimum: int | None = None, maximum: int | None = None) -> Converter[int]:
-    """Return a converter for an integer in ``[minimum, maximum]``; booleans are refused."""
-    if minimum is not None and maximum is not None:
-        expected = f"an integer from {minimum} to {maximum}"
-    elif minimum is not None:
-        expected = f"an integer of at least {minimum}"
-    else:
-        expected = "an integer"
+def integer(*, minimum: int) -> Converter[int]:
+    """Return a converter for an integer of at least ``minimum``; booleans are refused."""
+    expected = f"an integer of at least {minimum}"
 
     def convert(value: object, path: str) -> int:
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int)
-            or (minimum is not None and value < minimum)
-            or (maximum is not None and value > maximum)
-        ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             fail(path, value, expected)
         return value
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import time
 from types import MappingProxyType
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, TypeAlias, get_args
 from urllib.parse import urlsplit
 
 from tapelog.config._convert import (
@@ -43,7 +43,7 @@ from tapelog.config._convert import (
     text,
     words,
 )
-from tapelog.config._model import FilterConfig, SampleConfig, SinkConfig
+from tapelog.config._model import FilterConfig, FormatName, SampleConfig, SinkConfig
 from tapelog.config._units import parse_duration
 from tapelog.exceptions import ConfigError
 
@@ -57,7 +57,7 @@ Called with the sink's path (``sinks[2]``) and its table without the common keys
 the normalised options, or raises :class:`~tapelog.exceptions.ConfigError`.
 """
 
-FORMATS: Final = ("json", "logfmt", "console")
+FORMATS: Final[tuple[str, ...]] = get_args(FormatName)
 _NAME: Final = r"[A-Za-z0-9][A-Za-z0-9_.\-]*"
 _NAME_EXPECTED: Final = "a name of letters, digits, '_', '.' and '-'"
 
@@ -96,11 +96,12 @@ def register_sink_options(type_name: str, validator: Table | SinkOptionsValidato
 
     Args:
         type_name: the value of the sink's ``type`` key.
-        validator: a :class:`~._convert.Table` of the type's keys, or any callable taking
-            the sink's path and its non-common keys and returning the normalised options.
+        validator: a :class:`~._convert.Table` of the type's keys (its unknown-key errors
+            then list the common keys too), or any callable taking the sink's path and its
+            non-common keys and returning the normalised options.
     """
     if isinstance(validator, Table):
-        table = validator
+        table = replace(validator, also_allowed=COMMON_SINK_KEYS)
 
         def validate_table(path: str, options: Mapping[str, object]) -> Mapping[str, Any]:
             return table(options, path)
@@ -118,22 +119,29 @@ def read_sinks(value: object, path: str) -> tuple[SinkConfig, ...]:
 
     A :class:`SinkConfig` item is taken as it is (a ``Config`` passed back in). An
     unnamed sink is named after its type, numbered from the second unnamed one of that
-    type on (``file``, ``file-2``).
+    type on (``file``, ``file-2``), skipping names that sinks were given explicitly.
+    Two sinks given the same name is an error.
     """
     sinks: list[SinkConfig] = []
-    unnamed: dict[str, int] = {}
     seen: dict[str, int] = {}
     for index, item in enumerate(as_list(value, path, "a list of sink tables")):
         where = f"{path}[{index}]"
         sink = item if isinstance(item, SinkConfig) else _read_sink(item, where)
-        if not sink.name:
-            count = unnamed[sink.type] = unnamed.get(sink.type, 0) + 1
-            sink = replace(sink, name=sink.type if count == 1 else f"{sink.type}-{count}")
         if sink.name in seen:
             other = f"{path}[{seen[sink.name]}]"
             fail(join(where, "name"), sink.name, f"a name no other sink has ({other} has it)")
-        seen[sink.name] = index
+        if sink.name:
+            seen[sink.name] = index
         sinks.append(sink)
+    counts: dict[str, int] = {}
+    for index, sink in enumerate(sinks):
+        if not sink.name:
+            name = sink.type
+            while name in seen:
+                counts[sink.type] = count = counts.get(sink.type, 1) + 1
+                name = f"{sink.type}-{count}"
+            seen[name] = index
+            sinks[index] = replace(sink, name=name)
     for index in range(len(sinks)):
         _check_fallback(sinks, index, f"{path}[{index}]")
     return tuple(sinks)
@@ -181,7 +189,6 @@ CONSOLE_OPTIONS: Final = Table(
         "stream": Option(choice("stderr", "stdout"), "stderr"),
         "color": Option(boolean),
     },
-    also_allowed=COMMON_SINK_KEYS,
 )
 
 
@@ -302,37 +309,20 @@ FILE_OPTIONS: Final = Table(
         ),
     },
     check=_file_check,
-    also_allowed=COMMON_SINK_KEYS,
 )
 
 
 # -- syslog -------------------------------------------------------------------------------
 
 # RFC 5424 §6.2.1; "security" is also known as "audit" (13).
+# fmt: off
+_FACILITY_NAMES: Final = (
+    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news",
+    "uucp", "cron", "authpriv", "ftp", "ntp", "security", "console", "solaris-cron",
+)
+# fmt: on
 _FACILITIES: Final = {
-    **{
-        name: code
-        for code, name in enumerate(
-            (
-                "kern",
-                "user",
-                "mail",
-                "daemon",
-                "auth",
-                "syslog",
-                "lpr",
-                "news",
-                "uucp",
-                "cron",
-                "authpriv",
-                "ftp",
-                "ntp",
-                "security",
-                "console",
-                "solaris-cron",
-            )
-        )
-    },
+    **{name: code for code, name in enumerate(_FACILITY_NAMES)},
     "audit": 13,
     **{f"local{n}": 16 + n for n in range(8)},
 }
@@ -402,7 +392,6 @@ SYSLOG_OPTIONS: Final = Table(
         "timeout": Option(duration(positive=True), 5.0),
     },
     check=_syslog_check,
-    also_allowed=COMMON_SINK_KEYS,
 )
 
 
@@ -446,9 +435,7 @@ _DELIVERY: Final = {
     "spool_max_size": Option(size(minimum=1), 100 << 20),
 }
 
-HTTP_OPTIONS: Final = Table(
-    {"url": Option(_http_url, required=True), **_DELIVERY}, also_allowed=COMMON_SINK_KEYS
-)
+HTTP_OPTIONS: Final = Table({"url": Option(_http_url, required=True), **_DELIVERY})
 
 OTLP_DEFAULT_ENDPOINT: Final = "http://localhost:4318"
 
@@ -471,7 +458,6 @@ OTLP_OPTIONS: Final = Table(
         "resource": Option(mapping(text), MappingProxyType({})),
     },
     check=_otlp_check,
-    also_allowed=COMMON_SINK_KEYS,
 )
 
 register_sink_options("console", CONSOLE_OPTIONS)

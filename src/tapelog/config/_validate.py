@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import fields
 from types import MappingProxyType
-from typing import Any, Final, cast
+from typing import Any, Final, cast, get_args
 
 from tapelog.config._convert import (
     Converter,
@@ -37,6 +37,7 @@ from tapelog.config._model import (
     ErrorsConfig,
     FieldsConfig,
     MetricsConfig,
+    OverflowPolicy,
     QueueConfig,
     RedactionConfig,
     ThresholdConfig,
@@ -86,7 +87,7 @@ _CONFIG: Final[Mapping[str, Converter[Any]]] = {
         QueueConfig,
         {
             "size": integer(minimum=1),
-            "overflow": choice("block", "drop_newest", "drop_oldest"),
+            "overflow": choice(*get_args(OverflowPolicy)),
             "block_timeout": duration(),
             "mode": choice("async", "sync"),
             "batch_size": integer(minimum=1),

@@ -145,7 +145,13 @@ class ConsoleFormat:
         details = _describe(cast("Mapping[str, object]", error), 0)
         if color:
             return "\n".join(
-                [line, *(f"{marker}{_ERROR_STYLE}{_clean(text)}{_RESET}" for text in details)]
+                [
+                    line,
+                    *(
+                        f"{marker}{_ERROR_STYLE}{_clean(text)}{_RESET}" if text else marker
+                        for text in details
+                    ),
+                ]
             )
         return "\n".join([line, *(marker + _clean(text) for text in details)])
 

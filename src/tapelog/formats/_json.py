@@ -63,8 +63,9 @@ def _sanitise(value: object, depth: int, ancestors: set[int]) -> object:
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            # Lone surrogates (from surrogateescape decoding): keep the rest, mark the loss.
-            return value.encode("utf-8", "replace").decode("utf-8")
+            # Lone surrogates (from surrogateescape decoding): U+FFFD marks each loss, and
+            # the UTF-16 round trip joins any surrogate pair into its real character.
+            return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
         return value
     if isinstance(value, int):
         return value if _INT_MIN <= value <= _INT_MAX else str(value)

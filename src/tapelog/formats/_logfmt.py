@@ -22,8 +22,8 @@ import orjson
 
 from ._json import dumps
 from ._text import NEEDS_QUOTES_SEARCH as _NEEDS_QUOTES_SEARCH
-from ._text import SCALAR_START as _SCALAR_START
-from ._text import looks_scalar, quote, safe_text
+from ._text import TYPED_START as _TYPED_START
+from ._text import looks_typed, quote, safe_text
 
 
 if TYPE_CHECKING:
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 __all__ = [
     "NESTED_OBJECTS",
     "LogfmtFormat",
-    "encode_key",
     "encode_value",
     "flat_items",
     "flatten",
@@ -60,7 +59,7 @@ _ATTRIBUTE_MAPS: Final = frozenset({"attributes"})
 _MAX_DEPTH: Final = 32
 _KEY_OK: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\Z")
 _KEY_BAD_CHAR: Final = re.compile(r"[^A-Za-z0-9_.]")
-_key_cache: dict[object, str] = {}
+_key_cache: dict[str, str] = {}
 _KEY_CACHE_SIZE: Final = 4096
 
 # The parser: whitespace is any byte <= 0x20, as in go-logfmt.
@@ -72,26 +71,21 @@ _NUMBER: Final = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?\Z
 _WORDS: Final[dict[str, FlatValue]] = {"true": True, "false": False, "null": None}
 
 
-def encode_key(key: object) -> str:
-    """Return ``key`` as a logfmt key: as given when valid, else with ``_`` for each bad character.
+def _new_key(key: object) -> str:
+    """Return ``key`` as a logfmt key, and remember it: callers look in ``_key_cache`` first.
 
-    Args:
-        key: a key of the entry; normalised entries only hold valid ones.
-
-    Returns:
-        A key matching ``[A-Za-z_][A-Za-z0-9_.]*``.
+    A valid key is kept as given; any other gets ``_`` for each bad character, so a key
+    can never hold a space, ``=`` or ``"``. Normalised entries only hold valid keys.
     """
-    cached = _key_cache.get(key)
-    if cached is not None:
-        return cached
     text = safe_text(key)
     if _KEY_OK.match(text) is None:
         text = _KEY_BAD_CHAR.sub("_", text)
         if not text or text[0].isdigit() or text[0] == ".":
             text = "_" + text
-    if len(_key_cache) >= _KEY_CACHE_SIZE:
-        _key_cache.clear()  # keys repeat; a workload with unbounded keys just pays the check
-    _key_cache[key] = text
+    if type(key) is str:  # only str keys: 1, 1.0 and True are one dict key, but not one name
+        if len(_key_cache) >= _KEY_CACHE_SIZE:
+            _key_cache.clear()  # keys repeat; unbounded keys just pay the check each time
+        _key_cache[key] = text
     return text
 
 
@@ -100,7 +94,8 @@ def encode_value(value: object) -> str:
 
     ``None`` is ``null``, booleans ``true``/``false``, numbers bare, and a string bare
     unless it is empty, holds a space, ``=``, ``"``, a control character or a line break,
-    or looks like a number, boolean or null: then it is quoted with JSON-style escapes.
+    or looks like a number, boolean, null, list or object: then it is quoted with
+    JSON-style escapes.
     Any other value is first made flat (see ``flatten``).
 
     Args:
@@ -131,7 +126,7 @@ def _is_bare(text: str) -> bool:
     return (
         bool(text)
         and _NEEDS_QUOTES_SEARCH(text) is None
-        and not (text[0] in _SCALAR_START and looks_scalar(text))
+        and not (text[0] in _TYPED_START and looks_typed(text))
     )
 
 
@@ -177,7 +172,7 @@ def _flat_items(
 ) -> Iterator[tuple[str, FlatValue]]:
     cache = _key_cache
     for key, value in mapping.items():
-        name = prefix + (cache.get(key) or encode_key(key))
+        name = prefix + (cache.get(key) or _new_key(key))
         if type(value) is str or type(value) is int or value is None or type(value) is bool:
             yield name, value
         elif isinstance(value, Mapping):
@@ -254,14 +249,14 @@ def _append_pairs(parts: list[str], mapping: Mapping[str, object], prefix: str, 
     # equal: parse_logfmt(LogfmtFormat()(entry)) == flatten(entry).
     cache = _key_cache
     for key, value in mapping.items():
-        name = cache.get(key) or encode_key(key)
+        name = cache.get(key) or _new_key(key)
         if prefix:
             name = prefix + name
         if type(value) is str:
             if (
                 value
                 and _NEEDS_QUOTES_SEARCH(value) is None
-                and not (value[0] in _SCALAR_START and looks_scalar(value))
+                and not (value[0] in _TYPED_START and looks_typed(value))
             ):
                 parts.append(f"{name}={value}")
             else:
@@ -271,7 +266,7 @@ def _append_pairs(parts: list[str], mapping: Mapping[str, object], prefix: str, 
         elif isinstance(value, Mapping):
             nested = cast("Mapping[str, object]", value)
             if not nested:
-                parts.append(f"{name}={{}}")
+                parts.append(f'{name}="{{}}"')
             elif depth >= _MAX_DEPTH:
                 parts.append(f'{name}="<too deep>"')
             else:
@@ -365,11 +360,10 @@ def _unescape(raw: str, pos: int) -> str:
 def _decode_container(value: object) -> object:
     if isinstance(value, str) and value[:1] in ("[", "{"):
         try:
-            decoded = orjson.loads(value)
+            # Text starting with [ or { that parses is a list or an object.
+            return cast("object", orjson.loads(value))
         except orjson.JSONDecodeError:
             return value
-        if isinstance(decoded, (list, dict)):
-            return cast("object", decoded)
     return value
 
 

@@ -7,8 +7,8 @@ Three character classes drive everything here:
   they cover every character ``str.splitlines()`` breaks on, so no value can split a line.
 - *quoted*: characters that make a logfmt value need quotes. They are the escaped ones, plus
   the space, ``=``, ``"`` and the Unicode spaces a reader would mistake for a separator.
-- *scalar-looking*: a string that a reader could take for a number, boolean or null. It is
-  quoted so that it reads back as a string.
+- *typed-looking*: a string that a reader could take for a number, boolean, null, list or
+  object. It is quoted so that it reads back as a string.
 """
 
 from __future__ import annotations
@@ -20,10 +20,9 @@ from typing import Final
 
 __all__ = [
     "NEEDS_QUOTES_SEARCH",
-    "SCALAR_START",
+    "TYPED_START",
     "escape_controls",
-    "looks_scalar",
-    "needs_quotes",
+    "looks_typed",
     "quote",
     "safe_text",
 ]
@@ -48,8 +47,8 @@ _WORDS: Final = frozenset(
     | {f"{sign}{word}" for sign in ("", "+", "-") for word in ("nan", "inf", "infinity")}
 )
 _LONGEST_WORD: Final = len("-infinity")
-SCALAR_START: Final = frozenset("0123456789+-.tTfFnNiI")
-"""Every string ``looks_scalar`` accepts starts with one of these: a cheap pre-check."""
+TYPED_START: Final = frozenset("0123456789+-.tTfFnNiI[{")
+"""Every string ``looks_typed`` accepts starts with one of these: a cheap pre-check."""
 
 _SHORT_ESCAPES: Final = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -124,31 +123,18 @@ def escape_controls(text: str) -> str:
     return _CONTROLS.sub(_escape_match, text)
 
 
-def needs_quotes(text: str) -> bool:
-    """Return whether a logfmt value must be quoted to read back as the string ``text``.
-
-    Args:
-        text: a string value.
-
-    Returns:
-        True for the empty string, text holding a space, ``=``, ``"``, a control
-        character or a line break, and text that looks like a number, boolean or null.
-    """
-    return not text or NEEDS_QUOTES_SEARCH(text) is not None or looks_scalar(text)
-
-
-def looks_scalar(text: str) -> bool:
-    """Return whether a reader could take ``text`` for a number, a boolean or null.
+def looks_typed(text: str) -> bool:
+    """Return whether a reader could take ``text`` for something other than a string.
 
     Args:
         text: a non-empty string.
 
     Returns:
-        True for ``10``, ``0.00000001``, ``1e5``, ``+1``, ``1_000``, ``nan``, ``-Inf``,
-        ``true``, ``NULL`` and the like. Quoting more than needed is harmless, so this
-        errs on the side of True.
+        True for numbers (``10``, ``0.00000001``, ``1e5``, ``+1``, ``1_000``), constants
+        (``nan``, ``-Inf``, ``true``, ``NULL``) and JSON containers (text starting with
+        ``[`` or ``{``). Quoting more than needed is harmless, so this errs towards True.
     """
-    if text in _WORDS:
+    if text in _WORDS or text[0] in "[{":
         return True
     # Cheap rejections first: most values are neither numeric nor a mixed-case word.
     if text[0] in _NUMBER_START and not text.strip(_NUMBER_CHARS):

@@ -37,6 +37,8 @@ DEFAULT_SENSITIVE_KEYS: Final[tuple[str, ...]] = (
     "api key",
     "apikey",
     "auth token",
+    "access token",
+    "refresh token",
     "authorization",
     "cookie",
     "set cookie",
@@ -183,7 +185,9 @@ class Redactor:
             words = _words(key)
             if not words:
                 raise ConfigError(
-                    f"redaction.keys[{index}]", key, "a key name with a letter or a digit"
+                    f"redaction.keys[{index}]",
+                    key,
+                    "a key name with an ASCII letter or digit (field names are ASCII)",
                 )
             terms.append(words)
         compiled: list[re.Pattern[str]] = []

@@ -1,0 +1,422 @@
+"""Turn raw runs into medians, Markdown tables, ratios and the issue's targets."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from benchmarks._common import ROOT, median
+from benchmarks._targets import QUEUE_SIZE, TARGETS
+
+
+TAPELOG = "tapelog"
+X = "\N{MULTIPLICATION SIGN}"
+# metric -> (column title, lower is better)
+THROUGHPUT_COLUMNS: dict[str, tuple[str, bool]] = {
+    "caller_ns": ("caller ns/call", True),
+    "caller_cpu_ns": ("caller CPU ns/call", True),
+    "e2e_eps": ("end-to-end entries/s", False),
+    "cpu_ns_per_entry": ("CPU ns/entry, all threads", True),
+    "disabled_ns": ("disabled ns/call", True),
+    "disabled_cpu_ns": ("disabled CPU ns/call", True),
+    "peak_rss_mib": ("peak RSS MiB", True),
+}
+RATIO_NAMES = {
+    "caller_ns": "caller cost",
+    "caller_cpu_ns": "caller CPU",
+    "e2e_eps": "end-to-end throughput",
+    "cpu_ns_per_entry": "CPU per entry",
+    "disabled_ns": "disabled call",
+    "peak_rss_mib": "peak RSS",
+}
+LOOP_TARGETS = [
+    "off",
+    "tapelog",
+    "tapelog-sync",
+    "stdlib",
+    "stdlib-async",
+    "structlog",
+    "structlog-async",
+    "loguru",
+    "loguru-async",
+]
+IMPORT_MODULES = ["tapelog", "structlog", "loguru", "logging"]
+Run = dict[str, Any]
+
+
+# -- machine -------------------------------------------------------------------------
+
+
+def machine() -> dict[str, object]:
+    """What the numbers were measured on."""
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {}
+    for dist in ("tapelog", "structlog", "loguru", "orjson", "python-json-logger"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = "not installed"
+    try:
+        rev = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+    except OSError:
+        rev = ""
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "platform": platform.platform(),
+        "versions": versions,
+        "git": rev,
+        "loadavg_at_start": os.getloadavg()[0],
+    }
+
+
+def machine_lines(info: dict[str, Any], params: dict[str, Any]) -> list[str]:
+    versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
+    return [
+        f"- date: {info['date']}; tree: `{info['git']}`",
+        f"- machine: {info['cpu']}, {info['cores']} cores, {info['python']}, {info['platform']}",
+        f"- versions: {versions}",
+        (
+            "- parameters: "
+            + ", ".join(
+                f"{k} = {v:,}" if isinstance(v, int) else f"{k} = {v}" for k, v in params.items()
+            )
+        ),
+        (
+            f"- load average (1 min) when the run started: {info['loadavg_at_start']:.2f}"
+            " (anything near the core count means other work shared the CPUs)"
+        ),
+    ]
+
+
+# -- formatting ----------------------------------------------------------------------
+
+
+def fmt(value: float | None, digits: int = 0) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:,.{digits}f}"
+
+
+def signed(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.1f}%"
+
+
+def ratio(value: float | None, other: float | None) -> float | None:
+    if value is None or other is None or other == 0:
+        return None
+    return value / other
+
+
+def fmt_ratio(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.2f}{X}" if value < 10 else f"{value:.1f}{X}"
+
+
+def table(header: list[str], rows: list[list[str]], align: str | None = None) -> list[str]:
+    align = align or "l" + "r" * (len(header) - 1)
+    marks = ["---" if a == "l" else "---:" for a in align]
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join(marks) + "|",
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
+
+
+# -- throughput ----------------------------------------------------------------------
+
+
+def throughput_medians(runs: dict[str, list[Run]]) -> dict[str, dict[str, Any]]:
+    """Per target: the median of each metric over the repeats; lines lost: the worst."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, target_runs in runs.items():
+        ok = [r for r in target_runs if "error" not in r]
+        row: dict[str, Any] = {
+            key: median(r.get(key) for r in ok) for key in [*THROUGHPUT_COLUMNS, "bytes_per_line"]
+        }
+        row["lines_lost_max"] = max((r["lines_lost"] for r in ok), default=None)
+        row["runs"] = len(ok)
+        row["errors"] = [r["error"] for r in target_runs if "error" in r]
+        row["caller_ns_all"] = [round(r["caller_ns"]) for r in ok]
+        row["e2e_eps_all"] = [round(r["e2e_eps"]) for r in ok]
+        out[name] = row
+    return out
+
+
+def throughput_table(med: dict[str, dict[str, Any]]) -> list[str]:
+    header = [
+        "row",
+        *(title for title, _ in THROUGHPUT_COLUMNS.values()),
+        "lines lost (worst)",
+        "bytes/line",
+    ]
+    rows = []
+    for name, target in TARGETS.items():
+        m = med.get(name)
+        if m is None:
+            continue
+        cells = [target.label]
+        cells.extend(fmt(m[key], 1 if key == "peak_rss_mib" else 0) for key in THROUGHPUT_COLUMNS)
+        lost = m["lines_lost_max"]
+        cells.append("n/a" if lost is None else f"{lost:,}")
+        cells.append(fmt(m["bytes_per_line"]))
+        if m["errors"]:
+            cells[0] += f" ({len(m['errors'])} failed runs)"
+        rows.append(cells)
+    return table(header, rows)
+
+
+def peers(med: dict[str, dict[str, Any]]) -> list[str]:
+    return [n for n in med if TARGETS[n].group == "peer" and med[n]["runs"]]
+
+
+def ratio_table(med: dict[str, dict[str, Any]]) -> list[str]:
+    """tapelog (async) against every other row, metric by metric."""
+    mine = med.get(TAPELOG)
+    if mine is None or not mine["runs"]:
+        return ["(no tapelog result)"]
+    header = ["tapelog (async) vs", *RATIO_NAMES.values()]
+    rows = []
+    for name, target in TARGETS.items():
+        if name == TAPELOG or name not in med or not med[name]["runs"]:
+            continue
+        cells = [target.label.replace("*", "")]
+        cells.extend(fmt_ratio(ratio(mine[key], med[name][key])) for key in RATIO_NAMES)
+        rows.append(cells)
+    return [
+        *table(header, rows),
+        "",
+        (
+            f"Each cell is tapelog's value divided by the row's: below 1{X} is better for costs, "
+            f"time and memory; above 1{X} is better for throughput."
+        ),
+    ]
+
+
+def fastest(med: dict[str, dict[str, Any]], key: str, *, lowest: bool) -> tuple[str, float]:
+    candidates = [(med[n][key], n) for n in peers(med) if med[n][key] is not None]
+    value, name = min(candidates) if lowest else max(candidates)
+    return name, value
+
+
+def targets_section(
+    med: dict[str, dict[str, Any]],
+    loop: dict[str, dict[str, Any]] | None,
+    soak: dict[str, Any] | None,
+) -> tuple[list[str], list[dict[str, object]]]:
+    """One line per target of the issue: met or missed, and by how much."""
+    lines: list[str] = []
+    verdicts: list[dict[str, object]] = []
+
+    def verdict(name: str, met: bool | None, text: str) -> None:
+        mark = "n/a" if met is None else ("**met**" if met else "**missed**")
+        lines.append(f"- {name}: {mark}. {text}")
+        verdicts.append({"target": name, "met": met, "detail": text})
+
+    mine = med.get(TAPELOG)
+    if mine is None or not mine["runs"] or not peers(med):
+        verdict("all targets", None, "tapelog or the peers did not run.")
+        return lines, verdicts
+
+    peer_name, peer_ns = fastest(med, "caller_ns", lowest=True)
+    r = mine["caller_ns"] / peer_ns
+    cpu_name, cpu_ns = fastest(med, "caller_cpu_ns", lowest=True)
+    r_cpu = mine["caller_cpu_ns"] / cpu_ns
+    verdict(
+        "caller cost ≤ 1/3 of the fastest peer's",
+        r <= 1 / 3,
+        f"tapelog {fmt(mine['caller_ns'])} ns/call against {TARGETS[peer_name].label} "
+        f"{fmt(peer_ns)}: {fmt_ratio(r)} (target ≤ 0.33{X}; "
+        + ("met with room " if r <= 1 / 3 else "tapelog must get ")
+        + f"{fmt_ratio(r * 3) if r > 1 / 3 else fmt_ratio(1 / (r * 3))}"
+        + (" faster)" if r > 1 / 3 else ")")
+        + f". On caller CPU time: {fmt(mine['caller_cpu_ns'])} against "
+        f"{TARGETS[cpu_name].label} {fmt(cpu_ns)}, {fmt_ratio(r_cpu)}.",
+    )
+
+    peer_name, peer_eps = fastest(med, "e2e_eps", lowest=False)
+    r = mine["e2e_eps"] / peer_eps
+    verdict(
+        f"end-to-end throughput ≥ 2{X} the fastest peer's",
+        r >= 2,
+        f"tapelog {fmt(mine['e2e_eps'])} entries/s against {TARGETS[peer_name].label} "
+        f"{fmt(peer_eps)}: {fmt_ratio(r)} (target ≥ 2{X}"
+        + (f"; {fmt_ratio(2 / r)} short)" if r < 2 else ")"),
+    )
+
+    std = med.get("stdlib")
+    if std is not None and std["runs"]:
+        r = mine["disabled_ns"] / std["disabled_ns"]
+        r_cpu = mine["disabled_cpu_ns"] / std["disabled_cpu_ns"]
+        verdict(
+            "disabled call no slower than stdlib's",
+            r <= 1,
+            f"tapelog {fmt(mine['disabled_ns'])} ns against stdlib {fmt(std['disabled_ns'])}: "
+            f"{fmt_ratio(r)}; on CPU time {fmt(mine['disabled_cpu_ns'])} against "
+            f"{fmt(std['disabled_cpu_ns'])}, {fmt_ratio(r_cpu)}. (stdlib's number is a "
+            "LoggerAdapter's debug(), which is what binding fields costs there.)",
+        )
+
+    if soak is None:
+        verdict(
+            "memory bounded by the queue size (flat RSS over 10 M entries)",
+            None,
+            "not measured by this run: `python -m benchmarks soak` measures it and writes "
+            "`benchmarks/results/soak.json`, which later runs quote. "
+            f"Here: peak RSS {fmt(mine['peak_rss_mib'], 1)} MiB for "
+            f"{QUEUE_SIZE:,}-entry queue.",
+        )
+    else:
+        verdict(
+            "memory bounded by the queue size (flat RSS over 10 M entries)",
+            bool(soak["flat"]),
+            f"from the soak run of {soak['date']}: {soak['summary']}",
+        )
+
+    lost = [mine["lines_lost_max"]]
+    if loop is not None and TAPELOG in loop:
+        lost.append(loop[TAPELOG].get("lines_lost_max"))
+    if soak is not None:
+        lost.append(soak.get("lines_lost"))
+    worst = max((v for v in lost if v is not None), default=None)
+    verdict(
+        "zero lines lost in block mode",
+        None if worst is None else worst == 0,
+        f"worst over every tapelog run in this report: {worst} lines lost.",
+    )
+
+    if loop is not None and TAPELOG in loop and "off" in loop:
+        mine_loop = loop[TAPELOG]
+        added = mine_loop["added_mean_pct"]
+        verdict(
+            "10,000 requests/s loop: < 5% added latency",
+            added is not None and added < 5,
+            f"mean latency {signed(added)} (p50 {signed(mine_loop['added_p50_pct'])}, "
+            f"p99 {signed(mine_loop['added_p99_pct'])}; the calling thread's CPU per request "
+            f"{signed(mine_loop['added_cpu_pct'])}) against the same loop without logging; "
+            f"the loop ran at {fmt(mine_loop['achieved_rate'])} requests/s.",
+        )
+    return lines, verdicts
+
+
+# -- request loop --------------------------------------------------------------------
+
+
+def loop_medians(runs: dict[str, list[Run]]) -> dict[str, dict[str, Any]]:
+    keys = [
+        "latency_mean_us",
+        "latency_p50_us",
+        "latency_p99_us",
+        "latency_p999_us",
+        "service_mean_us",
+        "service_p99_us",
+        "cpu_mean_us",
+        "cpu_p50_us",
+        "achieved_rate",
+        "late_fraction",
+        "loadavg_1m",
+    ]
+    out: dict[str, dict[str, Any]] = {}
+    for name, target_runs in runs.items():
+        ok = [r for r in target_runs if "error" not in r]
+        row: dict[str, Any] = {k: median(r.get(k) for r in ok) for k in keys}
+        row["lines_lost_max"] = max((r.get("lines_lost", 0) for r in ok), default=None)
+        row["runs"] = len(ok)
+        row["errors"] = [r["error"] for r in target_runs if "error" in r]
+        out[name] = row
+    base = out.get("off")
+    for row in out.values():
+        for key, metric in LOOP_ADDED.items():
+            usable = base is not None and base["runs"] and row["runs"] and base[metric]
+            row[key] = (row[metric] / base[metric] - 1) * 100 if usable else None
+    return out
+
+
+LOOP_ADDED = {
+    "added_mean_pct": "latency_mean_us",
+    "added_p50_pct": "latency_p50_us",
+    "added_p99_pct": "latency_p99_us",
+    "added_cpu_pct": "cpu_mean_us",
+}
+
+
+def loop_table(med: dict[str, dict[str, Any]]) -> list[str]:
+    header = [
+        "logging",
+        "mean µs",
+        "p50 µs",
+        "p99 µs",
+        "added: mean",
+        "p50",
+        "p99",
+        "caller CPU µs/request",
+        "added CPU",
+        "requests/s done",
+        "lines lost",
+    ]
+    rows = []
+    for name in LOOP_TARGETS:
+        m = med.get(name)
+        if m is None or not m["runs"]:
+            continue
+        off = name == "off"
+        label = "off (no logging)" if off else TARGETS[name].label
+        rows.append(
+            [
+                label,
+                fmt(m["latency_mean_us"], 1),
+                fmt(m["latency_p50_us"], 1),
+                fmt(m["latency_p99_us"], 1),
+                *(
+                    "" if off else f"{m[k]:+.1f}%" if m[k] is not None else "n/a"
+                    for k in LOOP_ADDED
+                    if k != "added_cpu_pct"
+                ),
+                fmt(m["cpu_mean_us"], 1),
+                "" if off or m["added_cpu_pct"] is None else f"{m['added_cpu_pct']:+.1f}%",
+                fmt(m["achieved_rate"]),
+                "" if off else fmt(m["lines_lost_max"]),
+            ]
+        )
+    return table(header, rows)
+
+
+# -- import time ---------------------------------------------------------------------
+
+
+def import_table(runs: dict[str, list[float]]) -> tuple[list[str], dict[str, float | None]]:
+    med = {name: median(values) for name, values in runs.items()}
+    mine = med.get("tapelog")
+    rows = [
+        [f"`import {name}`", fmt((value or 0) / 1000, 1), fmt_ratio(ratio(mine, value))]
+        for name, value in med.items()
+    ]
+    return table(["module", "ms (cumulative)", "tapelog vs"], rows), med
+
+
+def write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    print(f"wrote {path.relative_to(ROOT)}", file=sys.stderr)
