@@ -85,10 +85,10 @@ class PipelineLike(Protocol):
 class Dispatcher:
     """Moves records from callers to the pipeline. One per process; see the module doc."""
 
-    put: Callable[[Record], None]
-    """Hand one record over. Rebound when the mode or policy changes."""
-
     def __init__(self, pipeline: PipelineLike, queue: QueueConfig) -> None:
+        # ``put`` hands one record over; it is rebound when the mode or policy changes,
+        # so the hot path never tests the mode.
+        self.put: Callable[[Record], None] = self._put_start
         self._pipeline = pipeline
         self._counters: dict[str, SinkCounters] = {}
         self._maxsize = queue.size

@@ -44,7 +44,9 @@ class LoggerCore:
 class Outlet(Protocol):
     """Where records go: the dispatcher, whose ``put`` is rebound as its mode changes."""
 
-    put: Callable[[Record], None]
+    def put(self, record: Record, /) -> None:
+        """Hand one record over."""
+        ...
 
 
 class _Nowhere:

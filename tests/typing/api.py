@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import assert_type
 
 import tapelog
+from tapelog.testing import capture
 from tapelog.typing import EventDict
 
 
@@ -21,5 +22,5 @@ assert_type(tapelog.reload(), bool)
 with tapelog.context(a=1) as fields:
     assert_type(fields, dict[str, object])
 
-with tapelog.testing.capture() as entries:
+with capture() as entries:
     assert_type(entries, list[EventDict])

@@ -223,6 +223,13 @@ class TestTopLevel:
 
         assert "format" == error({"format": "xml", "level": "loud"}).path
 
+    def test_optional_fields_match_the_entry_builder(self) -> None:
+        """The fields config accepts are the ones the entry builder can add."""
+        from tapelog._entry import OPTIONAL_FIELDS as BUILT
+        from tapelog.config._validate import OPTIONAL_FIELDS
+
+        assert BUILT == frozenset(OPTIONAL_FIELDS)
+
     def test_config_error_is_value_error(self) -> None:
         """ConfigError refines ValueError, so plain handlers keep working."""
 

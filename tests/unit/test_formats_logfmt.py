@@ -432,13 +432,20 @@ class TestUnflatten:
 
     def test_clashing_key_stays_flat(self) -> None:
         """A dotted key below a scalar stays flat rather than replace the scalar."""
-        flat = {"trade": 1, "trade.side": "buy", "error.type": "E", "error.type.x": 2}
+        flat = {
+            "trade": 1,
+            "trade.side": "buy",
+            "error.type": "E",
+            "error.type.x": 2,
+            "error.type.y.z": 3,
+        }
 
         assert {
             "trade": 1,
             "trade.side": "buy",
             "error": {"type": "E"},
             "error.type.x": 2,
+            "error.type.y.z": 3,
         } == unflatten(flat)
 
     def test_other_roots(self) -> None:

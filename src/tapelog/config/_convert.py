@@ -13,7 +13,6 @@ converter, so each part of the configuration is described by data, not by branch
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import re
@@ -244,6 +243,8 @@ def read_keys(
     result: dict[str, Any] = {}
     for key, item in as_mapping(value, path).items():
         if not isinstance(key, str) or key not in converters:
+            import difflib  # only on this error path: it costs a millisecond to import
+
             allowed = [*also_allowed, *converters]
             guess = difflib.get_close_matches(str(key), allowed, n=1)
             hint = f"; did you mean {guess[0]!r}?" if guess else ""

@@ -9,7 +9,6 @@ later feature adds a key with ``register_sink_options("file", FILE_OPTIONS.exten
 
 from __future__ import annotations
 
-import calendar
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -195,7 +194,7 @@ CONSOLE_OPTIONS: Final = Table(
 # -- file ---------------------------------------------------------------------------------
 
 _CLOCK: Final = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
-_WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WEEKDAYS: Final = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _WHEN_EXPECTED: Final = (
     'hourly, daily, daily@HH:MM, weekly, weekly@DAY (mon..sun), or an interval like "6h"'
 )
@@ -211,9 +210,9 @@ def _clock(value: object, path: str) -> time:
 def _weekday(value: str, path: str, raw: object) -> int:
     """Return 0 for ``mon`` or ``monday`` (any case), up to 6 for Sunday."""
     for index, day in enumerate(_WEEKDAYS):
-        if value in {day, calendar.day_name[index].lower()}:
+        if value in {day, day[:3]}:
             return index
-    return fail(path, raw, f"a weekday, one of {', '.join(_WEEKDAYS)}")
+    return fail(path, raw, f"a weekday, one of {', '.join(day[:3] for day in _WEEKDAYS)}")
 
 
 def _rotation_when(values: dict[str, Any], path: str) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
@@ -41,6 +40,8 @@ def read_file(path: str | os.PathLike[str]) -> dict[str, object]:
         ConfigError: the file has another suffix, cannot be read, is not valid TOML or
             JSON (the message gives the line and column), or does not hold a table.
     """
+    import tomllib  # only when there is a file to read
+
     name = os.fspath(path)
     suffix = Path(name).suffix.lower()
     if suffix not in {".toml", ".json"}:

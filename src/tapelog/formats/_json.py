@@ -28,6 +28,7 @@ __all__ = ["JsonFormat", "dumps"]
 _LS: Final = b"\xe2\x80\xa8"
 _PS: Final = b"\xe2\x80\xa9"
 _NEL: Final = b"\xc2\x85"
+_SEPARATOR_TAILS: Final = (_LS[1:], _PS[1:])
 _LINE: Final = orjson.OPT_APPEND_NEWLINE
 _MAX_DEPTH: Final = 64
 _INT_MIN: Final = -(2**63)
@@ -40,14 +41,16 @@ def _default(value: object) -> str:
 
 
 def _escape_separators(out: bytes) -> bytes:
-    # Measured: bytes.find beats `in`, and a one-byte find (memchr) is several times cheaper
-    # than a three-byte one, so look for the lead byte first. Most non-ASCII text (accented
-    # Latin, CJK) has neither lead byte and costs two memchr calls.
-    if out.find(b"\xe2") >= 0:
-        if out.find(_LS) >= 0:
-            out = out.replace(_LS, b"\\u2028")
-        if out.find(_PS) >= 0:
-            out = out.replace(_PS, b"\\u2029")
+    # Measured: a one-byte find (memchr) is several times cheaper than a three-byte one, so
+    # walk the E2 lead bytes (dashes, curly quotes) and look at the two bytes after each.
+    # Most non-ASCII text (accented Latin, CJK) has no E2 or C2 byte at all and costs two
+    # memchr calls.
+    lead = out.find(b"\xe2")
+    while lead >= 0:
+        if out[lead + 1 : lead + 3] in _SEPARATOR_TAILS:
+            out = out.replace(_LS, b"\\u2028").replace(_PS, b"\\u2029")
+            break
+        lead = out.find(b"\xe2", lead + 3)
     if out.find(b"\xc2") >= 0 and out.find(_NEL) >= 0:
         out = out.replace(_NEL, b"\\u0085")
     return out
