@@ -16,6 +16,7 @@ import traceback
 from typing import TYPE_CHECKING, Final, cast
 
 from tapelog._levels import LEVEL_NAMES, level_name
+from tapelog._otel import trace_fields
 from tapelog.processors import clean_fields, clean_value
 
 
@@ -186,9 +187,11 @@ class EntryBuilder:
         seq.value += 1
         entry["seq"] = seq.value
         if meta is not None:
-            for key in ("trace_id", "span_id", "trace_flags"):
-                if key in meta:
-                    entry[key] = meta[key]
+            otel = meta.get("otel")
+            if otel is not None:
+                ids = trace_fields(otel)
+                if ids is not None:
+                    entry.update(ids)
         include = self._include
         if include:
             self._add_optional(entry, include, meta)

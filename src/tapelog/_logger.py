@@ -73,10 +73,15 @@ def set_outlet(outlet: Outlet) -> None:
 #: Empty in the common case, so the hot path pays one truthiness test.
 CALLSITE: set[str] = set()
 
+#: OpenTelemetry's ``context.get_current`` when its API is installed, else None.
+OTEL_CONTEXT: list[Callable[[], object]] = []
+
 
 def _callsite(depth: int) -> dict[str, object]:
     """Read the facts of the frame ``depth`` levels above the caller of this function."""
     meta: dict[str, object] = {}
+    if OTEL_CONTEXT:
+        meta["otel"] = OTEL_CONTEXT[0]()
     if "thread" in CALLSITE:
         meta["thread"] = threading.current_thread().name
     if "source" in CALLSITE or "function" in CALLSITE:

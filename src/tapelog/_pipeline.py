@@ -9,9 +9,10 @@ a connection.
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final, TypeAlias, final
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, cast, final
 
 from tapelog._entry import OPTIONAL_FIELDS, EntryBuilder
 from tapelog._levels import ERROR
@@ -19,11 +20,11 @@ from tapelog._stats import SinkCounters
 from tapelog.exceptions import ConfigError
 from tapelog.formats import get_formatter, should_color
 from tapelog.processors import FieldSelector, Redactor
-from tapelog.sinks import ConsoleSink, FileSink
+from tapelog.processors._sample import Sampler
 
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
     from tapelog._event import Record
     from tapelog.config._model import Config, SinkConfig
@@ -44,31 +45,41 @@ def register_sink_type(type_name: str, factory: SinkFactory) -> None:
     _SINK_TYPES[type_name] = factory
 
 
-def _console_factory(config: SinkConfig, formatter: Formatter) -> Sink:
-    stream = config.options.get("stream", "stderr")
-    return ConsoleSink(
-        formatter, stream="stdout" if stream == "stdout" else "stderr", name=config.name
-    )
+def _lazy_factory(module: str, class_name: str) -> SinkFactory:
+    """A factory that imports its sink module on first use, keeping ``import tapelog`` light."""
+
+    def factory(config: SinkConfig, formatter: Formatter) -> Sink:
+        sink_class = getattr(importlib.import_module(module), class_name)
+        return sink_class.from_config(config, formatter)
+
+    return factory
 
 
-def _file_factory(config: SinkConfig, formatter: Formatter) -> Sink:
-    return FileSink(
-        str(config.options["path"]),
-        formatter,
-        mode=int(config.options.get("mode", 0o640)),
-        name=config.name,
-    )
-
-
-register_sink_type("console", _console_factory)
-register_sink_type("file", _file_factory)
+for _type, _module, _class in (
+    ("console", "tapelog.sinks._console", "ConsoleSink"),
+    ("file", "tapelog.sinks._file", "FileSink"),
+    ("syslog", "tapelog.sinks._syslog", "SyslogSink"),
+    ("http", "tapelog.sinks._http", "HttpSink"),
+    ("otlp", "tapelog.sinks._otlp", "OtlpSink"),
+):
+    register_sink_type(_type, _lazy_factory(_module, _class))
 
 
 @final
 class SinkSlot:
     """A sink with what decides which entries reach it."""
 
-    __slots__ = ("accepts", "config", "level", "name", "sink")
+    __slots__ = (
+        "accepts",
+        "bound_counters",
+        "config",
+        "delivers_itself",
+        "fallback",
+        "level",
+        "name",
+        "sampler",
+        "sink",
+    )
 
     def __init__(
         self,
@@ -76,12 +87,19 @@ class SinkSlot:
         config: SinkConfig,
         level: int,
         accepts: Callable[[EventDict], bool] | None = None,
+        sampler: Sampler | None = None,
     ) -> None:
         self.sink = sink
         self.config = config
         self.name = config.name
         self.level = level
         self.accepts = accepts
+        self.sampler = sampler
+        self.fallback: SinkSlot | None = None
+        # A sink that delivers on its own thread (network sinks) counts ``written``,
+        # ``retried``, ``spooled`` and ``failed`` itself, into the counters bound here.
+        self.delivers_itself = bool(getattr(sink, "delivers_itself", False))
+        self.bound_counters: SinkCounters | None = None
 
 
 @final
@@ -120,6 +138,9 @@ class Pipeline:
             counter = counters.get(slot.name)
             if counter is None:
                 counter = counters[slot.name] = SinkCounters()
+            if slot.delivers_itself and slot.bound_counters is not counter:
+                cast("Any", slot.sink).bind_counters(counter)
+                slot.bound_counters = counter
             self._offer(slot, built, records, counter)
 
     def _offer(
@@ -131,7 +152,9 @@ class Pipeline:
     ) -> None:
         level = slot.level
         accepts = slot.accepts
+        sampler = slot.sampler
         chosen: list[EventDict] = []
+        sampled_out = 0
         for (number, entry), record in zip(built, records, strict=True):
             if number < level:
                 continue
@@ -140,27 +163,78 @@ class Pipeline:
                 continue
             if accepts is not None and not accepts(entry):
                 continue
+            if sampler is not None and not sampler(number, entry):
+                sampled_out += 1
+                continue
             chosen.append(entry)
-        counter.filtered += len(built) - len(chosen)
+        counter.sampled_out += sampled_out
+        counter.filtered += len(built) - len(chosen) - sampled_out
         if not chosen:
             return
         try:
             slot.sink.write_batch(chosen)
         except Exception as exc:
-            counter.failed += len(chosen)
-            count, _ = self._failures.get(slot.name, (0, ""))
-            self._failures[slot.name] = (count + len(chosen), f"{type(exc).__name__}: {exc}")
+            self._give_up(slot, chosen, counter, exc)
         else:
-            counter.written += len(chosen)
+            if not slot.delivers_itself:
+                counter.written += len(chosen)
+
+    def _give_up(
+        self, slot: SinkSlot, entries: list[EventDict], counter: SinkCounters, exc: BaseException
+    ) -> None:
+        """Count entries a sink could not take; hand them to its fallback, if it has one."""
+        counter.failed += len(entries)
+        self.note_failure(slot.name, len(entries), exc)
+        fallback = slot.fallback
+        if fallback is not None:
+            try:
+                fallback.sink.write_batch(entries)
+            except Exception as fallback_exc:
+                self.note_failure(fallback.name, len(entries), fallback_exc)
+
+    def note_failure(self, sink_name: str, count: int, exc: BaseException | str) -> None:
+        """Remember a sink failure for the next rate-limited ``tapelog.sink_failed`` report."""
+        reason = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+        previous, _ = self._failures.get(sink_name, (0, ""))
+        self._failures[sink_name] = (previous + count, reason)
 
     def periodic(self) -> Sequence[Record]:
-        """Report sink failures, at most once per interval per sink."""
-        if not self._failures:
-            return ()
+        """Run the sinks' timers and report their failures (rate-limited per sink).
+
+        A sink may offer ``periodic()`` returning ``(level, message, fields)`` tuples (for
+        example rotation and retention events) and ``take_failures()`` returning
+        ``(count, reason)`` for failures that happened on its own thread.
+        """
+        reports: list[Record] = []
+        now_ns = time.time_ns()
+        for slot in self.slots:
+            hook = getattr(slot.sink, "periodic", None)
+            if callable(hook):
+                try:
+                    events = cast("Iterable[tuple[int, str, dict[str, object]]]", hook())
+                    for level, message, fields in events:
+                        reports.append(
+                            (now_ns, level, "tapelog", message, fields, _EMPTY, _EMPTY, None, None)
+                        )
+                except Exception as exc:
+                    self.note_failure(slot.name, 0, exc)
+            take = getattr(slot.sink, "take_failures", None)
+            if callable(take):
+                taken = cast("tuple[int, str] | None", take())
+                if taken is not None:
+                    self.note_failure(slot.name, taken[0], taken[1])
+        if self._failures:
+            reports.extend(self._failure_reports(now_ns))
+        return reports
+
+    def _failure_reports(self, now_ns: int) -> list[Record]:
         now = time.monotonic()
         reports: list[Record] = []
         for name, (count, error) in list(self._failures.items()):
-            if now - self._last_failure_report.get(name, 0.0) < _FAILURE_REPORT_INTERVAL:
+            if (
+                now - self._last_failure_report.get(name, -_FAILURE_REPORT_INTERVAL)
+                < _FAILURE_REPORT_INTERVAL
+            ):
                 continue
             self._last_failure_report[name] = now
             del self._failures[name]
@@ -170,19 +244,9 @@ class Pipeline:
                 "failed": count,
                 "reason": error,
             }
-            reports.append(
-                (
-                    time.time_ns(),
-                    ERROR,
-                    "tapelog",
-                    f"sink {name!r} failed",
-                    fields,
-                    _EMPTY,
-                    _EMPTY,
-                    None,
-                    {"skip_sink": name},
-                )
-            )
+            meta: dict[str, object] = {"skip_sink": name}
+            message = f"sink {name!r} failed"
+            reports.append((now_ns, ERROR, "tapelog", message, fields, _EMPTY, _EMPTY, None, meta))
         return reports
 
     def flush(self) -> None:
@@ -322,5 +386,16 @@ def build_pipeline(config: Config, previous: Pipeline | None = None) -> Pipeline
                     f"sinks[{index}]", sink_config.name, f"a sink that can be built ({exc})"
                 ) from exc
         level = sink_config.level if sink_config.level is not None else 0
-        slots.append(SinkSlot(sink, sink_config, level, _logger_filter(sink_config)))
+        sample = sink_config.sample
+        sampler = None
+        if sample is not None and sample.rate < 1.0:
+            sampler = Sampler(sample.rate, frozenset(sample.keep_levels), sample.key)
+        slots.append(SinkSlot(sink, sink_config, level, _logger_filter(sink_config), sampler))
+    by_name = {slot.name: slot for slot in slots}
+    for slot in slots:
+        if slot.config.fallback is not None:
+            slot.fallback = by_name[slot.config.fallback]
+            set_fallback = getattr(slot.sink, "set_fallback", None)
+            if callable(set_fallback):
+                set_fallback(slot.fallback.sink.write_batch)
     return Pipeline(builder, slots, config)

@@ -19,6 +19,7 @@ from tapelog._dispatch import Dispatcher
 from tapelog._entry import OPTIONAL_FIELDS
 from tapelog._levels import ERROR, parse_level
 from tapelog._logger import Logger, LoggerCore
+from tapelog._otel import context_getter
 from tapelog._pipeline import Pipeline, SinkSlot, build_pipeline
 from tapelog.config import load_config
 from tapelog.config._model import Config, SinkConfig
@@ -137,6 +138,10 @@ class Runtime:
 
     def _apply_callsite(self) -> None:
         wanted = set(self.config.fields.include) & _CALLSITE_FIELDS & OPTIONAL_FIELDS
+        getter = context_getter()
+        _logger.OTEL_CONTEXT[:] = [getter] if getter is not None else []
+        if getter is not None:
+            wanted.add("otel")  # makes the hot path capture the context; adds no field
         _logger.CALLSITE.clear()
         _logger.CALLSITE.update(wanted)
 

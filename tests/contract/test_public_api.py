@@ -82,7 +82,7 @@ ALLOWED: dict[str, set[str]] = {
     "pipeline": {"caller", "dispatch", "pipeline", "processors", "formats", "sinks", "config"},
     "processors": {"caller", "processors"},
     "formats": {"caller", "formats"},
-    "sinks": {"caller", "sinks", "formats"},
+    "sinks": {"caller", "sinks", "formats", "dispatch", "config"},
     "config": {"caller", "config"},
 }
 SRC = Path(tapelog.__file__).parent

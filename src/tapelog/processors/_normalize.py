@@ -432,7 +432,12 @@ def _datetime(value: dt.datetime) -> JsonValue:
             value -= offset
         except OverflowError:  # near datetime.min or max: keep the original offset
             return value.isoformat(timespec="microseconds")
-    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    # isoformat() without arguments is twice as fast as with timespec=, and replace() is
+    # slower still: cut its output instead ("YYYY-MM-DDTHH:MM:SS[.ffffff][+HH:MM]").
+    text = value.isoformat()
+    if value.microsecond:
+        return text[:26] + "Z"
+    return text[:19] + ".000000Z"
 
 
 def _isoformat(value: dt.date | dt.time) -> JsonValue:

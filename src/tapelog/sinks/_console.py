@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import TextIO
 
+    from tapelog.config._model import SinkConfig
     from tapelog.typing import EventDict, Formatter
 
 
@@ -36,6 +37,12 @@ class ConsoleSink:
         self.name = name
         self.formatter = formatter
         self.stream_name = stream
+
+    @classmethod
+    def from_config(cls, config: SinkConfig, formatter: Formatter) -> ConsoleSink:
+        """Build from a validated ``[[sinks]]`` table."""
+        stream = "stdout" if config.options.get("stream") == "stdout" else "stderr"
+        return cls(formatter, stream=stream, name=config.name)
 
     def _stream(self) -> TextIO | None:
         return sys.stdout if self.stream_name == "stdout" else sys.stderr

@@ -19,6 +19,7 @@ from tapelog.sinks._base import render_batch
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from tapelog.config._model import SinkConfig
     from tapelog.typing import EventDict, Formatter
 
 
@@ -47,6 +48,14 @@ class FileSink:
         self.mode = mode
         self._fd: int | None = None
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: SinkConfig, formatter: Formatter) -> FileSink:
+        """Build from a validated ``[[sinks]]`` table."""
+        options = config.options
+        return cls(
+            str(options["path"]), formatter, mode=int(options.get("mode", 0o640)), name=config.name
+        )
 
     def _open(self) -> int:
         try:

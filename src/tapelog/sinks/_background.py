@@ -1,0 +1,208 @@
+"""A base for sinks that deliver over a network: each runs its transport on its own thread.
+
+tapelog's worker hands a batch to ``write_batch``, which only appends it to this sink's
+buffer and returns, so a destination that is slow, hangs or is down never delays the
+worker, and so never delays the other sinks. The sink's thread calls ``deliver`` for each
+batch; a subclass implements ``deliver`` (send, retry, spool) and counts what became of
+every entry in ``self.counters``: ``written`` once delivered, ``retried`` per repeated
+attempt, ``spooled`` while parked on disk, ``failed`` when given up on (``give_up``, which
+also hands the entries to the fallback sink, if one is configured).
+
+Counter ownership: the pipeline (worker thread) counts ``filtered`` and ``sampled_out``;
+this sink's thread counts the rest. Each field has one writer, so no lock is needed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import TYPE_CHECKING, ClassVar, Final
+
+from tapelog._stats import SinkCounters
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from tapelog.typing import EventDict
+
+
+__all__ = ["BackgroundSink"]
+
+_DEFAULT_BUFFER: Final = 100_000  # entries held in memory before new batches are given up
+_DEFAULT_FLUSH_TIMEOUT: Final = 10.0
+
+
+class BackgroundSink:
+    """Base class for sinks that deliver on their own thread (documented as a base).
+
+    Subclasses implement ``deliver(entries)``, and may override ``close_transport`` and
+    ``reset_after_fork``.
+
+    Args:
+        name: the sink's name, as in ``stats().sinks``.
+        buffer_size: entries held in memory waiting for delivery; beyond it new batches
+            are given up at once (counted as failed, sent to the fallback).
+        flush_timeout: how long ``flush()`` waits for the buffer to drain.
+    """
+
+    delivers_itself: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        buffer_size: int = _DEFAULT_BUFFER,
+        flush_timeout: float = _DEFAULT_FLUSH_TIMEOUT,
+    ) -> None:
+        self.name = name
+        self.counters = SinkCounters()
+        self.buffer_size = buffer_size
+        self.flush_timeout = flush_timeout
+        self._fallback: Callable[[Sequence[EventDict]], None] | None = None
+        self._failures = 0
+        self._failure_reason = ""
+        self._init_thread_state()
+
+    def _init_thread_state(self) -> None:
+        self._batches: deque[list[EventDict]] = deque()
+        self._pending = 0  # entries buffered or being delivered
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    # -- what the pipeline calls ----------------------------------------------------
+
+    def bind_counters(self, counters: SinkCounters) -> None:
+        """Count into the dispatcher's counters for this sink (kept across reloads)."""
+        self.counters = counters
+
+    def set_fallback(self, fallback: Callable[[Sequence[EventDict]], None]) -> None:
+        """Where entries go that this sink gives up on."""
+        self._fallback = fallback
+
+    def write_batch(self, entries: Sequence[EventDict]) -> None:
+        """Queue the batch for this sink's thread and return at once."""
+        batch = list(entries)
+        with self._cond:
+            if self._pending + len(batch) > self.buffer_size:
+                overflow = True
+            else:
+                overflow = False
+                self._batches.append(batch)
+                self._pending += len(batch)
+                if self._thread is None:
+                    self._start()
+                self._cond.notify_all()
+        if overflow:
+            self.give_up(batch, f"{self.name}: delivery buffer full ({self.buffer_size} entries)")
+
+    def flush(self) -> None:
+        """Wait (at most ``flush_timeout``) until every buffered batch was dealt with."""
+        deadline = time.monotonic() + self.flush_timeout
+        with self._cond:
+            while self._pending:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                self._cond.wait(remaining)
+
+    def close(self) -> None:
+        """Deliver what is buffered (bounded by ``flush_timeout``), stop, close the transport."""
+        self.flush()
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(self.flush_timeout)
+        with self._cond:
+            self._thread = None
+            self._stopping = False
+        self.close_transport()
+
+    def after_fork(self) -> None:
+        """In a forked child: an empty buffer (the parent delivers its own), no thread."""
+        self._init_thread_state()
+        self.reset_after_fork()
+
+    def take_failures(self) -> tuple[int, str] | None:
+        """Failures since the last call, for tapelog's ``tapelog.sink_failed`` report."""
+        with self._cond:
+            if not self._failures and not self._failure_reason:
+                return None
+            taken = (self._failures, self._failure_reason)
+            self._failures = 0
+            self._failure_reason = ""
+        return taken
+
+    # -- for subclasses ---------------------------------------------------------------
+
+    def deliver(self, entries: list[EventDict]) -> None:
+        """Deliver one batch, counting its outcome. Runs on this sink's thread.
+
+        Raising is allowed: the batch is then given up (counted failed, sent to the
+        fallback).
+        """
+        raise NotImplementedError
+
+    def give_up(self, entries: Sequence[EventDict], reason: BaseException | str) -> None:
+        """Count entries as failed, report why, and hand them to the fallback sink."""
+        self.counters.failed += len(entries)
+        self.note_failure(reason, len(entries))
+        if self._fallback is not None:
+            try:
+                self._fallback(entries)
+            except Exception as exc:
+                self.note_failure(f"fallback failed too: {type(exc).__name__}: {exc}", 0)
+
+    def note_failure(self, reason: BaseException | str, count: int = 0) -> None:
+        """Record a problem (a failed attempt, a lost connection) for the next report."""
+        text = reason if isinstance(reason, str) else f"{type(reason).__name__}: {reason}"
+        with self._cond:
+            self._failures += count
+            self._failure_reason = text
+
+    def wait_or_stop(self, seconds: float) -> bool:
+        """Sleep up to ``seconds`` (for backoff); True if the sink is closing meanwhile."""
+        with self._cond:
+            if not self._stopping:
+                self._cond.wait(seconds)
+            return self._stopping
+
+    @property
+    def stopping(self) -> bool:
+        """True once ``close()`` asked the thread to finish."""
+        return self._stopping
+
+    def close_transport(self) -> None:
+        """Release connections and files; called once by ``close()``."""
+
+    def reset_after_fork(self) -> None:
+        """Drop what a forked child must not share (sockets); reconnect lazily."""
+
+    # -- the thread -------------------------------------------------------------------
+
+    def _start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._run, name=f"tapelog-sink-{self.name}", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._batches and not self._stopping:
+                    self._cond.wait()
+                if not self._batches:
+                    return
+                batch = self._batches.popleft()
+            try:
+                self.deliver(batch)
+            except Exception as exc:
+                self.give_up(batch, exc)
+            finally:
+                with self._cond:
+                    self._pending -= len(batch)
+                    self._cond.notify_all()
