@@ -95,6 +95,25 @@ class SeqCounter:
         self.value = 0
 
 
+def _free_key(entry: EventDict, key: str) -> str:
+    """``key_`` (or ``key__`` ...): a name for a user field that would collide."""
+    key = f"{key}_"
+    while key in entry:
+        key = f"{key}_"
+    return key
+
+
+def _safe_text(text: str) -> str:
+    """Escape lone surrogates, which no UTF-8 encoder accepts, so the line stays valid."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 def _identity(text: str) -> str:
     return text
 
@@ -176,7 +195,7 @@ class EntryBuilder:
             "timestamp": self.timestamp(time_ns),
             "level": LEVEL_NAMES.get(level) or level_name(level),
             "logger": self._logger_name(name),
-            "message": self._redact(message),
+            "message": _safe_text(self._redact(message)),
         }
         user: Mapping[str, object] = {**context, **bound, **fields} if context or bound else fields
         event = user.get("event")
@@ -197,7 +216,9 @@ class EntryBuilder:
             self._add_optional(entry, include, meta)
         if user:
             for key, value in clean_fields(user, self._redactor).items():
-                entry[f"{key}_" if key in _KEPT_ASIDE else key] = value
+                if key in _KEPT_ASIDE or key in entry:
+                    key = _free_key(entry, key)  # noqa: PLW2901 - the kept-aside name
+                entry[key] = value
         if exc is not None:
             entry["error"] = error_object(exc, self._redact)
         if meta is not None:

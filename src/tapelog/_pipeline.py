@@ -19,8 +19,7 @@ from tapelog._levels import ERROR
 from tapelog._stats import SinkCounters
 from tapelog.exceptions import ConfigError
 from tapelog.formats import get_formatter, should_color
-from tapelog.processors import FieldSelector, Redactor
-from tapelog.processors._sample import Sampler
+from tapelog.processors import FieldSelector, Redactor, Sampler
 
 
 if TYPE_CHECKING:
@@ -349,10 +348,8 @@ def build_pipeline(config: Config, previous: Pipeline | None = None) -> Pipeline
     redaction = config.redaction
     redactor: Redactor | None = None
     if redaction.enabled:
-        try:
-            redactor = Redactor(redaction.keys, redaction.patterns, redaction.replacement)
-        except ValueError as exc:
-            raise ConfigError("redaction.patterns", list(redaction.patterns), str(exc)) from exc
+        # Redactor raises ConfigError naming the bad pattern's position.
+        redactor = Redactor(redaction.keys, redaction.patterns, redaction.replacement)
     fields = config.fields
     selector = (
         FieldSelector(fields.exclude, fields.rename) if fields.exclude or fields.rename else None

@@ -13,3 +13,4 @@ from ._normalize import clean_value as clean_value
 from ._normalize import sanitize_key as sanitize_key
 from ._redact import DEFAULT_SENSITIVE_KEYS as DEFAULT_SENSITIVE_KEYS
 from ._redact import Redactor as Redactor
+from ._sample import Sampler as Sampler
