@@ -6,16 +6,16 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from tests.conftest import read_jsonl
 
 import tapelog
 from tapelog._pipeline import register_sink_type
 from tapelog._runtime import RUNTIME
 from tapelog.config import register_sink_options
-from tests.conftest import read_jsonl
 
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Sequence
     from pathlib import Path
 
     from tapelog.typing import EventDict
@@ -38,11 +38,10 @@ class AlwaysFailingSink:
 
 
 @pytest.fixture(autouse=True)
-def _failing_sink_type() -> Iterator[None]:
+def _failing_sink_type() -> None:
     register_sink_type("failing", lambda config, formatter: AlwaysFailingSink(config.name))
     register_sink_options("failing", lambda path, options: dict(options))
     RUNTIME.dispatcher.reset_counters()
-    yield
 
 
 def log_many(count: int, **fields: Any) -> None:
