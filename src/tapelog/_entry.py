@@ -13,6 +13,7 @@ import re
 import socket
 import time
 import traceback
+from decimal import Decimal
 from typing import TYPE_CHECKING, Final, cast
 
 from tapelog._levels import LEVEL_NAMES, level_name
@@ -60,6 +61,8 @@ _KEPT_ASIDE: Final = RESERVED | {"event"}
 
 OPTIONAL_FIELDS: Final = frozenset({"pid", "thread", "host", "service", "source", "function"})
 
+_IMMUTABLE: Final = frozenset({str, int, float, bool, type(None), Decimal, bytes, tuple, frozenset})
+_CLEAN_CACHE_SIZE: Final = 4096
 _EVENT_NAME: Final = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*")
 _BAD_LOGGER_CHARS: Final = re.compile(r"[\x00-\x20\s]")
 _DOMAIN_KEYS: Final = ("trade", "metric", "audit")
@@ -129,6 +132,7 @@ class EntryBuilder:
     """
 
     __slots__ = (
+        "_clean_cache",
         "_host",
         "_include",
         "_logger_names",
@@ -162,6 +166,7 @@ class EntryBuilder:
         self._second = -1
         self._prefix = ""
         self._logger_names: dict[str, str] = {}
+        self._clean_cache: dict[int, tuple[Mapping[str, object], dict[str, JsonValue]]] = {}
         self.seq = seq if seq is not None else SeqCounter()
 
     def after_fork(self) -> None:
@@ -197,11 +202,10 @@ class EntryBuilder:
             "logger": self._logger_name(name),
             "message": _safe_text(self._redact(message)),
         }
-        user: Mapping[str, object] = {**context, **bound, **fields} if context or bound else fields
+        user = self._user_fields(context, bound, fields)
         event = user.get("event")
         if isinstance(event, str) and _EVENT_NAME.fullmatch(event):
-            entry["event"] = event
-            user = {k: v for k, v in user.items() if k != "event"}
+            entry["event"] = user.pop("event")
         seq = self.seq
         seq.value += 1
         entry["seq"] = seq.value
@@ -215,7 +219,7 @@ class EntryBuilder:
         if include:
             self._add_optional(entry, include, meta)
         if user:
-            for key, value in clean_fields(user, self._redactor).items():
+            for key, value in user.items():
                 if key in _KEPT_ASIDE or key in entry:
                     key = _free_key(entry, key)  # noqa: PLW2901 - the kept-aside name
                 entry[key] = value
@@ -230,6 +234,44 @@ class EntryBuilder:
         if self._selector is not None:
             return self._selector(entry)
         return entry
+
+    def _user_fields(
+        self,
+        context: Mapping[str, object],
+        bound: Mapping[str, object],
+        fields: Mapping[str, object],
+    ) -> dict[str, JsonValue]:
+        """Context < bound < call fields, cleaned and redacted, in a new dict."""
+        if not context and not bound:
+            return clean_fields(fields, self._redactor) if fields else {}
+        merged: dict[str, JsonValue] = {}
+        if context:
+            merged.update(self._cleaned_once(context))
+        if bound:
+            merged.update(self._cleaned_once(bound))
+        if fields:
+            merged.update(clean_fields(fields, self._redactor))
+        return merged
+
+    def _cleaned_once(self, mapping: Mapping[str, object]) -> dict[str, JsonValue]:
+        """Clean a context or bound mapping, reusing the result while the mapping lives.
+
+        These mappings are never mutated (binding makes new ones) and the same one comes
+        with every entry of a logger or a request, so cleaning it once saves most of the
+        worker's time per entry. Only mappings of immutable values are cached: a bound
+        list the caller mutates later must show its current value.
+        """
+        key = id(mapping)
+        hit = self._clean_cache.get(key)
+        if hit is not None and hit[0] is mapping:
+            return hit[1]
+        cleaned = clean_fields(mapping, self._redactor)
+        if all(type(value) in _IMMUTABLE for value in mapping.values()):
+            if len(self._clean_cache) >= _CLEAN_CACHE_SIZE:
+                self._clean_cache.clear()
+            # The cache holds the mapping itself, so its id cannot be reused meanwhile.
+            self._clean_cache[key] = (mapping, cleaned)
+        return cleaned
 
     def _add_optional(
         self, entry: EventDict, include: frozenset[str], meta: Mapping[str, object] | None

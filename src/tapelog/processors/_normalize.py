@@ -40,6 +40,7 @@ JsonValue: TypeAlias = bool | int | float | str | list["JsonValue"] | dict[str, 
 """A value orjson writes as it is: what :func:`clean_value` returns."""
 
 MAX_DEPTH: Final = 32
+_PLAN_CACHE_SIZE: Final = 4096  # distinct field names remembered per redactor
 """How many containers deep a value may nest before the rest becomes ``"<too deep>"``."""
 
 CYCLE: Final = "<cycle>"
@@ -282,7 +283,7 @@ def _non_finite(value: float) -> str:
 
 
 def _clean_items(
-    items: Iterable[tuple[object, object]],
+    items: Iterable[tuple[object, Any]],
     redactor: Redactor | None,
     depth: int,
     stack: _Stack,
@@ -300,19 +301,35 @@ def _clean_items(
             out[name] = _clean(value, None, depth, stack)
         return out
     # The same loop with redaction, its lookups inlined: this runs for every field of
-    # every entry, and most fields are short ASCII strings under known keys.
+    # every entry, and most fields are short ASCII strings or numbers under known keys.
+    # ``plans`` remembers, per raw key, its sanitised name and whether it is sensitive.
     is_sensitive, redact = redactor.is_sensitive, redactor.redact_text
     replacement = redactor.replacement
+    plans = redactor.plans
     for key, value in items:
-        name = names.get(key) if type(key) is str else None
-        if name is None:
+        plan = plans.get(key) if type(key) is str else None
+        if plan is None:
             name = sanitize_key(key)
+            plan = (name, is_sensitive(name))
+            if type(key) is str and len(plans) < _PLAN_CACHE_SIZE:
+                plans[key] = plan
+        name, sensitive = plan
         if name in out:
             name = _unique_key(name, out)
-        if is_sensitive(name):
+            sensitive = is_sensitive(name)
+        if sensitive:
             out[name] = replacement
-        elif type(value) is str and value.isascii():
-            out[name] = redact(value)
+            continue
+        cls = _type_of(value)
+        if cls is str:
+            out[name] = redact(value) if value.isascii() else _clean(value, redactor, depth, stack)
+        elif (
+            (cls is int and _INT_MIN <= value <= _INT_MAX)
+            or cls is bool
+            or value is None
+            or (cls is float and value - value == 0.0)
+        ):
+            out[name] = value
         else:
             out[name] = _clean(value, redactor, depth, stack)
     return out

@@ -70,6 +70,7 @@ _WORD: Final = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 # and keys too long to be field names are never stored, so it stays small.
 _CACHE_SIZE: Final = 4096
 _CACHEABLE_KEY_LENGTH: Final = 256
+_CACHEABLE_TEXT_LENGTH: Final = 64  # longer texts are rarely repeated
 
 # `://user:password@` (the password may be empty, the user too); the scheme before it is
 # kept, so the pattern starts at the literal "://", which the regex engine finds fast.
@@ -168,7 +169,9 @@ class Redactor:
         "_patterns",
         "_replacement",
         "_single",
+        "_texts",
         "_url_template",
+        "plans",
     )
 
     def __init__(
@@ -209,6 +212,10 @@ class Redactor:
         self._patterns = tuple(compiled)
         self._hints = _hints(terms)
         self._cache: dict[str, bool] = {}
+        self._texts: dict[str, str] = {}
+        self.plans: dict[str, tuple[str, bool]] = {}
+        """Per raw field name: its sanitised name and whether it is sensitive (a cache
+        that ``clean_fields`` keeps; bounded there)."""
 
     @property
     def enabled(self) -> bool:
@@ -257,6 +264,20 @@ class Redactor:
         """
         if not self._enabled:
             return text
+        # Field values repeat (symbols, venues, statuses): remember short ones' results.
+        short = len(text) <= _CACHEABLE_TEXT_LENGTH
+        if short:
+            cached = self._texts.get(text)
+            if cached is not None:
+                return cached
+        redacted = self._redact(text)
+        if short:
+            if len(self._texts) >= _CACHE_SIZE:
+                self._texts.clear()
+            self._texts[text] = redacted
+        return redacted
+
+    def _redact(self, text: str) -> str:
         try:
             if "://" in text:
                 text = _URL_CREDENTIALS.sub(self._url_template, text)
