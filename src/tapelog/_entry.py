@@ -14,7 +14,7 @@ import socket
 import time
 import traceback
 from decimal import Decimal
-from typing import TYPE_CHECKING, Final, cast
+from typing import TYPE_CHECKING, Final
 
 from tapelog._levels import LEVEL_NAMES, level_name
 from tapelog._otel import trace_fields
@@ -192,15 +192,21 @@ class EntryBuilder:
 
     def build(self, record: Record) -> EventDict:
         """Turn one record into an entry. Never raises for any field value."""
+        # This runs once per entry on the worker: lookups are inlined on purpose.
         time_ns, level, name, message, fields, bound, context, exc, meta = record
-        raw = cast("object", message)
-        if not isinstance(raw, str):  # the API says str; a stray object still logs
-            message = str(clean_value(raw, None))
+        if type(message) is not str:  # the API says str; a stray object still logs
+            message = str(clean_value(message, None))
+        second, rest = divmod(time_ns, 1_000_000_000)
+        if second != self._second:
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        logger = self._logger_names.get(name) or self._logger_name(name)
+        message = self._redact(message)
         entry: EventDict = {
-            "timestamp": self.timestamp(time_ns),
+            "timestamp": f"{self._prefix}.{rest // 1000:06d}Z",
             "level": LEVEL_NAMES.get(level) or level_name(level),
-            "logger": self._logger_name(name),
-            "message": _safe_text(self._redact(message)),
+            "logger": logger,
+            "message": message if message.isascii() else _safe_text(message),
         }
         user = self._user_fields(context, bound, fields)
         event = user.get("event")
@@ -219,10 +225,13 @@ class EntryBuilder:
         if include:
             self._add_optional(entry, include, meta)
         if user:
-            for key, value in user.items():
-                if key in _KEPT_ASIDE or key in entry:
-                    key = _free_key(entry, key)  # noqa: PLW2901 - the kept-aside name
-                entry[key] = value
+            if _KEPT_ASIDE.isdisjoint(user) and entry.keys().isdisjoint(user):
+                entry.update(user)
+            else:
+                for key, value in user.items():
+                    if key in _KEPT_ASIDE or key in entry:
+                        key = _free_key(entry, key)  # noqa: PLW2901 - the kept-aside name
+                    entry[key] = value
         if exc is not None:
             entry["error"] = error_object(exc, self._redact)
         if meta is not None:
