@@ -9,9 +9,9 @@ import pytest
 from tests.conftest import read_jsonl
 
 import tapelog
-from tapelog._pipeline import register_sink_type
+from tapelog import _pipeline
 from tapelog._runtime import RUNTIME
-from tapelog.config import register_sink_options
+from tapelog.config import _sinks
 
 
 if TYPE_CHECKING:
@@ -38,9 +38,12 @@ class AlwaysFailingSink:
 
 
 @pytest.fixture(autouse=True)
-def _failing_sink_type() -> None:
-    register_sink_type("failing", lambda config, formatter: AlwaysFailingSink(config.name))
-    register_sink_options("failing", lambda path, options: dict(options))
+def _failing_sink_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Registered for these tests only: monkeypatch restores both registries afterwards.
+    monkeypatch.setitem(
+        _pipeline._SINK_TYPES, "failing", lambda config, formatter: AlwaysFailingSink(config.name)
+    )
+    monkeypatch.setitem(_sinks._REGISTRY, "failing", lambda path, options: dict(options))
     RUNTIME.dispatcher.reset_counters()
 
 
