@@ -217,24 +217,26 @@ def run_soak(target: str, entries: int, directory: Path | None) -> dict[str, Any
 
 def summarise_soak(result: dict[str, Any]) -> dict[str, Any]:
     """Flat means: after the first 10% of the run, RSS never rises > max(8 MiB, 5%) above it."""
-    samples = result["samples"]
-    values = [rss for _, rss in samples]
-    if len(values) < 3:  # a very short run: fall back on the child's own per-chunk readings
-        values = [rss for _, _, rss in result["progress"]]
+    start = result["rss_start_mib"]  # the child's RSS just before its first call
+    # The parent's samples from the first one at or above that (the child has imported
+    # and configured tapelog by then); the child's own per-chunk readings if too few.
+    values = [rss for _, rss in result["samples"] if rss >= start] or [start]
+    if len(values) < 5:
+        values = [start, *(rss for _, _, rss in result["progress"])]
     reference_index = max(1, len(values) // 10)
     reference = values[reference_index]
     later_max = max(values[reference_index:])
     growth = later_max - reference
     allowance = max(8.0, reference * 0.05)
     high_water = result["stats"].get("queue_high_water") or 0
-    per_entry = (result["peak_rss_mib"] - values[0]) * 2**20 / high_water if high_water else None
+    per_entry = (result["peak_rss_mib"] - start) * 2**20 / high_water if high_water else None
     result["reference_rss_mib"] = reference
     result["later_max_rss_mib"] = later_max
     result["flat"] = growth <= allowance
     result["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     result["summary"] = (
         f"{result['entries']:,} entries in {result['e2e_s']:,.0f} s "
-        f"({result['e2e_eps']:,.0f}/s); RSS {values[0]:,.1f} MiB at the first sample, "
+        f"({result['e2e_eps']:,.0f}/s); RSS {start:,.1f} MiB before the first call, "
         f"{reference:,.1f} MiB after 10% of the run, at most {later_max:,.1f} MiB afterwards "
         f"(growth {growth:+,.1f} MiB, allowance {allowance:,.1f}); queue high water "
         f"{high_water:,} of {QUEUE_SIZE:,}"

@@ -251,6 +251,8 @@ def soak(harness: Harness, path: Path, n: int) -> dict[str, object]:
     loop = LOOPS[harness.style]
     chunk = 100_000
     progress: list[tuple[float, int, float]] = []
+    gc.collect()
+    rss_start = current_rss_mib()
     t0 = perf_counter_ns()
     done = 0
     while done < n:
@@ -269,6 +271,7 @@ def soak(harness: Harness, path: Path, n: int) -> dict[str, object]:
         "caller_s": (t1 - t0) / 1e9,
         "e2e_s": (t2 - t0) / 1e9,
         "e2e_eps": n / ((t2 - t0) / 1e9),
+        "rss_start_mib": rss_start,
         "peak_rss_mib": peak_rss_mib(),
         "progress": progress,
         **lines,

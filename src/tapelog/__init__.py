@@ -144,6 +144,23 @@ def reload() -> bool:
     return RUNTIME.reload()
 
 
+# Each public object names its public home, so reprs, docs and pickles point there.
+for _name in (
+    "Logger",
+    "SinkStats",
+    "Stats",
+    "bind_context",
+    "capture_stdlib",
+    "clear_context",
+    "context",
+    "get_context",
+    "install_signal_handlers",
+    "unbind_context",
+):
+    globals()[_name].__module__ = __name__
+Config.__module__ = "tapelog.config"
+
+
 def __getattr__(name: str) -> str:
     if name == "__version__":
         from tapelog._version import __version__

@@ -11,18 +11,44 @@ Example:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from tapelog._runtime import RUNTIME, CapturingSink
 
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     from contextlib import AbstractContextManager
 
-    from tapelog.typing import EventDict
+    from tapelog.typing import EventDict, Sink
 
 
-__all__ = ["CapturingSink", "capture"]
+__all__ = ["CapturingSink", "capture", "check_sink"]
+
+_SAMPLE_ENTRIES: list[EventDict] = [
+    {
+        "timestamp": "2026-11-23T07:01:02.123456Z",
+        "level": "info",
+        "logger": "check.sink",
+        "message": "order placed",
+        "seq": 1,
+        "symbol": "BTC-USD",
+        "qty": "1.5",
+    },
+    {
+        "timestamp": "2026-11-23T07:01:02.123457Z",
+        "level": "error",
+        "logger": "check.sink",
+        "message": "Zürich 東京 🚀 line\nbreak",
+        "seq": 2,
+        "nested": {"list": [1, 2.5, None, True], "empty": {}},
+        "error": {
+            "type": "ValueError",
+            "message": "bad",
+            "stack_trace": "Traceback\nValueError: bad\n",
+        },
+    },
+]
 
 
 def capture(level: int | str | None = None) -> AbstractContextManager[list[EventDict]]:
@@ -35,3 +61,36 @@ def capture(level: int | str | None = None) -> AbstractContextManager[list[Event
         level: a temporary global level for the block (default: the configured levels).
     """
     return RUNTIME.capturing(level)
+
+
+def check_sink(
+    sink: Sink,
+    read_back: Callable[[], Sequence[EventDict]] | None = None,
+) -> None:
+    """Check that a sink keeps tapelog's sink contract; for authors of third-party sinks.
+
+    The checks: it has a ``name``; ``write_batch`` takes an empty batch and a batch of
+    varied entries (non-ASCII text, nested values, an error); ``flush`` and ``close`` work,
+    and ``close`` twice is harmless. With ``read_back`` (returning what reached the
+    destination, parsed), the entries must come back complete and in order.
+
+    Raises:
+        AssertionError: naming the rule the sink broke.
+    """
+    name = cast("object", getattr(sink, "name", None))
+    if not isinstance(name, str) or not name:
+        _broken(f"a sink has a non-empty str name, got {name!r}")
+    sink.write_batch([])
+    sink.write_batch(_SAMPLE_ENTRIES)
+    sink.flush()
+    if read_back is not None:
+        received = list(read_back())
+        if received != _SAMPLE_ENTRIES:
+            _broken(f"what was written comes back complete and in order: got {received!r}")
+    sink.close()
+    sink.close()
+
+
+def _broken(rule: str) -> None:
+    # Raised explicitly rather than with assert, which python -O would strip.
+    raise AssertionError(rule)

@@ -55,6 +55,16 @@ class TestExports:
 
         assert [] == not_final
 
+    def test_each_export_names_its_public_home(self) -> None:
+        """Every export's __module__ is a public module, never a private _x one."""
+        private = {
+            name: getattr(tapelog, name).__module__
+            for name in tapelog.__all__
+            if any(part.startswith("_") for part in getattr(tapelog, name).__module__.split("."))
+        }
+
+        assert {} == private
+
     def test_version(self) -> None:
         """__version__ is a dotted version string."""
         assert tapelog.__version__.count(".") >= 2
@@ -123,6 +133,8 @@ class TestLayers:
     def test_optional_heavy_modules_are_not_imported_by_tapelog(self) -> None:
         """import tapelog loads no optional dependency (compression, protobuf, HTTP)."""
         code = "import sys, tapelog; print(sorted(m for m in ('zstandard', 'google.protobuf', 'psutil', 'urllib.request', 'jsonschema') if m in sys.modules))"
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout
 
         assert "[]" == out.strip()

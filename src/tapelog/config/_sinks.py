@@ -327,6 +327,7 @@ _FACILITIES: Final = {
 }
 _DEFAULT_PORTS: Final = {"udp": 514, "tcp": 514, "tls": 6514}
 _TLS_KEYS: Final = ("ca_file", "cert_file", "key_file")
+_UDP_MAX: Final = 65507
 
 
 def _facility(value: object, path: str) -> int:
@@ -364,6 +365,9 @@ def _syslog_check(values: dict[str, Any], path: str) -> dict[str, Any]:
             fail(join(path, key), values[key], f"{key} only with a tls:// address")
     if values["key_file"] is not None and values["cert_file"] is None:
         fail(join(path, "key_file"), values["key_file"], "cert_file alongside key_file")
+    if transport == "udp" and values["max_message_size"] > _UDP_MAX:
+        expected = f"at most {_UDP_MAX} bytes (the most one UDP datagram holds)"
+        fail(join(path, "max_message_size"), values["max_message_size"], expected)
     return {
         **values,
         "transport": transport,
@@ -372,6 +376,16 @@ def _syslog_check(values: dict[str, Any], path: str) -> dict[str, Any]:
         "socket_path": socket_path,
     }
 
+
+RECONNECT_OPTIONS: Final = Table(
+    {
+        "initial_delay": Option(duration(positive=True), 0.5),
+        "max_delay": Option(duration(positive=True), 30.0),
+        "max_attempts": Option(integer(minimum=1), 5),
+    }
+)
+"""How a syslog sink retries a batch: backoff from ``initial_delay`` doubling to
+``max_delay`` (with jitter), at most ``max_attempts`` attempts before giving it up."""
 
 SYSLOG_OPTIONS: Final = Table(
     {
@@ -389,6 +403,11 @@ SYSLOG_OPTIONS: Final = Table(
         ),
         **dict.fromkeys(_TLS_KEYS, Option(file_path)),
         "timeout": Option(duration(positive=True), 5.0),
+        # MSG: the entry rendered by the sink's format, or only its message text.
+        "msg": Option(choice("entry", "message"), "entry"),
+        # RFC 5424 §6.1: receivers must take 480 octets; rsyslog takes 8 KiB by default.
+        "max_message_size": Option(size(minimum=480), 8192),
+        "reconnect": Option(RECONNECT_OPTIONS, RECONNECT_OPTIONS.defaults()),
     },
     check=_syslog_check,
 )

@@ -17,6 +17,7 @@ from ._logfmt import parse_logfmt as parse_logfmt
 from ._logfmt import unflatten as unflatten
 from ._registry import FORMAT_NAMES as FORMAT_NAMES
 from ._registry import get_formatter as get_formatter
+from ._rfc5424 import Rfc5424Format as Rfc5424Format
 
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "ConsoleFormat",
     "JsonFormat",
     "LogfmtFormat",
+    "Rfc5424Format",
     "flatten",
     "get_formatter",
     "parse_logfmt",

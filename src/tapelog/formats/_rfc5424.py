@@ -64,7 +64,7 @@ _APP_NAME_MAX: Final = 48
 _PROCID_MAX: Final = 128
 _MSGID_MAX: Final = 32
 _NOT_PRINTABLE: Final = re.compile(r"[^!-~]")
-_PARAM_NAME: Final = re.compile(r'[!#-<>-\\^-~]{1,32}')  # printable ASCII but = ] " and SP
+_PARAM_NAME: Final = re.compile(r"[!#-<>-\\^-~]{1,32}")  # printable ASCII but = ] " and SP
 _SD_SPECIAL: Final = re.compile(r'["\\\]]')
 _TIMESTAMP: Final = re.compile(
     r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", re.ASCII
@@ -131,9 +131,9 @@ class Rfc5424Format:
         >>> fmt = Rfc5424Format(app_name="proxy", hostname="web1", facility=16)
         >>> entry = {"timestamp": "2026-11-23T07:01:02.123456Z", "level": "warning",
         ...          "logger": "proxy.pool", "message": "slow", "pid": 42}
-        >>> fmt.render(entry).decode()
-        '<132>1 2026-11-23T07:01:02.123456Z web1 proxy 42 - [tapelog@32473 \
-level="warning" logger="proxy.pool" pid="42"] \ufeffslow'
+        >>> print(fmt.render(entry).decode().replace(" [", "\n[").replace("\ufeff", "(BOM)"))
+        <132>1 2026-11-23T07:01:02.123456Z web1 proxy 42 -
+        [tapelog@32473 level="warning" logger="proxy.pool" pid="42"] (BOM)slow
     """
 
     __slots__ = (

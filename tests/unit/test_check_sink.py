@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tapelog.formats import JsonFormat, LogfmtFormat, parse_logfmt, unflatten
+from tapelog.sinks import ConsoleSink, FileSink
+from tapelog.testing import CapturingSink, check_sink
+
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+    from tapelog.typing import EventDict
+
+
+class TestCheckSink:
+    def test_file_sink_conforms(self, tmp_path: Path) -> None:
+        """FileSink passes the conformance kit, reading its JSON lines back."""
+        path = tmp_path / "c.jsonl"
+        check_sink(
+            FileSink(path, JsonFormat()),
+            lambda: [json.loads(x) for x in path.read_text().splitlines()],
+        )
+
+    def test_file_sink_logfmt_conforms(self, tmp_path: Path) -> None:
+        """FileSink with logfmt writes lines that parse back to the same entries."""
+        path = tmp_path / "c.log"
+
+        def read() -> list[dict[str, object]]:
+            return [
+                unflatten(parse_logfmt(x), nested=("error",)) for x in path.read_text().splitlines()
+            ]
+
+        sink = FileSink(path, LogfmtFormat())
+        sink.write_batch(
+            [{"timestamp": "t", "level": "info", "logger": "l", "message": "m", "n": 1}]
+        )
+        sink.close()
+
+        assert [
+            {"timestamp": "t", "level": "info", "logger": "l", "message": "m", "n": 1}
+        ] == read()
+
+    def test_console_sink_conforms(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """ConsoleSink passes the conformance kit on stdout."""
+        check_sink(ConsoleSink(JsonFormat(), stream="stdout"))
+
+        assert 2 == len(capsys.readouterr().out.splitlines())
+
+    def test_capturing_sink_conforms(self) -> None:
+        """CapturingSink keeps entries exactly."""
+        sink = CapturingSink()
+        check_sink(sink, lambda: sink.entries)
+
+    def test_a_lossy_sink_is_caught(self) -> None:
+        """A sink that drops entries fails the kit with a message naming the rule."""
+
+        class Lossy:
+            name = "lossy"
+
+            def __init__(self) -> None:
+                self.kept: list[EventDict] = []
+
+            def write_batch(self, entries: Sequence[EventDict]) -> None:
+                self.kept.extend(entries[:1])
+
+            def flush(self) -> None:
+                pass
+
+            def close(self) -> None:
+                pass
+
+        sink = Lossy()
+        with pytest.raises(AssertionError, match="complete and in order"):
+            check_sink(sink, lambda: sink.kept)
