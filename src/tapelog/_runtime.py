@@ -1,43 +1,89 @@
 """The process-wide state: the configuration, the dispatcher and the loggers' levels.
 
 There is one ``Runtime`` per process, created when ``tapelog`` is imported. Its public
-face is the set of functions in ``tapelog/__init__.py``. ``configure`` validates and builds
-everything new before it swaps anything, so a failure changes nothing.
+face is the set of functions in ``tapelog/__init__.py``. ``configure`` and ``reload``
+validate and build everything new before they swap anything, so a failure changes
+nothing.
+
+Reload. ``reload()`` re-reads the sources of the last ``configure()`` (its file, or
+``TAPELOG_CONFIG``, with the same overrides) and the environment. Three things call it
+besides user code: the watcher thread when the config file changed, the watcher thread
+again for a ``SIGHUP`` (the signal handler only sets a flag, see below), and
+``configure()`` itself shares its steps. Each step, under ``_lock``:
+
+1. load and validate (a failure here changes nothing);
+2. build the whole new pipeline, taking over sinks whose settings are unchanged, so a
+   file is not reopened, a connection not dropped, a spool not reset (a failure here
+   changes nothing either: the old pipeline keeps running);
+3. log ``config.changed`` and set the loggers' levels: from here nothing can fail.
+   Levels act on the callers' side, so they change now and not after the drain below,
+   which can take as long as the sinks need to empty a full queue;
+4. drain what was queued before through the old pipeline, then swap pipelines between
+   two batches. Each batch is written wholly by the old or wholly by the new pipeline,
+   so every entry is written exactly once; sinks the new one does not use are flushed
+   and closed.
+
+Why the signal handler does not reload: a handler runs on the main thread between two
+bytecodes, possibly while that thread holds ``_lock`` inside ``configure()`` or sits in
+the dispatcher's ``flush``. Reloading there could deadlock or reenter a half-done
+swap, so the handler sets a flag that the watcher thread reads within a quarter second.
+
+Fork: a child has no watcher thread and may inherit ``_lock`` held by a thread that
+does not exist there; the at-fork hooks wait (bounded) for a reload in progress, give
+the child a new lock and start its own watcher.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
+import os
 import threading
 import time
-from typing import TYPE_CHECKING, Final
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, Literal, TypeAlias, cast
 
 from tapelog import _logger
 from tapelog._context import EMPTY
 from tapelog._dispatch import Dispatcher
 from tapelog._entry import OPTIONAL_FIELDS
-from tapelog._levels import ERROR, parse_level
+from tapelog._levels import DEBUG, ERROR, INFO, parse_level
 from tapelog._logger import Logger, LoggerCore
 from tapelog._otel import context_getter
 from tapelog._pipeline import Pipeline, SinkSlot, build_pipeline
 from tapelog.config import load_config
 from tapelog.config._model import Config, SinkConfig
+from tapelog.config._sources import ENV_CONFIG
+from tapelog.config._watch import ConfigWatcher, diff, file_digest, file_signature, level_text
 from tapelog.exceptions import ConfigError
+from tapelog.processors import Redactor
 
 
 if TYPE_CHECKING:
-    from collections.abc import Generator, Mapping, Sequence
+    from collections.abc import Generator, Sequence
 
     from tapelog._event import Record
     from tapelog._stats import Stats
+    from tapelog.config._watch import Signature
     from tapelog.typing import EventDict
 
 
-__all__ = ["RUNTIME", "Runtime"]
+__all__ = ["RUNTIME", "ConfigSource", "Runtime", "Trigger", "redactor_for"]
 
 _DRAIN_BEFORE_SWAP: Final = 5.0
 _CALLSITE_FIELDS: Final = frozenset({"thread", "source", "function"})
+_WATCHER_STOP_WAIT: Final = 2.0  # shutdown waits this long for a reload in progress
+_FORK_WAIT: Final = 2.0  # fork waits this long for a reload in progress
+_KEYS_IN_MESSAGE: Final = 5
+
+ConfigSource: TypeAlias = "str | os.PathLike[str] | Mapping[str, object] | Config | None"
+"""What ``configure()`` takes as its source."""
+
+Trigger: TypeAlias = Literal["configure", "reload", "watch", "signal", "set_level"]
+"""What applied a change: a call (``configure``, ``reload``, ``set_level``), the file
+watcher (``watch``) or a ``SIGHUP`` (``signal``)."""
 
 
 class CapturingSink:
@@ -69,9 +115,14 @@ class Runtime:
         self._lock = threading.RLock()
         self._cores: dict[str, LoggerCore] = {}
         self._api_levels: dict[str, int] = {}
-        self._source: object = None
+        self._source: ConfigSource = None
         self._overrides: dict[str, object] = {}
+        self._configured = False
+        self._serving_requests = False
+        self._failed_reload: tuple[str, str | None] | None = None
+        self._fork_held = False
         startup_error: ConfigError | None = None
+        seen = file_signature(path) if (path := _config_file(None)) else None
         try:
             config = load_config(None)
             pipeline = build_pipeline(config)
@@ -83,6 +134,18 @@ class Runtime:
         self.dispatcher = Dispatcher(pipeline, config.queue)
         _logger.set_outlet(self.dispatcher)
         self._apply_callsite()
+        self._watcher = ConfigWatcher(self._on_watch)
+        # Registered after the dispatcher's hooks: before fork runs last-registered first,
+        # so a reload in progress ends before the dispatcher holds its locks; at exit the
+        # watcher stops before the dispatcher's drain.
+        os.register_at_fork(
+            before=self._before_fork,
+            after_in_parent=self._after_fork_in_parent,
+            after_in_child=self._after_fork_in_child,
+        )
+        atexit.register(self._stop_watcher)
+        # A broken TAPELOG_CONFIG is watched too: fixing the file applies it.
+        self._update_watch(seen)
         if startup_error is not None:
             self._internal(
                 ERROR,
@@ -94,47 +157,163 @@ class Runtime:
     # -- configuration ---------------------------------------------------------------
 
     def configure(
-        self, source: object = None, overrides: Mapping[str, object] | None = None
+        self, source: ConfigSource = None, overrides: Mapping[str, object] | None = None
     ) -> Config:
         """Validate, build, then swap; see ``tapelog.configure``."""
         with self._lock:
-            config = load_config(source, overrides=overrides)  # type: ignore[arg-type]
-            self._install(config)
+            seen = file_signature(path) if (path := _config_file(source)) else None
+            config = load_config(source, overrides=overrides)
+            # The first configure() sets the program's configuration up; it is not a change
+            # of a configuration anyone relied on, so it is not logged as one.
+            self._install(config, "configure" if self._configured else None)
             self._source = source
             self._overrides = dict(overrides or {})
+            self._configured = True
+            self._failed_reload = None
+            self._update_watch(seen)
             return config
 
-    def _install(self, config: Config) -> None:
+    def _install(self, config: Config, trigger: Trigger | None) -> None:
+        """Build, log the change, set levels, drain, swap: steps 2-4 of the module doc."""
         current = self.dispatcher.pipeline
         pipeline = build_pipeline(config, current if isinstance(current, Pipeline) else None)
+        old = self.config
+        if trigger is not None:
+            before, after = self._level_in(old, "tapelog"), self._level_in(config, "tapelog")
+            # Queued before the drain: the old pipeline writes it, so a sink being removed
+            # still records why it stops.
+            changes = diff(old, config, redactor_for(config))
+            self._log_changes(changes, trigger, min(before, after))
+        self.config = config
+        self._apply_levels()
         # Entries logged before this call go where they were headed when logged: drain
         # them through the old pipeline first (bounded, so a hung sink cannot hang us).
         self.dispatcher.flush(_DRAIN_BEFORE_SWAP)
         self.dispatcher.configure_queue(config.queue)
         self.dispatcher.swap(pipeline)
-        self.config = config
-        self._apply_levels()
         self._apply_callsite()
 
-    def reload(self) -> bool:
-        """Re-read the configuration from its sources; keep the old one if it is invalid."""
+    def reload(self, trigger: Trigger = "reload") -> bool:
+        """Re-read the configuration from its sources; keep the old one if it is invalid.
+
+        Returns:
+            True if the new configuration is in effect (changed or not), False if it was
+            invalid: then a ``config.reload_failed`` entry says why.
+        """
         with self._lock:
             source = self._source
-            if source is None or isinstance(source, Config):
-                source = self.config.source_path if source is None else source
+            if source is None:
+                # The file read last time, absolute: a chdir since does not lose it.
+                source = self.config.source_path
+            seen = file_signature(path) if (path := _config_file(source)) else None
             try:
-                config = load_config(source, overrides=self._overrides)  # type: ignore[arg-type]
-                self._install(config)
+                config = load_config(source, overrides=self._overrides)
+                self._install(config, trigger)
             except ConfigError as exc:
-                self._internal(
-                    ERROR,
-                    "configuration reload failed; keeping the old one",
-                    "config.reload_failed",
-                    str(exc),
-                    path=exc.path,
-                )
+                self._reload_failed(exc, trigger, path)
                 return False
+            self._failed_reload = None
+            self._update_watch(seen)
             return True
+
+    def _reload_failed(self, exc: ConfigError, trigger: Trigger, path: str | None) -> None:
+        """Log why a reload failed; the watcher says it once per distinct file content."""
+        problem = (str(exc), file_digest(path) if path else None)
+        if trigger == "watch" and problem == self._failed_reload:
+            return  # the same bad content saved again: said already
+        self._failed_reload = problem
+        fields: dict[str, object] = {"trigger": trigger}
+        if exc.path:
+            fields["key"] = exc.path
+        if path:
+            fields["config_file"] = path
+        self._internal(
+            ERROR,
+            "configuration reload failed; keeping the old one",
+            "config.reload_failed",
+            str(exc),
+            **fields,
+        )
+
+    def _log_changes(
+        self, changes: list[dict[str, object]], trigger: Trigger, tapelog_level: int
+    ) -> None:
+        """Log one ``config.changed`` entry, if anything changed.
+
+        ``tapelog_level`` is the lower of the ``tapelog`` logger's levels before and after
+        the change, so that turning logging up or down is recorded either way. Changes
+        from outside the program's own set-up (the file, the environment, ``SIGHUP``,
+        ``reload()``, ``set_level()``) are logged at info; a later ``configure()`` call is
+        the program changing its own settings, routine enough for debug.
+        """
+        level = DEBUG if trigger == "configure" else INFO
+        if not changes or tapelog_level > level:
+            return
+        if trigger in {"configure", "set_level"}:
+            source = "api"
+        else:
+            source = "env" if all(c["source"] == "env" for c in changes) else "file"
+        keys = [str(c["key"]) for c in changes]
+        listed = ", ".join(keys[:_KEYS_IN_MESSAGE])
+        if len(keys) > _KEYS_IN_MESSAGE:
+            listed += f" and {len(keys) - _KEYS_IN_MESSAGE} more"
+        fields: dict[str, object] = {
+            "event": "config.changed",
+            "trigger": trigger,
+            "change_source": source,
+            "changes": changes,
+        }
+        if self.config.source_path is not None and trigger != "set_level":
+            fields["config_file"] = self.config.source_path
+        self._emit(level, f"configuration changed: {listed}", fields)
+
+    # -- watching ----------------------------------------------------------------------
+
+    def _watched_file(self) -> str | None:
+        """The file ``reload()`` would read, if it is to be watched."""
+        if not self.config.watch or isinstance(self._source, Mapping | Config):
+            return None
+        return self.config.source_path or _config_file(self._source)
+
+    def _update_watch(self, seen: Signature | None) -> None:
+        """Point the watcher at the file in use (as of ``seen``); run it while needed."""
+        path = self._watched_file()
+        self._watcher.watch(path, seen)
+        if path is not None or self._serving_requests:
+            self._watcher.start()
+        else:
+            self._watcher.stop()
+
+    def _on_watch(self, trigger: str) -> None:
+        self.reload("signal" if trigger == "signal" else "watch")
+
+    def serve_reload_requests(self) -> None:
+        """Keep the watcher thread running for ``request_reload``, even without a file."""
+        with self._lock:
+            self._serving_requests = True
+            self._watcher.start()
+
+    def request_reload(self) -> None:
+        """Have the watcher thread reload soon. Safe in a signal handler: sets a flag."""
+        self._watcher.request()
+
+    def _stop_watcher(self) -> None:
+        self._watcher.stop(_WATCHER_STOP_WAIT)
+
+    def _before_fork(self) -> None:
+        self._fork_held = self._lock.acquire(timeout=_FORK_WAIT)
+
+    def _after_fork_in_parent(self) -> None:
+        if self._fork_held:
+            self._fork_held = False
+            self._lock.release()
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.RLock()
+        self._fork_held = False
+        self._watcher.after_fork_in_child()
+        if self._watcher.path is not None or self._serving_requests:
+            self._watcher.start()
 
     def _apply_callsite(self) -> None:
         wanted = set(self.config.fields.include) & _CALLSITE_FIELDS & OPTIONAL_FIELDS
@@ -153,9 +332,12 @@ class Runtime:
         The longest matching prefix wins; at equal length a ``set_level`` override
         beats the configuration.
         """
+        return self._level_in(self.config, name)
+
+    def _level_in(self, config: Config, name: str) -> int:
         best = -1
-        level = self._api_levels.get("", self.config.level)
-        for prefix, value in self.config.levels.items():
+        level = self._api_levels.get("", config.level)
+        for prefix, value in config.levels.items():
             if prefix and len(prefix) > best and _prefix_matches(name, prefix):
                 best, level = len(prefix), value
         for prefix, value in self._api_levels.items():
@@ -169,8 +351,12 @@ class Runtime:
 
     def set_level(self, level: int | str | None, logger: str | None = None) -> None:
         """Override a level at run time (top precedence); ``None`` removes the override."""
+        self._set_level(level, logger, audit=True)
+
+    def _set_level(self, level: int | str | None, logger: str | None, *, audit: bool) -> None:
         key = logger or ""
         with self._lock:
+            before, tapelog_before = self._level_setting(key), self.level_for("tapelog")
             if level is None:
                 self._api_levels.pop(key, None)
             else:
@@ -183,6 +369,22 @@ class Runtime:
                         str(exc).removeprefix("expected "),
                     ) from None
             self._apply_levels()
+            after = self._level_setting(key)
+            if audit and after != before:
+                change: dict[str, object] = {
+                    "key": f"levels.{key}" if key else "level",
+                    "old": level_text(before),
+                    "new": level_text(after),
+                    "source": "api",
+                }
+                lowest = min(tapelog_before, self.level_for("tapelog"))
+                self._log_changes([change], "set_level", lowest)
+
+    def _level_setting(self, key: str) -> int | None:
+        """The level set for ``key`` (``""``: the root), by set_level or configuration."""
+        if key in self._api_levels:
+            return self._api_levels[key]
+        return self.config.levels.get(key) if key else self.config.level
 
     def get_logger(self, name: str, bound: Mapping[str, object]) -> Logger:
         """Return a logger; every logger of one name shares its level."""
@@ -201,7 +403,8 @@ class Runtime:
         return self.dispatcher.flush(timeout)
 
     def shutdown(self, timeout: float | None = None) -> bool:
-        """See ``tapelog.shutdown``."""
+        """See ``tapelog.shutdown``; the watcher stops first (``configure`` restarts it)."""
+        self._stop_watcher()
         return self.dispatcher.shutdown(timeout)
 
     def stats(self) -> Stats:
@@ -212,13 +415,15 @@ class Runtime:
         self, level: int, message: str, event: str, problem: str, **fields: object
     ) -> None:
         """Log tapelog's own entry through the normal path."""
-        all_fields: dict[str, object] = {"event": event, "problem": problem, **fields}
+        self._emit(level, message, {"event": event, "problem": problem, **fields})
+
+    def _emit(self, level: int, message: str, fields: dict[str, object]) -> None:
         record: Record = (
             time.time_ns(),
             level,
             "tapelog",
             message,
-            all_fields,
+            fields,
             EMPTY,
             EMPTY,
             None,
@@ -250,7 +455,7 @@ class Runtime:
             self.dispatcher.configure_queue(dataclasses.replace(previous_queue, mode="sync"))
             self.dispatcher.swap(capture, close_old=False)
             if level is not None:
-                self.set_level(level)
+                self._set_level(level, None, audit=False)
         try:
             yield sink.entries
         finally:
@@ -258,7 +463,31 @@ class Runtime:
                 self.dispatcher.swap(previous_pipeline, close_old=False)
                 self.dispatcher.configure_queue(previous_queue)
                 if level is not None:
-                    self.set_level(previous_level)
+                    self._set_level(previous_level, None, audit=False)
+
+
+def redactor_for(config: Config) -> Redactor:
+    """A redactor with the configuration's keys and patterns, on even where it is off.
+
+    For describing configurations, which hold credentials (an http sink's headers)
+    whatever the entries' redaction settings are.
+    """
+    redaction = config.redaction
+    try:
+        return Redactor(redaction.keys, redaction.patterns, redaction.replacement)
+    except ConfigError:  # a bad key the pipeline did not build (redaction off): defaults
+        return Redactor()
+
+
+def _config_file(source: object) -> str | None:
+    """The absolute path of the file ``load_config(source)`` reads, if it reads one."""
+    if source is None:
+        name = os.environ.get(ENV_CONFIG, "").strip()
+    elif isinstance(source, str | os.PathLike):
+        name = os.fspath(cast("str | os.PathLike[str]", source))
+    else:
+        return None
+    return str(Path(name).absolute()) if name else None
 
 
 RUNTIME: Final = Runtime()

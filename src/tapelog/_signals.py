@@ -25,7 +25,9 @@ def install_signal_handlers(*, sigterm: bool = True, sighup: bool = False) -> No
         sigterm: on SIGTERM, write everything queued and close the sinks, then hand the
             signal to the handler that was there before (by default: end the process
             with the usual SIGTERM status).
-        sighup: on SIGHUP, re-read the configuration (``tapelog.reload()``).
+        sighup: on SIGHUP, re-read the configuration (as ``tapelog.reload()`` does),
+            within about a quarter of a second, on tapelog's watcher thread. ``tapelog
+            reload PID`` sends this signal.
     """
     if sigterm:
         previous = signal.getsignal(signal.SIGTERM)
@@ -43,6 +45,9 @@ def install_signal_handlers(*, sigterm: bool = True, sighup: bool = False) -> No
 
         def on_hup(signum: int, frame: FrameType | None) -> None:
             del signum, frame
-            RUNTIME.reload()
+            # Only a flag: this handler may have interrupted the main thread while it
+            # holds the runtime's lock, so the reload itself runs on the watcher thread.
+            RUNTIME.request_reload()
 
         signal.signal(signal.SIGHUP, on_hup)
+        RUNTIME.serve_reload_requests()

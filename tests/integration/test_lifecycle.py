@@ -86,7 +86,9 @@ class TestSigterm:
         err = tmp_path / "stderr.txt"
         with (
             err.open("wb") as err_file,
-            subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], stderr=err_file) as proc,
+            subprocess.Popen(
+                [sys.executable, "-c", textwrap.dedent(code)], stderr=err_file
+            ) as proc,
         ):
             try:
                 deadline = time.monotonic() + 30

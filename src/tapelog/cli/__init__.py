@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from tapelog.cli import _demo, _schema
+from tapelog.cli import _config, _demo, _reload, _schema
 
 
 if TYPE_CHECKING:
@@ -18,7 +18,9 @@ __all__ = ["main"]
 _COMMANDS: dict[
     str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 ] = {
+    "config": (_config.add_arguments, _config.run),
     "demo": (_demo.add_arguments, _demo.run),
+    "reload": (_reload.add_arguments, _reload.run),
     "schema": (_schema.add_arguments, _schema.run),
 }
 

@@ -116,7 +116,8 @@ class Config:
 
     ``origins`` maps each key path that was set (``level``, ``levels.proxy.health``,
     ``queue.size``) to where its value came from: ``default``, ``file:<path>``,
-    ``overrides``, ``env:TAPELOG_LEVEL``.
+    ``overrides``, ``env:TAPELOG_LEVEL``. ``watch`` says whether a running process
+    reloads the config file when it changes.
     """
 
     level: int = 20
@@ -129,5 +130,6 @@ class Config:
     sinks: tuple[SinkConfig, ...] = ()
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     errors: ErrorsConfig = field(default_factory=ErrorsConfig)
+    watch: bool = True
     source_path: str | None = None
     origins: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))

@@ -291,6 +291,12 @@ def _file_check(values: dict[str, Any], path: str) -> dict[str, Any]:
         values["compression"] = "gzip" if values["rotation"] is not None else "none"
     if values["audit_key_env"] is not None and not values["audit"]:
         fail(join(path, "audit_key_env"), values["audit_key_env"], "audit = true alongside it")
+    if values["compression"] == "zstd":
+        from importlib.util import find_spec  # finds the package without importing it
+
+        if find_spec("zstandard") is None:
+            expected = 'gzip or none, or install zstd support: pip install "tapelog[zstd]"'
+            fail(join(path, "compression"), "zstd", expected)
     return values
 
 
@@ -405,6 +411,7 @@ SYSLOG_OPTIONS: Final = Table(
         "timeout": Option(duration(positive=True), 5.0),
         # MSG: the entry rendered by the sink's format, or only its message text.
         "msg": Option(choice("entry", "message"), "entry"),
+        "bom": Option(boolean, default=True),
         # RFC 5424 §6.1: receivers must take 480 octets; rsyslog takes 8 KiB by default.
         "max_message_size": Option(size(minimum=480), 8192),
         "reconnect": Option(RECONNECT_OPTIONS, RECONNECT_OPTIONS.defaults()),

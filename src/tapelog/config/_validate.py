@@ -132,6 +132,7 @@ _CONFIG: Final[Mapping[str, Converter[Any]]] = {
         },
     ),
     "errors": Record(ErrorsConfig, {"locals": boolean}),
+    "watch": boolean,
 }
 
 _DEFAULT_SINKS: Final = read_sinks([{"type": "console"}], "sinks")

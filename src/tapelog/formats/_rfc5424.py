@@ -15,8 +15,9 @@ PROCID                  ``pid``, else this process's id
 MSGID                   ``event`` when it fits (32 printable ASCII characters), else ``-``
 STRUCTURED-DATA         one element ``[SD-ID name="value" ...]`` holding every top-level
                         field with a scalar value except ``timestamp`` and ``message``
-MSG                     the BOM, then the entry rendered by the ``body`` formatter (its
-                        final newline removed), or the plain ``message`` without one
+MSG                     the BOM (unless ``bom=False``), then the entry rendered by the
+                        ``body`` formatter (its final newline removed), or the plain
+                        ``message`` without one
 ======================  =================================================================
 
 Header fields are printable US-ASCII: other characters become ``_`` and long values are
@@ -126,6 +127,9 @@ class Rfc5424Format:
             there instead.
         hostname: HOSTNAME for entries without a ``host`` field; the machine's name
             by default.
+        bom: start MSG with the UTF-8 byte order mark, as RFC 5424 §6.4 asks of UTF-8
+            text. Without it MSG is the RFC's MSG-ANY, which receivers that parse MSG as
+            JSON (rsyslog's mmjsonparse) need.
 
     Example:
         >>> fmt = Rfc5424Format(app_name="proxy", hostname="web1", facility=16)
@@ -139,6 +143,7 @@ class Rfc5424Format:
     __slots__ = (
         "_app_name",
         "_body",
+        "_bom",
         "_hostname",
         "_pri",
         "_program",
@@ -155,6 +160,7 @@ class Rfc5424Format:
         sd_id: str = DEFAULT_SD_ID,
         body: Formatter | None = None,
         hostname: str | None = None,
+        bom: bool = True,
     ) -> None:
         if not 0 <= facility <= 23:  # noqa: PLR2004 - RFC 5424 §6.2.1 numbers 24 facilities
             msg = f"facility: expected a number 0..23, got {facility!r}"
@@ -169,6 +175,7 @@ class Rfc5424Format:
         self._program = _header_field(_program_name(), _APP_NAME_MAX)
         self._hostname = _header_field(hostname or socket.gethostname(), _HOSTNAME_MAX)
         self._body = body
+        self._bom = _BOM if bom else b""
         base = facility * 8
         self._pri = {name: f"<{base + severity}>1 " for name, severity in SEVERITIES.items()}
 
@@ -196,12 +203,12 @@ class Rfc5424Format:
         """
         head = self._header(entry).encode("ascii")
         params = [f' {name}="{value}"' for name, value in self._params(entry)]
-        body = _BOM + self._message(entry)
+        text = self._message(entry)
         structured = _utf8(self._sd_id + "".join(params) + "]")
-        whole = len(head) + len(structured) + 1 + len(body)
+        whole = len(head) + len(structured) + 1 + len(self._bom) + len(text)
         if max_size is None or whole <= max_size:
-            return head + structured + b" " + body
-        return self._shorten(head, params, body, whole, max_size)
+            return head + structured + b" " + self._bom + text
+        return self._shorten(head, params, text, whole, max_size)
 
     # -- the parts --------------------------------------------------------------------
 
@@ -247,11 +254,11 @@ class Rfc5424Format:
         return _utf8(safe_text(entry.get("message", "")))
 
     def _shorten(
-        self, head: bytes, params: list[str], body: bytes, whole: int, max_size: int
+        self, head: bytes, params: list[str], text: bytes, whole: int, max_size: int
     ) -> bytes:
         """Fit into ``max_size``: the parameters that fit, a note, then as much MSG as fits."""
         tail = f' truncated="{whole}"]'
-        room = max_size - len(head) - len(_BOM) - 1
+        room = max_size - len(head) - len(self._bom) - 1
         kept = [self._sd_id]
         used = len(self._sd_id) + len(tail)  # the SD-ID and the note are ASCII
         for param in params:
@@ -261,13 +268,12 @@ class Rfc5424Format:
                 used += size
         structured = _utf8("".join(kept) + tail)
         room -= len(structured)
-        text = body[len(_BOM) :]
         cut = max(room, 0)
         if cut < len(text):
             # Step back over UTF-8 continuation bytes (10xxxxxx) to a character boundary.
             while cut > 0 and (text[cut] & _UTF8_TAIL_MASK) == _UTF8_TAIL:
                 cut -= 1
-        return head + structured + b" " + _BOM + text[:cut]
+        return head + structured + b" " + self._bom + text[:cut]
 
 
 def _timestamp(value: object) -> str:

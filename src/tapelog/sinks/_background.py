@@ -8,6 +8,11 @@ every entry in ``self.counters``: ``written`` once delivered, ``retried`` per re
 attempt, ``spooled`` while parked on disk, ``failed`` when given up on (``give_up``, which
 also hands the entries to the fallback sink, if one is configured).
 
+A subclass that holds entries between ``deliver`` calls (to batch them) or retries on a
+schedule overrides ``next_tick`` and ``tick``: the thread calls ``tick`` when it is idle
+and ``next_tick`` says something is due, and with ``force=True`` when ``flush()`` or
+``close()`` asks for everything held to be dealt with.
+
 Counter ownership: the pipeline (worker thread) counts ``filtered`` and ``sampled_out``;
 this sink's thread counts the rest. Each field has one writer, so no lock is needed.
 """
@@ -71,6 +76,10 @@ class BackgroundSink:
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._stopping = False
+        # flush() asks for a forced tick by raising _flush_asked, and waits until the thread
+        # has run a forced tick that started after its request (_flush_done catches up).
+        self._flush_asked = 0
+        self._flush_done = 0
 
     # -- what the pipeline calls ----------------------------------------------------
 
@@ -99,10 +108,19 @@ class BackgroundSink:
             self.give_up(batch, f"{self.name}: delivery buffer full ({self.buffer_size} entries)")
 
     def flush(self) -> None:
-        """Wait (at most ``flush_timeout``) until every buffered batch was dealt with."""
+        """Wait (at most ``flush_timeout``) until every buffered batch was dealt with.
+
+        "Dealt with" means delivered, retried on a schedule, parked or given up: ``flush``
+        runs one forced ``tick`` and never waits out a backoff.
+        """
         deadline = time.monotonic() + self.flush_timeout
         with self._cond:
-            while self._pending:
+            if self._thread is None:
+                return  # nothing buffered: the thread starts with the first batch
+            self._flush_asked += 1
+            asked = self._flush_asked
+            self._cond.notify_all()
+            while self._pending or self._flush_done < asked:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return
@@ -147,9 +165,37 @@ class BackgroundSink:
         """
         raise NotImplementedError
 
-    def give_up(self, entries: Sequence[EventDict], reason: BaseException | str) -> None:
-        """Count entries as failed, report why, and hand them to the fallback sink."""
-        self.counters.failed += len(entries)
+    def start(self) -> None:
+        """Start this sink's thread now, before any batch (e.g. to replay a spool)."""
+        with self._cond:
+            if self._thread is None and not self._stopping:
+                self._start()
+
+    def next_tick(self) -> float | None:
+        """Seconds until ``tick`` is due (0 or less: now), or None: wait for batches.
+
+        Called on this sink's thread, under its lock: keep it cheap, take no other lock.
+        """
+        return None
+
+    def tick(self, *, force: bool) -> None:
+        """Timed work between batches (send a batch whose delay ran out, retry a backlog).
+
+        Runs on this sink's thread when ``next_tick`` came due, and with ``force=True``
+        when ``flush()`` or ``close()`` wants everything held dealt with (``stopping``
+        tells which). Raising is allowed: it is reported, nothing else.
+        """
+
+    def give_up(
+        self, entries: Sequence[EventDict], reason: BaseException | str, *, count: bool = True
+    ) -> None:
+        """Count entries as failed, report why, and hand them to the fallback sink.
+
+        ``count=False`` leaves the counters alone, for entries counted elsewhere (or never
+        counted by this process, such as a spool left by an earlier run).
+        """
+        if count:
+            self.counters.failed += len(entries)
         self.note_failure(reason, len(entries))
         if self._fallback is not None:
             try:
@@ -192,17 +238,37 @@ class BackgroundSink:
 
     def _run(self) -> None:
         while True:
+            batch: list[EventDict] | None = None
+            forced = False
+            asked = 0
             with self._cond:
-                while not self._batches and not self._stopping:
-                    self._cond.wait()
-                if not self._batches:
-                    return
-                batch = self._batches.popleft()
+                while True:
+                    if self._batches:
+                        batch = self._batches.popleft()
+                        break
+                    forced = self._stopping or self._flush_asked != self._flush_done
+                    due = self.next_tick()
+                    if forced or (due is not None and due <= 0):
+                        asked = self._flush_asked
+                        break
+                    self._cond.wait(due)
+            if batch is not None:
+                try:
+                    self.deliver(batch)
+                except Exception as exc:
+                    self.give_up(batch, exc)
+                finally:
+                    with self._cond:
+                        self._pending -= len(batch)
+                        self._cond.notify_all()
+                continue
             try:
-                self.deliver(batch)
+                self.tick(force=forced)
             except Exception as exc:
-                self.give_up(batch, exc)
-            finally:
+                self.note_failure(exc)
+            if forced:
                 with self._cond:
-                    self._pending -= len(batch)
+                    self._flush_done = asked
                     self._cond.notify_all()
+                    if self._stopping and not self._batches:
+                        return

@@ -2,28 +2,52 @@
 
 No Python-level buffer sits between a batch and the file, so a forked child has nothing
 pending to write twice, and several processes appending to one file never interleave
-inside a batch smaller than the pipe/page limits of the filesystem.
+inside a batch.
+
+With ``rotation`` the sink writes through :class:`tapelog.retention.RotatingFile`, which
+coordinates any number of processes through a lock file, and a background thread
+compresses rotated files and applies ``retention``; what it does is logged as
+``retention.*`` events through ``periodic()``. See ``docs/files.md``.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
+from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, Any, Final, final
 
-from tapelog.exceptions import SinkError
+from tapelog._levels import INFO, WARNING
+from tapelog.exceptions import ConfigError, SinkError
+from tapelog.retention import (
+    SYSTEM_CLOCK,
+    Background,
+    Housekeeper,
+    RetentionPolicy,
+    RotatingFile,
+    RotationError,
+    RotationPolicy,
+    free_disk,
+)
 from tapelog.sinks._base import render_batch
 
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
+    from datetime import timedelta
 
     from tapelog.config._model import SinkConfig
+    from tapelog.retention import Clock, Event, FreeDisk, Rotation
     from tapelog.typing import EventDict, Formatter
 
 
 __all__ = ["FileSink"]
+
+_COMPRESSIONS: Final = ("gzip", "zstd", "none")
+_HOUSEKEEPING_INTERVAL: Final = 60.0  # seconds between retention passes when nothing rotates
+_CLOSE_WAIT: Final = 10.0  # how long close() lets a compression in progress finish
 
 
 @final
@@ -31,7 +55,31 @@ class FileSink:
     """Appends entries to a file, creating it (mode 0640) and its directories.
 
     The file is opened on the first write and reopened after ``close()``, so a sink that
-    was closed at shutdown still takes entries logged later.
+    was closed at shutdown still takes entries logged later. If the file is moved away or
+    deleted (by logrotate, say), the next batch goes to a new file at ``path``.
+
+    Args:
+        path: the live file.
+        formatter: renders one entry as one line.
+        mode: permissions of the files created.
+        name: the sink's name in ``stats()``.
+        rotation: when to start a new file: a :class:`~tapelog.retention.RotationPolicy`,
+            a ``rotation`` table as in the configuration, a number of bytes, or a
+            ``timedelta`` interval. ``None`` never rotates.
+        retention: which rotated files to keep: a
+            :class:`~tapelog.retention.RetentionPolicy` or a ``retention`` table.
+        compression: ``gzip``, ``zstd`` or ``none`` for rotated files; unset means
+            ``gzip`` with rotation.
+        archive_dir: where finished files go (at once, or after ``retention.max_age``).
+        clock: the time for schedules and ages; tests pass a
+            :class:`~tapelog.retention.ManualClock`.
+        free_disk: free bytes of a directory's filesystem, for ``min_free_disk``.
+        background: compress and apply retention on a background thread (the default);
+            ``False`` does it inside ``periodic()``, for tests.
+
+    Raises:
+        ConfigError: an option is invalid, or ``zstd`` is asked for without the
+            zstandard package.
     """
 
     def __init__(
@@ -41,53 +89,227 @@ class FileSink:
         *,
         mode: int = 0o640,
         name: str = "file",
+        rotation: RotationPolicy | Mapping[str, Any] | int | timedelta | None = None,
+        retention: RetentionPolicy | Mapping[str, Any] | None = None,
+        compression: str | None = None,
+        archive_dir: str | os.PathLike[str] | None = None,
+        clock: Clock | None = None,
+        free_disk: FreeDisk = free_disk,
+        background: bool = True,
     ) -> None:
         self.name = name
         self.path = Path(path)
         self.formatter = formatter
         self.mode = mode
+        self.clock: Clock = clock or SYSTEM_CLOCK
+        self.rotation = RotationPolicy.of(rotation) if rotation is not None else None
+        self.retention = RetentionPolicy.of(retention) if retention is not None else None
+        if compression is None:
+            compression = "gzip" if self.rotation is not None else "none"
+        if compression not in _COMPRESSIONS:
+            raise ConfigError("compression", compression, "one of gzip, zstd, none")
+        if compression == "zstd":
+            from importlib.util import find_spec
+
+            if find_spec("zstandard") is None:
+                raise ConfigError(
+                    "compression", compression, 'gzip or none, or: pip install "tapelog[zstd]"'
+                )
+        self.compression = compression
+        self.archive_dir = Path(archive_dir) if archive_dir is not None else None
         self._fd: int | None = None
+        self._identity: tuple[int, int] | None = None
         self._lock = threading.Lock()
+        self._events: deque[Event] = deque()
+        self._rotating: RotatingFile | None = None
+        self._housekeeper: Housekeeper | None = None
+        self._background: Background | None = None
+        self._next_housekeeping = 0.0
+        if self.rotation is not None:
+            places = (self.path.parent,)
+            if self.archive_dir is not None:
+                places = (*places, self.archive_dir)
+            self._rotating = RotatingFile(
+                self.path, mode=mode, policy=self.rotation, clock=self.clock, directories=places
+            )
+        if self.rotation is not None or self.retention is not None:
+            self._housekeeper = Housekeeper(
+                self.path,
+                compression=compression,
+                archive_dir=self.archive_dir,
+                retention=self.retention,
+                clock=self.clock,
+                free_disk=free_disk,
+                mode=mode,
+            )
+            if background:
+                self._background = Background(
+                    self._housekeeper.run, self._events, f"tapelog-files-{name}"
+                )
 
     @classmethod
     def from_config(cls, config: SinkConfig, formatter: Formatter) -> FileSink:
         """Build from a validated ``[[sinks]]`` table."""
         options = config.options
         return cls(
-            str(options["path"]), formatter, mode=int(options.get("mode", 0o640)), name=config.name
+            str(options["path"]),
+            formatter,
+            mode=int(options.get("mode", 0o640)),
+            name=config.name,
+            rotation=options.get("rotation"),
+            retention=options.get("retention"),
+            compression=options.get("compression"),
+            archive_dir=options.get("archive_dir"),
         )
 
-    def _open(self) -> int:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            created = not self.path.exists()
-            fd = os.open(
-                self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, self.mode
-            )
-            if created:
-                os.fchmod(fd, self.mode)  # the umask must not widen or narrow what was asked
-        except OSError as exc:
-            msg = f"cannot open log file {str(self.path)!r}: {exc.strerror or exc}"
-            raise SinkError(msg) from exc
-        return fd
+    # -- writing ------------------------------------------------------------------------
 
     def write_batch(self, entries: Sequence[EventDict]) -> None:
-        """Format the batch and append it with one system call (more if the OS splits it)."""
+        """Format the batch and append it with one system call (more if it must rotate).
+
+        With rotation, a batch that would take the file past ``rotation.size`` is split
+        between entries, never inside one.
+
+        Raises:
+            SinkError: the batch could not be written (a failed rotation is not that: the
+                batch still goes to the file open, and the failure is logged).
+        """
         if not entries:
             return
         data = render_batch(self.formatter, entries)
+        rotating = self._rotating
+        if rotating is None:
+            self._append(data)
+            return
         with self._lock:
-            fd = self._fd
-            if fd is None:
-                fd = self._fd = self._open()
-            view = memoryview(data)
             try:
-                while view:
-                    written = os.write(fd, view)
-                    view = view[written:]
+                rotations = rotating.write(data)
+            except RotationError as exc:
+                rotations = exc.rotations
+                self._rotation_failed(exc)
             except OSError as exc:
                 msg = f"cannot write to log file {str(self.path)!r}: {exc.strerror or exc}"
                 raise SinkError(msg) from exc
+        self._rotated(rotations)
+
+    def _append(self, data: bytes) -> None:
+        with self._lock:
+            try:
+                fd = self._current_fd()
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            except OSError as exc:
+                msg = f"cannot write to log file {str(self.path)!r}: {exc.strerror or exc}"
+                raise SinkError(msg) from exc
+
+    def _current_fd(self) -> int:
+        """The descriptor of the file now at ``path``, reopened if it was moved away."""
+        try:
+            status = self.path.stat()
+            identity: tuple[int, int] | None = (status.st_dev, status.st_ino)
+        except FileNotFoundError:
+            identity = None
+        if self._fd is not None and identity == self._identity:
+            return self._fd
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        created = identity is None
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, self.mode)
+        if created:
+            os.fchmod(fd, self.mode)  # the umask must not widen or narrow what was asked
+        status = os.fstat(fd)
+        self._fd, self._identity = fd, (status.st_dev, status.st_ino)
+        return fd
+
+    def _rotated(self, rotations: list[Rotation]) -> None:
+        for rotation in rotations:
+            fields: dict[str, object] = {
+                "event": "retention.rotated",
+                "file": str(rotation.path),
+                "size": rotation.size,
+                "reason": rotation.reason,
+            }
+            self._events.append((INFO, f"rotated {self.path.name}", fields))
+            if self._housekeeper is not None:
+                self._housekeeper.hand_over(rotation.path)
+        if rotations:
+            self._next_housekeeping = 0.0
+            if self._background is not None:
+                self._background.kick()
+
+    def _rotation_failed(self, exc: RotationError) -> None:
+        fields: dict[str, object] = {
+            "event": "retention.failed",
+            "file": str(self.path),
+            "action": "rotate",
+            "reason": str(exc),
+        }
+        self._events.append((WARNING, f"cannot rotate {self.path.name}", fields))
+
+    # -- rotation and housekeeping ------------------------------------------------------
+
+    def rotate(self) -> Path | None:
+        """Rotate now, whatever the policy says; return the finished file's path.
+
+        Returns ``None`` for an empty file, which is left as it is.
+
+        Raises:
+            SinkError: the sink has no rotation, or the rename failed.
+        """
+        if self._rotating is None:
+            raise SinkError(f"sink {self.name!r} has no rotation configured")
+        with self._lock:
+            try:
+                rotations = self._rotating.rotate()
+            except OSError as exc:
+                raise SinkError(f"cannot rotate {str(self.path)!r}: {exc}") from exc
+        self._rotated(rotations)
+        return rotations[0].path if rotations else None
+
+    def periodic(self) -> list[Event]:
+        """Rotate a file whose period ended, start housekeeping when due, hand on events.
+
+        Called by the worker thread when it is idle.
+        """
+        if self._rotating is not None:
+            try:
+                with self._lock:
+                    rotations = self._rotating.rotate_if_due()
+            except OSError as exc:
+                self._rotation_failed(RotationError(exc, []))
+            else:
+                self._rotated(rotations)
+        if self._housekeeper is not None and time.monotonic() >= self._next_housekeeping:
+            self._next_housekeeping = time.monotonic() + _HOUSEKEEPING_INTERVAL
+            if self._background is not None:
+                self._background.kick()
+            else:
+                self._events.extend(self._housekeeper.run())
+        events: list[Event] = []
+        while self._events:
+            events.append(self._events.popleft())
+        return events
+
+    def housekeep(self) -> list[Event]:
+        """Compress what waits and apply retention now, on this thread; return the events.
+
+        The events are returned, not logged.
+
+        Raises:
+            SinkError: the sink has neither rotation nor retention.
+        """
+        if self._housekeeper is None:
+            raise SinkError(f"sink {self.name!r} has neither rotation nor retention")
+        return self._housekeeper.run()
+
+    def wait_housekeeping(self, timeout: float | None = None) -> bool:
+        """Wait until background compression and retention are done; False on timeout."""
+        return self._background.wait(timeout) if self._background is not None else True
+
+    # -- lifecycle ------------------------------------------------------------------------
 
     def flush(self) -> None:
         """Nothing is buffered in the process; data is in the OS page cache already."""
@@ -95,16 +317,37 @@ class FileSink:
     def fsync(self) -> None:
         """Force written data to the disk."""
         with self._lock:
-            if self._fd is not None:
+            if self._rotating is not None:
+                self._rotating.fsync()
+            elif self._fd is not None:
                 os.fsync(self._fd)
 
     def close(self) -> None:
-        """Close the file; the next write reopens it."""
+        """Close the file; the next write reopens it.
+
+        Compression in progress gets up to 10 seconds to finish; anything left is finished
+        by the next pass of any process that writes the file.
+        """
+        if self._background is not None:
+            self._background.stop(_CLOSE_WAIT)
         with self._lock:
-            fd, self._fd = self._fd, None
+            fd, self._fd, self._identity = self._fd, None, None
+            if self._rotating is not None:
+                self._rotating.close()
         if fd is not None:
             os.close(fd)
 
     def after_fork(self) -> None:
-        """A child keeps appending through the inherited descriptor, under a new lock."""
+        """A child keeps appending through the inherited descriptor, under new locks.
+
+        The parent's housekeeping stays the parent's: the child starts with no thread and
+        no events of its own.
+        """
         self._lock = threading.Lock()
+        self._events.clear()
+        if self._rotating is not None:
+            self._rotating.after_fork()
+        if self._housekeeper is not None:
+            self._housekeeper.after_fork()
+        if self._background is not None:
+            self._background.after_fork()

@@ -1,0 +1,261 @@
+"""A tiny log collector on 127.0.0.1, for the demo and the tests of the http and otlp sinks.
+
+It stores what it receives, drops batches whose ``Idempotency-Key`` it has seen (and counts
+them), and can misbehave on cue: go down (connections refused) and come back on the same
+port, answer the next requests with an error status and a ``Retry-After``, or store a batch
+and then hang up without answering (a lost acknowledgement, which makes the sender retry a
+batch that already arrived).
+
+Example:
+    >>> with Collector() as collector:
+    ...     url = collector.url  # http://127.0.0.1:<port>/ingest
+    ...     collector.down()  # connection refused until up()
+    ...     collector.up()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import socket
+import threading
+import time
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any, Final, final
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from types import TracebackType
+    from typing import Self
+
+
+__all__ = ["Collector", "parse_ndjson"]
+
+_HOST: Final = "127.0.0.1"
+_POLL: Final = 0.05  # seconds between the server loop's checks for shutdown
+_IDLE: Final = 5.0  # seconds a kept-alive connection may sit idle
+
+
+def parse_ndjson(body: bytes, headers: Mapping[str, str]) -> list[Any]:  # noqa: ARG001 - a parser gets both
+    """Every non-empty line of an NDJSON body, parsed."""
+    return [json.loads(line) for line in body.split(b"\n") if line.strip()]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((_HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+@final
+class Collector:
+    """Receives POSTed batches on ``url``; see the module docstring.
+
+    Thread-safe. Created down (a port is reserved by number, nothing listens): call
+    ``up()``, or use it as a context manager, which brings it up and closes it.
+
+    Args:
+        path: the path batches are POSTed to; other paths get 404.
+        parse: turns a (decompressed) body and its headers into records.
+        port: the port; 0 picks a free one.
+    """
+
+    def __init__(
+        self,
+        *,
+        path: str = "/ingest",
+        parse: Callable[[bytes, Mapping[str, str]], list[Any]] = parse_ndjson,
+        port: int = 0,
+    ) -> None:
+        self.path = path
+        self.parse = parse
+        self.port = port or _free_port()
+        self.records: list[Any] = []
+        """What arrived, in order, each batch once (duplicates by idempotency key dropped)."""
+        self.requests: list[dict[str, str]] = []
+        """The headers of every request, in order (names in lowercase)."""
+        self.duplicates = 0
+        """Batches that arrived again under a key already seen."""
+        self.duplicate_records = 0
+        self.errors_sent = 0
+        """Requests answered with a scripted error status."""
+        self.reply = b""
+        """The body of a successful answer."""
+        self.reply_type = "application/json"
+        self._keys: set[str] = set()
+        self._script: deque[tuple[str, int, float | None]] = deque()
+        self._cond = threading.Condition()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._connections: set[socket.socket] = set()
+
+    @property
+    def url(self) -> str:
+        """Where to POST."""
+        return f"http://{_HOST}:{self.port}{self.path}"
+
+    @property
+    def is_up(self) -> bool:
+        """True while it accepts connections."""
+        return self._server is not None
+
+    # -- up and down --------------------------------------------------------------
+
+    def up(self) -> Self:
+        """Listen on the port (again)."""
+        if self._server is not None:
+            return self
+        server = ThreadingHTTPServer((_HOST, self.port), self._handler_class())
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, args=(_POLL,), name="tapelog-collector", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def down(self) -> None:
+        """Stop listening and cut open connections: senders get "connection refused"."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        with self._cond:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def close(self) -> None:
+        """Go down for good."""
+        self.down()
+
+    def __enter__(self) -> Self:
+        return self.up()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- misbehaving on cue -------------------------------------------------------
+
+    def fail(self, status: int = 503, *, times: int = 1, retry_after: float | None = None) -> None:
+        """Answer the next ``times`` requests with ``status`` (and a Retry-After); store nothing."""
+        with self._cond:
+            self._script.extend([("fail", status, retry_after)] * times)
+
+    def lose_replies(self, times: int = 1) -> None:
+        """Store the next ``times`` batches, then hang up without answering."""
+        with self._cond:
+            self._script.extend([("lose", 0, None)] * times)
+
+    # -- reading what came --------------------------------------------------------
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> bool:
+        """Wait until ``count`` records arrived; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self.records) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return True
+
+    def stats(self) -> dict[str, int]:
+        """Counts, for a summary: records, batches, duplicates, errors sent."""
+        with self._cond:
+            return {
+                "records": len(self.records),
+                "requests": len(self.requests),
+                "batches": len(self._keys),
+                "duplicate_batches": self.duplicates,
+                "duplicate_records": self.duplicate_records,
+                "errors_sent": self.errors_sent,
+            }
+
+    # -- the server side ----------------------------------------------------------
+
+    def _receive(self, headers: dict[str, str], body: bytes) -> tuple[str, int, float | None]:
+        """Account for one request; return what to do: ``ok``, ``fail`` or ``lose``."""
+        with self._cond:
+            self.requests.append(headers)
+            action = self._script.popleft() if self._script else ("ok", 200, None)
+            if action[0] == "fail":
+                self.errors_sent += 1
+                return action
+        records = self.parse(body, headers)
+        key = headers.get("idempotency-key")
+        with self._cond:
+            if key is not None and key in self._keys:
+                self.duplicates += 1
+                self.duplicate_records += len(records)
+            else:
+                if key is not None:
+                    self._keys.add(key)
+                self.records.extend(records)
+            self._cond.notify_all()
+        return action
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        collector = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            timeout = _IDLE
+
+            def setup(self) -> None:
+                super().setup()
+                with collector._cond:
+                    collector._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with collector._cond:
+                    collector._connections.discard(self.connection)
+                super().finish()
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                if self.path != collector.path:
+                    self._answer(404, b"no such path")
+                    return
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                if headers.get("content-encoding") == "gzip":
+                    body = gzip.decompress(body)
+                action, status, retry_after = collector._receive(headers, body)
+                if action == "fail":
+                    extra = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
+                    self._answer(status, b"unavailable", extra)
+                elif action == "lose":
+                    self.close_connection = True
+                    with contextlib.suppress(OSError):
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                else:
+                    self._answer(200, collector.reply, {"Content-Type": collector.reply_type})
+
+            def _answer(
+                self, status: int, body: bytes, headers: Mapping[str, str] | None = None
+            ) -> None:
+                self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+                """Stay quiet: the demo and the tests read the counts instead."""
+
+        return Handler
