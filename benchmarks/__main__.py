@@ -377,8 +377,10 @@ def main(argv: list[str] | None = None) -> int:
             "",
             (
                 f"{requests:,} requests paced at {args.rate:,.0f}/s, each doing "
-                f"~{WORK_TARGET_US:.0f} µs of pure-Python work, then one log call; latency is "
-                "from the request's scheduled start to its end; medians over the repeats."
+                f"~{WORK_TARGET_US:.0f} µs of pure-Python work, then one log call. Latency runs "
+                "from when a request could start (its slot, or the previous request's end) to "
+                "its end; each column is the median over the repeats, and each 'added' is the "
+                "median of the repeats' ratios to the no-logging run of the same repeat."
             ),
             "",
             *report.loop_table(loop_med),

@@ -199,6 +199,37 @@ class _BoundAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
         return msg, kwargs
 
 
+class _MinimalJsonFormatter(logging.Formatter):
+    """The fallback when python-json-logger is missing: the record's fields through orjson."""
+
+    _SKIP = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        import orjson
+
+        data: dict[str, object] = {
+            "timestamp": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        data.update((k, v) for k, v in record.__dict__.items() if k not in self._SKIP)
+        return orjson.dumps(data, default=str).decode()
+
+
+def _json_formatter() -> logging.Formatter:
+    """python-json-logger's OrjsonFormatter (its fastest), or the minimal fallback."""
+    try:
+        from pythonjsonlogger.orjson import OrjsonFormatter
+    except ImportError:
+        return _MinimalJsonFormatter()
+    return OrjsonFormatter(
+        ["levelname", "name", "message"],
+        rename_fields={"levelname": "level", "name": "logger"},
+        timestamp=True,
+    )
+
+
 def _stdlib_logger() -> logging.Logger:
     logger = logging.getLogger(LOGGER_NAME)
     logger.handlers.clear()
@@ -216,19 +247,12 @@ def _stdlib(path: Path, *, queued: bool) -> Harness:
     import queue as queue_module
     from logging.handlers import QueueHandler, QueueListener
 
-    from pythonjsonlogger.orjson import OrjsonFormatter
-
     logger = _stdlib_logger()
     handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(
-        OrjsonFormatter(
-            ["levelname", "name", "message"],
-            rename_fields={"levelname": "level", "name": "logger"},
-            timestamp=True,
-        )
-    )
+    formatter = _json_formatter()
+    handler.setFormatter(formatter)
     adapter = _BoundAdapter(logger, BOUND)
-    notes = {"formatter": "pythonjsonlogger.orjson.OrjsonFormatter"}
+    notes = {"formatter": f"{type(formatter).__module__}.{type(formatter).__qualname__}"}
     if not queued:
         logger.addHandler(handler)
         return Harness(

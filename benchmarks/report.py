@@ -358,11 +358,17 @@ def loop_medians(runs: dict[str, list[Run]]) -> dict[str, dict[str, Any]]:
         row["runs"] = len(ok)
         row["errors"] = [r["error"] for r in target_runs if "error" in r]
         out[name] = row
-    base = out.get("off")
-    for row in out.values():
+    # "Added" pairs each run with the no-logging run of the same repeat (they ran seconds
+    # apart), then takes the median: the machine's load drifts less within a pair.
+    base_runs = runs.get("off", [])
+    for name, row in out.items():
         for key, metric in LOOP_ADDED.items():
-            usable = base is not None and base["runs"] and row["runs"] and base[metric]
-            row[key] = (row[metric] / base[metric] - 1) * 100 if usable else None
+            pairs = [
+                (r[metric] / b[metric] - 1) * 100
+                for r, b in zip(runs[name], base_runs, strict=False)
+                if "error" not in r and "error" not in b and b.get(metric)
+            ]
+            row[key] = median(pairs)
     return out
 
 

@@ -73,6 +73,10 @@ class PipelineLike(Protocol):
         """Close the sinks that ``keep`` does not also use."""
         ...
 
+    def wait_delivered(self, timeout: float | None) -> bool:
+        """Wait for network sinks to deliver; runs on the flushing caller's thread."""
+        ...
+
     def after_fork(self) -> None:
         """Reset what a forked child cannot share (sockets, locks)."""
         ...
@@ -354,12 +358,36 @@ class Dispatcher:
             "overflow": self._policy,
         }
         message = f"{sum(since.values())} entries dropped: the queue was full"
-        return (time.time_ns(), WARNING, _INTERNAL_LOGGER, message, fields, _EMPTY, _EMPTY, None, None)
+        return (
+            time.time_ns(),
+            WARNING,
+            _INTERNAL_LOGGER,
+            message,
+            fields,
+            _EMPTY,
+            _EMPTY,
+            None,
+            None,
+        )
 
     # -- flush, shutdown, stats ----------------------------------------------------
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until everything put before this call is written; see ``tapelog.flush``."""
+        """Wait until everything put before this call is written; see ``tapelog.flush``.
+
+        Two steps: the worker hands everything queued before the call to the sinks (a
+        flush marker), then this thread waits for network sinks to deliver it. The second
+        wait happens here, not on the worker, so a destination that is down delays only
+        the flushing caller.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self._hand_over(timeout):
+            return False
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        return self._pipeline.wait_delivered(remaining)
+
+    def _hand_over(self, timeout: float | None) -> bool:
+        """Wait until the worker has given every earlier record to the sinks."""
         worker = self._worker
         if self._sync or self._closed or worker is None or not worker.is_alive():
             if self._queue and not self._sync and not self._closed:
@@ -368,7 +396,7 @@ class Dispatcher:
                     self._worker = None
                     self._start_worker()
                     self._bind_put()
-                return self.flush(timeout)
+                return self._hand_over(timeout)
             with self._work_lock:
                 _safe(self._pipeline.flush)
             return True

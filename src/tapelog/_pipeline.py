@@ -257,6 +257,25 @@ class Pipeline:
                 count, _ = self._failures.get(slot.name, (0, ""))
                 self._failures[slot.name] = (count, f"{type(exc).__name__}: {exc}")
 
+    def wait_delivered(self, timeout: float | None) -> bool:
+        """Wait until the network sinks delivered (or spooled, or gave up) what they hold.
+
+        Runs on the thread that called ``tapelog.flush()``, never on the worker, so a
+        destination that is down delays that caller only, not the other sinks.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delivered = True
+        for slot in self.slots:
+            wait = getattr(slot.sink, "wait_delivered", None)
+            if not callable(wait):
+                continue
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                delivered = bool(wait(remaining)) and delivered
+            except Exception:
+                delivered = False
+        return delivered
+
     def close(self, keep: object | None = None) -> None:
         """Close every sink that ``keep`` (the next pipeline) does not use."""
         kept = {id(slot.sink) for slot in keep.slots} if isinstance(keep, Pipeline) else set[int]()
@@ -302,7 +321,7 @@ def _formatter_for(config: Config, sink: SinkConfig) -> Formatter:
     else:
         name = config.format
     color = False
-    if name == "console":
+    if name == "console" and sink.type == "console":
         import sys
 
         stream = sys.stdout if sink.options.get("stream") == "stdout" else sys.stderr

@@ -6,10 +6,10 @@ validate and build everything new before they swap anything, so a failure change
 nothing.
 
 Reload. ``reload()`` re-reads the sources of the last ``configure()`` (its file, or
-``TAPELOG_CONFIG``, with the same overrides) and the environment. Three things call it
-besides user code: the watcher thread when the config file changed, the watcher thread
-again for a ``SIGHUP`` (the signal handler only sets a flag, see below), and
-``configure()`` itself shares its steps. Each step, under ``_lock``:
+``TAPELOG_CONFIG``, with the same overrides) and the environment. Besides user code, the
+watcher thread calls it when the config file changed and when a ``SIGHUP`` asked for it
+(the signal handler only sets a flag, see below); ``configure()`` shares its steps.
+Each step runs under ``_lock``:
 
 1. load and validate (a failure here changes nothing);
 2. build the whole new pipeline, taking over sinks whose settings are unchanged, so a
@@ -183,7 +183,7 @@ class Runtime:
             # Queued before the drain: the old pipeline writes it, so a sink being removed
             # still records why it stops.
             changes = diff(old, config, redactor_for(config))
-            self._log_changes(changes, trigger, min(before, after))
+            self._log_changes(changes, trigger, min(before, after), config.source_path)
         self.config = config
         self._apply_levels()
         # Entries logged before this call go where they were headed when logged: drain
@@ -236,7 +236,11 @@ class Runtime:
         )
 
     def _log_changes(
-        self, changes: list[dict[str, object]], trigger: Trigger, tapelog_level: int
+        self,
+        changes: list[dict[str, object]],
+        trigger: Trigger,
+        tapelog_level: int,
+        config_file: str | None = None,
     ) -> None:
         """Log one ``config.changed`` entry, if anything changed.
 
@@ -263,8 +267,8 @@ class Runtime:
             "change_source": source,
             "changes": changes,
         }
-        if self.config.source_path is not None and trigger != "set_level":
-            fields["config_file"] = self.config.source_path
+        if config_file is not None:
+            fields["config_file"] = config_file
         self._emit(level, f"configuration changed: {listed}", fields)
 
     # -- watching ----------------------------------------------------------------------

@@ -6,6 +6,8 @@ import json
 import os
 import signal
 import threading
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -21,8 +23,7 @@ from tapelog.config._watch import ConfigWatcher, describe, diff, file_signature
 
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
-    from pathlib import Path
+    from collections.abc import Callable, Iterator, Sequence
 
     from tapelog.typing import EventDict
 
@@ -87,7 +88,23 @@ def current_sinks() -> list[object]:
 
 
 def events(path: Path, event: str) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
     return [e for e in read_jsonl(path) if e.get("event") == event]
+
+
+@pytest.fixture(name="setenv")
+def _setenv() -> Iterator[Callable[[str, str], None]]:
+    """Set TAPELOG_* variables for one test; they are gone before tapelog's defaults return."""
+    names: list[str] = []
+
+    def setenv(name: str, value: str) -> None:
+        names.append(name)
+        os.environ[name] = value
+
+    yield setenv
+    for name in names:
+        os.environ.pop(name, None)
 
 
 class TestReload:
@@ -131,14 +148,14 @@ class TestReload:
         assert (10, 40) == (RUNTIME.level_for("app.db"), RUNTIME.level_for("other"))
 
     def test_reload_without_a_file_rereads_the_environment(
-        self, monkeypatch: pytest.MonkeyPatch
+        self, setenv: Callable[[str, str], None]
     ) -> None:
         """A configuration from a dict reloads the environment over the same dict."""
         tapelog.configure({"level": "warning", "sinks": []})
-        monkeypatch.setenv("TAPELOG_LEVEL", "debug")
+        setenv("TAPELOG_LEVEL", "debug")
 
         reloaded = tapelog.reload()
-        monkeypatch.delenv("TAPELOG_LEVEL")
+        del os.environ["TAPELOG_LEVEL"]
         level = RUNTIME.level_for("app")
         tapelog.reload()
 
@@ -199,6 +216,25 @@ class TestReload:
 
         assert (2, 1, 0) == (len(recording), recording[0].closed, recording[1].closed)
 
+    @pytest.mark.xfail(
+        reason="_pipeline.build_pipeline reuses a sink whose SinkConfig is equal, with its old "
+        "formatter, when only the top-level format (or TAPELOG_FORMAT) changed",
+        strict=True,
+    )
+    def test_a_new_default_format_reaches_sinks_without_their_own(
+        self, config_file: Path, tmp_path: Path
+    ) -> None:
+        """A file sink without a format of its own writes the new top-level format."""
+        log_path = tmp_path / "app.log"
+        write(config_file, file_sink(log_path, extra='format = "json"'))
+        tapelog.configure(config_file)
+        write(config_file, file_sink(log_path, extra='format = "logfmt"'))
+        tapelog.reload()
+        tapelog.get_logger("app").warning("after")
+        tapelog.flush(5)
+
+        assert log_path.read_text(encoding="utf-8").splitlines()[-1].startswith("timestamp=")
+
 
 BROKEN = {
     "bad TOML": ('level = "info\n', "", "valid TOML"),
@@ -213,17 +249,13 @@ BROKEN = {
 
 
 class TestReloadFailure:
-    @pytest.mark.parametrize(("content", "key", "reason"), BROKEN.values(), ids=list(BROKEN))
+    @pytest.mark.usefixtures("recording")
+    @pytest.mark.parametrize("broken", BROKEN.values(), ids=list(BROKEN))
     def test_broken_file_keeps_the_old_pipeline(
-        self,
-        config_file: Path,
-        tmp_path: Path,
-        recording: list[RecordingSink],
-        content: str,
-        key: str,
-        reason: str,
+        self, config_file: Path, tmp_path: Path, broken: tuple[str, str, str]
     ) -> None:
         """reload() returns False, logging goes on as before, and the error names the problem."""
+        content, key, reason = broken
         log_path = tmp_path / "app.jsonl"
         write(config_file, file_sink(log_path, level="warning"))
         tapelog.configure(config_file)
@@ -245,6 +277,24 @@ class TestReloadFailure:
             reason in error["problem"],
             error["config_file"],
         )
+
+    @pytest.mark.xfail(
+        reason="_pipeline.build_pipeline does not close the sinks it built before a later "
+        "sink failed (a network sink may hold a thread, a connection or a spool lock)",
+        strict=True,
+    )
+    def test_sinks_built_for_a_failed_reload_are_closed(
+        self, config_file: Path, recording: list[RecordingSink]
+    ) -> None:
+        """A reload that fails on its second sink closes the first one it had built."""
+        write(config_file, "watch = false\nsinks = []\n")
+        tapelog.configure(config_file)
+        write(
+            config_file,
+            'watch = false\n[[sinks]]\ntype = "recording"\n[[sinks]]\ntype = "broken"\n',
+        )
+
+        assert (False, 1) == (tapelog.reload(), recording[0].closed)
 
     def test_watcher_reports_one_bad_content_once(self, config_file: Path, tmp_path: Path) -> None:
         """The same broken content seen twice by the watcher is reported once; new content again."""
@@ -319,15 +369,14 @@ class TestAudit:
         assert [] == events(log_path, "config.changed")
 
     def test_environment_change_has_source_env(
-        self, config_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+        self, config_file: Path, tmp_path: Path, setenv: Callable[[str, str], None]
     ) -> None:
         """A value that changed in the environment is recorded with source env."""
         log_path = tmp_path / "app.jsonl"
         write(config_file, file_sink(log_path))
         tapelog.configure(config_file)
-        monkeypatch.setenv("TAPELOG_LEVELS", "db=debug")
+        setenv("TAPELOG_LEVELS", "db=debug")
         tapelog.reload()
-        monkeypatch.delenv("TAPELOG_LEVELS")
         tapelog.flush(5)
         [entry] = events(log_path, "config.changed")
 
@@ -590,7 +639,7 @@ class TestWatcher:
         write(replacement, "level = 'warn'\n")
         status = config_file.stat()
         os.utime(replacement, ns=(status.st_atime_ns, status.st_mtime_ns))
-        os.replace(replacement, config_file)
+        replacement.replace(config_file)
 
         assert [None, "watch"] == [watcher.poll() for _ in range(2)]
 
@@ -648,15 +697,26 @@ class TestUnderLoad:
             while not stop.is_set():
                 log.info("m", i=counts[n])
                 counts[n] += 1
+                if counts[n] % 10 == 0:
+                    time.sleep(0.001)  # continuous, but not a flood that makes the test slow
+
+        def wait_until_all_log_more_than(before: list[int]) -> None:
+            deadline = time.monotonic() + 10
+            while any(c <= b for c, b in zip(counts, before, strict=True)):
+                if time.monotonic() > deadline:
+                    return
+                time.sleep(0.001)
 
         threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
         for thread in threads:
             thread.start()
+        wait_until_all_log_more_than([0] * 4)
         results = []
         for round_ in range(100):
             level = "debug" if round_ % 2 == 0 else "info"
             write(config_file, file_sink(log_path, extra=f'[levels]\n"other" = "{level}"\n'))
             results.append(tapelog.reload())
+        wait_until_all_log_more_than(list(counts))
         stop.set()
         for thread in threads:
             thread.join(30)
@@ -665,7 +725,11 @@ class TestUnderLoad:
         seqs = [e["seq"] for e in entries]
 
         assert ([True] * 100, True) == (results, sinks[0] is current_sinks()[0])
-        assert 100 == len([e for e in entries if e.get("event") == "config.changed"])
+        changed = [k for k, e in enumerate(entries) if e.get("event") == "config.changed"]
+        assert 100 == len(changed)
+        for n in range(4):  # every thread was logging before the first reload and after the last
+            mine = [k for k, e in enumerate(entries) if e.get("worker") == n]
+            assert (True, True) == (mine[0] < changed[0], mine[-1] > changed[-1])
         assert list(range(seqs[0], seqs[0] + len(seqs))) == seqs
         for n in range(4):
             assert list(range(counts[n])) == [e["i"] for e in entries if e.get("worker") == n]
@@ -703,20 +767,23 @@ class TestCli:
         )
 
     def test_check_ignores_the_environment(
-        self, config_file: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+        self, config_file: Path, setenv: Callable[[str, str], None]
     ) -> None:
         """config check judges the file alone: a bad environment variable does not fail it."""
         write(config_file, 'level = "debug"\n')
-        monkeypatch.setenv("TAPELOG_LEVEL", "loud")
+        setenv("TAPELOG_LEVEL", "loud")
 
         assert 0 == main(["config", "check", str(config_file)])
 
     def test_show_prints_values_and_origins(
-        self, config_file: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+        self,
+        config_file: Path,
+        capsys: pytest.CaptureFixture[str],
+        setenv: Callable[[str, str], None],
     ) -> None:
         """config show gives each key path, its value and its origin, environment included."""
         write(config_file, 'level = "warning"\n')
-        monkeypatch.setenv("TAPELOG_FORMAT", "logfmt")
+        setenv("TAPELOG_FORMAT", "logfmt")
         code = main(["config", "show", str(config_file)])
         lines = {line.split(" = ")[0]: line for line in capsys.readouterr().out.splitlines()}
 
@@ -728,21 +795,24 @@ class TestCli:
         )
 
     def test_show_json_uses_tapelog_config(
-        self, config_file: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+        self,
+        config_file: Path,
+        capsys: pytest.CaptureFixture[str],
+        setenv: Callable[[str, str], None],
     ) -> None:
         """Without FILE, config show reads TAPELOG_CONFIG; --json prints an object."""
         write(config_file, 'level = "error"\n')
-        monkeypatch.setenv("TAPELOG_CONFIG", str(config_file))
+        setenv("TAPELOG_CONFIG", str(config_file))
         code = main(["config", "show", "--json"])
         data = json.loads(capsys.readouterr().out)
 
         assert (0, {"value": "error", "origin": f"file:{config_file}"}) == (code, data["level"])
 
     def test_show_invalid_exits_1(
-        self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+        self, capsys: pytest.CaptureFixture[str], setenv: Callable[[str, str], None]
     ) -> None:
         """config show refuses an invalid configuration, naming the variable."""
-        monkeypatch.setenv("TAPELOG_LEVEL", "loud")
+        setenv("TAPELOG_LEVEL", "loud")
 
         assert (1, True) == (
             main(["config", "show"]),
@@ -796,7 +866,7 @@ class TestCli:
 
     def test_handles_sighup_reads_this_process(self) -> None:
         """The signal mask of a process is read from /proc where there is one."""
-        if not os.path.exists(f"/proc/{os.getpid()}/status"):
+        if not Path(f"/proc/{os.getpid()}/status").exists():
             pytest.skip("no /proc on this system")
         previous = signal.signal(signal.SIGHUP, lambda signum, frame: None)
         try:

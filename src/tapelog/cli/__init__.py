@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from tapelog.cli import _config, _demo, _reload, _schema
+from tapelog.cli import _archive, _config, _demo, _query, _reload, _schema, _tail
 
 
 if TYPE_CHECKING:
@@ -18,10 +18,13 @@ __all__ = ["main"]
 _COMMANDS: dict[
     str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 ] = {
+    "archive": (_archive.add_arguments, _archive.run),
     "config": (_config.add_arguments, _config.run),
     "demo": (_demo.add_arguments, _demo.run),
+    "query": (_query.add_arguments, _query.run),
     "reload": (_reload.add_arguments, _reload.run),
     "schema": (_schema.add_arguments, _schema.run),
+    "tail": (_tail.add_arguments, _tail.run),
 }
 
 

@@ -23,7 +23,7 @@ import threading
 import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, Final, final
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, final
 
 
 if TYPE_CHECKING:
@@ -37,6 +37,8 @@ __all__ = ["Collector", "parse_ndjson"]
 _HOST: Final = "127.0.0.1"
 _POLL: Final = 0.05  # seconds between the server loop's checks for shutdown
 _IDLE: Final = 5.0  # seconds a kept-alive connection may sit idle
+_OK: Final = ("ok", 200, None, b"")
+_Action: TypeAlias = tuple[str, int, float | None, bytes]  # what, status, Retry-After, body
 
 
 def parse_ndjson(body: bytes, headers: Mapping[str, str]) -> list[Any]:  # noqa: ARG001 - a parser gets both
@@ -82,11 +84,13 @@ class Collector:
         self.duplicate_records = 0
         self.errors_sent = 0
         """Requests answered with a scripted error status."""
+        self.arrivals: list[float] = []
+        """``time.monotonic()`` at each request, in order."""
         self.reply = b""
         """The body of a successful answer."""
         self.reply_type = "application/json"
         self._keys: set[str] = set()
-        self._script: deque[tuple[str, int, float | None]] = deque()
+        self._script: deque[_Action] = deque()
         self._cond = threading.Condition()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -150,15 +154,22 @@ class Collector:
 
     # -- misbehaving on cue -------------------------------------------------------
 
-    def fail(self, status: int = 503, *, times: int = 1, retry_after: float | None = None) -> None:
+    def fail(
+        self,
+        status: int = 503,
+        *,
+        times: int = 1,
+        retry_after: float | None = None,
+        body: bytes = b"unavailable",
+    ) -> None:
         """Answer the next ``times`` requests with ``status`` (and a Retry-After); store nothing."""
         with self._cond:
-            self._script.extend([("fail", status, retry_after)] * times)
+            self._script.extend([("fail", status, retry_after, body)] * times)
 
     def lose_replies(self, times: int = 1) -> None:
         """Store the next ``times`` batches, then hang up without answering."""
         with self._cond:
-            self._script.extend([("lose", 0, None)] * times)
+            self._script.extend([("lose", 0, None, b"")] * times)
 
     # -- reading what came --------------------------------------------------------
 
@@ -187,11 +198,12 @@ class Collector:
 
     # -- the server side ----------------------------------------------------------
 
-    def _receive(self, headers: dict[str, str], body: bytes) -> tuple[str, int, float | None]:
+    def _receive(self, headers: dict[str, str], body: bytes) -> _Action:
         """Account for one request; return what to do: ``ok``, ``fail`` or ``lose``."""
         with self._cond:
             self.requests.append(headers)
-            action = self._script.popleft() if self._script else ("ok", 200, None)
+            self.arrivals.append(time.monotonic())
+            action = self._script.popleft() if self._script else _OK
             if action[0] == "fail":
                 self.errors_sent += 1
                 return action
@@ -234,10 +246,12 @@ class Collector:
                 headers = {name.lower(): value for name, value in self.headers.items()}
                 if headers.get("content-encoding") == "gzip":
                     body = gzip.decompress(body)
-                action, status, retry_after = collector._receive(headers, body)
+                action, status, retry_after, reply = collector._receive(headers, body)
                 if action == "fail":
-                    extra = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
-                    self._answer(status, b"unavailable", extra)
+                    extra = {"Content-Type": "text/plain"}
+                    if retry_after is not None:
+                        extra["Retry-After"] = f"{retry_after:g}"
+                    self._answer(status, reply, extra)
                 elif action == "lose":
                     self.close_connection = True
                     with contextlib.suppress(OSError):

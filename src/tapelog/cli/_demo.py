@@ -187,7 +187,13 @@ def run(args: argparse.Namespace) -> int:
         fields={"include": ["pid", "host", "service"]},
         levels={"proxy.health": "info"},
         sinks=[
-            {"type": "console", "name": "console", "level": "info", "stream": "stdout", "format": "console"},
+            {
+                "type": "console",
+                "name": "console",
+                "level": "info",
+                "stream": "stdout",
+                "format": "console",
+            },
             {"type": "file", "name": "app", "path": str(app_log), "format": "json"},
         ],
     )

@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import Any, Literal, TypeAlias, final
+from typing import Any, Literal, TypeAlias, cast, final
 
 
 __all__ = ["RetentionPolicy", "RotationPolicy", "When"]
@@ -63,7 +63,7 @@ class RotationPolicy:
             raise ValueError(msg)
 
     @classmethod
-    def of(cls, value: RotationPolicy | Mapping[str, Any] | int | timedelta) -> RotationPolicy:
+    def of(cls, value: object) -> RotationPolicy:
         """Normalise any accepted form: a policy, a ``rotation`` table, bytes, or an interval.
 
         A table goes through the same validation as the configuration file, so
@@ -78,10 +78,10 @@ class RotationPolicy:
         if isinstance(value, Mapping):
             from tapelog.config._sinks import ROTATION_OPTIONS
 
-            return cls.from_options(ROTATION_OPTIONS(value, "rotation"))
+            return cls.from_options(ROTATION_OPTIONS(cast("Mapping[str, Any]", value), "rotation"))
         if isinstance(value, timedelta):
             return cls(when="interval", interval=value.total_seconds())
-        if not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, bool):
             return cls(size=value)
         msg = (
             "rotation: expected a table like {'size': '100 MiB', 'when': 'daily'}, a number of "
@@ -162,7 +162,7 @@ class RetentionPolicy:
     """Seconds: the floor under which nothing is purged."""
 
     @classmethod
-    def of(cls, value: RetentionPolicy | Mapping[str, Any]) -> RetentionPolicy:
+    def of(cls, value: object) -> RetentionPolicy:
         """Normalise a policy or a ``retention`` table (validated like the configuration).
 
         Raises:
@@ -170,9 +170,12 @@ class RetentionPolicy:
         """
         if isinstance(value, RetentionPolicy):
             return value
+        if not isinstance(value, Mapping):
+            msg = f"retention: expected a table like {{'max_files': 10}}, got {value!r}"
+            raise ValueError(msg)
         from tapelog.config._sinks import RETENTION_OPTIONS
 
-        return cls.from_options(RETENTION_OPTIONS(value, "retention"))
+        return cls.from_options(RETENTION_OPTIONS(cast("Mapping[str, Any]", value), "retention"))
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> RetentionPolicy:

@@ -123,19 +123,18 @@ def plan_retention(
     kept: list[FinishedFile] = []
     for file in ordered:
         age = now - file.end
+        too_old = policy.archive_max_age is not None and age > policy.archive_max_age
         if file.tier == "log" and policy.max_age is not None and age > policy.max_age:
+            if archive_device is not None and too_old and not protected(file):
+                actions.append(Action("purge", file, "archive_max_age"))  # no point moving it
+                continue
             if archive_device is not None:
                 actions.append(Action("archive", file, "max_age"))
                 file = replace(file, tier="archive", device=archive_device)  # noqa: PLW2901
             elif policy.archive_max_age is None and not protected(file):
                 actions.append(Action("purge", file, "max_age"))
                 continue
-        if (
-            (file.tier == "archive" or archive_device is None)
-            and policy.archive_max_age is not None
-            and age > policy.archive_max_age
-            and not protected(file)
-        ):
+        if (file.tier == "archive" or archive_device is None) and too_old and not protected(file):
             actions.append(Action("purge", file, "archive_max_age"))
             continue
         kept.append(file)

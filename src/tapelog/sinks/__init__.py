@@ -1,7 +1,37 @@
-"""Destinations for entries. Each sink satisfies ``tapelog.typing.Sink``."""
+"""Destinations for entries. Each sink satisfies ``tapelog.typing.Sink``.
 
+The network sinks (``SyslogSink``, ``HttpSink``, ``OtlpSink``) are imported on first
+use, so ``import tapelog`` does not pay for ``ssl``, ``http.client`` or protobuf.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from tapelog.sinks._background import BackgroundSink as BackgroundSink
 from tapelog.sinks._console import ConsoleSink as ConsoleSink
 from tapelog.sinks._file import FileSink as FileSink
 
 
-__all__ = ["ConsoleSink", "FileSink"]
+if TYPE_CHECKING:
+    from tapelog.sinks._http import HttpSink as HttpSink
+    from tapelog.sinks._otlp import OtlpSink as OtlpSink
+    from tapelog.sinks._syslog import SyslogSink as SyslogSink
+
+
+__all__ = ["BackgroundSink", "ConsoleSink", "FileSink", "HttpSink", "OtlpSink", "SyslogSink"]
+
+_LAZY = {
+    "HttpSink": "tapelog.sinks._http",
+    "OtlpSink": "tapelog.sinks._otlp",
+    "SyslogSink": "tapelog.sinks._syslog",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        msg = f"module 'tapelog.sinks' has no attribute {name!r}"
+        raise AttributeError(msg)
+    return getattr(importlib.import_module(module), name)

@@ -35,6 +35,11 @@ if TYPE_CHECKING:
 
 __all__ = ["BackgroundSink"]
 
+
+def _done(timeout: float | None = None) -> bool:  # noqa: ARG001 - a waiter's signature
+    return True
+
+
 _DEFAULT_BUFFER: Final = 100_000  # entries held in memory before new batches are given up
 _DEFAULT_FLUSH_TIMEOUT: Final = 10.0
 
@@ -113,18 +118,44 @@ class BackgroundSink:
         "Dealt with" means delivered, retried on a schedule, parked or given up: ``flush``
         runs one forced ``tick`` and never waits out a backoff.
         """
-        deadline = time.monotonic() + self.flush_timeout
+        self.request_flush()(self.flush_timeout)
+
+    def request_flush(self) -> Callable[[float | None], bool]:
+        """Ask for what ``flush`` does without waiting; return a function that waits for it.
+
+        The waiter takes a timeout in seconds (None: ``flush_timeout``) and returns True once
+        everything buffered before the request was dealt with. It may run on any thread, so
+        a caller can wait for several sinks at once, or off the thread that feeds them.
+        """
         with self._cond:
             if self._thread is None:
-                return  # nothing buffered: the thread starts with the first batch
+                return _done  # nothing buffered: the thread starts with the first batch
             self._flush_asked += 1
             asked = self._flush_asked
             self._cond.notify_all()
-            while self._pending or self._flush_done < asked:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return
-                self._cond.wait(remaining)
+
+        def wait(timeout: float | None = None) -> bool:
+            limit = self.flush_timeout if timeout is None else timeout
+            deadline = time.monotonic() + limit
+            with self._cond:
+                while self._pending or self._flush_done < asked:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0 or self._thread is None:
+                        return False
+                    self._cond.wait(remaining)
+            return True
+
+        return wait
+
+    def wait_delivered(self, timeout: float | None = None) -> bool:
+        """Ask for a forced ``tick`` and wait until everything buffered before it was dealt with.
+
+        For the thread that called ``tapelog.flush()``, after the worker handed its batches
+        over: waiting here rather than in ``flush`` on the worker keeps a slow destination
+        from delaying the other sinks. True if done within ``timeout`` (None:
+        ``flush_timeout``).
+        """
+        return self.request_flush()(timeout)
 
     def close(self) -> None:
         """Deliver what is buffered (bounded by ``flush_timeout``), stop, close the transport."""

@@ -16,10 +16,11 @@ import os
 import threading
 import time
 from collections import deque
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
-from tapelog._levels import INFO, WARNING
+from tapelog._levels import INFO, WARNING, level_name
 from tapelog.exceptions import ConfigError, SinkError
 from tapelog.retention import (
     SYSTEM_CLOCK,
@@ -47,7 +48,9 @@ __all__ = ["FileSink"]
 
 _COMPRESSIONS: Final = ("gzip", "zstd", "none")
 _HOUSEKEEPING_INTERVAL: Final = 60.0  # seconds between retention passes when nothing rotates
-_CLOSE_WAIT: Final = 10.0  # how long close() lets a compression in progress finish
+_CLOSE_WAIT: Final = 5.0  # how long close() lets a compression in progress finish
+_LEFTOVER_ROUNDS: Final = 3
+_TIMESTAMP: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 @final
@@ -125,6 +128,7 @@ class FileSink:
         self._housekeeper: Housekeeper | None = None
         self._background: Background | None = None
         self._next_housekeeping = 0.0
+        self._closing = False
         if self.rotation is not None:
             places = (self.path.parent,)
             if self.archive_dir is not None:
@@ -151,13 +155,15 @@ class FileSink:
     def from_config(cls, config: SinkConfig, formatter: Formatter) -> FileSink:
         """Build from a validated ``[[sinks]]`` table."""
         options = config.options
+        rotation = options.get("rotation")
+        retention = options.get("retention")
         return cls(
             str(options["path"]),
             formatter,
             mode=int(options.get("mode", 0o640)),
             name=config.name,
-            rotation=options.get("rotation"),
-            retention=options.get("retention"),
+            rotation=RotationPolicy.from_options(rotation) if rotation is not None else None,
+            retention=RetentionPolicy.from_options(retention) if retention is not None else None,
             compression=options.get("compression"),
             archive_dir=options.get("archive_dir"),
         )
@@ -237,7 +243,7 @@ class FileSink:
                 self._housekeeper.hand_over(rotation.path)
         if rotations:
             self._next_housekeeping = 0.0
-            if self._background is not None:
+            if self._background is not None and not self._closing:
                 self._background.kick()
 
     def _rotation_failed(self, exc: RotationError) -> None:
@@ -325,17 +331,39 @@ class FileSink:
     def close(self) -> None:
         """Close the file; the next write reopens it.
 
-        Compression in progress gets up to 10 seconds to finish; anything left is finished
-        by the next pass of any process that writes the file.
+        Compression in progress gets up to 5 seconds to finish; anything left is finished
+        by the next pass of any process that writes the file. Events the pipeline has not
+        collected yet (the last rotations, compressions) are written to this file directly,
+        so that no action goes unrecorded at shutdown.
         """
         if self._background is not None:
             self._background.stop(_CLOSE_WAIT)
+        self._closing = True
+        try:
+            self._write_leftover_events()
+        finally:
+            self._closing = False
         with self._lock:
             fd, self._fd, self._identity = self._fd, None, None
             if self._rotating is not None:
                 self._rotating.close()
         if fd is not None:
             os.close(fd)
+
+    def _write_leftover_events(self) -> None:
+        for _ in range(_LEFTOVER_ROUNDS):  # writing them may rotate, which is an event too
+            if not self._events:
+                return
+            stamp = datetime.fromtimestamp(self.clock.time(), UTC).strftime(_TIMESTAMP)
+            entries: list[EventDict] = []
+            while self._events:
+                level, message, fields = self._events.popleft()
+                core = {"timestamp": stamp, "level": level_name(level), "logger": "tapelog"}
+                entries.append({**core, "message": message, **fields})
+            try:
+                self.write_batch(entries)
+            except SinkError:
+                return
 
     def after_fork(self) -> None:
         """A child keeps appending through the inherited descriptor, under new locks.

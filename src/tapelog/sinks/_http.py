@@ -446,7 +446,10 @@ class DeliverySink(BackgroundSink, Generic[T]):
                     spool.release(parked)
 
     def _attempt(self, prepared: Sequence[T], key: str) -> Outcome:
-        body = self.encoder.encode(prepared)
+        try:
+            body = self.encoder.encode(prepared)
+        except Exception as exc:  # a batch that cannot be encoded never will be
+            return Outcome("poison", f"cannot encode the batch: {type(exc).__name__}: {exc}")
         headers = {
             **self._headers,
             "Content-Type": self.encoder.content_type,

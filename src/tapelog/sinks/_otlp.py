@@ -220,7 +220,8 @@ class OtlpEncoder:
         for key, attribute in _RESOURCE.items():
             value = entry.get(key)
             if value is not None and attribute not in resource:
-                resource[attribute] = value
+                # A key of dicts: only hashable scalars (process.pid stays an int).
+                resource[attribute] = value if isinstance(value, (str, int, float)) else str(value)
         resource.setdefault("service.name", self._default_service)
         return tuple(resource.items())
 

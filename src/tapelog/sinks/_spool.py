@@ -354,6 +354,8 @@ class DiskSpool:
                 continue  # its process is alive
             try:
                 taken += self._adopt(orphan)
+            except OSError:
+                continue  # unreadable or not ours to move: left where it is
             finally:
                 os.close(fd)
         return taken
