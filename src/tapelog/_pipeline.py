@@ -9,6 +9,7 @@ a connection.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import time
 from collections.abc import Callable
@@ -74,6 +75,7 @@ class SinkSlot:
         "config",
         "delivers_itself",
         "fallback",
+        "format_choice",
         "level",
         "name",
         "sampler",
@@ -95,6 +97,7 @@ class SinkSlot:
         self.accepts = accepts
         self.sampler = sampler
         self.fallback: SinkSlot | None = None
+        self.format_choice: tuple[str, bool] = ("json", False)
         # A sink that delivers on its own thread (network sinks) counts ``written``,
         # ``retried``, ``spooled`` and ``failed`` itself, into the counters bound here.
         self.delivers_itself = bool(getattr(sink, "delivers_itself", False))
@@ -309,7 +312,8 @@ def _broken_entry(builder: EntryBuilder, record: Record, exc: Exception) -> Even
     }
 
 
-def _formatter_for(config: Config, sink: SinkConfig) -> Formatter:
+def _format_choice(config: Config, sink: SinkConfig) -> tuple[str, bool]:
+    """The format name and colour a sink writes with, from its config and the defaults."""
     explicit_default = config.origins.get("format", "default") != "default"
     if sink.format is not None:
         name = sink.format
@@ -327,7 +331,7 @@ def _formatter_for(config: Config, sink: SinkConfig) -> Formatter:
         stream = sys.stdout if sink.options.get("stream") == "stdout" else sys.stderr
         wanted = sink.options.get("color")
         color = bool(wanted) if wanted is not None else should_color(stream)
-    return get_formatter(name, color=color)
+    return name, color
 
 
 def _logger_filter(sink: SinkConfig) -> Callable[[EventDict], bool] | None:
@@ -358,6 +362,32 @@ def _logger_filter(sink: SinkConfig) -> Callable[[EventDict], bool] | None:
     return accepts
 
 
+def _build_sink(index: int, sink_config: SinkConfig, choice: tuple[str, bool]) -> Sink:
+    factory = _SINK_TYPES.get(sink_config.type)
+    if factory is None:
+        expected = "one of " + ", ".join(sorted(_SINK_TYPES))
+        raise ConfigError(f"sinks[{index}].type", sink_config.type, expected)
+    try:
+        return factory(sink_config, get_formatter(choice[0], color=choice[1]))
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise ConfigError(
+            f"sinks[{index}]", sink_config.name, f"a sink that can be built ({exc})"
+        ) from exc
+
+
+def _slot(sink: Sink, sink_config: SinkConfig, choice: tuple[str, bool]) -> SinkSlot:
+    level = sink_config.level if sink_config.level is not None else 0
+    sample = sink_config.sample
+    sampler = None
+    if sample is not None and sample.rate < 1.0:
+        sampler = Sampler(sample.rate, frozenset(sample.keep_levels), sample.key)
+    slot = SinkSlot(sink, sink_config, level, _logger_filter(sink_config), sampler)
+    slot.format_choice = choice
+    return slot
+
+
 def build_pipeline(config: Config, previous: Pipeline | None = None) -> Pipeline:
     """Build a pipeline for ``config``, reusing the unchanged sinks of ``previous``.
 
@@ -384,29 +414,23 @@ def build_pipeline(config: Config, previous: Pipeline | None = None) -> Pipeline
     if previous is not None:
         reusable = {slot.name: slot for slot in previous.slots}
     slots: list[SinkSlot] = []
-    for index, sink_config in enumerate(config.sinks):
-        old = reusable.get(sink_config.name)
-        if old is not None and old.config == sink_config and sink_config.type != "console":
-            sink = old.sink
-        else:
-            factory = _SINK_TYPES.get(sink_config.type)
-            if factory is None:
-                expected = "one of " + ", ".join(sorted(_SINK_TYPES))
-                raise ConfigError(f"sinks[{index}].type", sink_config.type, expected)
-            try:
-                sink = factory(sink_config, _formatter_for(config, sink_config))
-            except ConfigError:
-                raise
-            except Exception as exc:
-                raise ConfigError(
-                    f"sinks[{index}]", sink_config.name, f"a sink that can be built ({exc})"
-                ) from exc
-        level = sink_config.level if sink_config.level is not None else 0
-        sample = sink_config.sample
-        sampler = None
-        if sample is not None and sample.rate < 1.0:
-            sampler = Sampler(sample.rate, frozenset(sample.keep_levels), sample.key)
-        slots.append(SinkSlot(sink, sink_config, level, _logger_filter(sink_config), sampler))
+    built: list[Sink] = []
+    try:
+        for index, sink_config in enumerate(config.sinks):
+            choice = _format_choice(config, sink_config)
+            old = reusable.get(sink_config.name)
+            if old is not None and old.config == sink_config and old.format_choice == choice:
+                sink = old.sink  # unchanged: keep its file, connection and spool
+            else:
+                sink = _build_sink(index, sink_config, choice)
+                built.append(sink)
+            slots.append(_slot(sink, sink_config, choice))
+    except BaseException:
+        # Nothing half-built may linger: a network sink may hold a thread or a spool lock.
+        for sink in built:
+            with contextlib.suppress(Exception):
+                sink.close()
+        raise
     by_name = {slot.name: slot for slot in slots}
     for slot in slots:
         if slot.config.fallback is not None:

@@ -216,11 +216,6 @@ class TestReload:
 
         assert (2, 1, 0) == (len(recording), recording[0].closed, recording[1].closed)
 
-    @pytest.mark.xfail(
-        reason="_pipeline.build_pipeline reuses a sink whose SinkConfig is equal, with its old "
-        "formatter, when only the top-level format (or TAPELOG_FORMAT) changed",
-        strict=True,
-    )
     def test_a_new_default_format_reaches_sinks_without_their_own(
         self, config_file: Path, tmp_path: Path
     ) -> None:
@@ -278,11 +273,6 @@ class TestReloadFailure:
             error["config_file"],
         )
 
-    @pytest.mark.xfail(
-        reason="_pipeline.build_pipeline does not close the sinks it built before a later "
-        "sink failed (a network sink may hold a thread, a connection or a spool lock)",
-        strict=True,
-    )
     def test_sinks_built_for_a_failed_reload_are_closed(
         self, config_file: Path, recording: list[RecordingSink]
     ) -> None:

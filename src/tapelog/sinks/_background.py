@@ -5,8 +5,9 @@ buffer and returns, so a destination that is slow, hangs or is down never delays
 worker, and so never delays the other sinks. The sink's thread calls ``deliver`` for each
 batch; a subclass implements ``deliver`` (send, retry, spool) and counts what became of
 every entry in ``self.counters``: ``written`` once delivered, ``retried`` per repeated
-attempt, ``spooled`` while parked on disk, ``failed`` when given up on (``give_up``, which
-also hands the entries to the fallback sink, if one is configured).
+attempt, ``spooled`` while parked for a later attempt (in a disk spool, or in memory),
+``failed`` when given up on (``give_up``, which also hands the entries to the fallback
+sink, if one is configured).
 
 A subclass that holds entries between ``deliver`` calls (to batch them) or retries on a
 schedule overrides ``next_tick`` and ``tick``: the thread calls ``tick`` when it is idle
