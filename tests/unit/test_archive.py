@@ -113,10 +113,26 @@ class TestManifest:
         """A crash after the archive was renamed into place: the next pass only removes the plain file."""
         source = tmp_path / "app.2026-11-23T07-00-00Z--2026-11-23T07-00-00Z.jsonl"
         source.write_text('{"message":"m"}\n')
-        (tmp_path / (source.name + ".gz")).write_bytes(gzip.compress(source.read_bytes()))
+        copy = tmp_path / "copy" / source.name
+        copy.parent.mkdir()
+        copy.write_bytes(source.read_bytes())
+        finish_file(copy, tmp_path, "gzip", "now")
+        assert not copy.exists()
 
         assert finish_file(source, tmp_path, "gzip", "now") is None
         assert not source.exists()
+
+    def test_another_archive_with_the_name_is_never_taken_for_this_one(
+        self, tmp_path: Path
+    ) -> None:
+        """Two live files sharing an archive name: the plain file is kept, not deleted."""
+        source = tmp_path / "app.2026-11-23T07-00-00Z--2026-11-23T07-00-00Z.jsonl"
+        source.write_text('{"message":"mine"}\n')
+        (tmp_path / (source.name + ".gz")).write_bytes(gzip.compress(b'{"message":"other"}\n'))
+
+        with pytest.raises(FileExistsError):
+            finish_file(source, tmp_path, "gzip", "now")
+        assert source.exists()
 
     def test_uncompressed_finishing_records_and_moves(self, tmp_path: Path) -> None:
         """compression none: the file is recorded, then moved to the archive as it is."""

@@ -99,27 +99,27 @@ def parse_where(text: str) -> tuple[str, str]:
 
 
 def lookup(entry: Mapping[str, object], key: str) -> tuple[bool, object]:
-    """Find a dotted key: as a flat key first (``server.address``), else through objects."""
-    if key in entry:
-        return True, entry[key]
-    node: object = entry
-    parts = key.split(".")
-    index = 0
-    while index < len(parts):
-        if not isinstance(node, dict):
-            return False, None
-        mapping: dict[str, object] = node  # type: ignore[assignment]
-        # Prefer the longest dotted name present at this level (OpenTelemetry attribute
-        # names contain dots themselves).
-        for end in range(len(parts), index, -1):
-            name = ".".join(parts[index:end])
-            if name in mapping:
-                node = mapping[name]
-                index = end
-                break
-        else:
-            return False, None
-    return True, node
+    """Find a dotted key: as a flat key first (``server.address``), else through objects.
+
+    Inside objects, dotted names are tried longest first, since OpenTelemetry attribute
+    names contain dots themselves (``metric.attributes.network.io.direction``).
+    """
+    return _walk(entry, key.split("."))
+
+
+def _walk(mapping: Mapping[str, object], parts: list[str]) -> tuple[bool, object]:
+    for end in range(len(parts), 0, -1):
+        name = ".".join(parts[:end])
+        if name not in mapping:
+            continue
+        value = mapping[name]
+        if end == len(parts):
+            return True, value
+        if isinstance(value, Mapping):
+            found = _walk(cast("Mapping[str, object]", value), parts[end:])
+            if found[0]:
+                return found
+    return False, None
 
 
 def _as_text(value: object) -> str:

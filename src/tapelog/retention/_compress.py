@@ -21,7 +21,7 @@ import shutil
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Final, cast, final
 
-from tapelog.retention._manifest import ArchiveRecord, append_lines
+from tapelog.retention._manifest import ArchiveRecord, append_lines, read_manifest
 from tapelog.retention._names import COMPRESSED_SUFFIXES
 from tapelog.retention._reader import CONTINUATION, line_time, require_zstandard
 
@@ -180,8 +180,10 @@ def finish_file(
     with claimed(source) as fd:
         if fd is None:
             return None
-        if suffix and target.exists():  # finished before; the process stopped before removing it
-            source.unlink(missing_ok=True)
+        if suffix and target.exists():
+            if not _is_finished_copy(target, source, os.fstat(fd).st_size):
+                raise FileExistsError(errno.EEXIST, "another archive has this name", str(target))
+            source.unlink(missing_ok=True)  # finished before; the process stopped before this
             return None
         target_dir.mkdir(parents=True, exist_ok=True)
         if not suffix:
@@ -208,6 +210,12 @@ def finish_file(
         sync_directory(target_dir)
         source.unlink()
         return record
+
+
+def _is_finished_copy(target: Path, source: Path, size: int) -> bool:
+    """Whether ``target`` is the archive of ``source``, by its manifest record."""
+    record = read_manifest(target.parent).records.get(target.name)
+    return record is not None and record.source == source.name and record.content_size == size
 
 
 def _stream(fd: int, write: Callable[[bytes], object]) -> tuple[int, Any, _ContentStats]:
