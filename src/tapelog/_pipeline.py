@@ -252,10 +252,18 @@ class Pipeline:
         return reports
 
     def flush(self) -> None:
-        """Flush every sink; one failing does not stop the others."""
+        """Flush every sink; one failing does not stop the others.
+
+        Runs on the worker: a network sink is only asked to flush (``request_flush``), and
+        the waiting for its delivery happens in ``wait_delivered`` on the caller's thread.
+        """
         for slot in self.slots:
             try:
-                slot.sink.flush()
+                request = getattr(slot.sink, "request_flush", None)
+                if callable(request):
+                    request()
+                else:
+                    slot.sink.flush()
             except Exception as exc:
                 count, _ = self._failures.get(slot.name, (0, ""))
                 self._failures[slot.name] = (count, f"{type(exc).__name__}: {exc}")

@@ -34,7 +34,8 @@ class SinkStats:
     retried: int = 0
     """Write attempts repeated after a failure (an entry may be retried many times)."""
     spooled: int = 0
-    """Entries waiting in the sink's disk spool for delivery."""
+    """Entries parked for a later delivery attempt: in the disk spool, or in memory when
+    the sink has no ``spool_dir``."""
 
 
 @final

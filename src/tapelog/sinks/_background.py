@@ -244,9 +244,15 @@ class BackgroundSink:
 
     def wait_or_stop(self, seconds: float) -> bool:
         """Sleep up to ``seconds`` (for backoff); True if the sink is closing meanwhile."""
+        deadline = time.monotonic() + seconds
         with self._cond:
-            if not self._stopping:
-                self._cond.wait(seconds)
+            # The condition is also notified for new batches and flush requests: keep
+            # sleeping through those, or a backoff would turn into a busy retry loop.
+            while not self._stopping:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
             return self._stopping
 
     @property
