@@ -5,7 +5,8 @@ from __future__ import annotations
 import gzip
 import json
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,10 +22,6 @@ from tapelog.retention import (
 from tapelog.retention._compress import finish_file
 from tapelog.retention._manifest import MANIFEST_NAME
 from tapelog.sinks import FileSink
-
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 
 START = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
@@ -294,3 +291,65 @@ class TestRestore:
         ]
 
         assert [0, 1, 2, 3, 4] == [e["k"] for e in entries]
+
+
+class TestFinishing:
+    def test_a_last_line_without_newline_still_counts(self, tmp_path: Path) -> None:
+        """A file cut mid-line (a crash) is archived whole, its last line counted."""
+        source = tmp_path / "app.2026-11-23T07-00-00Z--2026-11-23T07-00-00Z.jsonl"
+        source.write_bytes(
+            b'{"timestamp":"2026-11-23T07:00:00.000000Z"}\n{"timestamp":"2026-11-23T07:00:01.0Z"}'
+        )
+        record = finish_file(source, tmp_path, "gzip", "now")
+
+        assert record is not None
+        assert (2, "2026-11-23T07:00:01.000000Z") == (record.entries, record.last)
+
+    def test_a_file_still_growing_is_left_for_later(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """If someone appends while it is compressed, nothing is removed and nothing recorded."""
+        from tapelog.retention import _compress
+
+        source = tmp_path / "app.2026-11-23T07-00-00Z--2026-11-23T07-00-00Z.jsonl"
+        source.write_text('{"message":"m"}\n')
+        real_stream = _compress._stream
+
+        def stream_then_append(fd: int, write: Any) -> Any:
+            result = real_stream(fd, write)
+            with source.open("a") as file:
+                file.write('{"message":"late"}\n')
+            return result
+
+        monkeypatch.setattr(_compress, "_stream", stream_then_append)
+
+        assert finish_file(source, tmp_path, "gzip", "now") is None
+        assert 2 == len(source.read_text().splitlines())
+        assert [] == list(tmp_path.glob("*.gz"))
+        assert not (tmp_path / MANIFEST_NAME).exists()
+
+    def test_moving_across_filesystems_copies_then_removes(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """When rename says EXDEV, the file is copied under a temporary name, renamed, then removed."""
+        import errno
+
+        from tapelog.retention._compress import move_file
+
+        source = tmp_path / "a" / "x.gz"
+        source.parent.mkdir()
+        source.write_bytes(b"data")
+        target = tmp_path / "b" / "x.gz"
+        real_rename = Path.rename
+
+        def cross_device(self: Path, to: Path) -> Path:
+            if self == source:
+                raise OSError(errno.EXDEV, "Invalid cross-device link")
+            return real_rename(self, to)
+
+        monkeypatch.setattr(Path, "rename", cross_device)
+        move_file(source, target)
+
+        assert (False, b"data") == (source.exists(), target.read_bytes())
+        with pytest.raises(FileExistsError):
+            move_file(target, target)

@@ -87,6 +87,11 @@ class TestQuery:
 
         assert list(range(20)) == numbers(paths=[logs])
 
+    def test_a_file_named_twice_is_read_once(self, logs: Path) -> None:
+        """A directory and its subdirectory, or a file and its directory: no duplicates."""
+
+        assert list(range(20)) == numbers(paths=[logs, logs / "archive", logs / "app.jsonl"])
+
     def test_since_and_until(self, logs: Path) -> None:
         """since is inclusive, until exclusive."""
 

@@ -448,3 +448,52 @@ class TestHousekeeping:
         tapelog.configure(sinks=[{"type": "console"}])
 
         assert {"retention.rotated", "retention.compressed", "retention.purged"} <= events
+
+
+class TestBackground:
+    def test_a_failing_pass_is_reported_and_the_thread_survives(self) -> None:
+        """An exception in a pass becomes a retention.failed event; the next kick still runs."""
+        from collections import deque
+
+        from tapelog.retention import Background
+
+        calls: list[int] = []
+
+        def job() -> list[Any]:
+            calls.append(1)
+            if len(calls) == 1:
+                raise RuntimeError("boom")
+            return [(20, "ok", {"event": "x"})]
+
+        events: deque[Any] = deque()
+        worker = Background(job, events, "test-housekeeping")
+        worker.kick()
+        assert worker.wait(5)
+        worker.kick()
+        assert worker.wait(5)
+        assert worker.stop(5)
+        worker.after_fork()
+
+        assert ["retention.failed", "x"] == [fields["event"] for _, _, fields in events]
+
+    def test_uncompressed_files_go_to_the_archive_as_they_are(
+        self, tmp_path: Path, clock: ManualClock
+    ) -> None:
+        """compression none with an archive_dir: moved and recorded, logged as archived."""
+        sink = FileSink(
+            tmp_path / "logs" / "app.jsonl",
+            JsonFormat(),
+            rotation={"size": "1 MiB"},
+            compression="none",
+            archive_dir=tmp_path / "archive",
+            clock=clock,
+            background=False,
+        )
+        write_day(sink, clock, 0)
+        events = sink.housekeep()
+        sink.close()
+
+        assert [0] == names_in(tmp_path / "archive")
+        assert [("retention.archived", "archive_dir")] == [
+            (f["event"], f["reason"]) for _, _, f in events
+        ]

@@ -513,3 +513,79 @@ class TestConfiguration:
 
         assert 0o600 == (tmp_path / "app.jsonl").stat().st_mode & 0o777
         assert (tmp_path / "app.jsonl.lock").exists()
+
+
+class TestClock:
+    def test_manual_clock_moves_only_when_told(self) -> None:
+        """advance and set move it; now() is an aware UTC datetime."""
+        clock = ManualClock(START)
+        clock.advance(90)
+        moved = clock.now()
+        clock.set(0.0)
+
+        assert (START + timedelta(seconds=90), 0.0) == (moved, clock.time())
+        assert "ManualClock('1970-01-01T00:00:00+00:00')" == repr(clock)
+
+    def test_naive_datetimes_are_refused(self) -> None:
+        """A datetime without a timezone is ambiguous."""
+
+        with pytest.raises(ValueError, match="aware datetime"):
+            ManualClock(datetime(2026, 1, 1))
+
+    def test_system_clock_and_free_disk(self, tmp_path: Path) -> None:
+        """The defaults read the real time and the real disk."""
+        import time as real_time
+
+        from tapelog.retention import SYSTEM_CLOCK, free_disk
+
+        assert abs(SYSTEM_CLOCK.time() - real_time.time()) < 5
+        assert free_disk(tmp_path) > 0
+
+
+class TestSinkOptions:
+    def test_bad_compression(self, tmp_path: Path) -> None:
+        """A compression that does not exist is a ConfigError naming it."""
+
+        with pytest.raises(ConfigError, match="compression"):
+            FileSink(tmp_path / "a", JsonFormat(), compression="bz2")
+
+    def test_retention_forms(self) -> None:
+        """A retention table is validated like the configuration; other values are refused."""
+        from tapelog.retention import RetentionPolicy
+
+        assert RetentionPolicy(max_files=3, max_age=86400.0) == RetentionPolicy.of(
+            {"max_files": 3, "max_age": "1d"}
+        )
+        with pytest.raises(ValueError, match="retention: expected a table"):
+            RetentionPolicy.of(3)
+
+    @pytest.mark.parametrize(
+        ("options", "message"),
+        [
+            ({"size": 0}, "at least 1 byte"),
+            ({"when": "interval"}, "greater than zero"),
+        ],
+    )
+    def test_bad_policies(self, options: dict[str, Any], message: str) -> None:
+        """A policy built by hand is checked too."""
+
+        with pytest.raises(ValueError, match=message):
+            RotationPolicy(**options)
+
+    def test_housekeeping_needs_rotation_or_retention(self, tmp_path: Path) -> None:
+        """A plain sink has nothing to keep house for; waiting on it returns at once."""
+        sink = FileSink(tmp_path / "a.jsonl", JsonFormat())
+
+        assert sink.wait_housekeeping(0)
+        with pytest.raises(SinkError, match="neither rotation nor retention"):
+            sink.housekeep()
+
+    def test_fsync_and_empty_rotate(self, tmp_path: Path, clock: ManualClock) -> None:
+        """fsync works with rotation; rotating an empty file does nothing."""
+        sink = make_sink(tmp_path / "app.jsonl", clock, rotation={"size": 100})
+        sink.write_batch([entry(clock, 0)])
+        sink.fsync()
+        sink.rotate()
+
+        assert sink.rotate() is None
+        sink.close()

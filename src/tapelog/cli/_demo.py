@@ -10,19 +10,22 @@ import contextlib
 import json
 import logging
 import random
+import shutil
 import threading
 import time
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import tapelog
+from tapelog.cli._collector import Collector
 from tapelog.cli._schema import schema_text
 
 
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Callable
 
 _SYMBOLS = {
     "BTC-USD": Decimal("64000.25"),
@@ -32,6 +35,7 @@ _SYMBOLS = {
 _FILL_SHARE = 0.7  # of orders: filled; then canceled up to _CANCEL_SHARE; the rest fail
 _CANCEL_SHARE = 0.9
 _OK = 200
+_SECRETS = ("s3cret", "hunter2", "abc.def.ghi", "sk-live-0123456789abcdef0123")
 _PROXIES = [
     "http://alice:s3cret@10.0.0.5:8080",
     "http://bob:hunter2@10.0.0.6:3128",
@@ -137,69 +141,69 @@ def _proxy(stop: threading.Event, rng: random.Random) -> None:
         stop.wait(rng.uniform(0.08, 0.2))
 
 
-def _summarise(path: Path, stats: tapelog.Stats) -> int:
-    levels: Counter[str] = Counter()
+def _read_entries(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _summarise(entries: list[dict[str, object]], path: Path, collector: Collector) -> int:
+    stats = tapelog.stats()
+    levels: Counter[str] = Counter(str(entry["level"]) for entry in entries)
     invalid = 0
     validator = None
     with contextlib.suppress(ImportError):
         import jsonschema
 
         validator = jsonschema.Draft202012Validator(json.loads(schema_text()))
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for line in lines:
-        entry = json.loads(line)
-        levels[entry["level"]] += 1
-        if validator is not None and not validator.is_valid(entry):  # pyright: ignore[reportUnknownMemberType]
-            invalid += 1
+        is_valid = cast("Callable[[object], bool]", validator.is_valid)  # pyright: ignore[reportUnknownMemberType]
+        invalid = sum(1 for entry in entries if not is_valid(entry))
     print()
     print("tapelog demo summary")
     print(f"  entries logged          {stats.emitted}")
     print(f"  dropped (queue full)    {stats.dropped_overflow}")
     for name, sink in stats.sinks.items():
-        counts = f"written {sink.written}, filtered {sink.filtered}, failed {sink.failed}"
-        print(f"  sink {name:<18} {counts}")
-    print(
-        f"  {path}: {len(lines)} lines, by level: "
-        + ", ".join(f"{k} {v}" for k, v in sorted(levels.items()))
-    )
+        counts = (
+            f"written {sink.written}, filtered {sink.filtered}, failed {sink.failed}, "
+            f"retried {sink.retried}, spooled {sink.spooled}"
+        )
+        print(f"  sink {name:<10} {counts}")
+    by_level = ", ".join(f"{k} {v}" for k, v in sorted(levels.items()))
+    print(f"  {path}: {len(entries)} entries, by level: {by_level}")
     if validator is None:
         print("  schema check skipped (jsonschema is not installed)")
     else:
-        print(f"  schema check: {len(lines) - invalid} of {len(lines)} lines valid")
-    secrets = [
-        s
-        for s in ("s3cret", "hunter2", "abc.def.ghi", "sk-live-0123456789abcdef0123")
-        if s in path.read_text()
-    ]
-    print(f"  secrets in the file: {', '.join(secrets) if secrets else 'none (redacted)'}")
-    return 1 if invalid or secrets else 0
+        print(f"  schema check: {len(entries) - invalid} of {len(entries)} entries valid")
+    text = "\n".join(json.dumps(entry) for entry in entries)
+    secrets = [s for s in _SECRETS if s in text]
+    print(f"  secrets in the logs: {', '.join(secrets) if secrets else 'none (redacted)'}")
+    lost = _http_report(entries, collector)
+    return 1 if invalid or secrets or lost else 0
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the simulation, then summarise what was written."""
-    out = Path(args.dir)
-    out.mkdir(parents=True, exist_ok=True)
-    app_log = out / "app.jsonl"
-    app_log.unlink(missing_ok=True)
-    tapelog.configure(
-        level="debug",
-        service="tapelog-demo",
-        fields={"include": ["pid", "host", "service"]},
-        levels={"proxy.health": "info"},
-        sinks=[
-            {
-                "type": "console",
-                "name": "console",
-                "level": "info",
-                "stream": "stdout",
-                "format": "console",
-            },
-            {"type": "file", "name": "app", "path": str(app_log), "format": "json"},
-        ],
+def _http_report(entries: list[dict[str, object]], collector: Collector) -> int:
+    """Compare what the collector received with what the file got; return entries lost."""
+    expected = {
+        entry["seq"]
+        for entry in entries
+        if entry["level"] != "debug" and entry.get("sink") != "http"  # http's own failures
+    }
+    records = cast("list[dict[str, object]]", collector.records)
+    received = [record.get("seq") for record in records]
+    stats = collector.stats()
+    lost = len(expected - set(received))
+    print(
+        f"  http collector: was down, then answered 503, then recovered; received "
+        f"{len(set(received))} entries in {stats['batches']} batches, "
+        f"{stats['duplicate_batches']} resent batches dropped by idempotency key"
     )
-    tapelog.set_level("debug", "proxy.health")
-    tapelog.capture_stdlib("info")
-    rng = random.Random(args.seed)
+    verdict = "nothing lost" if not lost else f"{lost} entries LOST"
+    twice = len(received) - len(set(received))
+    print(f"  http delivery: {verdict}, {twice} entries twice")
+    return lost + twice
+
+
+def _simulate(seconds: float, seed: int | None, collector: Collector) -> None:
+    """Run the trading and proxy simulations; take the collector down and up meanwhile."""
+    rng = random.Random(seed)
     stop = threading.Event()
     workers = [
         threading.Thread(
@@ -209,9 +213,61 @@ def run(args: argparse.Namespace) -> int:
     ]
     for worker in workers:
         worker.start()
-    time.sleep(args.seconds)
+    # The collector starts down (connection refused), answers 503 for a while, then
+    # recovers: the http sink spools to disk meanwhile and delivers everything after.
+    time.sleep(seconds / 3)
+    collector.fail(503, times=3, retry_after=0.2)
+    collector.up()
+    time.sleep(seconds * 2 / 3)
     stop.set()
     for worker in workers:
         worker.join()
-    tapelog.flush()
-    return _summarise(app_log, tapelog.stats())
+
+
+def _wait_for_spool(timeout: float) -> None:
+    """Wait (bounded) until the http sink has delivered what it parked in its spool."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        http = tapelog.stats().sinks.get("http")
+        if http is None or not http.spooled:
+            return
+        time.sleep(0.1)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the simulation, then summarise what was written and delivered."""
+    out = Path(args.dir)
+    out.mkdir(parents=True, exist_ok=True)
+    app_log = out / "app.jsonl"
+    app_log.unlink(missing_ok=True)
+    shutil.rmtree(out / "spool", ignore_errors=True)
+    collector = Collector()
+    try:
+        tapelog.configure(
+            level="debug",
+            service="tapelog-demo",
+            fields={"include": ["pid", "host", "service"]},
+            levels={"proxy.health": "info"},
+            sinks=[
+                {"type": "console", "level": "info", "stream": "stdout", "format": "console"},
+                {"type": "file", "name": "app", "path": str(app_log), "format": "json"},
+                {
+                    "type": "http",
+                    "url": collector.url,
+                    "level": "info",
+                    "spool_dir": str(out / "spool"),
+                    "batch": {"max_delay": "200ms"},
+                    "retry": {"initial_delay": "100ms", "max_delay": "1s"},
+                },
+            ],
+        )
+        tapelog.set_level("debug", "proxy.health")
+        tapelog.capture_stdlib("info")
+        _simulate(args.seconds, args.seed, collector)
+        tapelog.flush(30)
+        _wait_for_spool(timeout=20.0)
+        entries = _read_entries(app_log)
+        return _summarise(entries, app_log, collector)
+    finally:
+        tapelog.shutdown(10)
+        collector.close()

@@ -299,18 +299,18 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     Raises:
         FileNotFoundError: a path does not exist.
     """
-    found: dict[Path, None] = {}
+    found: dict[Path, Path] = {}  # by resolved path, so a file named twice is read once
     for item in paths:
         path = Path(item)
         if path.is_dir():
             for child in sorted(path.rglob("*")):
                 if child.is_file() and _is_log_file(child):
-                    found[child] = None
+                    found.setdefault(child.resolve(), child)
         elif path.exists():
-            found[path] = None
+            found.setdefault(path.resolve(), path)
         else:
             raise FileNotFoundError(2, "no such file or directory", str(path))
-    return list(found)
+    return list(found.values())
 
 
 def _read_file(

@@ -123,21 +123,6 @@ class RotationPolicy:
             candidate += step
         return candidate.timestamp()
 
-    def describe(self) -> str:
-        """A short human description, for events and ``--help`` texts."""
-        parts: list[str] = []
-        if self.size is not None:
-            parts.append(f"size {self.size} bytes")
-        if self.when == "interval":
-            parts.append(f"every {self.interval:g}s")
-        elif self.when in {"daily", "weekly"}:
-            at = (self.at or time(0, 0)).strftime("%H:%M")
-            day = "" if self.when == "daily" else f" on weekday {self.weekday or 0}"
-            parts.append(f"{self.when}{day} at {at} UTC")
-        elif self.when is not None:
-            parts.append(self.when)
-        return " or ".join(parts)
-
 
 @final
 @dataclass(frozen=True, slots=True)
