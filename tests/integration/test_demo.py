@@ -39,6 +39,7 @@ class TestDemo:
         entries = read_jsonl(out / "app.jsonl")
         assert 0 == result.returncode, result.stdout + result.stderr
         assert "tapelog demo summary" in result.stdout
+        assert "http delivery: nothing lost, 0 entries twice" in result.stdout
         assert len(entries) > 10
         assert [] == [e for e in entries if not validator.is_valid(e)]  # type: ignore[attr-defined]
         assert not any(

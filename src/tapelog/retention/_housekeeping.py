@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from tapelog.retention._clock import Clock, FreeDisk
     from tapelog.retention._policy import RetentionPolicy
+    from tapelog.retention._retention import Tier
 
 
 __all__ = ["Background", "Event", "Housekeeper"]
@@ -163,7 +164,7 @@ class Housekeeper:
 
     def finished_files(self) -> list[FinishedFile]:
         """Every finished file of the live file, in the log directory and the archive."""
-        places: list[tuple[Path, str]] = [(self.live.parent, "log")]
+        places: list[tuple[Path, Tier]] = [(self.live.parent, "log")]
         if self.archive_dir is not None and self.archive_dir != self.live.parent:
             places.append((self.archive_dir, "archive"))
         files: list[FinishedFile] = []
@@ -173,15 +174,7 @@ class Housekeeper:
                     status = path.stat()
                 except FileNotFoundError:
                     continue
-                files.append(
-                    FinishedFile(
-                        path,
-                        parsed,
-                        "log" if tier == "log" else "archive",
-                        status.st_size,
-                        status.st_dev,
-                    )
-                )
+                files.append(FinishedFile(path, parsed, tier, status.st_size, status.st_dev))
         return files
 
     def _apply_retention(self) -> list[Event]:

@@ -24,7 +24,14 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
-__all__ = ["MANIFEST_NAME", "ArchiveRecord", "Manifest", "append_lines", "read_manifest"]
+__all__ = [
+    "MANIFEST_NAME",
+    "ArchiveRecord",
+    "Manifest",
+    "append_lines",
+    "read_manifest",
+    "removed_line",
+]
 
 MANIFEST_NAME: Final = "manifest.jsonl"
 

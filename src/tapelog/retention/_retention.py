@@ -36,9 +36,10 @@ if TYPE_CHECKING:
     from tapelog.retention._policy import RetentionPolicy
 
 
-__all__ = ["Action", "FinishedFile", "Outcome", "apply_plan", "plan_retention"]
+__all__ = ["Action", "FinishedFile", "Outcome", "Tier", "apply_plan", "plan_retention"]
 
 Tier: TypeAlias = Literal["log", "archive"]
+"""Where a finished file is: beside the live file, or in the archive directory."""
 
 
 @final
