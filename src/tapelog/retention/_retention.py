@@ -7,7 +7,8 @@ disk space, so every rule is tested without a disk or a clock. The rules, in ord
    the archive directory (``retention.archived``); without an archive directory it is
    archived where it is when ``archive_max_age`` is set, and purged when it is not;
 2. ``archive_max_age``: an archived file older than this is purged (without an archive
-   directory: any finished file);
+   directory: any finished file); a file past both ages at once is purged without being
+   moved first;
 3. ``max_files``, ``max_total_size``, ``min_free_disk``: the oldest files go first, until
    the limit holds.
 
