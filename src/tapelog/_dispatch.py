@@ -171,8 +171,11 @@ class Dispatcher:
             old = self._pipeline
             self._pipeline = pipeline
             _safe(old.flush)
-            if close_old:
-                old.close(keep=pipeline)
+        # Closing may wait (a compression in progress, a network sink delivering): do it
+        # outside the lock, so the worker goes on with the new pipeline meanwhile. The old
+        # pipeline is no longer reachable by the worker.
+        if close_old:
+            old.close(keep=pipeline)
         return old
 
     @property
@@ -425,6 +428,12 @@ class Dispatcher:
         with self._work_lock:
             leftovers = [r for r in self._queue if not isinstance(r, threading.Event)]
             self._queue.clear()
+            # A last round of timed duties, so their reports (a rotation, the last drops)
+            # are written before the sinks close.
+            leftovers.extend(_safe_records(self._pipeline.periodic))
+            report = self._drop_report(force=True)
+            if report is not None:
+                leftovers.append(report)
             if leftovers:
                 self._put_sync_many(leftovers)
             _safe(self._pipeline.flush)

@@ -85,6 +85,7 @@ LAYERS: dict[str, set[str]] = {
     "formats": {"formats"},
     "sinks": {"sinks"},
     "config": {"config"},
+    "retention": {"retention"},
 }
 ALLOWED: dict[str, set[str]] = {
     "caller": {"caller"},
@@ -92,8 +93,9 @@ ALLOWED: dict[str, set[str]] = {
     "pipeline": {"caller", "dispatch", "pipeline", "processors", "formats", "sinks", "config"},
     "processors": {"caller", "processors"},
     "formats": {"caller", "formats"},
-    "sinks": {"caller", "sinks", "formats", "dispatch", "config"},
+    "sinks": {"caller", "sinks", "formats", "dispatch", "config", "retention"},
     "config": {"caller", "config"},
+    "retention": {"caller", "formats", "config", "retention"},
 }
 SRC = Path(tapelog.__file__).parent
 

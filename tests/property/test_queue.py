@@ -43,13 +43,17 @@ class SlowListSink:
         pass
 
 
-def run_producers(policy: str, size: int, producers: int, per_producer: int, pause: float) -> SlowListSink:
+def run_producers(
+    policy: str, size: int, producers: int, per_producer: int, pause: float
+) -> SlowListSink:
     tapelog.flush(5)
     sink = SlowListSink(pause)
     RUNTIME.dispatcher.configure_queue(
         QueueConfig(size=size, overflow=policy, block_timeout=30.0, batch_size=max(1, size // 2))  # type: ignore[arg-type]
     )
-    RUNTIME.dispatcher.swap(Pipeline(EntryBuilder(), [SinkSlot(sink, SinkConfig(type="list", name="list"), 0)]))
+    RUNTIME.dispatcher.swap(
+        Pipeline(EntryBuilder(), [SinkSlot(sink, SinkConfig(type="list", name="list"), 0)])
+    )
     RUNTIME.dispatcher.reset_counters()
     start = threading.Barrier(producers)
 
