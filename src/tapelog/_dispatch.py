@@ -95,12 +95,8 @@ class Dispatcher:
         self.put: Callable[[Record], None] = self._put_start
         self._pipeline = pipeline
         self._counters: dict[str, SinkCounters] = {}
-        self._maxsize = queue.size
-        self._policy = queue.overflow
-        self._block_timeout = queue.block_timeout
-        self._batch_size = queue.batch_size
-        self._sync = queue.mode == "sync"
-        self._closed = False
+        self._worker: threading.Thread | None = None
+        self._apply_queue(queue)
         self._reset()
         os.register_at_fork(
             before=self._before_fork,
@@ -150,13 +146,16 @@ class Dispatcher:
         if to_sync:
             self.flush()
         with self._lock:
-            self._maxsize = queue.size
-            self._policy = queue.overflow
-            self._block_timeout = queue.block_timeout
-            self._batch_size = queue.batch_size
-            self._sync = queue.mode == "sync"
-            self._closed = False
+            self._apply_queue(queue)
             self._bind_put()
+
+    def _apply_queue(self, queue: QueueConfig) -> None:
+        self._maxsize = queue.size
+        self._policy = queue.overflow
+        self._block_timeout = queue.block_timeout
+        self._batch_size = queue.batch_size
+        self._sync = queue.mode == "sync"
+        self._closed = False
 
     def swap(self, pipeline: PipelineLike, *, close_old: bool = True) -> PipelineLike:
         """Replace the pipeline between two batches; close the sinks the new one dropped.
