@@ -77,18 +77,20 @@ CALLSITE: set[str] = set()
 OTEL_CONTEXT: list[Callable[[], object]] = []
 
 
-def _callsite(depth: int) -> dict[str, object]:
+def _callsite(depth: int) -> dict[str, object] | None:
     """Read the facts of the frame ``depth`` levels above the caller of this function."""
     meta: dict[str, object] = {}
     if OTEL_CONTEXT:
-        meta["otel"] = OTEL_CONTEXT[0]()
+        otel = OTEL_CONTEXT[0]()
+        if otel:  # an empty OpenTelemetry context holds no span: nothing to carry
+            meta["otel"] = otel
     if "thread" in CALLSITE:
         meta["thread"] = threading.current_thread().name
     if "source" in CALLSITE or "function" in CALLSITE:
         frame = sys._getframe(depth + 1)  # pyright: ignore[reportPrivateUsage]
         meta["source"] = f"{frame.f_code.co_filename}:{frame.f_lineno}"
         meta["function"] = frame.f_code.co_name
-    return meta
+    return meta or None
 
 
 def exc_tuple(exc_info: object) -> ExcInfo | None:

@@ -37,9 +37,18 @@ def context_getter() -> Callable[[], object] | None:
     return cast("Callable[[], object]", module.get_current)
 
 
+_TRACE: list[Any] = []
+
+
+def _load_trace() -> Any:
+    trace = importlib.import_module("opentelemetry.trace")
+    _TRACE.append(trace)
+    return trace
+
+
 def trace_fields(otel_context: object) -> dict[str, str] | None:
     """The active span's ids in ``otel_context``, or None when no valid span is active."""
-    trace = cast("Any", importlib.import_module("opentelemetry.trace"))
+    trace = _TRACE[0] if _TRACE else _load_trace()
     span_context = trace.get_current_span(otel_context).get_span_context()
     if not span_context.is_valid:
         return None

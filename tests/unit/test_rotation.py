@@ -18,6 +18,7 @@ from tapelog.retention._names import format_stamp, span_of
 from tapelog.retention._reader import compression_of, iter_lines
 from tapelog.retention._rotate import split_entries
 from tapelog.sinks import FileSink
+from tapelog.sinks import _file as file_module
 from tapelog.testing import check_sink
 
 
@@ -393,8 +394,11 @@ class TestSharing:
         assert [0, 1] == numbers_in(finished)
         assert [2] == numbers_in(tmp_path / "app.jsonl")
 
-    def test_a_plain_sink_reopens_a_file_moved_away(self, tmp_path: Path) -> None:
-        """Without rotation, a file moved by logrotate is recreated at the path."""
+    def test_a_plain_sink_reopens_a_file_moved_away(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Without rotation, a file moved by logrotate is recreated at the path (at the next check)."""
+        monkeypatch.setattr(file_module, "_RECHECK", 0.0)
         live = tmp_path / "app.jsonl"
         sink = FileSink(live, JsonFormat())
         sink.write_batch([{"message": "a"}])
@@ -404,6 +408,22 @@ class TestSharing:
 
         assert ['{"message":"a"}'] == (tmp_path / "app.jsonl.1").read_text().splitlines()
         assert ['{"message":"b"}'] == live.read_text().splitlines()
+
+    def test_between_checks_entries_follow_the_moved_file(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Until the next check, entries go on into the moved file: none is lost."""
+        monkeypatch.setattr(file_module, "_RECHECK", 3600.0)
+        live = tmp_path / "app.jsonl"
+        sink = FileSink(live, JsonFormat())
+        sink.write_batch([{"message": "a"}])
+        live.rename(tmp_path / "app.jsonl.1")
+        sink.write_batch([{"message": "b"}])
+        sink.close()
+
+        assert ['{"message":"a"}', '{"message":"b"}'] == (
+            tmp_path / "app.jsonl.1"
+        ).read_text().splitlines()
 
     def test_after_fork_reopens_the_lock_file(self, tmp_path: Path, clock: ManualClock) -> None:
         """A forked child gets a lock file description of its own and keeps writing."""

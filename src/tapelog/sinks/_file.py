@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 
 __all__ = ["FileSink"]
 
+_RECHECK = 1.0  # seconds between two checks that the file at path is still ours
+
 _COMPRESSIONS: Final = ("gzip", "zstd", "none")
 _HOUSEKEEPING_INTERVAL: Final = 60.0  # seconds between retention passes when nothing rotates
 _CLOSE_WAIT: Final = 5.0  # how long close() lets a compression in progress finish
@@ -122,6 +124,7 @@ class FileSink:
         self.archive_dir = Path(archive_dir) if archive_dir is not None else None
         self._fd: int | None = None
         self._identity: tuple[int, int] | None = None
+        self._checked_at = 0.0  # monotonic time of the last check that path is still ours
         self._lock = threading.Lock()
         self._events: deque[Event] = deque()
         self._rotating: RotatingFile | None = None
@@ -210,7 +213,16 @@ class FileSink:
                 raise SinkError(msg) from exc
 
     def _current_fd(self) -> int:
-        """The descriptor of the file now at ``path``, reopened if it was moved away."""
+        """The descriptor of the file now at ``path``, reopened if it was moved away.
+
+        The check costs a ``stat``; it runs at most once per ``_RECHECK`` seconds. Until
+        then, entries go on into the moved file (an external rotator renamed it), which
+        keeps them: nothing is lost, they are just in the older file.
+        """
+        now = time.monotonic()
+        if self._fd is not None and now - self._checked_at < _RECHECK:
+            return self._fd
+        self._checked_at = now
         try:
             status = self.path.stat()
             identity: tuple[int, int] | None = (status.st_dev, status.st_ino)
