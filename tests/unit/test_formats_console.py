@@ -6,30 +6,13 @@ import io
 import traceback
 
 import pytest
+from tests.formats_data import ENTRY as BASE
+from tests.formats_data import LINE_BREAKS
 
 from tapelog.formats import ConsoleFormat, should_color
 
 
 MARK = ConsoleFormat.CONTINUATION
-BASE = {
-    "timestamp": "2026-11-23T07:01:02.123456Z",
-    "level": "info",
-    "logger": "trading",
-    "message": "order filled",
-}
-LINE_BREAKS = [
-    "\n",
-    "\r",
-    "\r\n",
-    "\x0b",
-    "\x0c",
-    "\x1c",
-    "\x1d",
-    "\x1e",
-    "\x85",
-    "\u2028",
-    "\u2029",
-]
 
 
 def render(color: bool = False, **fields: object) -> list[str]:

@@ -7,31 +7,10 @@ from decimal import Decimal
 
 import orjson
 import pytest
+from tests.formats_data import ENTRY, LINE_BREAKS
 
 from tapelog.formats import ConsoleFormat, JsonFormat, LogfmtFormat, get_formatter
 from tapelog.formats._json import dumps
-
-
-ENTRY = {
-    "timestamp": "2026-11-23T07:01:02.123456Z",
-    "level": "info",
-    "logger": "trading",
-    "message": "order filled",
-}
-# Every character str.splitlines() breaks on.
-LINE_BREAKS = [
-    "\n",
-    "\r",
-    "\r\n",
-    "\x0b",
-    "\x0c",
-    "\x1c",
-    "\x1d",
-    "\x1e",
-    "\x85",
-    "\u2028",
-    "\u2029",
-]
 
 
 class Unprintable:

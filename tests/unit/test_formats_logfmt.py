@@ -6,24 +6,10 @@ import enum
 from decimal import Decimal
 
 import pytest
+from tests.formats_data import LINE_BREAKS
 
 from tapelog.formats import LogfmtFormat, flatten, parse_logfmt, unflatten
 from tapelog.formats._logfmt import encode_value
-
-
-LINE_BREAKS = [
-    "\n",
-    "\r",
-    "\r\n",
-    "\x0b",
-    "\x0c",
-    "\x1c",
-    "\x1d",
-    "\x1e",
-    "\x85",
-    "\u2028",
-    "\u2029",
-]
 
 
 class Side(enum.StrEnum):
