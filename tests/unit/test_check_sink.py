@@ -77,3 +77,34 @@ class TestCheckSink:
         sink = Lossy()
         with pytest.raises(AssertionError, match="complete and in order"):
             check_sink(sink, lambda: sink.kept)
+
+
+class TestRenderBatch:
+    def test_batch_and_single_rendering_agree(self) -> None:
+        """JsonFormat's batch path writes exactly what one call per entry writes."""
+        from tapelog.sinks._base import render_batch
+
+        entries = [
+            {"message": "plain"},
+            {"message": "line\u2028sep", "n": 1},
+            {"message": "nel\x85", "big": 2**70},
+        ]
+        fmt = JsonFormat()
+
+        assert b"".join(fmt(e) for e in entries) == render_batch(fmt, entries)
+
+    def test_a_failing_entry_spoils_nothing_else(self) -> None:
+        """A formatter that fails on one entry still renders the others, and a valid line for it."""
+        from tapelog.sinks._base import render_batch
+
+        def picky(entry: EventDict) -> bytes:
+            if entry["message"] == "bad":
+                raise ValueError("cannot")
+            return JsonFormat()(entry)
+
+        lines = render_batch(
+            picky, [{"message": "a"}, {"message": "bad"}, {"message": "c"}]
+        ).splitlines()
+
+        assert ["a", "bad", "c"] == [json.loads(line)["message"] for line in lines]
+        assert "ValueError: cannot" == json.loads(lines[1])["tapelog_format_error"]
