@@ -306,6 +306,7 @@ def _clean_items(
     is_sensitive, redact = redactor.is_sensitive, redactor.redact_text
     replacement = redactor.replacement
     plans = redactor.plans
+    texts = redactor.texts
     for key, value in items:
         plan = plans.get(key) if type(key) is str else None
         if plan is None:
@@ -322,7 +323,13 @@ def _clean_items(
             continue
         cls = _type_of(value)
         if cls is str:
-            out[name] = redact(value) if value.isascii() else _clean(value, redactor, depth, stack)
+            done = texts.get(value)
+            if done is not None:
+                out[name] = done
+            else:
+                out[name] = (
+                    redact(value) if value.isascii() else _clean(value, redactor, depth, stack)
+                )
         elif (
             (cls is int and _INT_MIN <= value <= _INT_MAX)
             or cls is bool

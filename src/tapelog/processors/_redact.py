@@ -169,9 +169,9 @@ class Redactor:
         "_patterns",
         "_replacement",
         "_single",
-        "_texts",
         "_url_template",
         "plans",
+        "texts",
     )
 
     def __init__(
@@ -212,7 +212,9 @@ class Redactor:
         self._patterns = tuple(compiled)
         self._hints = _hints(terms)
         self._cache: dict[str, bool] = {}
-        self._texts: dict[str, str] = {}
+        self.texts: dict[str, str] = {}
+        """Short texts already redacted, and their result (a bounded cache that
+        ``clean_fields`` reads directly, saving a call per field)."""
         self.plans: dict[str, tuple[str, bool]] = {}
         """Per raw field name: its sanitised name and whether it is sensitive (a cache
         that ``clean_fields`` keeps; bounded there)."""
@@ -267,14 +269,14 @@ class Redactor:
         # Field values repeat (symbols, venues, statuses): remember short ones' results.
         short = len(text) <= _CACHEABLE_TEXT_LENGTH
         if short:
-            cached = self._texts.get(text)
+            cached = self.texts.get(text)
             if cached is not None:
                 return cached
         redacted = self._redact(text)
         if short:
-            if len(self._texts) >= _CACHE_SIZE:
-                self._texts.clear()
-            self._texts[text] = redacted
+            if len(self.texts) >= _CACHE_SIZE:
+                self.texts.clear()
+            self.texts[text] = redacted
         return redacted
 
     def _redact(self, text: str) -> str:
