@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, settings
 
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
 settings.register_profile(
@@ -48,6 +48,20 @@ def _restore_tapelog(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     RUNTIME.dispatcher.reopen()
     tapelog.configure({"sinks": [{"type": "console"}]})
     tapelog.clear_context()
+
+
+@pytest.fixture(name="setenv")
+def _setenv() -> Iterator[Callable[[str, str], None]]:
+    """Set TAPELOG_* variables for one test; they are gone before tapelog's defaults return."""
+    names: list[str] = []
+
+    def setenv(name: str, value: str) -> None:
+        names.append(name)
+        os.environ[name] = value
+
+    yield setenv
+    for name in names:
+        os.environ.pop(name, None)
 
 
 @pytest.fixture(name="schema", scope="session")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from tests.conftest import need
 
 
 if TYPE_CHECKING:
@@ -180,8 +181,10 @@ class TestSignal:
         self, spawn: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
     ) -> None:
         """A process that does not handle SIGHUP is refused (exit 4), not ended."""
-        if not Path(f"/proc/{os.getpid()}/status").exists():
-            pytest.skip("no /proc here: the signal mask cannot be read")
+        need(
+            Path(f"/proc/{os.getpid()}/status").exists(),
+            "no /proc here: the signal mask cannot be read",
+        )
         ready = tmp_path / "ready"
         proc = spawn(f"import pathlib, time; pathlib.Path({str(ready)!r}).touch(); time.sleep(60)")
         assert wait_for(ready.exists)

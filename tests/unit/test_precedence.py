@@ -8,7 +8,6 @@ level, per-logger levels, the format, and the file itself), and again after a re
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -18,7 +17,7 @@ from tapelog._runtime import RUNTIME
 
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
     from pathlib import Path
 
 
@@ -47,20 +46,6 @@ def cases() -> list[Any]:
         for low, high in PAIRS
         if not (key == "format" and "set_level" in (low, high))
     ]
-
-
-@pytest.fixture(name="setenv")
-def _setenv() -> Iterator[Callable[[str, str], None]]:
-    """Set TAPELOG_* variables for one test; they are gone before tapelog's defaults return."""
-    names: list[str] = []
-
-    def setenv(name: str, value: str) -> None:
-        names.append(name)
-        os.environ[name] = value
-
-    yield setenv
-    for name in names:
-        os.environ.pop(name, None)
 
 
 def file_text(key: str, value: str) -> str:

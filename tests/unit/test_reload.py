@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from tests.conftest import read_jsonl
+from tests.conftest import need, read_jsonl
 
 import tapelog
 from tapelog import _pipeline
@@ -91,20 +91,6 @@ def events(path: Path, event: str) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [e for e in read_jsonl(path) if e.get("event") == event]
-
-
-@pytest.fixture(name="setenv")
-def _setenv() -> Iterator[Callable[[str, str], None]]:
-    """Set TAPELOG_* variables for one test; they are gone before tapelog's defaults return."""
-    names: list[str] = []
-
-    def setenv(name: str, value: str) -> None:
-        names.append(name)
-        os.environ[name] = value
-
-    yield setenv
-    for name in names:
-        os.environ.pop(name, None)
 
 
 class TestReload:
@@ -856,8 +842,7 @@ class TestCli:
 
     def test_handles_sighup_reads_this_process(self) -> None:
         """The signal mask of a process is read from /proc where there is one."""
-        if not Path(f"/proc/{os.getpid()}/status").exists():
-            pytest.skip("no /proc on this system")
+        need(Path(f"/proc/{os.getpid()}/status").exists(), "no /proc on this system")
         previous = signal.signal(signal.SIGHUP, lambda signum, frame: None)
         try:
             caught = _reload.handles_sighup(os.getpid())
