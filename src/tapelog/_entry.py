@@ -14,11 +14,11 @@ import socket
 import time
 import traceback
 from decimal import Decimal
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from tapelog._levels import LEVEL_NAMES, level_name
 from tapelog._otel import trace_fields
-from tapelog.processors import clean_fields, clean_value
+from tapelog.processors import clean_field_value, clean_fields, clean_value, sanitize_key
 
 
 if TYPE_CHECKING:
@@ -66,6 +66,20 @@ _CLEAN_CACHE_SIZE: Final = 4096
 _EVENT_NAME: Final = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*")
 _BAD_LOGGER_CHARS: Final = re.compile(r"[\x00-\x20\s]")
 _DOMAIN_KEYS: Final = ("trade", "metric", "audit")
+_INT_MIN: Final = -(2**63)
+_INT_MAX: Final = 2**64 - 1
+_CACHE_SIZE: Final = 4096  # each of the builder's caches is cleared when it reaches this
+_CACHEABLE_LENGTH: Final = 256  # longer keys and messages are never cached
+_CACHEABLE_TEXT_LENGTH: Final = 64  # as the redactor's own text cache
+
+# What the fast path does with a call field's key (see ``EntryBuilder.build``).
+_PLAIN: Final = 1  # a valid name, not reserved: the value goes in under this key
+_SECRET: Final = 2  # a sensitive name: the replacement goes in
+_GENERAL: Final = 3  # needs sanitising or keeping aside: the general path builds the entry
+
+# "000Z" .. "999Z": the microseconds within a millisecond, as the timestamp ends.
+_MICROS: Final = tuple(f"{micros:03d}Z" for micros in range(1000))
+_NOTHING_SHARED: Final[tuple[object, object, dict[str, JsonValue] | None]] = (None, None, {})
 
 
 def error_object(exc: ExcInfo, redact: Callable[[str], str]) -> dict[str, JsonValue]:
@@ -117,8 +131,18 @@ def _safe_text(text: str) -> str:
     return text
 
 
+# ``type``, typed to return ``type[object]``: pyright strict calls ``type(value)`` of an
+# ``Any`` "partially unknown", and the hot path must not pay for a ``cast()``.
+_type_of: Callable[[object], type[object]] = type
+
+
 def _identity(text: str) -> str:
     return text
+
+
+def _immutable(mapping: Mapping[str, object]) -> bool:
+    """Whether a mapping's values cannot change under us (so its cleaned copy can be kept)."""
+    return all(type(value) in _IMMUTABLE for value in mapping.values())
 
 
 class EntryBuilder:
@@ -136,13 +160,21 @@ class EntryBuilder:
         "_host",
         "_include",
         "_logger_names",
+        "_messages",
+        "_millis",
         "_pid",
+        "_plans",
         "_prefix",
         "_redact",
         "_redactor",
+        "_replacement",
         "_second",
         "_selector",
         "_service",
+        "_shared",
+        "_static",
+        "_stem",
+        "_texts",
         "seq",
     )
 
@@ -154,10 +186,15 @@ class EntryBuilder:
         selector: FieldSelector | None = None,
         seq: SeqCounter | None = None,
     ) -> None:
+        if redactor is not None and not redactor.enabled:
+            redactor = None
         self._redactor = redactor
         self._redact: Callable[[str], str] = (
             redactor.redact_text if redactor is not None else _identity
         )
+        self._replacement = redactor.replacement if redactor is not None else ""
+        # Short texts already cleaned: the redactor's cache, or the builder's own.
+        self._texts: dict[str, str] = redactor.texts if redactor is not None else {}
         self._include = include
         self._service = service
         self._selector = selector
@@ -167,11 +204,32 @@ class EntryBuilder:
         self._prefix = ""
         self._logger_names: dict[str, str] = {}
         self._clean_cache: dict[int, tuple[Mapping[str, object], dict[str, JsonValue]]] = {}
+        self._shared: dict[
+            int, tuple[Mapping[str, object], Mapping[str, object], dict[str, JsonValue] | None]
+        ] = {}
+        self._messages: dict[str, str] = {}
+        self._plans: dict[str, int] = {}
+        self._millis = -1
+        self._stem = ""
+        self._static: dict[str, JsonValue] = {}
+        self._set_static()
         self.seq = seq if seq is not None else SeqCounter()
+
+    def _set_static(self) -> None:
+        """The optional fields that are the same in every entry (pid, host, service)."""
+        static: dict[str, JsonValue] = {}
+        if "pid" in self._include:
+            static["pid"] = self._pid
+        if "host" in self._include:
+            static["host"] = self._host
+        if "service" in self._include and self._service:
+            static["service"] = self._service
+        self._static = static
 
     def after_fork(self) -> None:
         """A forked child has its own pid and its own ``seq`` counting from zero."""
         self._pid = os.getpid()
+        self._set_static()
         self.seq.value = 0
 
     def timestamp(self, time_ns: int) -> str:
@@ -182,6 +240,75 @@ class EntryBuilder:
             self._second = second
         return f"{self._prefix}.{rest // 1000:06d}Z"
 
+    def _stamp_millis(self, millis: int) -> None:
+        """Start a new millisecond: the timestamp up to its milliseconds, cached."""
+        second, milli = divmod(millis, 1000)
+        if second != self._second:
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        self._stem = f"{self._prefix}.{milli:03d}"
+        self._millis = millis
+
+    def _message(self, message: str) -> str:
+        """Redact a message and make it encodable; remember short ones."""
+        text = self._redact(message)
+        if not text.isascii():
+            text = _safe_text(text)
+        if len(message) <= _CACHEABLE_LENGTH:
+            if len(self._messages) >= _CACHE_SIZE:
+                self._messages.clear()
+            self._messages[message] = text
+        return text
+
+    def _text(self, value: str) -> str:
+        """A string field value the text cache did not have: clean and redact it."""
+        if not value.isascii():
+            return cast("str", clean_field_value(value, self._redactor))
+        if self._redactor is not None:
+            return self._redactor.redact_text(value)  # caches it in self._texts
+        if len(value) <= _CACHEABLE_TEXT_LENGTH:
+            if len(self._texts) >= _CACHE_SIZE:
+                self._texts.clear()
+            self._texts[value] = value
+        return value
+
+    def _plan(self, key: object) -> int:
+        """Decide what the fast path does with a call field's key; remember it."""
+        if type(key) is not str:
+            return _GENERAL
+        if key in _KEPT_ASIDE or sanitize_key(key) != key:
+            plan = _GENERAL
+        elif self._redactor is not None and self._redactor.is_sensitive(key):
+            plan = _SECRET
+        else:
+            plan = _PLAIN
+        if len(key) <= _CACHEABLE_LENGTH:
+            if len(self._plans) >= _CACHE_SIZE:
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
+
+    def _share(
+        self, key: int, bound: Mapping[str, object], context: Mapping[str, object]
+    ) -> tuple[Mapping[str, object], Mapping[str, object], dict[str, JsonValue] | None]:
+        """Context and bound fields, cleaned and merged once per pair of mappings.
+
+        The third item is ``None`` when a key must be kept aside (a reserved name or
+        ``event``), which only the general path does.
+        """
+        merged: dict[str, JsonValue] = {}
+        if context:
+            merged.update(self._cleaned_once(context))
+        if bound:
+            merged.update(self._cleaned_once(bound))
+        shared = (bound, context, merged if _KEPT_ASIDE.isdisjoint(merged) else None)
+        if _immutable(bound) and _immutable(context):
+            if len(self._shared) >= _CACHE_SIZE:
+                self._shared.clear()
+            # Holding both mappings keeps their ids from being reused meanwhile.
+            self._shared[key] = shared
+        return shared
+
     def _logger_name(self, name: str) -> str:
         clean = self._logger_names.get(name)
         if clean is None:
@@ -191,8 +318,83 @@ class EntryBuilder:
         return clean
 
     def build(self, record: Record) -> EventDict:
-        """Turn one record into an entry. Never raises for any field value."""
+        """Turn one record into an entry. Never raises for any field value.
+
+        Most records take the fast path below: no exception or call-site facts, a
+        message already seen, bound and context fields cleaned once per mapping, and call
+        fields under plain keys (valid names, not reserved, not ``event``) holding plain
+        values. It writes the same entry the general path would, in fewer steps; anything
+        else falls through to the general path before ``seq`` is taken.
+        """
         # This runs once per entry on the worker: lookups are inlined on purpose.
+        time_ns, level, name, message, fields, bound, context, exc, meta = record
+        if exc is not None or meta is not None:
+            return self._build_general(record)
+        text = self._messages.get(message)
+        if text is None:
+            if type(message) is not str:
+                return self._build_general(record)
+            text = self._message(message)
+        if bound or context:
+            key = id(bound) + id(context)
+            shared = self._shared.get(key)
+            if shared is None or shared[0] is not bound or shared[1] is not context:
+                shared = self._share(key, bound, context)
+            if shared[2] is None:
+                return self._build_general(record)
+        else:
+            shared = _NOTHING_SHARED
+        millis, rest = divmod(time_ns, 1_000_000)
+        if millis != self._millis:
+            self._stamp_millis(millis)
+        entry: EventDict = {
+            "timestamp": self._stem + _MICROS[rest // 1000],
+            "level": LEVEL_NAMES.get(level) or level_name(level),
+            "logger": self._logger_names.get(name) or self._logger_name(name),
+            "message": text,
+            "seq": 0,
+        }
+        if self._static:
+            entry.update(self._static)
+        if shared[2]:
+            entry.update(shared[2])
+        if fields:
+            plans = self._plans
+            texts = self._texts
+            value: Any  # the exact-type tests below narrow it; isinstance() would cost more
+            for field, value in fields.items():
+                plan = plans.get(field)
+                if plan is None:
+                    plan = self._plan(field)
+                if plan is not _PLAIN:
+                    if plan is _SECRET:
+                        entry[field] = self._replacement
+                        continue
+                    return self._build_general(record)
+                cls = _type_of(value)
+                if cls is str:
+                    done = texts.get(value)
+                    if done is None:
+                        done = self._text(value)
+                    entry[field] = done
+                elif (
+                    (cls is int and _INT_MIN <= value <= _INT_MAX)
+                    or cls is bool
+                    or value is None
+                    or (cls is float and value - value == 0.0)
+                ):
+                    entry[field] = value
+                else:
+                    entry[field] = clean_field_value(value, self._redactor)
+        seq = self.seq
+        seq.value += 1
+        entry["seq"] = seq.value
+        if self._selector is not None:
+            return self._selector(entry)
+        return entry
+
+    def _build_general(self, record: Record) -> EventDict:
+        """Any record: an exception, call-site facts, reserved or unusual keys."""
         time_ns, level, name, message, fields, bound, context, exc, meta = record
         if type(message) is not str:  # the API says str; a stray object still logs
             message = str(clean_value(message, None))
@@ -275,7 +477,7 @@ class EntryBuilder:
         if hit is not None and hit[0] is mapping:
             return hit[1]
         cleaned = clean_fields(mapping, self._redactor)
-        if all(type(value) in _IMMUTABLE for value in mapping.values()):
+        if _immutable(mapping):
             if len(self._clean_cache) >= _CLEAN_CACHE_SIZE:
                 self._clean_cache.clear()
             # The cache holds the mapping itself, so its id cannot be reused meanwhile.

@@ -8,6 +8,7 @@ from __future__ import annotations
 from ._fields import FieldSelector as FieldSelector
 from ._normalize import MAX_DEPTH as MAX_DEPTH
 from ._normalize import JsonValue as JsonValue
+from ._normalize import clean_field_value as clean_field_value
 from ._normalize import clean_fields as clean_fields
 from ._normalize import clean_value as clean_value
 from ._normalize import sanitize_key as sanitize_key

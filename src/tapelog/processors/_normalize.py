@@ -34,7 +34,14 @@ if TYPE_CHECKING:
     from tapelog.processors._redact import Redactor
 
 
-__all__ = ["MAX_DEPTH", "JsonValue", "clean_fields", "clean_value", "sanitize_key"]
+__all__ = [
+    "MAX_DEPTH",
+    "JsonValue",
+    "clean_field_value",
+    "clean_fields",
+    "clean_value",
+    "sanitize_key",
+]
 
 JsonValue: TypeAlias = bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"] | None
 """A value orjson writes as it is: what :func:`clean_value` returns."""
@@ -114,6 +121,20 @@ def clean_value(value: object, redactor: Redactor | None) -> JsonValue:
         redactor = None
     try:
         return _clean(value, redactor, 0, set())
+    except Exception:  # pragma: no cover - _clean already contains every failure
+        return _fallback(value, redactor)
+
+
+def clean_field_value(value: object, redactor: Redactor | None) -> JsonValue:
+    """Clean one top-level field's value exactly as :func:`clean_fields` would.
+
+    For the entry builder's fast path, which handles plain values itself and hands
+    anything else (containers, Decimals, objects, non-ASCII text) here.
+    """
+    if redactor is not None and not redactor.enabled:
+        redactor = None
+    try:
+        return _clean(value, redactor, 1, set())
     except Exception:  # pragma: no cover - _clean already contains every failure
         return _fallback(value, redactor)
 
