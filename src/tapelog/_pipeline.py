@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import operator
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, TypeAlias, cast, final
@@ -129,13 +130,17 @@ class Pipeline:
     def process(self, records: Sequence[Record], counters: dict[str, SinkCounters]) -> None:
         """Build every record once, then offer the batch to every sink. Never raises."""
         build = self.builder.build
-        built: list[tuple[int, EventDict]] = []
+        entries: list[EventDict] = []
+        append = entries.append
         for record in records:
             try:
-                entry = build(record)
+                append(build(record))
             except Exception as exc:  # the builder is defensive; this is the last line
-                entry = _broken_entry(self.builder, record, exc)
-            built.append((record[1], entry))
+                append(_broken_entry(self.builder, record, exc))
+        # Whether every record passes a sink's level, and whether any record may skip a
+        # sink, decided once per batch in C loops rather than once per entry and sink.
+        lowest = min(map(_level_of, records), default=0)
+        any_meta = any(map(_meta_of, records))
         for slot in self.slots:
             counter = counters.get(slot.name)
             if counter is None:
@@ -143,21 +148,31 @@ class Pipeline:
             if slot.delivers_itself and slot.bound_counters is not counter:
                 cast("Any", slot.sink).bind_counters(counter)
                 slot.bound_counters = counter
-            self._offer(slot, built, records, counter)
+            if (
+                slot.level <= lowest
+                and not any_meta
+                and slot.accepts is None
+                and slot.sampler is None
+            ):
+                self._hand(slot, entries, counter)
+            else:
+                self._offer(slot, entries, records, counter)
 
     def _offer(
         self,
         slot: SinkSlot,
-        built: list[tuple[int, EventDict]],
+        entries: list[EventDict],
         records: Sequence[Record],
         counter: SinkCounters,
     ) -> None:
+        """Pick the entries this sink wants (level, skip, filter, sampling), then hand them."""
         level = slot.level
         accepts = slot.accepts
         sampler = slot.sampler
         chosen: list[EventDict] = []
         sampled_out = 0
-        for (number, entry), record in zip(built, records, strict=True):
+        for entry, record in zip(entries, records, strict=True):
+            number = record[1]
             if number < level:
                 continue
             meta = record[8]
@@ -170,9 +185,12 @@ class Pipeline:
                 continue
             chosen.append(entry)
         counter.sampled_out += sampled_out
-        counter.filtered += len(built) - len(chosen) - sampled_out
-        if not chosen:
-            return
+        counter.filtered += len(entries) - len(chosen) - sampled_out
+        if chosen:
+            self._hand(slot, chosen, counter)
+
+    def _hand(self, slot: SinkSlot, chosen: list[EventDict], counter: SinkCounters) -> None:
+        """Give a sink its entries; a sink that raises has them counted as failed."""
         try:
             slot.sink.write_batch(chosen)
         except Exception as exc:
@@ -305,6 +323,11 @@ class Pipeline:
             hook = getattr(slot.sink, "after_fork", None)
             if callable(hook):
                 hook()
+
+
+# C-level accessors of a record's level and meta, for the per-batch checks in ``process``.
+_level_of: Callable[[Record], int] = operator.itemgetter(1)
+_meta_of: Callable[[Record], object] = operator.itemgetter(8)
 
 
 def _broken_entry(builder: EntryBuilder, record: Record, exc: Exception) -> EventDict:

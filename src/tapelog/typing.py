@@ -33,7 +33,9 @@ class Sink(Protocol):
 
     ``write_batch`` receives entries that already passed the sink's level and filter, in
     order. It may raise: the dispatcher counts the batch under the sink as failed and goes
-    on with the other sinks.
+    on with the other sinks. Other sinks receive the same entries (often the same
+    sequence), so a sink reads them and never changes them; it may keep the sequence to
+    deliver later, since the dispatcher never reuses it.
     """
 
     name: str

@@ -60,13 +60,13 @@ class Rotation:
     """Its size in bytes."""
 
 
-def split_entries(data: bytes) -> list[bytes]:
+def split_entries(data: bytes | bytearray) -> list[bytes]:
     """Split rendered lines into whole entries, each with its newline.
 
     Every format writes one line per entry, except the console format's continuation lines
     (a traceback), which stay with the entry they follow.
     """
-    parts = data.splitlines(keepends=True)
+    parts = bytes(data).splitlines(keepends=True)
     entries: list[bytes] = []
     for part in parts:
         if entries and part.startswith(CONTINUATION):
@@ -131,7 +131,7 @@ class RotatingFile:
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
 
-    def write(self, data: bytes) -> list[Rotation]:
+    def write(self, data: bytes | bytearray) -> list[Rotation]:
         """Append ``data`` (whole rendered entries), rotating first or between entries.
 
         A rotation that fails (the rename is refused, the disk is full) does not lose the
@@ -209,7 +209,7 @@ class RotatingFile:
 
     # -- inside the lock ------------------------------------------------------------------
 
-    def _append(self, data: bytes) -> None:
+    def _append(self, data: bytes | bytearray) -> None:
         fd = self._fd
         assert fd is not None  # _sync opened it
         view = memoryview(data)

@@ -201,7 +201,7 @@ class FileSink:
                 raise SinkError(msg) from exc
         self._rotated(rotations)
 
-    def _append(self, data: bytes) -> None:
+    def _append(self, data: bytes | bytearray) -> None:
         with self._lock:
             try:
                 fd = self._current_fd()

@@ -207,7 +207,7 @@ class NdjsonEncoder:
 
     def prepare(self, entry: EventDict) -> tuple[bytes, int]:
         """Format the entry (a formatter that fails still gives one valid line)."""
-        line = render_batch(self.formatter, (entry,))
+        line = bytes(render_batch(self.formatter, (entry,)))
         return line, len(line)
 
     def encode(self, prepared: Sequence[bytes]) -> bytes:
