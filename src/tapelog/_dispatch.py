@@ -33,9 +33,10 @@ import sys
 import threading
 import time
 from collections import deque
+from itertools import repeat
 from threading import get_ident
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol, cast
 
 from tapelog._levels import WARNING
 from tapelog._stats import SinkCounters, Stats
@@ -126,6 +127,10 @@ class Dispatcher:
         self._sync_depth = 0
         self._sync_pending: list[Record] = []
         self._fork_held = False
+        # Flush markers put in the queue and taken out by the worker: when the two are
+        # equal, a batch holds records only and skips the per-item marker test.
+        self._markers_put = 0
+        self._markers_taken = 0
         for counters in self._counters.values():
             counters.__init__()
         self._bind_put()
@@ -302,16 +307,27 @@ class Dispatcher:
             self._drain_once(queue)
 
     def _drain_once(self, queue: deque[Record | threading.Event]) -> None:
-        depth = len(queue)
+        popleft = queue.popleft
+        # Under the lock, so that a drop_oldest caller (who pops too) cannot empty the
+        # queue under this loop. Appending callers take no lock and only lengthen it.
+        with self._lock:
+            depth = len(queue)
+            # Read after the depth: a flush counts its marker before appending it, so a
+            # marker among the first ``depth`` items was counted before this read.
+            markers_queued = self._markers_put != self._markers_taken
+            items = [popleft() for _ in repeat(None, min(depth, self._batch_size))]
         self._high_water = max(self._high_water, depth)
-        records: list[Record] = []
         markers: list[threading.Event] = []
-        for _ in range(min(depth, self._batch_size)):
-            item = queue.popleft()
-            if isinstance(item, threading.Event):
-                markers.append(item)
-            else:
-                records.append(item)
+        if markers_queued:
+            records: list[Record] = []
+            for item in items:
+                if isinstance(item, threading.Event):
+                    markers.append(item)
+                else:
+                    records.append(item)
+            self._markers_taken += len(markers)
+        else:
+            records = cast("list[Record]", items)
         with self._work_lock:
             pipeline = self._pipeline
             if records:
@@ -408,6 +424,7 @@ class Dispatcher:
         if report is not None:
             self._queue.append(report)
         marker = threading.Event()
+        self._markers_put += 1  # before the append: see _drain_once
         self._queue.append(marker)
         self._wake.set()
         return marker.wait(timeout)
@@ -426,6 +443,7 @@ class Dispatcher:
             self._bind_put()
         with self._work_lock:
             leftovers = [r for r in self._queue if not isinstance(r, threading.Event)]
+            self._markers_taken += len(self._queue) - len(leftovers)
             self._queue.clear()
             # A last round of timed duties, so their reports (a rotation, the last drops)
             # are written before the sinks close.

@@ -163,6 +163,7 @@ class EntryBuilder:
         "_messages",
         "_millis",
         "_pid",
+        "_plain",
         "_plans",
         "_prefix",
         "_redact",
@@ -209,6 +210,7 @@ class EntryBuilder:
         ] = {}
         self._messages: dict[str, str] = {}
         self._plans: dict[str, int] = {}
+        self._plain: set[str] = set()  # the keys planned _PLAIN, for one subset test
         self._millis = -1
         self._stem = ""
         self._static: dict[str, JsonValue] = {}
@@ -272,6 +274,33 @@ class EntryBuilder:
             self._texts[value] = value
         return value
 
+    def _value(self, value: object) -> JsonValue:
+        """Clean one call field's value (any value: text, numbers, containers, objects)."""
+        if type(value) is str:
+            done = self._texts.get(value)
+            return done if done is not None else self._text(value)
+        return clean_field_value(value, self._redactor)
+
+    def _planned_fields(self, entry: EventDict, fields: Mapping[str, object]) -> bool:
+        """Add call fields whose keys are not all known plain: sensitive ones redacted.
+
+        Returns:
+            False, having added nothing, when a key needs the general path (a name to
+            sanitise or keep aside).
+        """
+        plans = self._plans
+        planned: list[tuple[str, int]] = []
+        for field in fields:
+            plan = plans.get(field)
+            if plan is None:
+                plan = self._plan(field)
+            if plan == _GENERAL:
+                return False
+            planned.append((field, plan))
+        for field, plan in planned:
+            entry[field] = self._replacement if plan == _SECRET else self._value(fields[field])
+        return True
+
     def _plan(self, key: object) -> int:
         """Decide what the fast path does with a call field's key; remember it."""
         if type(key) is not str:
@@ -285,7 +314,10 @@ class EntryBuilder:
         if len(key) <= _CACHEABLE_LENGTH:
             if len(self._plans) >= _CACHE_SIZE:
                 self._plans.clear()
+                self._plain.clear()
             self._plans[key] = plan
+            if plan == _PLAIN:
+                self._plain.add(key)
         return plan
 
     def _share(
@@ -359,33 +391,26 @@ class EntryBuilder:
         if shared[2]:
             entry.update(shared[2])
         if fields:
-            plans = self._plans
-            texts = self._texts
-            value: Any  # the exact-type tests below narrow it; isinstance() would cost more
-            for field, value in fields.items():
-                plan = plans.get(field)
-                if plan is None:
-                    plan = self._plan(field)
-                if plan is not _PLAIN:
-                    if plan is _SECRET:
-                        entry[field] = self._replacement
-                        continue
-                    return self._build_general(record)
-                cls = _type_of(value)
-                if cls is str:
-                    done = texts.get(value)
-                    if done is None:
-                        done = self._text(value)
-                    entry[field] = done
-                elif (
-                    (cls is int and _INT_MIN <= value <= _INT_MAX)
-                    or cls is bool
-                    or value is None
-                    or (cls is float and value - value == 0.0)
-                ):
-                    entry[field] = value
-                else:
-                    entry[field] = clean_field_value(value, self._redactor)
+            if self._plain.issuperset(fields):
+                texts = self._texts
+                value: Any  # the exact-type tests below narrow it; isinstance() costs more
+                for field, value in fields.items():
+                    cls = _type_of(value)
+                    if cls is str:
+                        done = texts.get(value)
+                        entry[field] = done if done is not None else self._text(value)
+                    elif cls is float:
+                        entry[field] = value if value - value == 0.0 else self._value(value)
+                    elif cls is int:
+                        entry[field] = (
+                            value if _INT_MIN <= value <= _INT_MAX else self._value(value)
+                        )
+                    elif value is None or cls is bool:
+                        entry[field] = value
+                    else:
+                        entry[field] = self._value(value)
+            elif not self._planned_fields(entry, fields):
+                return self._build_general(record)
         seq = self.seq
         seq.value += 1
         entry["seq"] = seq.value
