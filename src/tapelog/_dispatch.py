@@ -91,9 +91,11 @@ class Dispatcher:
     """Moves records from callers to the pipeline. One per process; see the module doc."""
 
     def __init__(self, pipeline: PipelineLike, queue: QueueConfig) -> None:
-        # ``put`` hands one record over; it is rebound when the mode or policy changes,
-        # so the hot path never tests the mode.
-        self.put: Callable[[Record], None] = self._put_start
+        # ``put`` appends while the queue has ``_room``; otherwise it calls ``_slow_put``,
+        # which is rebound as the mode changes (start the worker, write synchronously,
+        # apply the overflow policy). ``_room`` is 0 whenever the fast path must not run.
+        self._room = 0
+        self._slow_put: Callable[[Record], None] = self._put_start
         self._pipeline = pipeline
         self._counters: dict[str, SinkCounters] = {}
         self._worker: threading.Thread | None = None
@@ -137,11 +139,11 @@ class Dispatcher:
 
     def _bind_put(self) -> None:
         if self._sync or self._closed:
-            self.put = self._put_sync
+            self._room, self._slow_put = 0, self._put_sync
         elif self._worker is None:
-            self.put = self._put_start
+            self._room, self._slow_put = 0, self._put_start
         else:
-            self.put = self._put_async
+            self._room, self._slow_put = self._maxsize, self._overflow
 
     # -- configuration -------------------------------------------------------------
 
@@ -202,14 +204,15 @@ class Dispatcher:
             self._bind_put()
         self.put(record)
 
-    def _put_async(self, record: Record) -> None:
+    def put(self, record: Record) -> None:
+        """Hand one record over: in async mode, the caller's whole cost is this method."""
         queue = self._queue
-        if len(queue) >= self._maxsize:
-            self._overflow(record)
-            return
-        queue.append(record)
-        if self._idle:
-            self._wake.set()
+        if len(queue) < self._room:
+            queue.append(record)
+            if self._idle:
+                self._wake.set()
+        else:
+            self._slow_put(record)
 
     def _overflow(self, record: Record) -> None:
         """The queue is full: apply the policy. Every record not queued is counted."""

@@ -42,7 +42,7 @@ class LoggerCore:
 
 
 class Outlet(Protocol):
-    """Where records go: the dispatcher, whose ``put`` is rebound as its mode changes."""
+    """Where records go: the dispatcher, whose ``put`` stays the same method for good."""
 
     def put(self, record: Record, /) -> None:
         """Hand one record over."""
@@ -61,12 +61,14 @@ def _drop(record: Record) -> None:  # pragma: no cover - replaced at import
 
 
 _outlet: Outlet = _Nowhere()
+_put: Callable[[Record], None] = _outlet.put  # the outlet's put, one global load away
 
 
 def set_outlet(outlet: Outlet) -> None:
     """Point every logger at ``outlet``. Called once, by ``tapelog._runtime``."""
-    global _outlet
+    global _outlet, _put
     _outlet = outlet
+    _put = outlet.put
 
 
 #: Optional call-site fields (``thread``, ``source``, ``function``) the config asked for.
@@ -145,7 +147,7 @@ class Logger:
 
     def _log(self, level: int, message: str, fields: dict[str, object]) -> None:
         exc = exc_tuple(fields.pop("exc_info")) if "exc_info" in fields else None
-        _outlet.put(
+        _put(
             (
                 time_ns(),
                 level,
