@@ -119,7 +119,8 @@ def _floor_enqueue(path: Path) -> Harness:
     """The least an asynchronous logger can do on the caller: one tuple, one append.
 
     A worker thread polls the deque (0.5 ms sleeps when empty), formats as the orjson floor
-    does and writes each batch with one buffered write. The deque is unbounded.
+    does into one ``bytearray`` per batch and writes it with one buffered write. The deque
+    is unbounded.
     """
     import orjson
 
@@ -142,23 +143,23 @@ def _floor_enqueue(path: Path) -> Harness:
                     break
                 time.sleep(0.0005)
                 continue
-            chunk: list[bytes] = []
+            # One growing bytearray per batch: joining a list of small bytes measured
+            # several times slower (see the architecture doc, "the hot path").
+            chunk = bytearray()
             for _ in range(min(depth, 4096)):
                 ns, _level, message, fields = popleft()
-                chunk.append(
-                    dumps(
-                        {
-                            "timestamp": stamp(ns),
-                            "level": "info",
-                            "logger": LOGGER_NAME,
-                            "message": message,
-                            **bound,
-                            **fields,
-                        },
-                        option=option,
-                    )
+                chunk += dumps(
+                    {
+                        "timestamp": stamp(ns),
+                        "level": "info",
+                        "logger": LOGGER_NAME,
+                        "message": message,
+                        **bound,
+                        **fields,
+                    },
+                    option=option,
                 )
-            f.write(b"".join(chunk))
+            f.write(chunk)
         f.flush()
 
     thread = threading.Thread(target=worker, name="floor-worker", daemon=True)

@@ -129,14 +129,7 @@ class Pipeline:
 
     def process(self, records: Sequence[Record], counters: dict[str, SinkCounters]) -> None:
         """Build every record once, then offer the batch to every sink. Never raises."""
-        build = self.builder.build
-        entries: list[EventDict] = []
-        append = entries.append
-        for record in records:
-            try:
-                append(build(record))
-            except Exception as exc:  # the builder is defensive; this is the last line
-                append(_broken_entry(self.builder, record, exc))
+        entries = self.builder.build_many(records)
         # Whether every record passes a sink's level, and whether any record may skip a
         # sink, decided once per batch in C loops rather than once per entry and sink.
         lowest = min(map(_level_of, records), default=0)
@@ -328,19 +321,6 @@ class Pipeline:
 # C-level accessors of a record's level and meta, for the per-batch checks in ``process``.
 _level_of: Callable[[Record], int] = operator.itemgetter(1)
 _meta_of: Callable[[Record], object] = operator.itemgetter(8)
-
-
-def _broken_entry(builder: EntryBuilder, record: Record, exc: Exception) -> EventDict:
-    """An entry that still carries the record's core facts when building it failed."""
-    from tapelog._levels import level_name
-
-    return {
-        "timestamp": builder.timestamp(record[0]),
-        "level": level_name(record[1]),
-        "logger": str(record[2]) or "root",
-        "message": str(record[3]),
-        "tapelog_error": f"{type(exc).__name__}: {exc}",
-    }
 
 
 def _format_choice(config: Config, sink: SinkConfig) -> tuple[str, bool]:

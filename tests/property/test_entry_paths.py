@@ -81,7 +81,7 @@ SHARED = st.one_of(
     FIELDS,
     FIELDS.map(MappingProxyType),
 )
-MESSAGES = st.one_of(TEXTS, st.integers())
+MESSAGES = st.one_of(TEXTS, st.integers(), st.lists(st.integers(), max_size=2))
 
 
 def _twins(
@@ -192,3 +192,18 @@ def test_a_bound_list_changed_after_binding_shows_its_current_value() -> None:
     assert builder.build(record)["tags"] == ["a"]
     tags.append("b")
     assert builder.build(record)["tags"] == ["a", "b"]
+
+
+def test_a_record_that_cannot_be_built_gives_an_entry_saying_so_and_spoils_no_other() -> None:
+    builder = EntryBuilder(redactor=Redactor())
+    good: Record = (1_795_000_000_000_000_000, 20, "app", "fine", {"n": 1}, {}, {}, None, None)
+    # A logger name that is not text: the builder's name check raises on it.
+    bad: Record = (1_795_000_000_000_000_000, 40, None, "boom", {}, {}, {}, None, None)  # type: ignore[assignment]
+    entries = builder.build_many([good, bad, good])
+    assert [entry["message"] for entry in entries] == ["fine", "boom", "fine"]
+    assert [entry.get("seq") for entry in entries] == [1, None, 2]
+    broken = entries[1]
+    assert broken["level"] == "error"
+    assert broken["logger"] == "None"
+    assert str(broken["tapelog_error"]).startswith("TypeError: ")
+    assert broken["timestamp"] == entries[0]["timestamp"]
