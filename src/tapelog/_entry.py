@@ -413,6 +413,7 @@ class EntryBuilder:
         texts = self._texts
         selector = self._selector
         seq = self.seq
+        millis_now, stem = self._millis, self._stem
         value: Any  # the exact-type tests below narrow it; isinstance() costs more
         for record in records:
             try:
@@ -431,12 +432,13 @@ class EntryBuilder:
                     append(self._build_general(record))
                     continue
                 millis, rest = divmod(time_ns, 1_000_000)
-                if millis != self._millis:
+                if millis != millis_now:
                     self._stamp_millis(millis)
+                    millis_now, stem = millis, self._stem
                 # Copying a template that has every key in place measured cheaper than
                 # building the dict key by key; the stores keep each key's position.
                 entry = template.copy()
-                entry["timestamp"] = self._stem + _MICROS[rest // 1000]
+                entry["timestamp"] = stem + _MICROS[rest // 1000]
                 entry["level"] = LEVEL_NAMES.get(level) or level_name(level)
                 entry["logger"] = names.get(name) or self._logger_name(name)
                 entry["message"] = text
