@@ -179,20 +179,18 @@ class EntryBuilder:
         "_last",
         "_logger_names",
         "_messages",
-        "_millis",
+        "_millisecond",
         "_pid",
         "_plain",
         "_plans",
-        "_prefix",
         "_redact",
         "_redactor",
         "_replacement",
-        "_second",
+        "_seconds",
         "_selector",
         "_service",
         "_shared",
         "_static",
-        "_stem",
         "_template",
         "_texts",
         "seq",
@@ -220,8 +218,7 @@ class EntryBuilder:
         self._selector = selector
         self._host = socket.gethostname() if "host" in include else ""
         self._pid = os.getpid()
-        self._second = -1
-        self._prefix = ""
+        self._seconds: tuple[int, str] = (-1, "")
         self._logger_names: dict[str, str] = {}
         self._clean_cache: dict[int, tuple[Mapping[str, object], dict[str, JsonValue]]] = {}
         self._shared: dict[
@@ -230,8 +227,7 @@ class EntryBuilder:
         self._messages: dict[str, str] = {}
         self._plans: dict[str, int] = {}
         self._plain: set[str] = set()  # the keys planned _PLAIN, for one subset test
-        self._millis = -1
-        self._stem = ""
+        self._millisecond: tuple[int, str] = (-1, "")  # as _seconds, to the millisecond
         self._static: dict[str, JsonValue] = {}
         self._template: EventDict = {}
         self._last = _NOTHING_SHARED
@@ -261,19 +257,26 @@ class EntryBuilder:
     def timestamp(self, time_ns: int) -> str:
         """RFC 3339 UTC with exactly six fractional digits; the second's prefix is cached."""
         second, rest = divmod(time_ns, 1_000_000_000)
-        if second != self._second:
-            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-            self._second = second
-        return f"{self._prefix}.{rest // 1000:06d}Z"
+        return f"{self._prefix_of(second)}.{rest // 1000:06d}Z"
 
-    def _stamp_millis(self, millis: int) -> None:
-        """Start a new millisecond: the timestamp up to its milliseconds, cached."""
+    def _prefix_of(self, second: int) -> str:
+        """The timestamp up to its whole second, cached as one (second, text) pair.
+
+        One attribute holding both keeps two threads sharing a builder (a stdlib
+        formatter) from ever pairing one second with another's text.
+        """
+        cached_second, prefix = self._seconds
+        if cached_second != second:
+            prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._seconds = (second, prefix)
+        return prefix
+
+    def _stamp_millis(self, millis: int) -> str:
+        """Start a new millisecond: return the timestamp up to its milliseconds, cached."""
         second, milli = divmod(millis, 1000)
-        if second != self._second:
-            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-            self._second = second
-        self._stem = f"{self._prefix}.{milli:03d}"
-        self._millis = millis
+        stem = f"{self._prefix_of(second)}.{milli:03d}"
+        self._millisecond = (millis, stem)
+        return stem
 
     def _message(self, message: str) -> str:
         """Redact a message and make it encodable; remember short ones."""
@@ -413,7 +416,7 @@ class EntryBuilder:
         texts = self._texts
         selector = self._selector
         seq = self.seq
-        millis_now, stem = self._millis, self._stem
+        millis_now, stem = self._millisecond
         value: Any  # the exact-type tests below narrow it; isinstance() costs more
         for record in records:
             try:
@@ -433,8 +436,7 @@ class EntryBuilder:
                     continue
                 millis, rest = divmod(time_ns, 1_000_000)
                 if millis != millis_now:
-                    self._stamp_millis(millis)
-                    millis_now, stem = millis, self._stem
+                    millis_now, stem = millis, self._stamp_millis(millis)
                 # Copying a template that has every key in place measured cheaper than
                 # building the dict key by key; the stores keep each key's position.
                 entry = template.copy()
@@ -489,13 +491,10 @@ class EntryBuilder:
         if type(message) is not str:  # the API says str; a stray object still logs
             message = str(clean_value(message, None))
         second, rest = divmod(time_ns, 1_000_000_000)
-        if second != self._second:
-            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-            self._second = second
         logger = self._logger_names.get(name) or self._logger_name(name)
         message = self._redact(message)
         entry: EventDict = {
-            "timestamp": f"{self._prefix}.{rest // 1000:06d}Z",
+            "timestamp": f"{self._prefix_of(second)}.{rest // 1000:06d}Z",
             "level": LEVEL_NAMES.get(level) or level_name(level),
             "logger": logger,
             "message": message if message.isascii() else _safe_text(message),
