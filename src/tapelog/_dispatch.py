@@ -94,8 +94,8 @@ class Dispatcher:
         # ``put`` appends while the queue has ``_room``; otherwise it calls ``_slow_put``,
         # which is rebound as the mode changes (start the worker, write synchronously,
         # apply the overflow policy). ``_room`` is 0 whenever the fast path must not run.
-        self._room = 0
-        self._slow_put: Callable[[Record], None] = self._put_start
+        self.room = 0
+        self.slow_put: Callable[[Record], None] = self._put_start
         self._pipeline = pipeline
         self._counters: dict[str, SinkCounters] = {}
         self._worker: threading.Thread | None = None
@@ -115,7 +115,11 @@ class Dispatcher:
         self._not_full = threading.Condition(self._lock)
         self._work_lock = threading.RLock()
         self._wake = threading.Event()
-        self._idle = False
+        # What loggers read to append without calling ``put`` (see ``_logger.Logger._log``):
+        # the same queue and the event's ``set``, under public names.
+        self.queue = self._queue
+        self.wake = self._wake.set
+        self.idle = False
         self._stopping = False
         self._worker: threading.Thread | None = None
         self._worker_ident = 0
@@ -139,11 +143,11 @@ class Dispatcher:
 
     def _bind_put(self) -> None:
         if self._sync or self._closed:
-            self._room, self._slow_put = 0, self._put_sync
+            self.room, self.slow_put = 0, self._put_sync
         elif self._worker is None:
-            self._room, self._slow_put = 0, self._put_start
+            self.room, self.slow_put = 0, self._put_start
         else:
-            self._room, self._slow_put = self._maxsize, self._overflow
+            self.room, self.slow_put = self._maxsize, self._overflow
 
     # -- configuration -------------------------------------------------------------
 
@@ -205,14 +209,18 @@ class Dispatcher:
         self.put(record)
 
     def put(self, record: Record) -> None:
-        """Hand one record over: in async mode, the caller's whole cost is this method."""
+        """Hand one record over: in async mode, the caller's whole cost is this method.
+
+        ``Logger._log`` does the same three steps itself, saving a call; the two must
+        stay alike.
+        """
         queue = self._queue
-        if len(queue) < self._room:
+        if len(queue) < self.room:
             queue.append(record)
-            if self._idle:
+            if self.idle:
                 self._wake.set()
         else:
-            self._slow_put(record)
+            self.slow_put(record)
 
     def _overflow(self, record: Record) -> None:
         """The queue is full: apply the policy. Every record not queued is counted."""
@@ -301,10 +309,10 @@ class Dispatcher:
                 # Announce idleness, then re-check: a put that missed the flag appended
                 # before this check, and a later one sees the flag and sets the event.
                 wake.clear()
-                self._idle = True
+                self.idle = True
                 if not queue and not self._stopping:
                     wake.wait(_IDLE_WAIT)
-                self._idle = False
+                self.idle = False
                 self._periodic()
                 continue
             self._drain_once(queue)

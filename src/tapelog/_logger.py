@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections import deque
 from time import time_ns
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Protocol, cast, final
+from typing import TYPE_CHECKING, Any, Protocol, cast, final
 
 from tapelog._context import EMPTY, get_current
 from tapelog._levels import CRITICAL, DEBUG, ERROR, INFO, TRACE, WARNING, parse_level
@@ -42,7 +43,18 @@ class LoggerCore:
 
 
 class Outlet(Protocol):
-    """Where records go: the dispatcher, whose ``put`` stays the same method for good."""
+    """Where records go: the dispatcher.
+
+    A logger appends to ``queue`` itself while it is shorter than ``room`` (and calls
+    ``wake`` when the worker is ``idle``); otherwise it calls ``slow_put``, which applies
+    the mode and the overflow policy. ``put`` does the same for other callers.
+    """
+
+    queue: deque[Any]
+    room: int
+    idle: bool
+    wake: Callable[[], None]
+    slow_put: Callable[[Record], None]
 
     def put(self, record: Record, /) -> None:
         """Hand one record over."""
@@ -53,6 +65,11 @@ class _Nowhere:
     """The outlet before the runtime exists; drops records (nothing can log that early)."""
 
     def __init__(self) -> None:
+        self.queue: deque[Any] = deque()
+        self.room = 0
+        self.idle = False
+        self.wake: Callable[[], None] = _nothing
+        self.slow_put: Callable[[Record], None] = _drop
         self.put: Callable[[Record], None] = _drop
 
 
@@ -60,15 +77,17 @@ def _drop(record: Record) -> None:  # pragma: no cover - replaced at import
     del record
 
 
+def _nothing() -> None:  # pragma: no cover - replaced at import
+    return None
+
+
 _outlet: Outlet = _Nowhere()
-_put: Callable[[Record], None] = _outlet.put  # the outlet's put, one global load away
 
 
 def set_outlet(outlet: Outlet) -> None:
     """Point every logger at ``outlet``. Called once, by ``tapelog._runtime``."""
-    global _outlet, _put
+    global _outlet
     _outlet = outlet
-    _put = outlet.put
 
 
 #: Optional call-site fields (``thread``, ``source``, ``function``) the config asked for.
@@ -147,19 +166,26 @@ class Logger:
 
     def _log(self, level: int, message: str, fields: dict[str, object]) -> None:
         exc = exc_tuple(fields.pop("exc_info")) if "exc_info" in fields else None
-        _put(
-            (
-                time_ns(),
-                level,
-                self._core.name,
-                message,
-                fields,
-                self._bound,
-                get_current(),
-                exc,
-                _callsite(2) if CALLSITE else None,
-            )
+        record: Record = (
+            time_ns(),
+            level,
+            self._core.name,
+            message,
+            fields,
+            self._bound,
+            get_current(),
+            exc,
+            _callsite(2) if CALLSITE else None,
         )
+        # Dispatcher.put's three steps, inlined: a call less on every enabled log call.
+        outlet = _outlet
+        queue = outlet.queue
+        if len(queue) < outlet.room:
+            queue.append(record)
+            if outlet.idle:
+                outlet.wake()
+        else:
+            outlet.slow_put(record)
 
     def trace(self, message: str, /, **fields: object) -> None:
         """Log at level ``trace`` (5)."""
