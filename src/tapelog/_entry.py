@@ -14,7 +14,7 @@ import socket
 import time
 import traceback
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 from tapelog._levels import LEVEL_NAMES, level_name
 from tapelog._otel import trace_fields
@@ -68,6 +68,8 @@ _BAD_LOGGER_CHARS: Final = re.compile(r"[\x00-\x20\s]")
 _DOMAIN_KEYS: Final = ("trade", "metric", "audit")
 _INT_MIN: Final = -(2**63)
 _INT_MAX: Final = 2**64 - 1
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 _CACHE_SIZE: Final = 4096  # each of the builder's caches is cleared when it reaches this
 _CACHEABLE_LENGTH: Final = 256  # longer keys and messages are never cached
 _CACHEABLE_TEXT_LENGTH: Final = 64  # as the redactor's own text cache
@@ -144,6 +146,13 @@ def _safe_text(text: str) -> str:
 # ``type``, typed to return ``type[object]``: pyright strict calls ``type(value)`` of an
 # ``Any`` "partially unknown", and the hot path must not pay for a ``cast()``.
 _type_of: Callable[[object], type[object]] = type
+
+
+def _remember(cache: dict[_K, _V], key: _K, value: _V) -> None:
+    """Store in one of the builder's bounded caches, emptying it first when full."""
+    if len(cache) >= _CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
 
 
 def _text_of(value: object) -> str:
@@ -284,9 +293,7 @@ class EntryBuilder:
         if not text.isascii():
             text = _safe_text(text)
         if len(message) <= _CACHEABLE_LENGTH:
-            if len(self._messages) >= _CACHE_SIZE:
-                self._messages.clear()
-            self._messages[message] = text
+            _remember(self._messages, message, text)
         return text
 
     def _text(self, value: str) -> str:
@@ -296,9 +303,7 @@ class EntryBuilder:
         if self._redactor is not None:
             return self._redactor.redact_text(value)  # caches it in self._texts
         if len(value) <= _CACHEABLE_TEXT_LENGTH:
-            if len(self._texts) >= _CACHE_SIZE:
-                self._texts.clear()
-            self._texts[value] = value
+            _remember(self._texts, value, value)
         return value
 
     def _value(self, value: object) -> JsonValue:
@@ -377,10 +382,8 @@ class EntryBuilder:
         template = {**self._template, **merged} if _KEPT_ASIDE.isdisjoint(merged) else None
         shared = (bound, context, template)
         if _immutable(bound) and _immutable(context):
-            if len(self._shared) >= _CACHE_SIZE:
-                self._shared.clear()
             # Holding both mappings keeps their ids from being reused meanwhile.
-            self._shared[key] = shared
+            _remember(self._shared, key, shared)
             self._last = shared
         return shared
 

@@ -117,12 +117,7 @@ def clean_value(value: object, redactor: Redactor | None) -> JsonValue:
     >>> clean_value({"qty": Decimal("1E-8"), "tags": {"b", "a"}}, None)
     {'qty': '0.00000001', 'tags': ['a', 'b']}
     """
-    if redactor is not None and not redactor.enabled:
-        redactor = None
-    try:
-        return _clean(value, redactor, 0, set())
-    except Exception:  # pragma: no cover - _clean already contains every failure
-        return _fallback(value, redactor)
+    return _clean_from(value, redactor, 0)
 
 
 def clean_field_value(value: object, redactor: Redactor | None) -> JsonValue:
@@ -131,10 +126,15 @@ def clean_field_value(value: object, redactor: Redactor | None) -> JsonValue:
     For the entry builder's fast path, which handles plain values itself and hands
     anything else (containers, Decimals, objects, non-ASCII text) here.
     """
+    return _clean_from(value, redactor, 1)
+
+
+def _clean_from(value: object, redactor: Redactor | None, depth: int) -> JsonValue:
+    """Clean ``value`` found ``depth`` containers deep; never raises."""
     if redactor is not None and not redactor.enabled:
         redactor = None
     try:
-        return _clean(value, redactor, 1, set())
+        return _clean(value, redactor, depth, set())
     except Exception:  # pragma: no cover - _clean already contains every failure
         return _fallback(value, redactor)
 
