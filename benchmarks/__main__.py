@@ -165,7 +165,27 @@ def import_time_us(module: str) -> float | None:
     return None
 
 
+def warm_bytecode(module: str) -> None:
+    """Import ``module`` once with bytecode writing allowed.
+
+    pip compiles an installed package's modules at install time, so the peers import
+    from ``__pycache__``; tapelog here runs from the source tree, and with
+    ``PYTHONDONTWRITEBYTECODE`` set (as on CI machines) every run would compile it from
+    scratch. One import with writing allowed puts every module on the same footing.
+    """
+    env = {k: v for k, v in child_env().items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run(
+        [sys.executable, "-c", f"import {module}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        check=False,
+    )
+
+
 def run_import_time(modules: list[str], repeats: int) -> dict[str, list[float]]:
+    for module in modules:
+        warm_bytecode(module)
     runs: dict[str, list[float]] = {m: [] for m in modules}
     for rep in range(repeats):
         for module in rotated(modules, rep):

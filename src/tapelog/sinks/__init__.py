@@ -1,7 +1,8 @@
 """Destinations for entries. Each sink satisfies ``tapelog.typing.Sink``.
 
-The network sinks (``SyslogSink``, ``HttpSink``, ``OtlpSink``) are imported on first
-use, so ``import tapelog`` does not pay for ``ssl``, ``http.client`` or protobuf.
+Every sink but the console's is imported on first use, so ``import tapelog`` does not pay
+for rotation and archives, ``ssl``, ``http.client`` or protobuf until a configuration asks
+for them.
 """
 
 from __future__ import annotations
@@ -9,12 +10,12 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from tapelog.sinks._background import BackgroundSink as BackgroundSink
 from tapelog.sinks._console import ConsoleSink as ConsoleSink
-from tapelog.sinks._file import FileSink as FileSink
 
 
 if TYPE_CHECKING:
+    from tapelog.sinks._background import BackgroundSink as BackgroundSink
+    from tapelog.sinks._file import FileSink as FileSink
     from tapelog.sinks._http import HttpSink as HttpSink
     from tapelog.sinks._otlp import OtlpSink as OtlpSink
     from tapelog.sinks._syslog import SyslogSink as SyslogSink
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 __all__ = ["BackgroundSink", "ConsoleSink", "FileSink", "HttpSink", "OtlpSink", "SyslogSink"]
 
 _LAZY = {
+    "BackgroundSink": "tapelog.sinks._background",
+    "FileSink": "tapelog.sinks._file",
     "HttpSink": "tapelog.sinks._http",
     "OtlpSink": "tapelog.sinks._otlp",
     "SyslogSink": "tapelog.sinks._syslog",
