@@ -14,6 +14,7 @@ From ``logging`` configurations: ``TapelogHandler`` (hand records to tapelog) an
 from __future__ import annotations
 
 import logging
+import threading
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final, final
 
@@ -97,10 +98,16 @@ class TapelogFormatter(logging.Formatter):
 
         self._builder = EntryBuilder(redactor=Redactor())
         self._format = JsonFormat()
+        # One formatter may serve handlers on several threads; the builder's caches and
+        # its seq counter are made for one thread at a time. (CPython's GIL happens to
+        # make the counter's two steps atomic today; a free-threaded build would not.)
+        self._building = threading.Lock()
 
     def format(self, record: logging.LogRecord) -> str:
         """Return the entry as a JSON string without the trailing newline."""
-        entry = self._builder.build(_record_to_tapelog(record))
+        converted = _record_to_tapelog(record)
+        with self._building:
+            entry = self._builder.build(converted)
         return self._format(entry).decode("utf-8").rstrip("\n")
 
 
