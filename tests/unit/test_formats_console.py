@@ -6,10 +6,17 @@ import io
 import traceback
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from tests.formats_data import ENTRY as BASE
 from tests.formats_data import LINE_BREAKS
 
 from tapelog.formats import ConsoleFormat, should_color
+
+
+BIDI_CONTROLS = {
+    chr(c) for c in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+}
 
 
 MARK = ConsoleFormat.CONTINUATION
@@ -93,6 +100,32 @@ class TestConsoleFormat:
         out = ConsoleFormat()({**BASE, "message": "\x1b]0;pwned\x07", "v": "\x1b[2J", "\x1b": 1})
 
         assert b"\x1b" not in out
+
+    @pytest.mark.parametrize(
+        "char", ["\u202e", "\u202a", "\u2066", "\u2069", "\u200f", "\u061c", "\u200b", "\ufeff"]
+    )
+    def test_bidi_and_invisible_characters_are_shown_escaped(self, char: str) -> None:
+        """A value cannot reorder or hide what the terminal shows (Trojan Source)."""
+        out = ConsoleFormat()({**BASE, "message": f"pay{char}usd", "to": f"acct{char}1"})
+        text = out.decode()
+
+        assert char not in text
+        assert f"pay\\u{ord(char):04x}usd" in text
+        assert f"acct\\u{ord(char):04x}1" in text
+
+    def test_joiners_that_scripts_and_emoji_need_are_kept(self) -> None:
+        """ZWJ and ZWNJ are not hidden-text tricks: an emoji sequence shows as itself."""
+        family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+        out = ConsoleFormat()({**BASE, "message": family})
+
+        assert family in out.decode()
+
+    @given(st.lists(st.sampled_from(sorted(BIDI_CONTROLS)) | st.characters()).map("".join))
+    def test_no_bidi_control_survives_any_text(self, text: str) -> None:
+        """Whatever the message and a field hold, no bidirectional control is written."""
+        out = ConsoleFormat()({**BASE, "message": text, "note": text}).decode()
+
+        assert not set(out) & BIDI_CONTROLS
 
     def test_no_color_no_escapes(self) -> None:
         """Without colour the output holds no ANSI escape."""

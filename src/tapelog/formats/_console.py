@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar, Final, cast, final
 
 from ._logfmt import encode_value, flat_items
-from ._text import escape_controls, safe_text
+from ._text import escape_controls, escape_invisible, safe_text
 
 
 if TYPE_CHECKING:
@@ -111,7 +111,8 @@ class ConsoleFormat:
             text = self._render(entry)
         except Exception as exc:  # only a hostile value gets here; still write something
             text = escape_controls(f"<console format failed: {safe_text(exc)}> {safe_text(entry)}")
-        return (text + "\n").encode("utf-8", "backslashreplace")
+        # Last, over the whole text: no value may reorder or hide what the terminal shows.
+        return (escape_invisible(text) + "\n").encode("utf-8", "backslashreplace")
 
     def _render(self, entry: EventDict) -> str:
         color = self._color

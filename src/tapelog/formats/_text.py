@@ -22,6 +22,7 @@ __all__ = [
     "NEEDS_QUOTES_SEARCH",
     "TYPED_START",
     "escape_controls",
+    "escape_invisible",
     "looks_typed",
     "quote",
     "safe_text",
@@ -31,6 +32,10 @@ __all__ = [
 _ESCAPED_IN_QUOTES: Final = re.compile('[\x00-\x1f"\\\\\x7f-\x9f\u2028\u2029\ud800-\udfff]')
 # Outside quotes (console message, logger name): the same without the quote and backslash.
 _CONTROLS: Final = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+# Shown to people (the console): the bidirectional controls, which reorder what a terminal
+# displays (so a line can read differently from what it holds), and the invisible
+# characters that hide text. ZWJ and ZWNJ stay: emoji and several scripts need them.
+_INVISIBLE: Final = re.compile("[\u061c\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
 # A bare logfmt value ends at the first of these (go-logfmt: runes <= ' ', '=', '"').
 NEEDS_QUOTES_SEARCH: Final = re.compile(
     '[\x00-\x20"=\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ud800-\udfff]'
@@ -104,6 +109,17 @@ def quote(text: str) -> str:
     if _ESCAPED_IN_QUOTES.search(text) is None:  # the usual case, and cheaper than sub()
         return f'"{text}"'
     return f'"{_ESCAPED_IN_QUOTES.sub(_escape_match, text)}"'
+
+
+def escape_invisible(text: str) -> str:
+    r"""Return ``text`` with bidirectional controls and invisible characters escaped.
+
+    For text a person reads in a terminal: ``"pay\u202eusd"`` would otherwise show its
+    tail reversed. Each such character becomes ``\uXXXX``.
+    """
+    if text.isascii() or _INVISIBLE.search(text) is None:
+        return text
+    return _INVISIBLE.sub(_escape_match, text)
 
 
 def escape_controls(text: str) -> str:
