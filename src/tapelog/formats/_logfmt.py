@@ -61,6 +61,12 @@ _KEY_OK: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\Z")
 _KEY_BAD_CHAR: Final = re.compile(r"[^A-Za-z0-9_.]")
 _key_cache: dict[str, str] = {}
 _KEY_CACHE_SIZE: Final = 4096
+# String values as written (bare or quoted): levels, loggers, symbols and statuses repeat.
+# Reads and writes are single dict operations, safe when several formatters share it.
+_text_cache: dict[str, str] = {}
+_TEXT_CACHE_SIZE: Final = 4096
+_CACHEABLE_TEXT_LENGTH: Final = 64
+_CONSTANTS: Final[dict[object, str]] = {None: "null", True: "true", False: "false"}
 
 # The parser: whitespace is any byte <= 0x20, as in go-logfmt.
 _SPACE: Final = re.compile(r"[\x00-\x20]*")
@@ -106,9 +112,8 @@ def encode_value(value: object) -> str:
     """
     # Exact type checks, most frequent first; bool is not int here, as type(True) is bool.
     if type(value) is str:
-        if _is_bare(value):
-            return value
-        return quote(value)
+        text = _text_cache.get(value)
+        return text if text is not None else _encode_text(value)
     if value is None:
         return "null"
     if value is True:
@@ -120,6 +125,17 @@ def encode_value(value: object) -> str:
     if type(value) is float:
         return float.__repr__(value) if math.isfinite(value) else "null"
     return encode_value(_leaf(value))
+
+
+def _encode_text(text: str) -> str:
+    """A string value as logfmt writes it (bare or quoted); short ones are remembered."""
+    encoded = text if _is_bare(text) else quote(text)
+    # Timestamps and numeric-looking ids start with a digit and rarely repeat: not kept.
+    if len(text) <= _CACHEABLE_TEXT_LENGTH and not text[:1].isdigit():
+        if len(_text_cache) >= _TEXT_CACHE_SIZE:
+            _text_cache.clear()
+        _text_cache[text] = encoded
+    return encoded
 
 
 def _is_bare(text: str) -> bool:
@@ -248,14 +264,22 @@ def _append_pairs(parts: list[str], mapping: Mapping[str, object], prefix: str, 
     # worker and a generator costs about half again as much. The property tests hold the
     # two equal: parse_logfmt(LogfmtFormat()(entry)) == flatten(entry).
     cache = _key_cache
+    texts = _text_cache
     for key, value in mapping.items():
         name = cache.get(key) or _new_key(key)
         if prefix:
             name = prefix + name
         if type(value) is str:
-            parts.append(f"{name}={value}" if _is_bare(value) else f"{name}={quote(value)}")
+            text = texts.get(value)
+            if text is None:
+                text = _encode_text(value)
+            parts.append(f"{name}={text}")
         elif type(value) is int:
             parts.append(f"{name}={value}")
+        elif type(value) is float:
+            parts.append(f"{name}={value!r}" if value - value == 0.0 else f"{name}=null")
+        elif value is None or type(value) is bool:
+            parts.append(f"{name}={_CONSTANTS[value]}")
         elif isinstance(value, Mapping):
             nested = cast("Mapping[str, object]", value)
             if not nested:
