@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from tapelog._event import ExcInfo, Record
 
 
-__all__ = ["Logger", "LoggerCore", "set_outlet"]
+__all__ = ["Logger", "LoggerCore", "set_otel_context", "set_outlet"]
 
 
 @final
@@ -94,15 +94,21 @@ def set_outlet(outlet: Outlet) -> None:
 #: Empty in the common case, so the hot path pays one truthiness test.
 CALLSITE: set[str] = set()
 
-#: OpenTelemetry's ``context.get_current`` when its API is installed, else None.
-OTEL_CONTEXT: list[Callable[[], object]] = []
+#: OpenTelemetry's current-context getter when its API is installed, else None.
+_otel_context: Callable[[], object] | None = None
+
+
+def set_otel_context(getter: Callable[[], object] | None) -> None:
+    """Capture OpenTelemetry's context with ``getter`` on every call (None: do not)."""
+    global _otel_context
+    _otel_context = getter
 
 
 def _callsite(depth: int) -> dict[str, object] | None:
     """Read the facts of the frame ``depth`` levels above the caller of this function."""
     meta: dict[str, object] = {}
-    if OTEL_CONTEXT:
-        otel = OTEL_CONTEXT[0]()
+    if _otel_context is not None:
+        otel = _otel_context()
         if otel:  # an empty OpenTelemetry context holds no span: nothing to carry
             meta["otel"] = otel
     if "thread" in CALLSITE:
@@ -166,6 +172,12 @@ class Logger:
 
     def _log(self, level: int, message: str, fields: dict[str, object]) -> None:
         exc = exc_tuple(fields.pop("exc_info")) if "exc_info" in fields else None
+        if CALLSITE:
+            meta = _callsite(2)
+        elif _otel_context is not None and (otel := _otel_context()):
+            meta = {"otel": otel}  # a span is active: the worker writes its ids
+        else:
+            meta = None
         record: Record = (
             time_ns(),
             level,
@@ -175,7 +187,7 @@ class Logger:
             self._bound,
             get_current(),
             exc,
-            _callsite(2) if CALLSITE else None,
+            meta,
         )
         # Dispatcher.put's three steps, inlined: a call less on every enabled log call.
         outlet = _outlet

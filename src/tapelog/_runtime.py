@@ -321,10 +321,7 @@ class Runtime:
 
     def _apply_callsite(self) -> None:
         wanted = set(self.config.fields.include) & _CALLSITE_FIELDS & OPTIONAL_FIELDS
-        getter = context_getter()
-        _logger.OTEL_CONTEXT[:] = [getter] if getter is not None else []
-        if getter is not None:
-            wanted.add("otel")  # makes the hot path capture the context; adds no field
+        _logger.set_otel_context(context_getter())
         _logger.CALLSITE.clear()
         _logger.CALLSITE.update(wanted)
 
