@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from importlib import resources
@@ -32,7 +33,15 @@ def need(condition: bool, reason: str) -> None:
         return
     if IN_CI:
         pytest.fail(f"required in CI: {reason}")
-    pytest.skip(reason)
+    pytest.skip(reason, allow_module_level=True)
+
+
+def need_module(name: str) -> Any:
+    """Import an optional dependency a test needs: skip locally without it, fail in CI."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        need(False, f"{name} is not installed (./dev test installs it)")
 
 
 @pytest.fixture(autouse=True)

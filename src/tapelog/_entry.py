@@ -62,7 +62,6 @@ _KEPT_ASIDE: Final = RESERVED | {"event"}
 OPTIONAL_FIELDS: Final = frozenset({"pid", "thread", "host", "service", "source", "function"})
 
 _IMMUTABLE: Final = frozenset({str, int, float, bool, type(None), Decimal, bytes, tuple, frozenset})
-_CLEAN_CACHE_SIZE: Final = 4096
 _EVENT_NAME: Final = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*")
 _BAD_LOGGER_CHARS: Final = re.compile(r"[\x00-\x20\s]")
 _DOMAIN_KEYS: Final = ("trade", "metric", "audit")
@@ -570,10 +569,8 @@ class EntryBuilder:
             return hit[1]
         cleaned = clean_fields(mapping, self._redactor)
         if _immutable(mapping):
-            if len(self._clean_cache) >= _CLEAN_CACHE_SIZE:
-                self._clean_cache.clear()
             # The cache holds the mapping itself, so its id cannot be reused meanwhile.
-            self._clean_cache[key] = (mapping, cleaned)
+            _remember(self._clean_cache, key, (mapping, cleaned))
         return cleaned
 
     def _add_optional(

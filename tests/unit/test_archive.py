@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conftest import need_module
 
 from tapelog.cli import main
 from tapelog.formats import JsonFormat
@@ -219,7 +220,7 @@ class TestRestore:
     def test_reproduces_the_content_byte_for_byte(self, tmp_path: Path, compression: str) -> None:
         """The restored file is exactly the file that was rotated."""
         if compression == "zstd":
-            pytest.importorskip("zstandard")
+            need_module("zstandard")
         archives, contents = make_archives(tmp_path / "logs", 2, compression)
         restored = [restore_archive(a, tmp_path / "restored") for a in archives]
 

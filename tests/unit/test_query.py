@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from tests.conftest import need_module
 
 from tapelog.cli import main
 from tapelog.cli._query import EntryFilter, _lanes, lookup, parse_when, query_paths
@@ -43,7 +44,7 @@ def jsonl(entries: list[dict[str, Any]]) -> bytes:
 @pytest.fixture(name="logs")
 def _logs(tmp_path: Path) -> Path:
     """Four files whose entries interleave in time: plain, gzip, zstd and logfmt."""
-    zstandard = pytest.importorskip("zstandard")
+    zstandard = need_module("zstandard")
     logs = tmp_path / "logs"
     (logs / "archive").mkdir(parents=True)
     live = [

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conftest import need_module
 
 import tapelog
 from tapelog.exceptions import ConfigError, SinkError
@@ -495,7 +496,7 @@ class TestConfiguration:
 
     def test_zstd_compresses(self, tmp_path: Path, clock: ManualClock) -> None:
         """compression = "zstd" writes .zst archives that read back."""
-        pytest.importorskip("zstandard")
+        need_module("zstandard")
         sink = make_sink(tmp_path / "app.jsonl", clock, rotation={"size": 300}, compression="zstd")
         sink.write_batch([entry(clock, i) for i in range(10)])
         sink.housekeep()

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-import pytest
+from tests.conftest import need_module
 
 import tapelog
 from tapelog.testing import capture
 
 
-trace = pytest.importorskip("opentelemetry.trace")
-sdk_trace = pytest.importorskip("opentelemetry.sdk.trace")
+trace = need_module("opentelemetry.trace")
+sdk_trace = need_module("opentelemetry.sdk.trace")
 
 
 class TestTraceCorrelation:
