@@ -300,7 +300,7 @@ class EntryBuilder:
         if not value.isascii():
             return cast("str", clean_field_value(value, self._redactor))
         if self._redactor is not None:
-            return self._redactor.redact_text(value)  # caches it in self._texts
+            return self._redactor.redact_new(value)  # caches it in self._texts
         if len(value) <= _CACHEABLE_TEXT_LENGTH:
             _remember(self._texts, value, value)
         return value

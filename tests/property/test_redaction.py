@@ -132,7 +132,9 @@ def in_text(draw: st.DrawFn) -> tuple[str, object]:
         middle = f"{quote}{key}{quote}: {quote}{secret}{quote}"
     elif kind == "bearer":
         secret = draw(_secret(ALNUM + "-._~+/"))
-        middle = f"Authorization: Bearer {secret}" if draw(st.booleans()) else f"Bearer {secret}"
+        gap = draw(st.sampled_from([" ", "\t", " \t"]))  # RFC 7235 allows spaces and tabs
+        scheme = "Authorization: Bearer" if draw(st.booleans()) else "Bearer"
+        middle = f"{scheme}{gap}{secret}"
     elif kind == "pattern":
         secret = "sk-" + draw(_secret(ALNUM, min_size=20))
         middle = secret

@@ -165,6 +165,8 @@ class TestRedactText:
             ("Basic dXNlcjpwYXNzd29yZA", "Basic [REDACTED]"),
             ("Basic checks passed", "Basic checks passed"),
             ("Authorization: Bearer abc.def", "Authorization: [REDACTED]"),
+            ("sent Bearer\tabc123", "sent Bearer\t[REDACTED]"),
+            ("Basic\t\tdXNlcjpwYXNz", "Basic\t\t[REDACTED]"),
             ("authorization=Basic dXNlcjpwYXNz;", "authorization=[REDACTED];"),
         ],
     )
@@ -224,6 +226,16 @@ class TestRedactText:
         assert r"a <\1 \g<0>> b https://<\1 \g<0>>@h" == redactor.redact_text(
             "a s3cr3t b https://u:p@h"
         )
+
+    @pytest.mark.parametrize(
+        "text", ["o-20261123-000042", "BTC-USD", "Bearer", "https://u:p@h", "password=x y"]
+    )
+    def test_redact_new_agrees_and_remembers(self, redactor: Redactor, text: str) -> None:
+        """The cache-miss entry point gives the same text, and the next lookup finds it."""
+        expected = Redactor().redact_text(text)
+
+        assert expected == redactor.redact_new(text)
+        assert expected == redactor.texts[text]
 
     def test_clean_text_is_returned_as_is(self, redactor: Redactor) -> None:
         """Text with nothing to redact comes back as the same object."""
