@@ -121,6 +121,10 @@ class Runtime:
         self._serving_requests = False
         self._failed_reload: tuple[str, str | None] | None = None
         self._fork_held = False
+        # While ``capturing`` blocks are open (innermost last): their sinks, and the
+        # pipeline entries go to once the last block ends (kept up to date by configure).
+        self._captures: list[CapturingSink] = []
+        self._after_capture: Pipeline | None = None
         startup_error: ConfigError | None = None
         seen = file_signature(path) if (path := _config_file(None)) else None
         try:
@@ -175,7 +179,7 @@ class Runtime:
 
     def _install(self, config: Config, trigger: Trigger | None) -> None:
         """Build, log the change, set levels, drain, swap: steps 2-4 of the module doc."""
-        current = self.dispatcher.pipeline
+        current = self._after_capture if self._captures else self.dispatcher.pipeline
         pipeline = build_pipeline(config, current if isinstance(current, Pipeline) else None)
         old = self.config
         if trigger is not None:
@@ -189,8 +193,16 @@ class Runtime:
         # Entries logged before this call go where they were headed when logged: drain
         # them through the old pipeline first (bounded, so a hung sink cannot hang us).
         self.dispatcher.flush(_DRAIN_BEFORE_SWAP)
-        self.dispatcher.configure_queue(config.queue)
-        self.dispatcher.swap(pipeline)
+        if self._captures:
+            # Inside ``capturing``: the new settings (redaction, fields, levels) apply to
+            # the captured entries at once, and the new sinks take over when it ends.
+            if isinstance(current, Pipeline):
+                _retire(current, pipeline)
+            self._after_capture = pipeline
+            self.dispatcher.swap(self._capture_pipeline(self._captures[-1]), close_old=False)
+        else:
+            self.dispatcher.configure_queue(config.queue)
+            self.dispatcher.swap(pipeline)
         self._apply_callsite()
 
     def reload(self, trigger: Trigger = "reload") -> bool:
@@ -440,31 +452,45 @@ class Runtime:
         with self._lock:
             self.dispatcher.flush()
             sink = CapturingSink()
-            current = self.dispatcher.pipeline
-            base = build_pipeline(
-                dataclasses.replace(self.config, sinks=()),
-                current if isinstance(current, Pipeline) else None,
-            )
-            capture = Pipeline(
-                base.builder,
-                [SinkSlot(sink, SinkConfig(type="capture", name="capture"), 0)],
-                self.config,
-            )
-            previous_queue = self.config.queue
-            previous_pipeline = self.dispatcher.pipeline
+            if not self._captures:
+                current = self.dispatcher.pipeline
+                self._after_capture = current if isinstance(current, Pipeline) else None
+            self._captures.append(sink)
             previous_level = self._api_levels.get("")
-            self.dispatcher.configure_queue(dataclasses.replace(previous_queue, mode="sync"))
-            self.dispatcher.swap(capture, close_old=False)
+            self.dispatcher.configure_queue(dataclasses.replace(self.config.queue, mode="sync"))
+            self.dispatcher.swap(self._capture_pipeline(sink), close_old=False)
             if level is not None:
                 self._set_level(level, None, audit=False)
         try:
             yield sink.entries
         finally:
             with self._lock:
-                self.dispatcher.swap(previous_pipeline, close_old=False)
-                self.dispatcher.configure_queue(previous_queue)
+                self._captures.remove(sink)
+                if self._captures:  # back to the enclosing block's capture
+                    enclosing = self._capture_pipeline(self._captures[-1])
+                    self.dispatcher.swap(enclosing, close_old=False)
+                else:
+                    # The latest configuration's sinks, a configure() inside the block
+                    # included; the queue as that configuration has it.
+                    after, self._after_capture = self._after_capture, None
+                    if after is not None:
+                        self.dispatcher.swap(after, close_old=False)
+                    self.dispatcher.configure_queue(self.config.queue)
                 if level is not None:
                     self._set_level(previous_level, None, audit=False)
+
+    def _capture_pipeline(self, sink: CapturingSink) -> Pipeline:
+        """A pipeline building entries as the configuration says, all into ``sink``."""
+        base = build_pipeline(dataclasses.replace(self.config, sinks=()), self._after_capture)
+        slot = SinkSlot(sink, SinkConfig(type="capture", name="capture"), 0)
+        return Pipeline(base.builder, [slot], self.config)
+
+
+def _retire(old: Pipeline, new: Pipeline) -> None:
+    """What ``Dispatcher.swap`` does to a pipeline it replaces, for one not in use."""
+    with contextlib.suppress(Exception):
+        old.flush()
+    old.close(keep=new)
 
 
 def redactor_for(config: Config) -> Redactor:
