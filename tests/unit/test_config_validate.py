@@ -425,6 +425,55 @@ class TestSinkCommon:
             == str(exc)
         )
 
+    def test_two_file_sinks_on_one_file(self, tmp_path: Path) -> None:
+        """Two file sinks appending to (and rotating) one file is refused, however spelled."""
+        exc = error(
+            {
+                "sinks": [
+                    {"type": "file", "path": str(tmp_path / "app.log")},
+                    {"type": "console"},
+                    {"type": "file", "path": str(tmp_path / "logs" / ".." / "app.log")},
+                ]
+            }
+        )
+
+        assert str(exc).startswith(
+            "sinks[2].path: expected a file no other sink writes (sinks[0] writes it), got '"
+        )
+
+    def test_two_sinks_on_one_spool(self) -> None:
+        """Two network sinks sharing a spool would replay each other's batches: refused."""
+        exc = error(
+            {
+                "sinks": [
+                    {"type": "http", "url": "http://127.0.0.1:9/a", "spool_dir": "spool"},
+                    {"type": "otlp", "endpoint": "http://127.0.0.1:9", "spool_dir": "./spool"},
+                ]
+            }
+        )
+
+        assert (
+            "sinks[1].spool_dir: expected a spool directory no other sink spools to"
+            " (sinks[0] spools to it), got './spool'" == str(exc)
+        )
+
+    def test_separate_files_and_spools_are_fine(self) -> None:
+        """Different files and spools, and two syslog sinks on one socket, are accepted."""
+        sinks = validate(
+            {
+                "sinks": [
+                    {"type": "file", "path": "a.log"},
+                    {"type": "file", "path": "b.log"},
+                    {"type": "http", "url": "http://127.0.0.1:9/a", "spool_dir": "s1"},
+                    {"type": "http", "url": "http://127.0.0.1:9/b", "spool_dir": "s2"},
+                    {"type": "syslog", "address": "unix:///dev/log", "facility": "local0"},
+                    {"type": "syslog", "address": "unix:///dev/log", "facility": "local1"},
+                ]
+            }
+        ).sinks
+
+        assert 6 == len(sinks)
+
     def test_generated_names_skip_given_ones(self) -> None:
         """A generated name skips the names other sinks were given."""
         sinks = validate(

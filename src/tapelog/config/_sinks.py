@@ -9,6 +9,7 @@ later feature adds a key with ``register_sink_options("file", FILE_OPTIONS.exten
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -143,7 +144,32 @@ def read_sinks(value: object, path: str) -> tuple[SinkConfig, ...]:
             sinks[index] = replace(sink, name=name)
     for index in range(len(sinks)):
         _check_fallback(sinks, index, f"{path}[{index}]")
+    _check_shared_paths(sinks, path)
     return tuple(sinks)
+
+
+# Options naming a place on disk that one sink must have to itself: two file sinks
+# appending to (and rotating) one file, or two network sinks sharing a spool whose
+# batches would be replayed to the other's destination.
+# A file sink's ``path`` only: other types may name shared things (a syslog socket).
+_OWN_PATHS: Final = (
+    ("path", "file", "writes", "file"),
+    ("spool_dir", "spool directory", "spools to", None),
+)
+
+
+def _check_shared_paths(sinks: list[SinkConfig], path: str) -> None:
+    owners: dict[tuple[str, str], int] = {}
+    for index, sink in enumerate(sinks):
+        for key, what, verb, only_type in _OWN_PATHS:
+            value = sink.options.get(key)
+            if not isinstance(value, str) or only_type not in {None, sink.type}:
+                continue
+            place = os.path.normpath(os.path.abspath(value))  # noqa: PTH100 - no symlinks resolved
+            other = owners.setdefault((key, place), index)
+            if other != index:
+                expected = f"a {what} no other sink {verb} ({path}[{other}] {verb} it)"
+                fail(join(f"{path}[{index}]", key), value, expected)
 
 
 def _read_sink(item: object, path: str) -> SinkConfig:
