@@ -114,6 +114,12 @@ class Runtime:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._cores: dict[str, LoggerCore] = {}
+        # Guards ``_cores`` only, never held while waiting for anything: the worker may
+        # create a logger (a sink, or a library bridged from the standard library) while
+        # a reconfiguration holds ``_lock`` and waits for the worker's batch.
+        self._cores_lock = threading.Lock()
+        # Replaced, never changed in place, so readers on any thread (the stdlib bridge
+        # asks ``level_for`` for every record) iterate a snapshot without a lock.
         self._api_levels: dict[str, int] = {}
         self._source: ConfigSource = None
         self._overrides: dict[str, object] = {}
@@ -326,6 +332,7 @@ class Runtime:
 
     def _after_fork_in_child(self) -> None:
         self._lock = threading.RLock()
+        self._cores_lock = threading.Lock()
         self._fork_held = False
         self._watcher.after_fork_in_child()
         if self._watcher.path is not None or self._serving_requests:
@@ -349,18 +356,22 @@ class Runtime:
 
     def _level_in(self, config: Config, name: str) -> int:
         best = -1
-        level = self._api_levels.get("", config.level)
+        overrides = self._api_levels
+        level = overrides.get("", config.level)
         for prefix, value in config.levels.items():
             if prefix and len(prefix) > best and _prefix_matches(name, prefix):
                 best, level = len(prefix), value
-        for prefix, value in self._api_levels.items():
+        for prefix, value in overrides.items():
             if prefix and len(prefix) >= best and _prefix_matches(name, prefix):
                 best, level = len(prefix), value
         return level
 
     def _apply_levels(self) -> None:
-        for core in list(self._cores.values()):
-            core.level = self.level_for(core.name)
+        # Under the lock, so that a logger created meanwhile either is in ``_cores``
+        # already or reads the configuration and overrides set before this call.
+        with self._cores_lock:
+            for core in self._cores.values():
+                core.level = self.level_for(core.name)
 
     def set_level(self, level: int | str | None, logger: str | None = None) -> None:
         """Override a level at run time (top precedence); ``None`` removes the override."""
@@ -370,17 +381,19 @@ class Runtime:
         key = logger or ""
         with self._lock:
             before, tapelog_before = self._level_setting(key), self.level_for("tapelog")
+            overrides = dict(self._api_levels)
             if level is None:
-                self._api_levels.pop(key, None)
+                overrides.pop(key, None)
             else:
                 try:
-                    self._api_levels[key] = parse_level(level)
+                    overrides[key] = parse_level(level)
                 except ValueError as exc:
                     raise ConfigError(
                         "level" if not logger else f"levels.{logger}",
                         level,
                         str(exc).removeprefix("expected "),
                     ) from None
+            self._api_levels = overrides
             self._apply_levels()
             after = self._level_setting(key)
             if audit and after != before:
@@ -403,7 +416,7 @@ class Runtime:
         """Return a logger; every logger of one name shares its level."""
         core = self._cores.get(name)
         if core is None:
-            with self._lock:
+            with self._cores_lock:
                 core = self._cores.get(name)
                 if core is None:
                     core = self._cores[name] = LoggerCore(name, self.level_for(name))

@@ -150,3 +150,46 @@ class TestFork:
         assert 0 == result.returncode, result.stderr
         assert list(range(50)) == [e["i"] for e in entries if e["message"] == "parent"]
         assert list(range(100)) == [e["i"] for e in entries if e["message"] == "child"]
+
+
+class TestReconfigureWhileTheWorkerLogs:
+    def test_a_sink_creating_a_logger_during_configure_does_not_deadlock(self) -> None:
+        """configure() waits for the worker's batch; a sink that meanwhile creates a logger
+        (as a library bridged from the standard library does) must not wait for configure()."""
+        result = _run(
+            """
+            import threading, time, tapelog
+            from tapelog._pipeline import register_sink_type
+            from tapelog._runtime import RUNTIME
+            from tapelog.config import register_sink_options
+            got = {"old": [], "new": []}
+            configuring = threading.Event()
+            class Creating:
+                def __init__(self, name): self.name = name
+                def write_batch(self, entries):
+                    if self.name == "old" and configuring.is_set():
+                        # Wait until configure() holds the runtime's lock, then need a logger.
+                        deadline = time.monotonic() + 10
+                        while RUNTIME._lock.acquire(blocking=False) and time.monotonic() < deadline:
+                            RUNTIME._lock.release()
+                            time.sleep(0.001)
+                        tapelog.get_logger("made.while.configuring").debug("hello")
+                    got[self.name].extend(e["message"] for e in entries)
+                def flush(self): pass
+                def close(self): pass
+            register_sink_type("creating", lambda c, f: Creating(c.name))
+            register_sink_options("creating", lambda path, options: dict(options))
+            tapelog.configure(sinks=[{"type": "creating", "name": "old"}])
+            log = tapelog.get_logger("app")
+            configuring.set()
+            for i in range(3000):
+                log.info(f"m{i}")
+            tapelog.configure(sinks=[{"type": "creating", "name": "new"}])
+            log.info("after")
+            assert tapelog.flush(10)
+            print(len(got["old"]), got["new"])
+            """
+        )
+
+        assert 0 == result.returncode, result.stderr
+        assert "3000 ['after']" == result.stdout.strip()
