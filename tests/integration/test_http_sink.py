@@ -163,6 +163,47 @@ class TestPoison:
         assert 1 == sink_stats().failed
 
 
+class TestTooLarge:
+    def test_a_batch_refused_as_too_large_is_sent_in_halves(self, collector: Collector) -> None:
+        """413: the batch goes again in halves until each fits; an entry too large alone is
+        counted as failed, and everything else arrives once, in order."""
+        collector.up()
+        collector.max_body = 3000  # about a dozen of these entries
+        configure(http_sink(collector.url))
+        log = tapelog.get_logger("large")
+        for i in range(100):
+            log.info("m", i=i)
+            if i == 60:
+                log.info("huge", blob="x" * 5000)
+        assert tapelog.flush(10)
+
+        assert collector.wait_for(100)
+        assert wait_until(lambda: sink_stats().written == 100 and sink_stats().failed == 1)
+        assert list(range(100)) == [r["i"] for r in collector.records if r.get("logger") == "large"]
+        assert collector.too_large >= 2
+        assert 0 == collector.duplicates
+        assert balanced()
+
+    def test_halves_keep_their_keys_across_a_retry(self, collector: Collector) -> None:
+        """A half that must be retried has the whole batch retried; halves delivered before go
+        under the same keys again, so a receiver that deduplicates takes each entry once."""
+        collector.up()
+        collector.max_body = 6000
+        configure(http_sink(collector.url, batch={"max_records": 40, "max_delay": "1s"}))
+        log = tapelog.get_logger("retry")
+        collector.fail(503, times=1, after=1)  # the first half is taken, the second is not
+        for i in range(40):
+            log.info("m", i=i, pad="p" * 100)
+        assert tapelog.flush(10)
+
+        assert collector.wait_for(40)
+        assert wait_until(lambda: sink_stats().written == 40)
+        assert list(range(40)) == [r["i"] for r in collector.records if r.get("logger") == "retry"]
+        assert collector.duplicates >= 1  # the first half, sent again under its own key
+        assert 1 == collector.errors_sent
+        assert balanced()
+
+
 class TestHeaders:
     def test_gzip_and_headers_and_no_secret_in_any_output(
         self, collector: Collector, tmp_path: Path

@@ -4,7 +4,7 @@ It stores what it receives, drops batches whose ``Idempotency-Key`` it has seen 
 them), and can misbehave on cue: go down (connections refused) and come back on the same
 port, answer the next requests with an error status and a ``Retry-After``, or store a batch
 and then hang up without answering (a lost acknowledgement, which makes the sender retry a
-batch that already arrived).
+batch that already arrived), or refuse bodies over a size with 413.
 
 Example:
     >>> with Collector() as collector:
@@ -89,6 +89,10 @@ class Collector:
         self.reply = b""
         """The body of a successful answer."""
         self.reply_type = "application/json"
+        self.max_body: int | None = None
+        """Bodies longer than this (as sent, before gunzip) get 413 Content Too Large."""
+        self.too_large = 0
+        """Requests answered 413 for their size."""
         self._keys: set[str] = set()
         self._script: deque[_Action] = deque()
         self._cond = threading.Condition()
@@ -161,9 +165,15 @@ class Collector:
         times: int = 1,
         retry_after: float | None = None,
         body: bytes = b"unavailable",
+        after: int = 0,
     ) -> None:
-        """Answer the next ``times`` requests with ``status`` (and a Retry-After); store nothing."""
+        """Answer ``times`` requests with ``status`` (and a Retry-After), storing nothing.
+
+        ``after`` requests are answered normally first. Requests refused for their size
+        (``max_body``) do not count.
+        """
         with self._cond:
+            self._script.extend([_OK] * after)
             self._script.extend([("fail", status, retry_after, body)] * times)
 
     def lose_replies(self, times: int = 1) -> None:
@@ -242,6 +252,12 @@ class Collector:
                 body = self.rfile.read(length)
                 if self.path != collector.path:
                     self._answer(404, b"no such path")
+                    return
+                limit = collector.max_body
+                if limit is not None and length > limit:
+                    with collector._cond:
+                        collector.too_large += 1
+                    self._answer(413, b"content too large", {"Content-Type": "text/plain"})
                     return
                 headers = {name.lower(): value for name, value in self.headers.items()}
                 if headers.get("content-encoding") == "gzip":

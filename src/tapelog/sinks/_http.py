@@ -66,6 +66,7 @@ IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
 _USER_AGENT: Final = f"tapelog/{__version__}"
 _MAX_RESPONSE: Final = 64 * 1024  # read at most this much of a response body
 _EXCERPT: Final = 200  # characters of a response body quoted in a failure reason
+_TOO_LARGE: Final = 413  # Content Too Large: the batch is sent again in halves
 _MEMORY_SPOOL_MAX: Final = 16 * 1024 * 1024  # without spool_dir, retries wait in memory up to this
 _DRAIN_BUDGET: Final = 1.0  # seconds of spool draining per turn, so new batches keep moving
 _STALLED: Final = 0.1  # seconds to wait when another sink is attempting the oldest batch
@@ -446,6 +447,39 @@ class DeliverySink(BackgroundSink, Generic[T]):
                     spool.release(parked)
 
     def _attempt(self, prepared: Sequence[T], key: str) -> Outcome:
+        """Send a batch; one the receiver refuses as too large (413) goes again in halves."""
+        outcome = self._attempt_once(prepared, key)
+        if outcome.kind != "poison" or outcome.status != _TOO_LARGE or len(prepared) < 2:  # noqa: PLR2004 - a batch of two or more can be halved
+            return outcome
+        return self._attempt_halves(prepared, key)
+
+    def _attempt_halves(self, prepared: Sequence[T], key: str) -> Outcome:
+        """Deliver a batch too large for the receiver as two halves, each halved again if needed.
+
+        A half goes under the batch's idempotency key plus ``.a`` or ``.b``: a retry of the
+        whole batch splits it the same way, so a receiver that deduplicates by key takes
+        each half once. A half refused for good (an entry too large even alone, or another
+        refusal) counts its entries as rejected; a half to be retried has the whole batch
+        retried.
+        """
+        middle = len(prepared) // 2
+        rejected = 0
+        reason = ""
+        for part, suffix in ((prepared[:middle], "a"), (prepared[middle:], "b")):
+            outcome = self._attempt(part, f"{key}.{suffix}")
+            if outcome.kind == "retry":
+                return outcome
+            refused = len(part) if outcome.kind == "poison" else outcome.rejected
+            if refused:
+                rejected += refused
+                reason = reason or outcome.reason
+        if rejected == len(prepared):
+            return Outcome("poison", reason, _TOO_LARGE)
+        if rejected:
+            reason = f"{rejected} of {len(prepared)} entries refused: {reason}"
+        return Outcome("ok", reason, rejected=rejected)
+
+    def _attempt_once(self, prepared: Sequence[T], key: str) -> Outcome:
         try:
             body = self.encoder.encode(prepared)
         except Exception as exc:  # a batch that cannot be encoded never will be
