@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias, final
 
 
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import Callable, Mapping
     from types import TracebackType
     from typing import Self
@@ -63,6 +64,8 @@ class Collector:
         path: the path batches are POSTed to; other paths get 404.
         parse: turns a (decompressed) body and its headers into records.
         port: the port; 0 picks a free one.
+        tls: a server-side context: listen for ``https://`` (its settings decide whether
+            a client certificate is required).
     """
 
     def __init__(
@@ -71,8 +74,10 @@ class Collector:
         path: str = "/ingest",
         parse: Callable[[bytes, Mapping[str, str]], list[Any]] = parse_ndjson,
         port: int = 0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.path = path
+        self.tls = tls
         self.parse = parse
         self.port = port or _free_port()
         self.records: list[Any] = []
@@ -103,7 +108,8 @@ class Collector:
     @property
     def url(self) -> str:
         """Where to POST."""
-        return f"http://{_HOST}:{self.port}{self.path}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{_HOST}:{self.port}{self.path}"
 
     @property
     def is_up(self) -> bool:
@@ -118,6 +124,9 @@ class Collector:
             return self
         server = ThreadingHTTPServer((_HOST, self.port), self._handler_class())
         server.daemon_threads = True
+        if self.tls is not None:
+            # The handshake runs on accept; one that fails is an OSError the server skips.
+            server.socket = self.tls.wrap_socket(server.socket, server_side=True)
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, args=(_POLL,), name="tapelog-collector", daemon=True

@@ -484,9 +484,27 @@ _DELIVERY: Final = {
     "retry": Option(RETRY_OPTIONS, RETRY_OPTIONS.defaults()),
     "spool_dir": Option(file_path),
     "spool_max_size": Option(size(minimum=1), 100 << 20),
+    "ca_file": Option(file_path),
+    "cert_file": Option(file_path),
+    "key_file": Option(file_path),
 }
 
-HTTP_OPTIONS: Final = Table({"url": Option(_http_url, required=True), **_DELIVERY})
+
+def _delivery_tls_check(values: dict[str, Any], path: str) -> dict[str, Any]:
+    """The TLS files go with an https:// URL; ``key_file`` goes with ``cert_file``."""
+    url: str = values["url"]
+    https = urlsplit(url).scheme.lower() == "https"
+    for key in _TLS_KEYS:
+        if values[key] is not None and not https:
+            fail(join(path, key), values[key], f"{key} only with an https:// url")
+    if values["key_file"] is not None and values["cert_file"] is None:
+        fail(join(path, "key_file"), values["key_file"], "cert_file alongside key_file")
+    return values
+
+
+HTTP_OPTIONS: Final = Table(
+    {"url": Option(_http_url, required=True), **_DELIVERY}, check=_delivery_tls_check
+)
 
 OTLP_DEFAULT_ENDPOINT: Final = "http://localhost:4318"
 
@@ -498,7 +516,7 @@ def _otlp_check(values: dict[str, Any], path: str) -> dict[str, Any]:
     if values["url"] is None:
         base = values["endpoint"] or OTLP_DEFAULT_ENDPOINT
         values["url"] = base.rstrip("/") + "/v1/logs"
-    return values
+    return _delivery_tls_check(values, path)
 
 
 OTLP_OPTIONS: Final = Table(

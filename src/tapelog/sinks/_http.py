@@ -48,6 +48,7 @@ from tapelog.sinks._batching import (
     parse_retry_after,
 )
 from tapelog.sinks._spool import DiskSpool, close_spool, open_spool
+from tapelog.sinks._tls import client_context
 
 
 if TYPE_CHECKING:
@@ -111,9 +112,10 @@ class HttpTransport:
     Args:
         url: an ``http://`` or ``https://`` URL (validated by the configuration).
         timeout: seconds per network call.
+        context: for ``https://``; by default one verifying against the system's CAs.
     """
 
-    def __init__(self, url: str, timeout: float) -> None:
+    def __init__(self, url: str, timeout: float, context: ssl.SSLContext | None = None) -> None:
         parts = urlsplit(url)
         self.https = parts.scheme == "https"
         self.host = parts.hostname or "localhost"
@@ -121,17 +123,15 @@ class HttpTransport:
         self.target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self.timeout = timeout
         self._conn: http.client.HTTPConnection | None = None
-        self._context: ssl.SSLContext | None = None
+        self.context = context
 
     def _connect(self) -> http.client.HTTPConnection:
         if not self.https:
             return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
-        if self._context is None:
-            import ssl
-
-            self._context = ssl.create_default_context()
+        if self.context is None:
+            self.context = client_context()
         return http.client.HTTPSConnection(
-            self.host, self.port, timeout=self.timeout, context=self._context
+            self.host, self.port, timeout=self.timeout, context=self.context
         )
 
     def post(self, body: bytes, headers: Mapping[str, str]) -> Response:
@@ -238,10 +238,15 @@ class DeliverySink(BackgroundSink, Generic[T]):
         spool_dir: where undelivered batches wait on disk; None keeps them in memory
             (at most 16 MiB, and ``retry.max_attempts`` attempts each).
         spool_max_size: the cap on the spool, oldest batches dropped (counted failed).
+        ca_file: for ``https://``: PEM certificates to trust instead of the system's CAs.
+        cert_file: for ``https://``: a client certificate, for receivers that ask for one.
+        key_file: the client certificate's key, when ``cert_file`` does not hold it.
         clock: a monotonic clock; injected by tests.
 
     Raises:
         SinkError: the spool directory cannot be created or locked.
+        OSError: a TLS file cannot be read.
+        ssl.SSLError: a TLS file holds no usable certificate or key.
     """
 
     def __init__(
@@ -259,6 +264,9 @@ class DeliverySink(BackgroundSink, Generic[T]):
         retry: RetryPolicy | None = None,
         spool_dir: str | None = None,
         spool_max_size: int = 100 << 20,
+        ca_file: str | None = None,
+        cert_file: str | None = None,
+        key_file: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(name)
@@ -268,7 +276,10 @@ class DeliverySink(BackgroundSink, Generic[T]):
         self.retry = retry if retry is not None else RetryPolicy()
         self.spool_dir = spool_dir
         self.spool_max_size = spool_max_size
-        self._transport = HttpTransport(url, timeout)
+        context = None
+        if urlsplit(url).scheme == "https" and (ca_file or cert_file):
+            context = client_context(ca_file, cert_file, key_file)
+        self._transport = HttpTransport(url, timeout, context)
         self._headers = dict(headers or {})
         self._secrets = sorted(
             (value for value in self._headers.values() if len(value) >= _MIN_SECRET),
@@ -442,7 +453,8 @@ class DeliverySink(BackgroundSink, Generic[T]):
                 self._failed(outcome)
                 if not spool.durable and parked.attempts >= self.retry.max_attempts:
                     spool.ack(parked)
-                    self._settle(parked, decoded, f"gave up after {parked.attempts} attempts")
+                    reason = f"gave up after {parked.attempts} attempts: {outcome.reason}"
+                    self._settle(parked, decoded, reason)
                 else:
                     spool.release(parked)
 
@@ -617,7 +629,8 @@ class DeliverySink(BackgroundSink, Generic[T]):
 
     def reset_after_fork(self) -> None:
         """A child sends its own entries: it drops the parent's batch, connection and spool."""
-        self._transport = HttpTransport(self.url, self._transport.timeout)
+        old = self._transport
+        self._transport = HttpTransport(self.url, old.timeout, old.context)
         self._batcher.clear()
         self._streak = 0
         self._next_attempt = 0.0
@@ -657,6 +670,9 @@ def delivery_options(config: SinkConfig) -> dict[str, Any]:
         ),
         "spool_dir": options["spool_dir"],
         "spool_max_size": int(options["spool_max_size"]),
+        "ca_file": options["ca_file"],
+        "cert_file": options["cert_file"],
+        "key_file": options["key_file"],
     }
 
 

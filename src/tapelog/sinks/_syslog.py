@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Final, Literal, final
 from tapelog._levels import WARNING
 from tapelog.formats._rfc5424 import DEFAULT_SD_ID, Rfc5424Format
 from tapelog.sinks._background import BackgroundSink
+from tapelog.sinks._tls import client_context
 
 
 if TYPE_CHECKING:
@@ -121,7 +122,7 @@ class SyslogSink(BackgroundSink):
         if transport == "tls":
             import ssl
 
-            self._ssl_context = ssl_context or _tls_context()
+            self._ssl_context = ssl_context or client_context()
             self._would_block = (BlockingIOError, ssl.SSLWantReadError)
         self.where = (
             f"unix://{address}"
@@ -157,7 +158,7 @@ class SyslogSink(BackgroundSink):
         )
         context = None
         if transport == "tls":
-            context = _tls_context(options["ca_file"], options["cert_file"], options["key_file"])
+            context = client_context(options["ca_file"], options["cert_file"], options["key_file"])
         reconnect = options["reconnect"]
         return cls(
             transport,
@@ -392,19 +393,6 @@ class SyslogSink(BackgroundSink):
             "max_message_size": self.max_message_size,
         }
         return [(WARNING, message, fields)]
-
-
-def _tls_context(
-    ca_file: str | None = None, cert_file: str | None = None, key_file: str | None = None
-) -> ssl.SSLContext:
-    """A client context: TLS 1.2 or newer (RFC 5425), verifying the server."""
-    import ssl
-
-    context = ssl.create_default_context(cafile=ca_file)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if cert_file is not None:
-        context.load_cert_chain(cert_file, key_file)
-    return context
 
 
 def _refuse_self_connection(sock: socket.socket) -> None:
