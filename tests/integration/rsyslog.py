@@ -114,13 +114,19 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return int(probe.getsockname()[1])
 
 
-def _certificate(directory: Path) -> tuple[Path, Path]:
-    cert, key = directory / "cert.pem", directory / "key.pem"
+def self_signed(directory: Path, name: str, *, ip: bool = True) -> tuple[Path, Path]:
+    """A throwaway certificate (its own CA) and key, made by openssl.
+
+    With ``ip``, it names ``127.0.0.1`` (a server's); otherwise it is a client's, ``CN=name``.
+    """
+    cert, key = directory / f"{name}.pem", directory / f"{name}.key"
+    subject = ["-subj", f"/CN={name}"]
+    if ip:
+        subject = ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
     subprocess.run(
         [
             "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2",
-            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", *subject,
         ],
         check=True,
         capture_output=True,
@@ -248,7 +254,7 @@ def running_rsyslog(
         udp: add a UDP input, on a port picked here.
         unix: add a unix datagram socket input, ``directory / "log.sock"``.
     """
-    tls_files = _certificate(directory) if tls and gtls_available() else None
+    tls_files = self_signed(directory, "rsyslog") if tls and gtls_available() else None
     udp_port = free_port(socket.SOCK_DGRAM) if udp else None
     socket_path = directory / "log.sock" if unix else None
     config = directory / "rsyslog.conf"

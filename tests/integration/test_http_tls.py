@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import shutil
 import ssl
-import subprocess
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from tests.conftest import need, read_jsonl
+from tests.integration.rsyslog import self_signed
 from tests.integration.test_http_sink import balanced, configure, http_sink, sink_stats, wait_until
 
 import tapelog
@@ -21,30 +21,13 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
-def _self_signed(directory: Path, name: str, *, ip: bool) -> tuple[Path, Path]:
-    """A throwaway certificate and key made by openssl (its own CA)."""
-    cert, key = directory / f"{name}.pem", directory / f"{name}.key"
-    subject = ["-subj", f"/CN={name}"]
-    if ip:
-        subject = ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", *subject,
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return cert, key
-
-
 @pytest.fixture(name="certs")
 def _certs(tmp_path: Path) -> dict[str, tuple[Path, Path]]:
     need(shutil.which("openssl") is not None, "openssl is not installed (apt-get install openssl)")
     return {
-        "server": _self_signed(tmp_path, "server", ip=True),
-        "client": _self_signed(tmp_path, "client", ip=False),
-        "stranger": _self_signed(tmp_path, "stranger", ip=False),
+        "server": self_signed(tmp_path, "server"),
+        "client": self_signed(tmp_path, "client", ip=False),
+        "stranger": self_signed(tmp_path, "stranger", ip=False),
     }
 
 

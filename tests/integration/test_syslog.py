@@ -173,7 +173,7 @@ class TestReceived:
                     "type": "syslog",
                     "app_name": app,
                     "cert_file": str(rsyslog.ca_file),
-                    "key_file": str(rsyslog.ca_file.with_name("key.pem")),
+                    "key_file": str(rsyslog.ca_file.with_suffix(".key")),
                     **tls,
                 }
             ]
