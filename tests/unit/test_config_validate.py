@@ -961,6 +961,9 @@ class TestHttpOptions:
             "retry": {"initial_delay": 0.5, "max_delay": 30.0, "max_attempts": 5},
             "spool_dir": None,
             "spool_max_size": 100 * 2**20,
+            "ca_file": None,
+            "cert_file": None,
+            "key_file": None,
         } == {
             k: dict(v) if isinstance(v, MappingProxyType) else v
             for k, v in sink(type="http", url="https://logs.example.com/in").options.items()

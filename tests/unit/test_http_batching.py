@@ -41,6 +41,7 @@ class FakeTransport:
     """Answers POSTs from a script (default 200) and keeps what was sent."""
 
     timeout = 1.0
+    context = None
 
     def __init__(self, *answers: Answer) -> None:
         self.answers: deque[Answer] = deque(answers)
