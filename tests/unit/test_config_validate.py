@@ -964,10 +964,24 @@ class TestHttpOptions:
             "ca_file": None,
             "cert_file": None,
             "key_file": None,
+            "proxy": None,
         } == {
             k: dict(v) if isinstance(v, MappingProxyType) else v
             for k, v in sink(type="http", url="https://logs.example.com/in").options.items()
         }
+
+    @pytest.mark.parametrize("proxy", ["http://proxy:3128", "http://u:p@10.0.0.1:8080", "none"])
+    def test_proxy_accepted(self, proxy: str) -> None:
+        """An http:// proxy with host and port, or "none"."""
+        assert proxy == sink(type="http", url="https://h/", proxy=proxy).options["proxy"]
+
+    @pytest.mark.parametrize("proxy", ["https://proxy:3128", "socks5://p:1080", "http://p", 3128])
+    def test_proxy_refused(self, proxy: object) -> None:
+        """Anything else names the key and what is allowed."""
+        exc = error({"sinks": [{"type": "http", "url": "https://h/", "proxy": proxy}]})
+
+        assert "sinks[0].proxy" == exc.path
+        assert "http:// proxy URL" in str(exc)
 
     def test_values(self) -> None:
         """Headers, batch and retry tables are read and normalised."""

@@ -457,6 +457,22 @@ def _http_url(value: object, path: str) -> str:
     return value
 
 
+def _proxy_url(value: object, path: str) -> str:
+    expected = 'an http:// proxy URL with a host and port, or "none"'
+    if not isinstance(value, str):
+        return fail(path, value, expected)
+    if value == "none":
+        return value
+    parts = urlsplit(value)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme.lower() != "http" or not parts.hostname or port is None:
+        fail(path, value, expected)
+    return value
+
+
 _HEADERS: Final = mapping(
     string(pattern=r"[^\x00-\x1f\x7f]*", expected="a header value without control characters"),
     key=string(pattern=r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", expected="a header name (RFC 9110 token)"),
@@ -487,6 +503,7 @@ _DELIVERY: Final = {
     "ca_file": Option(file_path),
     "cert_file": Option(file_path),
     "key_file": Option(file_path),
+    "proxy": Option(_proxy_url),
 }
 
 

@@ -47,6 +47,7 @@ from tapelog.sinks._batching import (
     RetryPolicy,
     parse_retry_after,
 )
+from tapelog.sinks._proxy import Proxy, proxy_for
 from tapelog.sinks._spool import DiskSpool, close_spool, open_spool
 from tapelog.sinks._tls import client_context
 
@@ -113,9 +114,17 @@ class HttpTransport:
         url: an ``http://`` or ``https://`` URL (validated by the configuration).
         timeout: seconds per network call.
         context: for ``https://``; by default one verifying against the system's CAs.
+        proxy: an HTTP proxy to go through: ``CONNECT`` for ``https://`` (TLS stays end
+            to end), an absolute request line for ``http://``.
     """
 
-    def __init__(self, url: str, timeout: float, context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout: float,
+        context: ssl.SSLContext | None = None,
+        proxy: Proxy | None = None,
+    ) -> None:
         parts = urlsplit(url)
         self.https = parts.scheme == "https"
         self.host = parts.hostname or "localhost"
@@ -124,15 +133,33 @@ class HttpTransport:
         self.timeout = timeout
         self._conn: http.client.HTTPConnection | None = None
         self.context = context
+        self.proxy = proxy
+        self._proxy_headers: dict[str, str] = {}
+        if proxy is not None:
+            if proxy.authorization is not None:
+                self._proxy_headers["Proxy-Authorization"] = proxy.authorization
+            if not self.https:  # the absolute form, which a proxy forwards
+                netloc = f"[{self.host}]" if ":" in self.host else self.host
+                self.target = f"http://{netloc}:{self.port}{self.target}"
 
     def _connect(self) -> http.client.HTTPConnection:
+        proxy = self.proxy
+        host, port = (self.host, self.port) if proxy is None else (proxy.host, proxy.port)
         if not self.https:
-            return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            return http.client.HTTPConnection(host, port, timeout=self.timeout)
         if self.context is None:
             self.context = client_context()
-        return http.client.HTTPSConnection(
-            self.host, self.port, timeout=self.timeout, context=self.context
-        )
+        conn = http.client.HTTPSConnection(host, port, timeout=self.timeout, context=self.context)
+        if proxy is not None:
+            conn.set_tunnel(self.host, self.port, headers=self._proxy_headers)
+        return conn
+
+    @property
+    def where(self) -> str:
+        """The receiver, and the proxy in between, for error messages."""
+        where = f"{self.host}:{self.port}"
+        proxy = self.proxy
+        return where if proxy is None else f"{where} via proxy {proxy.host}:{proxy.port}"
 
     def post(self, body: bytes, headers: Mapping[str, str]) -> Response:
         """POST ``body`` and read the response.
@@ -149,7 +176,8 @@ class HttpTransport:
             conn = self._conn if self._conn is not None else self._connect()
             self._conn = conn
             try:
-                conn.request("POST", self.target, body=body, headers=dict(headers))
+                sent = dict(headers) if self.https else {**headers, **self._proxy_headers}
+                conn.request("POST", self.target, body=body, headers=sent)
                 response = conn.getresponse()
                 data = response.read(_MAX_RESPONSE + 1)
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
@@ -157,11 +185,11 @@ class HttpTransport:
                 if reused and not resent:
                     resent = True
                     continue
-                msg = f"{self.host}:{self.port}: {_describe(exc)}"
+                msg = f"{self.where}: {_describe(exc)}"
                 raise SinkError(msg) from exc
             except (OSError, http.client.HTTPException) as exc:
                 self.close()
-                msg = f"{self.host}:{self.port}: {_describe(exc)}"
+                msg = f"{self.where}: {_describe(exc)}"
                 raise SinkError(msg) from exc
             if response.will_close or not response.isclosed():
                 self.close()  # the server closes, or we left part of the body unread
@@ -241,12 +269,15 @@ class DeliverySink(BackgroundSink, Generic[T]):
         ca_file: for ``https://``: PEM certificates to trust instead of the system's CAs.
         cert_file: for ``https://``: a client certificate, for receivers that ask for one.
         key_file: the client certificate's key, when ``cert_file`` does not hold it.
+        proxy: an ``http://`` proxy URL, ``"none"``, or None to follow ``HTTPS_PROXY``,
+            ``HTTP_PROXY`` and ``NO_PROXY`` (loopback receivers are reached directly).
         clock: a monotonic clock; injected by tests.
 
     Raises:
         SinkError: the spool directory cannot be created or locked.
         OSError: a TLS file cannot be read.
         ssl.SSLError: a TLS file holds no usable certificate or key.
+        ValueError: the proxy URL (given, or from the environment) cannot be read.
     """
 
     def __init__(
@@ -267,6 +298,7 @@ class DeliverySink(BackgroundSink, Generic[T]):
         ca_file: str | None = None,
         cert_file: str | None = None,
         key_file: str | None = None,
+        proxy: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(name)
@@ -279,7 +311,7 @@ class DeliverySink(BackgroundSink, Generic[T]):
         context = None
         if urlsplit(url).scheme == "https" and (ca_file or cert_file):
             context = client_context(ca_file, cert_file, key_file)
-        self._transport = HttpTransport(url, timeout, context)
+        self._transport = HttpTransport(url, timeout, context, proxy_for(url, proxy))
         self._headers = dict(headers or {})
         self._secrets = sorted(
             (value for value in self._headers.values() if len(value) >= _MIN_SECRET),
@@ -630,7 +662,7 @@ class DeliverySink(BackgroundSink, Generic[T]):
     def reset_after_fork(self) -> None:
         """A child sends its own entries: it drops the parent's batch, connection and spool."""
         old = self._transport
-        self._transport = HttpTransport(self.url, old.timeout, old.context)
+        self._transport = HttpTransport(self.url, old.timeout, old.context, old.proxy)
         self._batcher.clear()
         self._streak = 0
         self._next_attempt = 0.0
@@ -673,6 +705,7 @@ def delivery_options(config: SinkConfig) -> dict[str, Any]:
         "ca_file": options["ca_file"],
         "cert_file": options["cert_file"],
         "key_file": options["key_file"],
+        "proxy": options["proxy"],
     }
 
 
