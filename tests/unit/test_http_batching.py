@@ -42,6 +42,7 @@ class FakeTransport:
 
     timeout = 1.0
     context = None
+    proxy = None
 
     def __init__(self, *answers: Answer) -> None:
         self.answers: deque[Answer] = deque(answers)
