@@ -13,19 +13,18 @@ import select
 import socket
 import socketserver
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-
-if TYPE_CHECKING:
-    from types import TracebackType
-    from typing import Self
 
 _IDLE = 5.0  # seconds a connection may sit idle before the proxy closes it
 
 
 class Proxy:
-    """A forwarding and tunnelling proxy; ``url`` is what a sink's ``proxy`` option takes."""
+    """A forwarding and tunnelling proxy; ``url`` is what a sink's ``proxy`` option takes.
+
+    Listening from creation; ``close()`` stops it (``contextlib.closing`` suits it).
+    """
 
     def __init__(self, authorization: str | None = None) -> None:
         self.authorization = authorization
@@ -57,17 +56,6 @@ class Proxy:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- one request --------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import shutil
 from typing import TYPE_CHECKING
 
@@ -11,7 +12,7 @@ from tests.conftest import need, read_jsonl
 from tests.integration.proxy import Proxy
 from tests.integration.rsyslog import free_port, self_signed
 from tests.integration.test_http_sink import balanced, configure, http_sink, sink_stats, wait_until
-from tests.integration.test_http_tls import _server_context
+from tests.integration.test_http_tls import _server_context, _with_report_file
 
 import tapelog
 from tapelog.cli._collector import Collector
@@ -32,7 +33,7 @@ def _collector() -> Iterator[Collector]:
 
 @pytest.fixture(name="proxy")
 def _proxy() -> Iterator[Proxy]:
-    with Proxy() as proxy:
+    with contextlib.closing(Proxy()) as proxy:
         yield proxy
 
 
@@ -73,19 +74,15 @@ class TestThroughAProxy:
     ) -> None:
         """user:password in the proxy URL becomes Proxy-Authorization; a wrong password is
         refused (407) and the report names the status, not the password."""
-        with Proxy(authorization=BASIC) as proxy:
+        with contextlib.closing(Proxy(authorization=BASIC)) as proxy:
             good = proxy.url.replace("http://", "http://logs:s3cret-pw@")
             configure(http_sink(collector.url, proxy=good))
             _log("auth", 5)
             assert collector.wait_for(5)
             assert {BASIC} == {auth for _, _, auth in proxy.requests}
 
-            report = tmp_path / "tapelog.jsonl"
             bad = proxy.url.replace("http://", "http://logs:wrong-pw@")
-            configure(
-                http_sink(collector.url, proxy=bad),
-                {"type": "file", "path": str(report), "filter": {"loggers": ["tapelog"]}},
-            )
+            report = _with_report_file(tmp_path, http_sink(collector.url, proxy=bad))
             _log("auth", 1)
             assert wait_until(lambda: sink_stats().failed == 1)
             assert wait_until(lambda: report.exists() and "407" in report.read_text())
@@ -99,12 +96,8 @@ class TestThroughAProxy:
         self, collector: Collector, tmp_path: Path
     ) -> None:
         """Nothing listens at the proxy's address: retried, and the reason says "via proxy"."""
-        report = tmp_path / "tapelog.jsonl"
         dead = f"http://127.0.0.1:{free_port()}"
-        configure(
-            http_sink(collector.url, proxy=dead),
-            {"type": "file", "path": str(report), "filter": {"loggers": ["tapelog"]}},
-        )
+        report = _with_report_file(tmp_path, http_sink(collector.url, proxy=dead))
         _log("dead", 1)
         assert wait_until(lambda: sink_stats().failed == 1)
         assert wait_until(lambda: report.exists() and "via proxy" in report.read_text())

@@ -98,20 +98,21 @@ class TestPrivateCa:
         assert "CERTIFICATE_VERIFY_FAILED" in _failure_reasons(report)[0]
 
 
+def _configure_as(receiver: Collector, certs: dict[str, tuple[Path, Path]], who: str) -> None:
+    """An https sink to ``receiver`` presenting the certificate ``who``."""
+    cert, key = certs[who]
+    sink = http_sink(
+        receiver.url, ca_file=str(certs["server"][0]), cert_file=str(cert), key_file=str(key)
+    )
+    configure(sink)
+
+
 class TestClientCertificate:
     def test_delivered_with_the_certificate_the_receiver_asks_for(
         self, strict_receiver: Collector, certs: dict[str, tuple[Path, Path]]
     ) -> None:
         """mTLS: cert_file and key_file identify the sender."""
-        cert, key = certs["client"]
-        configure(
-            http_sink(
-                strict_receiver.url,
-                ca_file=str(certs["server"][0]),
-                cert_file=str(cert),
-                key_file=str(key),
-            )
-        )
+        _configure_as(strict_receiver, certs, "client")
         tapelog.get_logger("mtls").info("hello")
         assert tapelog.flush(10)
 
@@ -122,15 +123,7 @@ class TestClientCertificate:
         self, strict_receiver: Collector, certs: dict[str, tuple[Path, Path]]
     ) -> None:
         """A certificate the receiver does not trust gets nothing through."""
-        cert, key = certs["stranger"]
-        configure(
-            http_sink(
-                strict_receiver.url,
-                ca_file=str(certs["server"][0]),
-                cert_file=str(cert),
-                key_file=str(key),
-            )
-        )
+        _configure_as(strict_receiver, certs, "stranger")
         tapelog.get_logger("mtls").info("refused")
         assert tapelog.flush(10)
         assert wait_until(lambda: sink_stats().failed == 1)
