@@ -302,10 +302,14 @@ class Dispatcher:
         self._worker_ident = get_ident()
         queue = self._queue
         wake = self._wake
+        monotonic = time.monotonic
+        duties_due = 0.0
         while True:
-            if not queue:
-                if self._stopping:
-                    return
+            if queue:
+                self._drain_once(queue)
+            elif self._stopping:
+                return
+            else:
                 # Announce idleness, then re-check: a put that missed the flag appended
                 # before this check, and a later one sees the flag and sets the event.
                 wake.clear()
@@ -313,9 +317,13 @@ class Dispatcher:
                 if not queue and not self._stopping:
                     wake.wait(_IDLE_WAIT)
                 self.idle = False
+            # The timers (drop reports, sink failures, rotation, housekeeping) run every
+            # _IDLE_WAIT seconds, busy or idle: under a sustained overload the queue never
+            # empties, and a wake per entry must not pay for them each time.
+            now = monotonic()
+            if now >= duties_due:
+                duties_due = now + _IDLE_WAIT
                 self._periodic()
-                continue
-            self._drain_once(queue)
 
     def _drain_once(self, queue: deque[Record | threading.Event]) -> None:
         popleft = queue.popleft

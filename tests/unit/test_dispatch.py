@@ -145,6 +145,50 @@ class TestOverflowPolicies:
         assert ("warning", {"drop_newest": 6}) == (reports[0]["level"], reports[0]["dropped"])
 
 
+class SlowSink:
+    """A real sink that takes a while over every batch, as a slow disk would."""
+
+    name = "slow"
+
+    def __init__(self) -> None:
+        self.entries: list[EventDict] = []
+        self.entered = threading.Event()
+
+    def write_batch(self, entries: Sequence[EventDict]) -> None:
+        self.entered.set()
+        threading.Event().wait(0.02)
+        self.entries.extend(entries)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class TestSustainedOverload:
+    def test_drops_are_reported_while_the_queue_never_empties(self) -> None:
+        """Under an overload that keeps the queue full, tapelog.dropped comes during it,
+        not after: the worker's timers run when it is busy too."""
+        sink = SlowSink()
+        install(sink, size=10, overflow="drop_newest")
+        log = tapelog.get_logger("overload")
+        log.info("first")
+        assert sink.entered.wait(5)  # the worker is busy from here on: it never idles again
+        reported = False
+        for _ in range(2_000_000):  # bounded: long before this, the report is there
+            log.info("m")
+            if any(e.get("event") == "tapelog.dropped" for e in sink.entries[-20:]):
+                reported = True
+                break
+        depth = tapelog.stats().queue_depth
+        tapelog.flush(5)
+        RUNTIME.dispatcher.configure_queue(QueueConfig())
+
+        assert reported
+        assert depth > 0  # still overloaded when the report arrived
+
+
 class TestAccounting:
     def test_invariants_after_flush(self, gate: GateSink) -> None:
         """emitted == processed + dropped, and each sink's outcomes add up to processed."""

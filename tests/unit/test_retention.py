@@ -441,9 +441,8 @@ class TestHousekeeping:
 
             time.sleep(0.1)
             tapelog.flush(5)
-            events = {
-                json.loads(line).get("event", "") for line in events_path.read_text().splitlines()
-            }
+            lines = events_path.read_text().splitlines() if events_path.exists() else []
+            events = {json.loads(line).get("event", "") for line in lines}
             deadline -= 1
         tapelog.configure(sinks=[{"type": "console"}])
 
