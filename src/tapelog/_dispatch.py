@@ -483,6 +483,7 @@ class Dispatcher:
             self._high_water = 0
             self._dropped = dict.fromkeys(self._dropped, 0)
             self._reported = dict(self._dropped)
+            self._last_report = 0.0  # the next drops start a new report period
             self._counters.clear()
 
     def _put_sync_many(self, records: list[Record]) -> None:

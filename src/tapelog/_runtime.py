@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Final, Literal, TypeAlias, cast
 
 from tapelog import _logger
 from tapelog._context import EMPTY
-from tapelog._dispatch import Dispatcher
+from tapelog._dispatch import Dispatcher, PipelineLike
 from tapelog._entry import OPTIONAL_FIELDS
 from tapelog._levels import DEBUG, ERROR, INFO, parse_level
 from tapelog._logger import Logger, LoggerCore
@@ -130,7 +130,7 @@ class Runtime:
         # While ``capturing`` blocks are open (innermost last): their sinks, and the
         # pipeline entries go to once the last block ends (kept up to date by configure).
         self._captures: list[CapturingSink] = []
-        self._after_capture: Pipeline | None = None
+        self._after_capture: PipelineLike | None = None
         startup_error: ConfigError | None = None
         seen = file_signature(path) if (path := _config_file(None)) else None
         try:
@@ -202,7 +202,7 @@ class Runtime:
         if self._captures:
             # Inside ``capturing``: the new settings (redaction, fields, levels) apply to
             # the captured entries at once, and the new sinks take over when it ends.
-            if isinstance(current, Pipeline):
+            if current is not None:
                 _retire(current, pipeline)
             self._after_capture = pipeline
             self.dispatcher.swap(self._capture_pipeline(self._captures[-1]), close_old=False)
@@ -466,8 +466,7 @@ class Runtime:
             self.dispatcher.flush()
             sink = CapturingSink()
             if not self._captures:
-                current = self.dispatcher.pipeline
-                self._after_capture = current if isinstance(current, Pipeline) else None
+                self._after_capture = self.dispatcher.pipeline
             self._captures.append(sink)
             previous_level = self._api_levels.get("")
             self.dispatcher.configure_queue(dataclasses.replace(self.config.queue, mode="sync"))
@@ -494,12 +493,14 @@ class Runtime:
 
     def _capture_pipeline(self, sink: CapturingSink) -> Pipeline:
         """A pipeline building entries as the configuration says, all into ``sink``."""
-        base = build_pipeline(dataclasses.replace(self.config, sinks=()), self._after_capture)
+        after = self._after_capture
+        previous = after if isinstance(after, Pipeline) else None
+        base = build_pipeline(dataclasses.replace(self.config, sinks=()), previous)
         slot = SinkSlot(sink, SinkConfig(type="capture", name="capture"), 0)
         return Pipeline(base.builder, [slot], self.config)
 
 
-def _retire(old: Pipeline, new: Pipeline) -> None:
+def _retire(old: PipelineLike, new: Pipeline) -> None:
     """What ``Dispatcher.swap`` does to a pipeline it replaces, for one not in use."""
     with contextlib.suppress(Exception):
         old.flush()
