@@ -281,11 +281,13 @@ class Dispatcher:
             self._sync_depth = 1
             try:
                 batch: list[Record] = [record]
-                while batch:
-                    self._inflight = len(batch)
+                while True:
+                    count = self._inflight = len(batch)
                     self._pipeline.process(batch, self._counters)
-                    self._processed += len(batch)
+                    self._processed += count
                     self._inflight = 0
+                    if not self._sync_pending:  # what a sink logged meanwhile, if anything
+                        break
                     batch, self._sync_pending = self._sync_pending, []
             finally:
                 self._sync_depth = 0

@@ -457,6 +457,27 @@ class TestFailures:
         assert [0, 1, 2] == [e["i"] for e in read_all(tmp_path)]
         assert ["rotate"] == [f["action"] for _, _, f in events if f["event"] == "retention.failed"]
 
+    def test_short_writes_are_completed(
+        self, tmp_path: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A kernel that takes only part of a write (a signal, a nearly full disk) gets the
+        rest in further writes: every line arrives whole, in order."""
+        real_write = file_module.os.write
+        calls: list[int] = []
+
+        def seven_bytes_at_a_time(fd: int, data: Any) -> int:
+            calls.append(len(data))
+            return real_write(fd, bytes(data[:7]))
+
+        sink = FileSink(tmp_path / "app.jsonl", JsonFormat(), name="plain")
+        monkeypatch.setattr(file_module.os, "write", seven_bytes_at_a_time)
+        sink.write_batch([entry(clock, i) for i in range(3)])
+        monkeypatch.undo()
+        sink.close()
+
+        assert [0, 1, 2] == numbers_in(tmp_path / "app.jsonl")
+        assert len(calls) > 10
+
     def test_rotate_without_rotation_is_an_error(self, tmp_path: Path) -> None:
         """rotate() names the sink that cannot rotate."""
         sink = FileSink(tmp_path / "app.jsonl", JsonFormat(), name="plain")

@@ -205,9 +205,11 @@ class FileSink:
         with self._lock:
             try:
                 fd = self._current_fd()
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
+                written = os.write(fd, data)
+                if written < len(data):  # a short write (a signal, a full disk): the rest
+                    view = memoryview(data)[written:]
+                    while view:
+                        view = view[os.write(fd, view) :]
             except OSError as exc:
                 msg = f"cannot write to log file {str(self.path)!r}: {exc.strerror or exc}"
                 raise SinkError(msg) from exc
