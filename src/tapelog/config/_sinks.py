@@ -362,6 +362,15 @@ _TLS_KEYS: Final = ("ca_file", "cert_file", "key_file")
 _UDP_MAX: Final = 65507
 
 
+def _check_tls_files(values: Mapping[str, Any], path: str, *, use: bool, needs: str) -> None:
+    """The TLS files only where TLS is used; ``key_file`` only beside ``cert_file``."""
+    for key in _TLS_KEYS:
+        if values[key] is not None and not use:
+            fail(join(path, key), values[key], f"{key} only with {needs}")
+    if values["key_file"] is not None and values["cert_file"] is None:
+        fail(join(path, "key_file"), values["key_file"], "cert_file alongside key_file")
+
+
 def _facility(value: object, path: str) -> int:
     if isinstance(value, str) and value.lower() in _FACILITIES:
         return _FACILITIES[value.lower()]
@@ -392,11 +401,7 @@ def _syslog_check(values: dict[str, Any], path: str) -> dict[str, Any]:
             fail(where, address, expected)
     else:
         fail(where, address, expected)
-    for key in _TLS_KEYS:
-        if values[key] is not None and transport != "tls":
-            fail(join(path, key), values[key], f"{key} only with a tls:// address")
-    if values["key_file"] is not None and values["cert_file"] is None:
-        fail(join(path, "key_file"), values["key_file"], "cert_file alongside key_file")
+    _check_tls_files(values, path, use=transport == "tls", needs="a tls:// address")
     if transport == "udp" and values["max_message_size"] > _UDP_MAX:
         expected = f"at most {_UDP_MAX} bytes (the most one UDP datagram holds)"
         fail(join(path, "max_message_size"), values["max_message_size"], expected)
@@ -500,22 +505,16 @@ _DELIVERY: Final = {
     "retry": Option(RETRY_OPTIONS, RETRY_OPTIONS.defaults()),
     "spool_dir": Option(file_path),
     "spool_max_size": Option(size(minimum=1), 100 << 20),
-    "ca_file": Option(file_path),
-    "cert_file": Option(file_path),
-    "key_file": Option(file_path),
+    **dict.fromkeys(_TLS_KEYS, Option(file_path)),
     "proxy": Option(_proxy_url),
 }
 
 
 def _delivery_tls_check(values: dict[str, Any], path: str) -> dict[str, Any]:
-    """The TLS files go with an https:// URL; ``key_file`` goes with ``cert_file``."""
+    """The TLS files go with an https:// URL."""
     url: str = values["url"]
     https = urlsplit(url).scheme.lower() == "https"
-    for key in _TLS_KEYS:
-        if values[key] is not None and not https:
-            fail(join(path, key), values[key], f"{key} only with an https:// url")
-    if values["key_file"] is not None and values["cert_file"] is None:
-        fail(join(path, "key_file"), values["key_file"], "cert_file alongside key_file")
+    _check_tls_files(values, path, use=https, needs="an https:// url")
     return values
 
 
