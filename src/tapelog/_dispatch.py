@@ -55,6 +55,8 @@ _EMPTY: Final[Mapping[str, object]] = MappingProxyType({})
 _INTERNAL_LOGGER: Final = "tapelog"
 _REPORT_INTERVAL: Final = 5.0  # seconds between two tapelog.dropped entries
 _IDLE_WAIT: Final = 0.25  # the worker wakes this often when idle, for periodic duties
+_NAP: Final = 0.001  # a worker busy a moment ago looks at the queue again this soon...
+_LINGER: Final = 0.1  # ...for this long after its last batch, then sleeps until woken
 _BLOCK_POLL: Final = 0.05  # a blocked caller re-checks the queue this often
 _FORK_WAIT: Final = 2.0  # how long fork waits for the batch being written
 
@@ -305,12 +307,19 @@ class Dispatcher:
         queue = self._queue
         wake = self._wake
         monotonic = time.monotonic
-        duties_due = 0.0
+        sleep = time.sleep
+        duties_due = lingering_until = 0.0
         while True:
             if queue:
                 self._drain_once(queue)
+                lingering_until = monotonic() + _LINGER
             elif self._stopping:
                 return
+            elif monotonic() < lingering_until:
+                # Busy a moment ago: look again shortly without announcing idleness, so
+                # that callers append without waking us while entries keep coming. A
+                # wake costs the caller a system call, several times the rest of a call.
+                sleep(_NAP)
             else:
                 # Announce idleness, then re-check: a put that missed the flag appended
                 # before this check, and a later one sees the flag and sets the event.
