@@ -55,8 +55,9 @@ _EMPTY: Final[Mapping[str, object]] = MappingProxyType({})
 _INTERNAL_LOGGER: Final = "tapelog"
 _REPORT_INTERVAL: Final = 5.0  # seconds between two tapelog.dropped entries
 _IDLE_WAIT: Final = 0.25  # the worker wakes this often when idle, for periodic duties
-_NAP: Final = 0.001  # a worker busy a moment ago looks at the queue again this soon...
-_LINGER: Final = 0.1  # ...for this long after its last batch, then sleeps until woken
+_NAP: Final = 0.001  # a worker busy a moment ago looks at the queue again this soon,
+_NAP_MAX: Final = 0.032  # then twice as late each time, up to this,
+_LINGER: Final = 1.0  # for this long after its last batch; then it sleeps until woken
 _BLOCK_POLL: Final = 0.05  # a blocked caller re-checks the queue this often
 _FORK_WAIT: Final = 2.0  # how long fork waits for the batch being written
 
@@ -307,19 +308,23 @@ class Dispatcher:
         queue = self._queue
         wake = self._wake
         monotonic = time.monotonic
-        sleep = time.sleep
         duties_due = lingering_until = 0.0
+        nap = _NAP
         while True:
             if queue:
                 self._drain_once(queue)
                 lingering_until = monotonic() + _LINGER
+                nap = _NAP
             elif self._stopping:
                 return
             elif monotonic() < lingering_until:
-                # Busy a moment ago: look again shortly without announcing idleness, so
-                # that callers append without waking us while entries keep coming. A
-                # wake costs the caller a system call, several times the rest of a call.
-                sleep(_NAP)
+                # Busy a moment ago: look again soon without announcing idleness, so that
+                # callers append without waking us while entries keep coming (a wake
+                # costs the caller a system call, several times the rest of a call). The
+                # naps lengthen while nothing comes; flush() and shutdown() cut one short.
+                if wake.wait(nap):
+                    wake.clear()
+                nap = min(nap + nap, _NAP_MAX)
             else:
                 # Announce idleness, then re-check: a put that missed the flag appended
                 # before this check, and a later one sees the flag and sets the event.
