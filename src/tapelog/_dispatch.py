@@ -58,6 +58,8 @@ _IDLE_WAIT: Final = 0.25  # the worker wakes this often when idle, for periodic 
 _NAP: Final = 0.001  # a worker busy a moment ago looks at the queue again this soon,
 _NAP_MAX: Final = 0.032  # then twice as late each time, up to this,
 _LINGER: Final = 1.0  # for this long after its last batch; then it sleeps until woken
+_FILL_TIME: Final = 0.5e-6  # about the least time a caller takes per entry: no nap may be
+# longer than a burst takes to fill half the queue, nor shorter than _NAP (then: no naps)
 _BLOCK_POLL: Final = 0.05  # a blocked caller re-checks the queue this often
 _FORK_WAIT: Final = 2.0  # how long fork waits for the batch being written
 
@@ -237,8 +239,7 @@ class Dispatcher:
             self._high_water = max(self._high_water, len(queue))
             if self._policy == "drop_newest":
                 self._dropped["drop_newest"] += 1
-                return
-            if self._policy == "drop_oldest":
+            elif self._policy == "drop_oldest":
                 self._drop_oldest_locked()
                 queue.append(record)
             else:
@@ -247,15 +248,18 @@ class Dispatcher:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         self._dropped["block_timeout"] += 1
-                        return
+                        break
                     self._waiters += 1
                     self._wake.set()
                     try:
                         self._not_full.wait(min(remaining, _BLOCK_POLL))
                     finally:
                         self._waiters -= 1
-                queue.append(record)
-        self._wake.set()
+                else:
+                    queue.append(record)
+        # A full queue cuts the worker's nap short, whatever the policy did.
+        if not self._wake.is_set():
+            self._wake.set()
 
     def _drop_oldest_locked(self) -> None:
         """Remove the oldest record, keeping any flush markers in front of it."""
@@ -308,12 +312,16 @@ class Dispatcher:
         queue = self._queue
         wake = self._wake
         monotonic = time.monotonic
-        duties_due = lingering_until = 0.0
+        duties_due = lingering_until = nap_cap = 0.0
         nap = _NAP
         while True:
             if queue:
                 self._drain_once(queue)
-                lingering_until = monotonic() + _LINGER
+                # No nap outlasts half the time a burst takes to fill the queue; a queue
+                # too small for even the first nap gets none: callers wake the worker.
+                nap_cap = min(_NAP_MAX, self._maxsize * _FILL_TIME / 2)
+                linger = _LINGER if nap_cap >= _NAP else 0.0
+                lingering_until = monotonic() + linger
                 nap = _NAP
             elif self._stopping:
                 return
@@ -324,7 +332,7 @@ class Dispatcher:
                 # naps lengthen while nothing comes; flush() and shutdown() cut one short.
                 if wake.wait(nap):
                     wake.clear()
-                nap = min(nap + nap, _NAP_MAX)
+                nap = min(nap + nap, nap_cap)
             else:
                 # Announce idleness, then re-check: a put that missed the flag appended
                 # before this check, and a later one sees the flag and sets the event.
