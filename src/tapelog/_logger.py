@@ -199,6 +199,42 @@ class Logger:
         else:
             outlet.slow_put(record)
 
+    def _emit(
+        self,
+        level: int,
+        message: str,
+        fields: dict[str, object],
+        domain: Mapping[str, object],
+        depth: int = 1,
+    ) -> None:
+        """Log one entry that carries tapelog's own objects: the domain modules' door.
+
+        ``domain`` maps reserved keys (``trade``, ``metric``, ``error``, ``audit``) to the
+        objects the domain APIs built; the worker writes them under those keys, where a
+        user's field of the same name would be kept aside as ``key_``. ``fields`` may hold
+        ``event``. The caller checks the level gate. ``depth`` counts the frames between
+        the user's call and this method, for the call-site fields.
+        """
+        exc = exc_tuple(fields.pop("exc_info")) if "exc_info" in fields else None
+        meta: dict[str, object] = dict(domain)
+        if CALLSITE or _otel_context is not None:
+            extra = _callsite(depth + 1)
+            if extra:
+                meta.update(extra)
+        _outlet.put(
+            (
+                time_ns(),
+                level,
+                self._core.name,
+                message,
+                fields,
+                self._bound,
+                get_current(),
+                exc,
+                meta,
+            )
+        )
+
     def trace(self, message: str, /, **fields: object) -> None:
         """Log at level ``trace`` (5)."""
         if self._core.level <= TRACE:
