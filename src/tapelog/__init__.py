@@ -1,16 +1,17 @@
 """tapelog: structured logging for Python services whose logs are data.
 
-The layers, each importing only the ones below it::
+The layers, top first, each with the layers it may import (the table lives in
+tests/contract/test_public_api.py, which checks every import against it and this map)::
 
-    tapelog (this module)      the public API, re-exported; nothing else lives here
-    _logger _context _levels   the caller's side: level gate, one clock read, one put
-    _dispatch                  bounded queue, overflow policies, worker thread, flush, fork
-    _pipeline _entry           one swappable unit: entry building, then the sinks
-    processors/                normalisation, redaction, field selection
-    formats/                   json, logfmt, console
-    sinks/                     console, file
-    config/                    validation, sources and precedence
-    stdlib testing cli/        bridges and tools on top
+    (on top)    the API, _runtime, _signals, _otel, stdlib, testing, cli/ ...
+    pipeline    _entry _pipeline  -> sinks, dispatch, formats, processors, config, caller
+    sinks       sinks/  -> dispatch, retention, formats, config, caller
+    dispatch    _dispatch _stats  -> config, caller
+    retention   retention/  -> formats, config, caller
+    formats     formats/  -> caller
+    processors  processors/  -> caller
+    config      config/  -> caller
+    caller      _context _event exceptions _levels _logger typing  -> nothing of tapelog
 
 Quick start:
     >>> import tapelog

@@ -1,4 +1,4 @@
-"""The public surface: DESIGN.md's table, sorted, each name at home, classes final."""
+"""The public surface: the documented names, sorted, each name at home, classes final."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ DESIGN_NAMES = {
 
 class TestExports:
     def test_all_is_sorted_and_complete(self) -> None:
-        """__all__ is sorted and holds every name of DESIGN.md's table."""
+        """__all__ is sorted and holds every name the README documents."""
         assert sorted(tapelog.__all__) == tapelog.__all__
         assert set() == DESIGN_NAMES - set(tapelog.__all__)
 
@@ -76,28 +76,49 @@ class TestExports:
         assert callable(testing.capture)
 
 
-# Each layer may import only from the layers listed for it (and from itself).
+# Each layer may import only from the layers listed for it (and from itself), lowest first.
+# This table is the one map of the layers: tapelog/__init__.py and docs/architecture.md
+# show it as rendered by ``layer_map()`` below, and a test keeps them equal.
 LAYERS: dict[str, set[str]] = {
     "caller": {"_logger", "_context", "_levels", "_event", "typing", "exceptions"},
-    "dispatch": {"_dispatch", "_stats"},
-    "pipeline": {"_pipeline", "_entry"},
+    "config": {"config"},
     "processors": {"processors"},
     "formats": {"formats"},
-    "sinks": {"sinks"},
-    "config": {"config"},
     "retention": {"retention"},
+    "dispatch": {"_dispatch", "_stats"},
+    "sinks": {"sinks"},
+    "pipeline": {"_pipeline", "_entry"},
 }
 ALLOWED: dict[str, set[str]] = {
     "caller": {"caller"},
-    "dispatch": {"caller", "dispatch", "config"},
-    "pipeline": {"caller", "dispatch", "pipeline", "processors", "formats", "sinks", "config"},
+    "config": {"caller", "config"},
     "processors": {"caller", "processors"},
     "formats": {"caller", "formats"},
-    "sinks": {"caller", "sinks", "formats", "dispatch", "config", "retention"},
-    "config": {"caller", "config"},
     "retention": {"caller", "formats", "config", "retention"},
+    "dispatch": {"caller", "dispatch", "config"},
+    "sinks": {"caller", "sinks", "formats", "dispatch", "config", "retention"},
+    "pipeline": {"caller", "dispatch", "pipeline", "processors", "formats", "sinks", "config"},
 }
 SRC = Path(tapelog.__file__).parent
+
+
+def layer_map() -> str:
+    """The layers, top first: each one's modules, then the layers it may import."""
+    order = list(LAYERS)
+    width = max(map(len, order)) + 2
+    lines = [f"{'(on top)':<{width}}the API, _runtime, _signals, _otel, stdlib, testing, cli/ ..."]
+    for layer in reversed(order):
+        below = sorted(ALLOWED[layer] - {layer}, key=order.index, reverse=True)
+        imports = ", ".join(below) if below else "nothing of tapelog"
+        lines.append(f"{layer:<{width}}{_modules(layer)}  -> {imports}")
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _modules(layer: str) -> str:
+    return " ".join(
+        name + "/" if (SRC / name).is_dir() else name
+        for name in sorted(LAYERS[layer], key=lambda n: n.lstrip("_"))
+    )
 
 
 def layer_of(module: str) -> str | None:
@@ -131,6 +152,15 @@ class TestLayers:
                     violations.append(f"{module} ({layer}) imports {imported} ({target})")
 
         assert [] == violations
+
+    def test_the_maps_show_this_table(self) -> None:
+        """tapelog's docstring and docs/architecture.md show the layer table as it is here."""
+        rendered = layer_map()
+        indented = "\n".join("    " + line for line in rendered.splitlines())
+        architecture = (SRC.parents[1] / "docs" / "architecture.md").read_text()
+
+        assert indented in (tapelog.__doc__ or ""), f"tapelog/__init__.py should show:\n{indented}"
+        assert rendered in architecture, f"docs/architecture.md should show:\n{rendered}"
 
     def test_optional_heavy_modules_are_not_imported_by_tapelog(self) -> None:
         """import tapelog loads no optional dependency (compression, protobuf, HTTP)."""

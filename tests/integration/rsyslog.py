@@ -1,8 +1,7 @@
 """A real rsyslog on 127.0.0.1 for the syslog tests, run unprivileged in a temp directory.
 
-The set-up follows ``../shared/reference/STANDARDS.md`` §3.4: ``rsyslogd -n`` with its
-own config and pid file; imtcp on port 0 reporting its port through
-``listenPortFileName``; imudp on a port picked here; a TLS imtcp (gtls, anonymous client
+The set-up: ``rsyslogd -n`` (in the foreground) with its own config and pid file; imtcp
+on port 0 reporting its port through ``listenPortFileName``; imudp on a port picked here; a TLS imtcp (gtls, anonymous client
 authentication) with a self-signed certificate for ``IP:127.0.0.1``; imuxsock on a socket
 in the directory. Every message goes to ``received.jsonl`` as rsyslog's ``%jsonmesg%``.
 """

@@ -26,7 +26,7 @@ from tapelog.config._sinks import _REGISTRY, FILE_OPTIONS
 from tapelog.exceptions import ConfigError
 
 
-# DESIGN.md's example, as it is written there.
+# The design's example configuration, as it was written there.
 DESIGN_EXAMPLE = r"""
 level = "info"
 format = "json"               # default format for sinks that do not say

@@ -10,7 +10,7 @@ Example:
     >>> with Collector() as collector:
     ...     url = collector.url  # http://127.0.0.1:<port>/ingest
     ...     collector.down()  # connection refused until up()
-    ...     collector.up()
+    ...     _ = collector.up()  # returns the collector, serving again
 """
 
 from __future__ import annotations
