@@ -1,0 +1,217 @@
+"""The trade logger's memory: one state per order, in a bounded table.
+
+Terminal orders (filled, canceled, rejected, expired) stay for ``terminal_ttl`` seconds,
+so late events for them are recognised as such, then leave. The table never holds more
+than ``max_orders`` orders: past that, the order that turned terminal first goes, else
+the oldest live one, and ``evicted`` counts them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from decimal import Context, Decimal
+from typing import TYPE_CHECKING, Final, final
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+__all__ = ["AVG", "EXACT", "ZERO", "OrderBook", "OrderState"]
+
+#: Sums and products of quantities and prices: wide enough never to round.
+EXACT: Final = Context(prec=200)
+#: The average price: exact when the quotient ends within 34 digits, else rounded half-even.
+AVG: Final = Context(prec=34)
+ZERO: Final = Decimal(0)
+
+LIVE_STATUSES: Final = frozenset({"pending_new", "new", "partially_filled"})
+
+
+@final
+class OrderState:
+    """What the logger knows about one order; read and changed under the book's lock."""
+
+    __slots__ = (
+        "account",
+        "avg_px",
+        "cl_ord_id",
+        "cum_qty",
+        "currency",
+        "exec_ids",
+        "notional",
+        "ord_status",
+        "ord_type",
+        "order_id",
+        "order_qty",
+        "orig_cl_ord_id",
+        "price",
+        "side",
+        "stop_px",
+        "symbol",
+        "time_in_force",
+    )
+
+    def __init__(  # noqa: PLR0917 - the order's defining facts, in FIX order
+        self,
+        cl_ord_id: str,
+        symbol: str,
+        side: str,
+        order_qty: Decimal,
+        price: Decimal | None,
+        ord_type: str,
+        time_in_force: str,
+    ) -> None:
+        self.cl_ord_id = cl_ord_id
+        self.orig_cl_ord_id: str | None = None
+        self.order_id: str | None = None
+        self.symbol = symbol
+        self.side = side
+        self.order_qty = order_qty
+        self.price = price
+        self.stop_px: Decimal | None = None
+        self.ord_type = ord_type
+        self.time_in_force = time_in_force
+        self.currency: str | None = None
+        self.account: str | None = None
+        self.cum_qty = ZERO
+        self.notional = ZERO
+        self.avg_px = ZERO
+        self.ord_status = "new"
+        self.exec_ids: set[str] = set()
+
+    @property
+    def terminal(self) -> bool:
+        """Whether the order is done (filled, canceled, rejected, expired ...)."""
+        return self.ord_status not in LIVE_STATUSES
+
+    @property
+    def leaves_qty(self) -> Decimal:
+        """What is still open: ``order_qty - cum_qty`` while live, 0 once terminal."""
+        if self.terminal:
+            return ZERO
+        return max(EXACT.subtract(self.order_qty, self.cum_qty), ZERO)
+
+    def apply_fill(self, qty: Decimal, px: Decimal) -> None:
+        """Add an execution to ``cum_qty`` and the volume-weighted ``avg_px``."""
+        self.cum_qty = EXACT.add(self.cum_qty, qty)
+        self.notional = EXACT.add(self.notional, EXACT.multiply(qty, px))
+        self.avg_px = AVG.divide(self.notional, self.cum_qty)
+
+    def head(self) -> dict[str, object]:
+        """The order's standing facts, in the order an entry shows them."""
+        trade: dict[str, object] = {"cl_ord_id": self.cl_ord_id}
+        if self.orig_cl_ord_id is not None:
+            trade["orig_cl_ord_id"] = self.orig_cl_ord_id
+        if self.order_id is not None:
+            trade["order_id"] = self.order_id
+        trade["symbol"] = self.symbol
+        trade["side"] = self.side
+        trade["ord_type"] = self.ord_type
+        trade["time_in_force"] = self.time_in_force
+        trade["order_qty"] = self.order_qty
+        if self.price is not None:
+            trade["price"] = self.price
+        if self.stop_px is not None:
+            trade["stop_px"] = self.stop_px
+        if self.account is not None:
+            trade["account"] = self.account
+        return trade
+
+    def snapshot(self) -> dict[str, object]:
+        """The order now, as a ``trade`` object (Decimals still Decimals)."""
+        trade = self.head()
+        trade["ord_status"] = self.ord_status
+        trade["cum_qty"] = self.cum_qty
+        trade["leaves_qty"] = self.leaves_qty
+        trade["avg_px"] = self.avg_px
+        if self.currency is not None:
+            trade["currency"] = self.currency
+        return trade
+
+
+@final
+class OrderBook:
+    """Orders by ``cl_ord_id`` (a replaced order answers to both its ids).
+
+    Args:
+        terminal_ttl: seconds a terminal order is kept after it ended.
+        max_orders: the most ids the table holds.
+        clock: monotonic seconds; tests may pass their own.
+    """
+
+    def __init__(
+        self,
+        terminal_ttl: float = 300.0,
+        max_orders: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if terminal_ttl < 0:
+            raise ValueError(f"terminal_ttl must be at least 0, got {terminal_ttl!r}")
+        if max_orders < 1:
+            raise ValueError(f"max_orders must be at least 1, got {max_orders!r}")
+        self.lock = threading.Lock()
+        self.terminal_ttl = terminal_ttl
+        self.max_orders = max_orders
+        self.clock = clock
+        self.orders: dict[str, OrderState] = {}
+        self._ended: deque[tuple[float, str, OrderState]] = deque()
+        self.evicted = 0
+        self.expired = 0
+
+    def get(self, cl_ord_id: str) -> OrderState | None:
+        """The order known by this id, after letting expired terminal orders go."""
+        if self._ended:
+            self._expire()
+        return self.orders.get(cl_ord_id)
+
+    def add(self, cl_ord_id: str, state: OrderState) -> None:
+        """Know ``state`` by ``cl_ord_id``; evict past the cap."""
+        self.orders.pop(cl_ord_id, None)  # a re-used id moves to the young end
+        self.orders[cl_ord_id] = state
+        while len(self.orders) > self.max_orders:
+            self._evict_one()
+
+    def ended(self, state: OrderState, *ids: str) -> None:
+        """``state`` just became terminal: its ids leave after ``terminal_ttl``."""
+        due = self.clock() + self.terminal_ttl
+        for cl_ord_id in ids:
+            self._ended.append((due, cl_ord_id, state))
+
+    def _expire(self) -> None:
+        now = self.clock()
+        ended = self._ended
+        orders = self.orders
+        while ended and ended[0][0] <= now:
+            _, cl_ord_id, state = ended.popleft()
+            if orders.get(cl_ord_id) is state:
+                del orders[cl_ord_id]
+                self.expired += 1
+
+    def _evict_one(self) -> None:
+        orders = self.orders
+        while self._ended:
+            _, cl_ord_id, state = self._ended.popleft()
+            if orders.get(cl_ord_id) is state:
+                del orders[cl_ord_id]
+                self.evicted += 1
+                return
+        del orders[next(iter(orders))]
+        self.evicted += 1
+
+    def stats(self) -> dict[str, int]:
+        """How many orders are known, live and terminal, and how many left by TTL or cap."""
+        with self.lock:
+            if self._ended:
+                self._expire()
+            states = list(self.orders.values())
+            live = sum(1 for state in states if not state.terminal)
+            return {
+                "orders": len(states),
+                "live": live,
+                "terminal": len(states) - live,
+                "expired": self.expired,
+                "evicted": self.evicted,
+            }

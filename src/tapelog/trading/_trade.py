@@ -1,0 +1,774 @@
+"""``TradeLogger``: typed, validated order events with the order's state computed.
+
+Every method checks its parameters first. A bad one raises :class:`OrderValidationError`
+after logging one ``order.validation_failed`` entry; the order's state is unchanged.
+Then the method updates the order's state under the book's lock and writes one entry
+whose ``trade`` object holds the FIX facts, ``cum_qty``, ``leaves_qty``, ``avg_px``,
+``ord_status`` and ``exec_type`` included. A lifecycle anomaly (an unknown order, a fill
+after the end, an overfill, a repeated ``exec_id``) never raises: the event is written as
+given, followed by one ``order.lifecycle_violation`` entry at error level naming the rule.
+
+Decimals go into the queue as they are; the worker writes them with ``format(d, "f")``.
+"""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+from time import time_ns
+from typing import TYPE_CHECKING, Final, final
+
+from tapelog._levels import ERROR, INFO, WARNING
+from tapelog.trading._orders import EXACT, ZERO, OrderBook, OrderState
+from tapelog.trading._values import (
+    OrderValidationError,
+    currency_of,
+    decimal_of,
+    enum_of,
+    text_of,
+    time_of,
+)
+
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from tapelog._logger import Logger
+
+
+__all__ = ["TradeLogger", "get_trade_logger"]
+
+_DEPTH: Final = 2  # frames from the user's call to Logger._emit: method -> _write -> _emit
+_NEEDS_PRICE: Final = frozenset({"limit", "stop_limit"})
+_NEEDS_STOP: Final = frozenset({"stop", "stop_limit"})
+
+_books: dict[str, OrderBook] = {}
+_books_lock = threading.Lock()
+
+Violation = tuple[str, str]
+
+
+def _missing(param: str, ord_type: str) -> None:
+    raise OrderValidationError(param, f"given for a {ord_type} order", None)
+
+
+def _shown(value: object) -> object:
+    """A parameter as the validation entry shows it: text as is, anything else as repr."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    return repr(value)
+
+
+def get_trade_logger(
+    name: str = "trading",
+    *,
+    allow_float: bool = False,
+    allow_negative_price: bool = False,
+    terminal_ttl: float | None = None,
+    max_orders: int | None = None,
+    **bound: object,
+) -> TradeLogger:
+    """Return a trade logger writing through the logger ``name`` with ``bound`` fields.
+
+    Trade loggers of one name share one table of orders, so an order placed through one
+    can be filled through another.
+
+    Args:
+        name: the logger name (``trading`` by default).
+        allow_float: accept floats for quantities and prices, converted through their
+            shortest ``repr``; each entry built from one says ``lossy_input: true``.
+            Without it a float raises :class:`OrderValidationError`.
+        allow_negative_price: accept prices below zero (FIX allows them for some
+            instruments, such as spreads).
+        terminal_ttl: seconds a finished order stays known (default 300).
+        max_orders: the most orders the table holds (default 100 000); past it the
+            oldest finished, else the oldest live, order is evicted and counted.
+        bound: fields bound to every entry.
+
+    Raises:
+        ValueError: ``terminal_ttl`` is negative or ``max_orders`` is below 1.
+    """
+    import tapelog
+
+    with _books_lock:
+        book = _books.get(name)
+        if book is None:
+            book = _books[name] = OrderBook(
+                300.0 if terminal_ttl is None else terminal_ttl,
+                100_000 if max_orders is None else max_orders,
+            )
+        else:
+            if terminal_ttl is not None:
+                if terminal_ttl < 0:
+                    raise ValueError(f"terminal_ttl must be at least 0, got {terminal_ttl!r}")
+                book.terminal_ttl = terminal_ttl
+            if max_orders is not None:
+                if max_orders < 1:
+                    raise ValueError(f"max_orders must be at least 1, got {max_orders!r}")
+                book.max_orders = max_orders
+    return TradeLogger(
+        tapelog.get_logger(name, **bound),
+        book,
+        allow_float=allow_float,
+        allow_negative_price=allow_negative_price,
+    )
+
+
+@final
+class TradeLogger:
+    """Logs order events with FIX names; keeps each order's state. Thread-safe.
+
+    Get one with :func:`get_trade_logger`. Quantities and prices are ``Decimal``,
+    ``int`` or decimal text (``"101.25"``); ids are non-empty strings; enumerations take
+    the lowercase FIX name (``"sell"``) or the FIX code (``"2"``).
+    """
+
+    __slots__ = ("_book", "_log", "allow_float", "allow_negative_price")
+
+    def __init__(
+        self,
+        logger: Logger,
+        book: OrderBook,
+        *,
+        allow_float: bool = False,
+        allow_negative_price: bool = False,
+    ) -> None:
+        self._log = logger
+        self._book = book
+        self.allow_float = allow_float
+        self.allow_negative_price = allow_negative_price
+
+    @property
+    def name(self) -> str:
+        """The logger name entries are written under."""
+        return self._log.name
+
+    def bind(self, **fields: object) -> TradeLogger:
+        """A copy with more bound fields, sharing this logger's orders and options."""
+        return TradeLogger(
+            self._log.bind(**fields),
+            self._book,
+            allow_float=self.allow_float,
+            allow_negative_price=self.allow_negative_price,
+        )
+
+    def order(self, cl_ord_id: str) -> dict[str, object] | None:
+        """The order known by ``cl_ord_id`` now, as a ``trade`` object (Decimals kept)."""
+        with self._book.lock:
+            state = self._book.get(cl_ord_id)
+            return None if state is None else state.snapshot()
+
+    def order_stats(self) -> dict[str, int]:
+        """``orders``, ``live``, ``terminal`` now; ``expired`` and ``evicted`` so far."""
+        return self._book.stats()
+
+    # -- writing -----------------------------------------------------------------------
+
+    def _write(
+        self,
+        level: int,
+        message: str,
+        event: str,
+        trade: dict[str, object],
+        fields: dict[str, object],
+    ) -> None:
+        if self._log._core.level <= level:  # pyright: ignore[reportPrivateUsage]
+            fields["event"] = event
+            self._log._emit(  # pyright: ignore[reportPrivateUsage]
+                level, message, fields, {"trade": trade}, _DEPTH
+            )
+
+    def _violations(self, violations: list[Violation], trade: Mapping[str, object]) -> None:
+        for rule, detail in violations:
+            context: dict[str, object] = {
+                key: trade[key]
+                for key in ("cl_ord_id", "orig_cl_ord_id", "exec_id", "symbol", "ord_status")
+                if key in trade
+            }
+            message = f"order {trade.get('cl_ord_id', '?')}: {rule}: {detail}"
+            self._write(
+                ERROR,
+                message,
+                "order.lifecycle_violation",
+                context,
+                {"violation": {"rule": rule, "detail": detail}},
+            )
+
+    def _invalid(
+        self,
+        method: str,
+        error: OrderValidationError,
+        call: dict[str, object],
+        fields: dict[str, object],
+    ) -> OrderValidationError:
+        """Log one ``order.validation_failed`` entry; return the error to raise."""
+        trade: dict[str, object] = {}
+        for key in ("cl_ord_id", "orig_cl_ord_id", "symbol"):
+            value = call.get(key)
+            if isinstance(value, str) and value:
+                trade[key] = value
+        fields["validation"] = {
+            "param": error.param,
+            "rule": error.rule,
+            "value": _shown(error.value),
+        }
+        fields["call"] = {
+            "method": method,
+            **{key: _shown(value) for key, value in call.items() if value is not None},
+        }
+        who = call.get("cl_ord_id") or call.get("symbol") or "?"
+        message = f"invalid {method} for {who}: {error}"
+        self._write(WARNING, message, "order.validation_failed", trade, fields)
+        return error
+
+    def _price(self, param: str, value: object) -> tuple[Decimal, bool]:
+        return decimal_of(
+            param,
+            value,
+            allow_float=self.allow_float,
+            positive=True,
+            negative_ok=self.allow_negative_price,
+        )
+
+    # -- events ------------------------------------------------------------------------
+
+    def order_placed(  # noqa: PLR0917 - one check per parameter; FIX order of arguments
+        self,
+        cl_ord_id: str,
+        symbol: str,
+        side: str,
+        order_qty: Decimal | int | str,
+        price: Decimal | int | str | None = None,
+        ord_type: str = "limit",
+        time_in_force: str = "day",
+        *,
+        order_id: str | None = None,
+        stop_px: Decimal | int | str | None = None,
+        account: str | None = None,
+        currency: str | None = None,
+        transact_time: object = None,
+        text: str | None = None,
+        **fields: object,
+    ) -> None:
+        """A new order: ``order.placed`` (``exec_type`` new, ``ord_status`` new).
+
+        Raises:
+            OrderValidationError: an empty id or symbol, an unknown side, ord_type or
+                time_in_force, a quantity not above 0, a missing price for a limit order
+                (or stop price for a stop order), a float without ``allow_float``.
+        """
+        now = time_ns()
+        lossy = False
+        try:
+            text_of("cl_ord_id", cl_ord_id)
+            text_of("symbol", symbol)
+            side_name = enum_of("side", side)
+            type_name = enum_of("ord_type", ord_type)
+            tif_name = enum_of("time_in_force", time_in_force)
+            qty, lossy = decimal_of(
+                "order_qty", order_qty, allow_float=self.allow_float, positive=True
+            )
+            px: Decimal | None = None
+            if price is not None:
+                px, lossy_px = self._price("price", price)
+                lossy = lossy or lossy_px
+            elif type_name in _NEEDS_PRICE:
+                _missing("price", type_name)
+            stop: Decimal | None = None
+            if stop_px is not None:
+                stop, lossy_stop = self._price("stop_px", stop_px)
+                lossy = lossy or lossy_stop
+            elif type_name in _NEEDS_STOP:
+                _missing("stop_px", type_name)
+            if order_id is not None:
+                text_of("order_id", order_id)
+            if account is not None:
+                text_of("account", account)
+            cur = currency_of(currency) if currency is not None else None
+            when = time_of("transact_time", transact_time, now)
+        except OrderValidationError as exc:
+            call: dict[str, object] = {
+                "cl_ord_id": cl_ord_id,
+                "symbol": symbol,
+                "side": side,
+                "order_qty": order_qty,
+                "price": price,
+                "ord_type": ord_type,
+                "time_in_force": time_in_force,
+                "stop_px": stop_px,
+            }
+            raise self._invalid("order_placed", exc, call, fields) from None
+        state = OrderState(cl_ord_id, symbol, side_name, qty, px, type_name, tif_name)
+        state.order_id = order_id
+        state.stop_px = stop
+        state.currency = cur
+        state.account = account
+        violations: list[Violation] = []
+        book = self._book
+        with book.lock:
+            known = book.get(cl_ord_id)
+            if known is not None:
+                violations.append(
+                    ("duplicate_cl_ord_id", f"{cl_ord_id} is already an order ({known.ord_status})")
+                )
+            book.add(cl_ord_id, state)
+            trade = state.head()
+            trade["exec_type"] = "new"
+            trade["ord_status"] = "new"
+            trade["cum_qty"] = ZERO
+            trade["leaves_qty"] = qty
+            trade["avg_px"] = ZERO
+        if cur is not None:
+            trade["currency"] = cur
+        trade["transact_time"] = when
+        if text is not None:
+            trade["text"] = text
+        if lossy:
+            trade["lossy_input"] = True
+        at = f" @ {format(px, 'f')}" if px is not None else ""
+        message = f"order {cl_ord_id} placed: {side_name} {format(qty, 'f')} {symbol}{at}"
+        self._write(INFO, message, "order.placed", trade, fields)
+        if violations:
+            self._violations(violations, trade)
+
+    def order_filled(  # noqa: PLR0917 - one check per parameter; FIX order of arguments
+        self,
+        cl_ord_id: str,
+        exec_id: str,
+        last_qty: Decimal | int | str,
+        last_px: Decimal | int | str,
+        commission: Decimal | int | str | None = None,
+        currency: str | None = None,
+        transact_time: object = None,
+        *,
+        last_mkt: str | None = None,
+        **fields: object,
+    ) -> None:
+        """An execution: ``order.partially_filled`` or ``order.filled`` (``exec_type`` trade).
+
+        ``cum_qty``, ``leaves_qty``, ``avg_px`` (volume-weighted) and ``ord_status`` come
+        from the order's fills so far.
+
+        Raises:
+            OrderValidationError: an empty id, a quantity or price not above 0, a float
+                without ``allow_float``, a currency not of three capital letters.
+        """
+        now = time_ns()
+        try:
+            text_of("cl_ord_id", cl_ord_id)
+            text_of("exec_id", exec_id)
+            qty, lossy = decimal_of(
+                "last_qty", last_qty, allow_float=self.allow_float, positive=True
+            )
+            px, lossy_px = self._price("last_px", last_px)
+            lossy = lossy or lossy_px
+            comm: Decimal | None = None
+            if commission is not None:
+                comm, lossy_comm = decimal_of(
+                    "commission",
+                    commission,
+                    allow_float=self.allow_float,
+                    positive=False,
+                    negative_ok=True,
+                )
+                lossy = lossy or lossy_comm
+            cur = currency_of(currency) if currency is not None else None
+            when = time_of("transact_time", transact_time, now)
+        except OrderValidationError as exc:
+            call: dict[str, object] = {
+                "cl_ord_id": cl_ord_id,
+                "exec_id": exec_id,
+                "last_qty": last_qty,
+                "last_px": last_px,
+                "commission": commission,
+                "currency": currency,
+            }
+            raise self._invalid("order_filled", exc, call, fields) from None
+        violations: list[Violation] = []
+        book = self._book
+        with book.lock:
+            state = book.get(cl_ord_id)
+            if state is None:
+                violations.append(("unknown_order", f"no order {cl_ord_id} is known"))
+                trade: dict[str, object] = {"cl_ord_id": cl_ord_id, "exec_id": exec_id}
+                trade["exec_type"] = "trade"
+                trade["last_qty"] = qty
+                trade["last_px"] = px
+                trade["cum_qty"] = qty
+                trade["leaves_qty"] = ZERO
+                trade["avg_px"] = px
+                event = "order.filled"
+            elif exec_id in state.exec_ids:
+                violations.append(
+                    ("duplicate_exec_id", f"{exec_id} was already applied; not counted again")
+                )
+                trade = self._fill_entry(state, exec_id, qty, px)
+                trade["duplicate"] = True
+                event = "order.filled" if state.ord_status == "filled" else "order.partially_filled"
+            else:
+                ended_before = state.terminal
+                if ended_before:
+                    violations.append(
+                        ("fill_after_terminal", f"the order was already {state.ord_status}")
+                    )
+                state.exec_ids.add(exec_id)
+                state.apply_fill(qty, px)
+                if state.cum_qty > state.order_qty:
+                    over = format(EXACT.subtract(state.cum_qty, state.order_qty), "f")
+                    violations.append(
+                        (
+                            "overfill",
+                            f"cum_qty exceeds order_qty {format(state.order_qty, 'f')} by {over}",
+                        )
+                    )
+                if not ended_before:
+                    if state.cum_qty >= state.order_qty:
+                        state.ord_status = "filled"
+                        book.ended(state, *self._ids(state))
+                    else:
+                        state.ord_status = "partially_filled"
+                trade = self._fill_entry(state, exec_id, qty, px)
+                event = "order.filled" if state.ord_status == "filled" else "order.partially_filled"
+        if comm is not None:
+            trade["commission"] = comm
+        if cur is not None:
+            trade["currency"] = cur
+        if last_mkt is not None:
+            trade["last_mkt"] = last_mkt
+        trade["transact_time"] = when
+        if lossy:
+            trade["lossy_input"] = True
+        verb = "filled" if event == "order.filled" else "partially filled"
+        message = f"order {cl_ord_id} {verb}: {format(qty, 'f')} @ {format(px, 'f')}"
+        self._write(INFO, message, event, trade, fields)
+        if violations:
+            self._violations(violations, trade)
+
+    @staticmethod
+    def _ids(state: OrderState) -> tuple[str, ...]:
+        if state.orig_cl_ord_id is None:
+            return (state.cl_ord_id,)
+        return (state.cl_ord_id, state.orig_cl_ord_id)
+
+    @staticmethod
+    def _fill_entry(
+        state: OrderState, exec_id: str, qty: Decimal, px: Decimal
+    ) -> dict[str, object]:
+        trade = state.head()
+        trade["exec_id"] = exec_id
+        trade["exec_type"] = "trade"
+        trade["ord_status"] = state.ord_status
+        trade["last_qty"] = qty
+        trade["last_px"] = px
+        trade["cum_qty"] = state.cum_qty
+        trade["leaves_qty"] = state.leaves_qty
+        trade["avg_px"] = state.avg_px
+        if state.currency is not None:
+            trade["currency"] = state.currency
+        return trade
+
+    def _end(  # noqa: PLR0917 - internal, one call site per event
+        self,
+        method: str,
+        cl_ord_id: str,
+        status: str,
+        reason: str | None,
+        fields: dict[str, object],
+        extra: dict[str, object] | None = None,
+    ) -> tuple[dict[str, object], list[Violation]]:
+        """Cancel, expire or reject: the order ends with ``leaves_qty`` 0."""
+        del method
+        violations: list[Violation] = []
+        book = self._book
+        with book.lock:
+            state = book.get(cl_ord_id)
+            if state is None:
+                trade: dict[str, object] = {"cl_ord_id": cl_ord_id}
+                trade["exec_type"] = status
+                trade["ord_status"] = status
+                trade["cum_qty"] = ZERO
+                trade["leaves_qty"] = ZERO
+                if status != "rejected":  # a venue may reject an order never placed here
+                    violations.append(("unknown_order", f"no order {cl_ord_id} is known"))
+            elif state.terminal:
+                violations.append(
+                    (f"{status}_after_terminal", f"the order was already {state.ord_status}")
+                )
+                trade = state.snapshot()
+                trade = {**trade, "exec_type": status}
+            elif status == "rejected" and state.cum_qty > 0:
+                violations.append(("reject_after_fill", "the order has fills; it stays as it is"))
+                trade = {**state.snapshot(), "exec_type": status}
+            else:
+                open_qty = state.leaves_qty
+                state.ord_status = status
+                book.ended(state, *self._ids(state))
+                trade = state.head()
+                trade["exec_type"] = status
+                trade["ord_status"] = status
+                trade["cum_qty"] = state.cum_qty
+                trade["leaves_qty"] = ZERO
+                if status != "rejected":
+                    trade["cxl_qty"] = open_qty
+                trade["avg_px"] = state.avg_px
+                if state.currency is not None:
+                    trade["currency"] = state.currency
+        if reason is not None:
+            trade["text"] = reason
+        if extra:
+            trade.update(extra)
+        del fields
+        return trade, violations
+
+    def order_canceled(
+        self,
+        cl_ord_id: str,
+        reason: str | None = None,
+        *,
+        transact_time: object = None,
+        **fields: object,
+    ) -> None:
+        """The order was canceled: ``order.canceled``.
+
+        The entry has ``text`` (the reason), ``cxl_qty`` (what was still open) and
+        ``leaves_qty`` 0.
+
+        Raises:
+            OrderValidationError: an empty id, a reason that is not a string.
+        """
+        now = time_ns()
+        try:
+            text_of("cl_ord_id", cl_ord_id)
+            if reason is not None:
+                text_of("reason", reason)
+            when = time_of("transact_time", transact_time, now)
+        except OrderValidationError as exc:
+            call: dict[str, object] = {"cl_ord_id": cl_ord_id, "reason": reason}
+            raise self._invalid("order_canceled", exc, call, fields) from None
+        trade, violations = self._end("order_canceled", cl_ord_id, "canceled", reason, fields)
+        trade["transact_time"] = when
+        left = trade.get("cxl_qty", ZERO)
+        shown = format(left, "f") if isinstance(left, Decimal) else str(left)
+        because = f": {reason}" if reason else ""
+        message = f"order {cl_ord_id} canceled, {shown} open{because}"
+        self._write(INFO, message, "order.canceled", trade, fields)
+        if violations:
+            self._violations(violations, trade)
+
+    def order_expired(
+        self, cl_ord_id: str, *, transact_time: object = None, **fields: object
+    ) -> None:
+        """The order expired (its time in force ran out): ``order.expired``, ``leaves_qty`` 0.
+
+        Raises:
+            OrderValidationError: an empty id.
+        """
+        now = time_ns()
+        try:
+            text_of("cl_ord_id", cl_ord_id)
+            when = time_of("transact_time", transact_time, now)
+        except OrderValidationError as exc:
+            raise self._invalid("order_expired", exc, {"cl_ord_id": cl_ord_id}, fields) from None
+        trade, violations = self._end("order_expired", cl_ord_id, "expired", None, fields)
+        trade["transact_time"] = when
+        self._write(INFO, f"order {cl_ord_id} expired", "order.expired", trade, fields)
+        if violations:
+            self._violations(violations, trade)
+
+    def order_rejected(
+        self,
+        cl_ord_id: str,
+        reason: str,
+        ord_rej_reason: str | int | None = None,
+        *,
+        transact_time: object = None,
+        **fields: object,
+    ) -> None:
+        """The venue or a risk check refused the order: ``order.rejected`` (warning).
+
+        ``reason`` is written as ``text``; ``ord_rej_reason`` takes a FIX name
+        (``unknown_symbol``) or code (``1``). A reject for an order never placed through
+        this logger is written without a violation (a pre-trade refusal).
+
+        Raises:
+            OrderValidationError: an empty id or reason, an unknown ``ord_rej_reason``.
+        """
+        now = time_ns()
+        try:
+            text_of("cl_ord_id", cl_ord_id)
+            text_of("reason", reason)
+            code = enum_of("ord_rej_reason", ord_rej_reason) if ord_rej_reason is not None else None
+            when = time_of("transact_time", transact_time, now)
+        except OrderValidationError as exc:
+            call: dict[str, object] = {
+                "cl_ord_id": cl_ord_id,
+                "reason": reason,
+                "ord_rej_reason": ord_rej_reason,
+            }
+            raise self._invalid("order_rejected", exc, call, fields) from None
+        extra: dict[str, object] = {"ord_rej_reason": code} if code is not None else {}
+        trade, violations = self._end(
+            "order_rejected", cl_ord_id, "rejected", reason, fields, extra
+        )
+        trade["transact_time"] = when
+        message = f"order {cl_ord_id} rejected: {reason}"
+        self._write(WARNING, message, "order.rejected", trade, fields)
+        if violations:
+            self._violations(violations, trade)
+
+    def order_replaced(
+        self,
+        cl_ord_id: str,
+        orig_cl_ord_id: str,
+        order_qty: Decimal | int | str | None = None,
+        price: Decimal | int | str | None = None,
+        *,
+        transact_time: object = None,
+        **fields: object,
+    ) -> None:
+        """The order ``orig_cl_ord_id`` goes on as ``cl_ord_id``: ``order.replaced``.
+
+        A new quantity or price may come with it; fills already made stay with it.
+
+        Raises:
+            OrderValidationError: an empty id, a quantity or price not above 0.
+        """
+        now = time_ns()
+        lossy = False
+        try:
+            text_of("cl_ord_id", cl_ord_id)
+            text_of("orig_cl_ord_id", orig_cl_ord_id)
+            qty: Decimal | None = None
+            if order_qty is not None:
+                qty, lossy = decimal_of(
+                    "order_qty", order_qty, allow_float=self.allow_float, positive=True
+                )
+            px: Decimal | None = None
+            if price is not None:
+                px, lossy_px = self._price("price", price)
+                lossy = lossy or lossy_px
+            when = time_of("transact_time", transact_time, now)
+        except OrderValidationError as exc:
+            call: dict[str, object] = {
+                "cl_ord_id": cl_ord_id,
+                "orig_cl_ord_id": orig_cl_ord_id,
+                "order_qty": order_qty,
+                "price": price,
+            }
+            raise self._invalid("order_replaced", exc, call, fields) from None
+        violations: list[Violation] = []
+        book = self._book
+        with book.lock:
+            state = book.get(orig_cl_ord_id)
+            clash = book.get(cl_ord_id) if cl_ord_id != orig_cl_ord_id else None
+            if clash is not None and clash is not state:
+                violations.append(
+                    ("duplicate_cl_ord_id", f"{cl_ord_id} is already an order ({clash.ord_status})")
+                )
+            if state is None:
+                violations.append(("unknown_order", f"no order {orig_cl_ord_id} is known"))
+                trade: dict[str, object] = {
+                    "cl_ord_id": cl_ord_id,
+                    "orig_cl_ord_id": orig_cl_ord_id,
+                    "exec_type": "replaced",
+                }
+                if qty is not None:
+                    trade["order_qty"] = qty
+                if px is not None:
+                    trade["price"] = px
+            elif state.terminal:
+                violations.append(
+                    ("replace_after_terminal", f"the order was already {state.ord_status}")
+                )
+                trade = {**state.snapshot(), "exec_type": "replaced"}
+            else:
+                state.orig_cl_ord_id = orig_cl_ord_id
+                state.cl_ord_id = cl_ord_id
+                if qty is not None:
+                    if qty < state.cum_qty:
+                        violations.append(
+                            (
+                                "replace_below_filled",
+                                (
+                                    f"order_qty {format(qty, 'f')} is below cum_qty "
+                                    f"{format(state.cum_qty, 'f')}"
+                                ),
+                            )
+                        )
+                    state.order_qty = qty
+                if px is not None:
+                    state.price = px
+                book.add(cl_ord_id, state)  # the old id still finds it, for late fills
+                if state.cum_qty >= state.order_qty:
+                    state.ord_status = "filled"
+                    book.ended(state, *self._ids(state))
+                trade = state.head()
+                trade["exec_type"] = "replaced"
+                trade["ord_status"] = state.ord_status
+                trade["cum_qty"] = state.cum_qty
+                trade["leaves_qty"] = state.leaves_qty
+                trade["avg_px"] = state.avg_px
+                if state.currency is not None:
+                    trade["currency"] = state.currency
+        trade["transact_time"] = when
+        if lossy:
+            trade["lossy_input"] = True
+        message = f"order {orig_cl_ord_id} replaced by {cl_ord_id}"
+        self._write(INFO, message, "order.replaced", trade, fields)
+        if violations:
+            self._violations(violations, trade)
+
+    def position_changed(
+        self,
+        symbol: str,
+        qty: Decimal | int | str,
+        avg_px: Decimal | int | str,
+        realized_pnl: Decimal | int | str | None = None,
+        **fields: object,
+    ) -> None:
+        """A position's new size: ``position.changed``.
+
+        The entry has ``position_qty`` (negative when short), ``avg_px`` and
+        ``realized_pnl``.
+
+        Raises:
+            OrderValidationError: an empty symbol, a value that is not a finite decimal.
+        """
+        try:
+            text_of("symbol", symbol)
+            position, lossy = decimal_of(
+                "qty", qty, allow_float=self.allow_float, positive=False, negative_ok=True
+            )
+            average, lossy_avg = decimal_of(
+                "avg_px",
+                avg_px,
+                allow_float=self.allow_float,
+                positive=False,
+                negative_ok=self.allow_negative_price,
+            )
+            lossy = lossy or lossy_avg
+            pnl: Decimal | None = None
+            if realized_pnl is not None:
+                pnl, lossy_pnl = decimal_of(
+                    "realized_pnl",
+                    realized_pnl,
+                    allow_float=self.allow_float,
+                    positive=False,
+                    negative_ok=True,
+                )
+                lossy = lossy or lossy_pnl
+        except OrderValidationError as exc:
+            call: dict[str, object] = {
+                "symbol": symbol,
+                "qty": qty,
+                "avg_px": avg_px,
+                "realized_pnl": realized_pnl,
+            }
+            raise self._invalid("position_changed", exc, call, fields) from None
+        trade: dict[str, object] = {"symbol": symbol, "position_qty": position, "avg_px": average}
+        if pnl is not None:
+            trade["realized_pnl"] = pnl
+        if lossy:
+            trade["lossy_input"] = True
+        message = f"position {symbol}: {format(position, 'f')} @ {format(average, 'f')}"
+        self._write(INFO, message, "position.changed", trade, fields)

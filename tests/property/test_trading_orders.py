@@ -1,0 +1,60 @@
+"""Any sequence of fills keeps the order's arithmetic exact (hypothesis)."""
+
+from __future__ import annotations
+
+import itertools
+from decimal import ROUND_HALF_EVEN, Context, Decimal
+from fractions import Fraction
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tapelog.testing import capture
+from tapelog.trading import get_trade_logger
+
+
+_names = itertools.count()
+_quantities = st.decimals(min_value="0.00000001", max_value="1000", places=8)
+_prices = st.decimals(min_value="0.0001", max_value="100000", places=4)
+
+
+def _rounded(value: Fraction) -> Decimal:
+    """``value`` to 34 significant digits, half-even: what avg_px promises."""
+    context = Context(prec=34, rounding=ROUND_HALF_EVEN)
+    return context.divide(Decimal(value.numerator), Decimal(value.denominator))
+
+
+@given(
+    order_qty=st.decimals(min_value="0.00000001", max_value="5000", places=8),
+    fills=st.lists(st.tuples(_quantities, _prices), min_size=1, max_size=12),
+)
+def test_fills_keep_cum_plus_leaves_and_an_exact_average(
+    order_qty: Decimal, fills: list[tuple[Decimal, Decimal]]
+) -> None:
+    trades = get_trade_logger(f"prop.trading.{next(_names)}")
+    with capture() as entries:
+        trades.order_placed("C-1", "X", "buy", order_qty, "1")
+        cum = Decimal(0)
+        notional = Fraction(0)
+        for n, (qty, px) in enumerate(fills):
+            live_before = cum < order_qty
+            trades.order_filled("C-1", f"E-{n}", qty, px)
+            cum += qty
+            notional += Fraction(qty) * Fraction(px)
+            order = trades.order("C-1")
+            assert order is not None
+            assert order["cum_qty"] == cum
+            assert order["avg_px"] == _rounded(notional / Fraction(cum))
+            if cum < order_qty:
+                assert order["ord_status"] == "partially_filled"
+                assert order["cum_qty"] + order["leaves_qty"] == order_qty
+            else:
+                assert order["leaves_qty"] == 0
+                if live_before:
+                    assert order["ord_status"] == "filled"
+    fills_written = [e["trade"] for e in entries if e.get("event", "").startswith("order.")]
+    for trade in fills_written:
+        if trade.get("ord_status") in {"new", "partially_filled"}:
+            assert Decimal(trade["cum_qty"]) + Decimal(trade["leaves_qty"]) == order_qty
+    rules = [e["violation"]["rule"] for e in entries if e["event"] == "order.lifecycle_violation"]
+    assert ("overfill" in rules) == (cum > order_qty)

@@ -1,0 +1,419 @@
+"""``tapelog.trading``: the written entries of every order event, read back from a file.
+
+Each acceptance scenario of the trading framework's trade-event story (an order placed, a
+trade executed, an order cancelled) and of its validation story (an invalid order
+parameter) is checked on what the file holds, validated against the shipped schema.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from tests.conftest import read_jsonl
+
+import tapelog
+from tapelog.trading import (
+    FIX_CODES,
+    FIX_NAMES,
+    FIX_TAGS,
+    OrderValidationError,
+    clock_status,
+    fix_code,
+    fix_name,
+    get_trade_logger,
+    log_clock_sync,
+    start_clock_sync,
+)
+
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+_names = itertools.count()
+
+
+def _fresh(**options: Any) -> Any:
+    """A trade logger with its own order table (a name no other test uses)."""
+    return get_trade_logger(f"trading.t{next(_names)}", **options)
+
+
+@pytest.fixture(name="written")
+def _written(tmp_path: Path, validator: Any) -> Any:
+    path = tmp_path / "trades.jsonl"
+    tapelog.configure({"sinks": [{"type": "file", "path": str(path), "format": "json"}]})
+
+    def read() -> list[dict[str, Any]]:
+        assert tapelog.flush(5)
+        entries = read_jsonl(path)
+        for entry in entries:
+            errors = sorted(validator.iter_errors(entry), key=str)
+            assert not errors, f"{entry} breaks the schema: {errors[0].message}"
+        return entries
+
+    return read
+
+
+class TestOrderPlaced:
+    def test_entry_has_parameters_timestamp_and_identifier(self, written: Any) -> None:
+        """Scenario: an order is placed -> one entry with its parameters, time and id."""
+        trades = _fresh(strategy="momentum")
+        trades.order_placed(
+            "C-1", "BTC-USD", "buy", Decimal("0.50"), Decimal("64000.10"), order_id="V-9"
+        )
+        (entry,) = written()
+        assert entry["event"] == "order.placed"
+        assert entry["level"] == "info"
+        assert entry["strategy"] == "momentum"
+        trade = entry["trade"]
+        assert trade["cl_ord_id"] == "C-1"
+        assert trade["order_id"] == "V-9"
+        assert (trade["symbol"], trade["side"], trade["ord_type"]) == ("BTC-USD", "buy", "limit")
+        assert trade["time_in_force"] == "day"
+        assert (trade["order_qty"], trade["price"]) == ("0.50", "64000.10")
+        assert (trade["exec_type"], trade["ord_status"]) == ("new", "new")
+        assert (trade["cum_qty"], trade["leaves_qty"]) == ("0", "0.50")
+        assert trade["transact_time"].endswith("Z")
+        assert len(trade["transact_time"].split(".")[1]) == 10  # nine digits and Z
+
+    def test_decimals_are_written_exactly_never_in_exponent_form(self, written: Any) -> None:
+        trades = _fresh()
+        trades.order_placed("C-2", "ETH-USD", "sell", Decimal("1E-8"), Decimal("1E+3"))
+        trade = written()[0]["trade"]
+        assert trade["order_qty"] == "0.00000001"
+        assert trade["price"] == "1000"
+
+    def test_fix_codes_are_accepted_and_names_written(self, written: Any) -> None:
+        trades = _fresh()
+        trades.order_placed("C-3", "AAPL", "2", 100, None, "1", "3")
+        trade = written()[0]["trade"]
+        assert (trade["side"], trade["ord_type"], trade["time_in_force"]) == (
+            "sell",
+            "market",
+            "immediate_or_cancel",
+        )
+        assert "price" not in trade
+
+    def test_transact_time_keeps_its_precision(self, written: Any) -> None:
+        trades = _fresh()
+        nanos = 1_795_000_000_123_456_789
+        trades.order_placed("C-4", "X", "buy", 1, 1, transact_time=nanos)
+        micros = datetime(2026, 11, 23, 9, 30, 0, 123456, tzinfo=timezone(timedelta(hours=1)))
+        trades.order_placed("C-5", "X", "buy", 1, 1, transact_time=micros)
+        trades.order_placed("C-6", "X", "buy", 1, 1, transact_time="2026-11-23T08:30:00.123Z")
+        first, second, third = (e["trade"]["transact_time"] for e in written())
+        assert first.endswith(".123456789Z")
+        assert second == "2026-11-23T08:30:00.123456Z"
+        assert third == "2026-11-23T08:30:00.123Z"
+
+
+class TestTradeExecuted:
+    def test_entry_has_price_quantity_fees_and_timestamps(self, written: Any) -> None:
+        """Scenario: a trade completes -> execution price, quantity, fees and times."""
+        trades = _fresh()
+        trades.order_placed("C-1", "BTC-USD", "buy", "1.5", "100.25")
+        trades.order_filled(
+            "C-1",
+            "E-1",
+            "0.5",
+            "100.00",
+            commission="0.0125",
+            currency="USD",
+            transact_time=datetime(2026, 11, 23, 9, 0, tzinfo=UTC),
+        )
+        trades.order_filled("C-1", "E-2", "1", "100.3")
+        _, partial, full = written()
+        assert partial["event"] == "order.partially_filled"
+        trade = partial["trade"]
+        assert (trade["exec_type"], trade["ord_status"], trade["exec_id"]) == (
+            "trade",
+            "partially_filled",
+            "E-1",
+        )
+        assert (trade["last_qty"], trade["last_px"]) == ("0.5", "100.00")
+        assert (trade["commission"], trade["currency"]) == ("0.0125", "USD")
+        assert trade["transact_time"] == "2026-11-23T09:00:00.000000Z"
+        assert (trade["cum_qty"], trade["leaves_qty"]) == ("0.5", "1.0")
+        assert partial["timestamp"].endswith("Z")
+        assert full["event"] == "order.filled"
+        assert full["trade"]["ord_status"] == "filled"
+        assert (full["trade"]["cum_qty"], full["trade"]["leaves_qty"]) == ("1.5", "0")
+        # (0.5 * 100.00 + 1 * 100.3) / 1.5 = 100.20 exactly
+        assert Decimal(full["trade"]["avg_px"]) == Decimal("100.20")
+
+    def test_avg_px_is_the_volume_weighted_average(self, written: Any) -> None:
+        trades = _fresh()
+        trades.order_placed("C-1", "X", "buy", 3, 10)
+        for n, price in enumerate(("10", "11", "13")):
+            trades.order_filled("C-1", f"E-{n}", 1, price)
+        # 34 / 3 does not end: 34 significant digits, rounded half-even
+        assert written()[-1]["trade"]["avg_px"] == "11." + "3" * 32
+
+
+class TestOrderCancelled:
+    def test_entry_has_reason_timestamp_and_remaining_quantity(self, written: Any) -> None:
+        """Scenario: a cancellation -> the reason, the time and the quantity still open."""
+        trades = _fresh()
+        trades.order_placed("C-1", "ETH-USD", "sell", "10", "2500")
+        trades.order_filled("C-1", "E-1", "4", "2500")
+        trades.order_canceled("C-1", reason="strategy stopped")
+        cancel = written()[-1]
+        assert cancel["event"] == "order.canceled"
+        trade = cancel["trade"]
+        assert trade["text"] == "strategy stopped"
+        assert (trade["exec_type"], trade["ord_status"]) == ("canceled", "canceled")
+        assert (trade["cxl_qty"], trade["leaves_qty"], trade["cum_qty"]) == ("6", "0", "4")
+        assert trade["transact_time"].endswith("Z")
+        assert "6 open" in cancel["message"]
+
+
+class TestOtherEvents:
+    def test_reject_expire_replace_and_position(self, written: Any) -> None:
+        trades = _fresh()
+        trades.order_placed("C-1", "X", "buy", 5, 10)
+        trades.order_rejected("C-1", "insufficient margin", ord_rej_reason=3)
+        trades.order_placed("C-2", "X", "buy", 5, 10, time_in_force="good_till_date")
+        trades.order_expired("C-2")
+        trades.order_placed("C-3", "X", "buy", 5, 10)
+        trades.order_filled("C-3", "E-1", 2, 10)
+        trades.order_replaced("C-4", "C-3", order_qty=8, price="10.5")
+        trades.order_filled("C-4", "E-2", 6, "10.5")
+        trades.position_changed("X", "-8", "10.375", realized_pnl="-1.25")
+        entries = written()
+        events = [e["event"] for e in entries]
+        assert events == [
+            "order.placed",
+            "order.rejected",
+            "order.placed",
+            "order.expired",
+            "order.placed",
+            "order.partially_filled",
+            "order.replaced",
+            "order.filled",
+            "position.changed",
+        ]
+        rejected = entries[1]
+        assert rejected["level"] == "warning"
+        assert rejected["trade"]["ord_rej_reason"] == "order_exceeds_limit"
+        assert rejected["trade"]["ord_status"] == "rejected"
+        assert entries[3]["trade"]["ord_status"] == "expired"
+        assert entries[3]["trade"]["leaves_qty"] == "0"
+        replaced = entries[6]["trade"]
+        assert (replaced["cl_ord_id"], replaced["orig_cl_ord_id"]) == ("C-4", "C-3")
+        assert (replaced["order_qty"], replaced["leaves_qty"], replaced["cum_qty"]) == (
+            "8",
+            "6",
+            "2",
+        )
+        assert entries[7]["trade"]["ord_status"] == "filled"
+        position = entries[8]["trade"]
+        assert (position["position_qty"], position["realized_pnl"]) == ("-8", "-1.25")
+
+    def test_state_is_kept_even_when_the_level_hides_the_entries(self, written: Any) -> None:
+        trades = _fresh()
+        tapelog.set_level("error", trades.name)
+        trades.order_placed("C-1", "X", "buy", 5, 10)
+        trades.order_filled("C-1", "E-1", 5, 10)
+        assert [e for e in written() if e["logger"] == trades.name] == []
+        order = trades.order("C-1")
+        assert order is not None
+        assert order["ord_status"] == "filled"
+
+    def test_a_user_field_named_trade_is_kept_aside(self, written: Any) -> None:
+        trades = _fresh()
+        trades.order_placed("C-1", "X", "buy", 1, 1, trade="mine")
+        entry = written()[0]
+        assert entry["trade_"] == "mine"
+        assert entry["trade"]["cl_ord_id"] == "C-1"
+
+
+class TestValidation:
+    @pytest.mark.parametrize(
+        ("call", "param", "rule"),
+        [
+            (lambda t: t.order_placed("C-1", "X", "buy", 0, 1), "order_qty", "greater than 0"),
+            (lambda t: t.order_placed("C-1", "X", "buy", "-1", 1), "order_qty", "greater than 0"),
+            (lambda t: t.order_placed("C-1", "X", "buy", "NaN", 1), "order_qty", "finite"),
+            (
+                lambda t: t.order_placed("C-1", "X", "buy", Decimal("Infinity"), 1),
+                "order_qty",
+                "finite",
+            ),
+            (lambda t: t.order_placed("C-1", "X", "buy", 1.5, 1), "order_qty", "float"),
+            (lambda t: t.order_placed("C-1", "X", "hold", 1, 1), "side", "one of"),
+            (lambda t: t.order_placed("C-1", "X", "buy", 1, 1, "iceberg"), "ord_type", "one of"),
+            (
+                lambda t: t.order_placed("C-1", "X", "buy", 1, 1, "limit", "gtc"),
+                "time_in_force",
+                "one of",
+            ),
+            (lambda t: t.order_placed("", "X", "buy", 1, 1), "cl_ord_id", "non-empty"),
+            (lambda t: t.order_placed("C-1", "X", "buy", 1), "price", "limit order"),
+            (lambda t: t.order_placed("C-1", "X", "buy", 1, "-5"), "price", "greater than 0"),
+            (
+                lambda t: t.order_placed("C-1", "X", "buy", 1, "1", "stop_limit"),
+                "stop_px",
+                "stop_limit",
+            ),
+            (lambda t: t.order_filled("C-1", "", 1, 1), "exec_id", "non-empty"),
+            (lambda t: t.order_filled("C-1", "E", 1, 1, currency="usd"), "currency", "ISO 4217"),
+            (
+                lambda t: t.order_placed(
+                    "C-1", "X", "buy", 1, 1, transact_time=datetime(2026, 1, 1)
+                ),
+                "transact_time",
+                "aware",
+            ),
+            (lambda t: t.order_rejected("C-1", ""), "reason", "non-empty"),
+        ],
+    )
+    def test_bad_parameter_raises_and_logs_one_entry(
+        self, written: Any, call: Any, param: str, rule: str
+    ) -> None:
+        """Scenario: an invalid order parameter -> the parameter, the rule and the context."""
+        trades = _fresh(desk="emea")
+        with tapelog.context(request_id="r-7"), pytest.raises(OrderValidationError) as caught:
+            call(trades)
+        assert caught.value.param == param
+        assert rule in caught.value.rule
+        (entry,) = written()
+        assert entry["event"] == "order.validation_failed"
+        assert entry["level"] == "warning"
+        assert entry["validation"]["param"] == param
+        assert entry["validation"]["rule"] == caught.value.rule
+        assert "value" in entry["validation"]
+        assert entry["call"]["method"].startswith(("order_", "position_"))
+        assert (entry["desk"], entry["request_id"]) == ("emea", "r-7")
+        assert trades.order("C-1") is None  # nothing about the order changed
+
+    def test_floats_are_accepted_when_opted_in_and_marked_lossy(self, written: Any) -> None:
+        trades = _fresh(allow_float=True)
+        trades.order_placed("C-1", "X", "buy", 0.1, 2.675)
+        trade = written()[0]["trade"]
+        assert (trade["order_qty"], trade["price"]) == ("0.1", "2.675")
+        assert trade["lossy_input"] is True
+
+    def test_negative_prices_only_when_opted_in(self, written: Any) -> None:
+        trades = _fresh(allow_negative_price=True)
+        trades.order_placed("C-1", "CL-SPREAD", "buy", 1, "-0.35")
+        trades.order_filled("C-1", "E-1", 1, "-0.40")
+        entries = written()
+        assert entries[0]["trade"]["price"] == "-0.35"
+        assert entries[1]["trade"]["avg_px"] == "-0.40"
+
+
+class TestLifecycle:
+    def _violations(self, entries: list[dict[str, Any]]) -> list[str]:
+        return [
+            e["violation"]["rule"] for e in entries if e["event"] == "order.lifecycle_violation"
+        ]
+
+    def test_fill_after_cancel_is_written_and_flagged(self, written: Any) -> None:
+        trades = _fresh()
+        trades.order_placed("C-1", "X", "buy", 5, 10)
+        trades.order_canceled("C-1")
+        trades.order_filled("C-1", "E-1", 1, 10)  # must not raise
+        entries = written()
+        assert [e["event"] for e in entries][-2:] == [
+            "order.partially_filled",
+            "order.lifecycle_violation",
+        ]
+        violation = entries[-1]
+        assert violation["level"] == "error"
+        assert violation["violation"]["rule"] == "fill_after_terminal"
+        assert violation["trade"]["cl_ord_id"] == "C-1"
+
+    def test_overfill_duplicate_exec_id_and_unknown_order(self, written: Any) -> None:
+        trades = _fresh()
+        trades.order_placed("C-1", "X", "buy", 5, 10)
+        trades.order_filled("C-1", "E-1", 3, 10)
+        trades.order_filled("C-1", "E-1", 3, 10)
+        trades.order_filled("C-1", "E-2", 4, 10)
+        trades.order_filled("C-9", "E-3", 1, 10)
+        trades.order_canceled("C-8")
+        trades.order_placed("C-1", "X", "buy", 5, 10)
+        entries = written()
+        assert self._violations(entries) == [
+            "duplicate_exec_id",
+            "overfill",
+            "unknown_order",
+            "unknown_order",
+            "duplicate_cl_ord_id",
+        ]
+        duplicate = next(e for e in entries if e["trade"].get("duplicate"))
+        assert duplicate["trade"]["cum_qty"] == "3"  # not counted twice
+        overfilled = next(e for e in entries if e["trade"].get("exec_id") == "E-2")
+        assert overfilled["trade"]["cum_qty"] == "7"
+        assert overfilled["trade"]["leaves_qty"] == "0"
+
+    def test_finished_orders_leave_after_their_ttl(self, written: Any) -> None:
+        trades = _fresh(terminal_ttl=0)
+        trades.order_placed("C-1", "X", "buy", 1, 1)
+        trades.order_filled("C-1", "E-1", 1, 1)
+        assert trades.order("C-1") is None
+        assert trades.order_stats()["expired"] == 1
+        trades.order_filled("C-1", "E-2", 1, 1)
+        assert self._violations(written()) == ["unknown_order"]
+
+    def test_the_table_is_capped_and_evictions_counted(self, written: Any) -> None:
+        trades = _fresh(max_orders=3)
+        for n in range(5):
+            trades.order_placed(f"C-{n}", "X", "buy", 1, 1)
+        stats = trades.order_stats()
+        assert (stats["orders"], stats["evicted"]) == (3, 2)
+        assert trades.order("C-0") is None
+        assert trades.order("C-4") is not None
+        written()
+
+    def test_finished_orders_are_evicted_before_live_ones(self, written: Any) -> None:
+        trades = _fresh(max_orders=2)
+        trades.order_placed("C-1", "X", "buy", 1, 1)
+        trades.order_placed("C-2", "X", "buy", 1, 1)
+        trades.order_canceled("C-2")
+        trades.order_placed("C-3", "X", "buy", 1, 1)
+        assert trades.order("C-1") is not None
+        assert trades.order("C-2") is None
+        written()
+
+
+class TestFixTables:
+    def test_names_and_codes_round_trip(self) -> None:
+        for field, codes in FIX_CODES.items():
+            for name, code in codes.items():
+                assert FIX_NAMES[field][code] == name
+                assert fix_name(field, fix_code(field, name)) == name
+        assert fix_name("ord_status", 1) == "partially_filled"
+        assert FIX_TAGS["cl_ord_id"] == 11
+        assert FIX_TAGS["leaves_qty"] == 151
+
+    def test_every_enumerated_name_is_allowed_by_the_schema(self, schema: dict[str, Any]) -> None:
+        trade = schema["$defs"]["trade"]["properties"]
+        for field in ("exec_type", "ord_status", "side", "ord_type", "time_in_force"):
+            assert set(FIX_CODES[field]) <= set(trade[field]["enum"]), field
+
+
+class TestClockSync:
+    def test_the_entry_says_what_the_system_reports(self, written: Any) -> None:
+        status = log_clock_sync()
+        (entry,) = written()
+        assert entry["event"] == "clock.sync"
+        assert entry["clock"]["synchronized"] in {True, False, None}
+        assert entry["clock"]["source"] in {"adjtimex", "unavailable"}
+        assert entry["clock"]["resolution_ns"] >= 1
+        assert entry["level"] == ("warning" if status["synchronized"] is False else "info")
+
+    def test_periodic_entries_until_stopped(self, written: Any) -> None:
+        sync = start_clock_sync(interval=0.01)
+        tapelog.flush(5)
+        sync.stop(5)
+        count = len(written())
+        assert count >= 1
+        assert len(written()) == count  # nothing after stop
+        assert "synchronized" in clock_status()
+
+    def test_interval_must_be_positive(self) -> None:
+        with pytest.raises(ValueError, match="interval"):
+            start_clock_sync(0)
