@@ -236,7 +236,9 @@ class Dispatcher:
             queue.append(record)
             return
         with self._lock:
-            self._high_water = max(self._high_water, len(queue))
+            # The queue was full: the high water reaches the bound, never beyond it (the
+            # records that concurrent callers, markers and reports add are not counted).
+            self._high_water = self._maxsize
             if self._policy == "drop_newest":
                 self._dropped["drop_newest"] += 1
             elif self._policy == "drop_oldest":
@@ -359,7 +361,7 @@ class Dispatcher:
             # marker among the first ``depth`` items was counted before this read.
             markers_queued = self._markers_put != self._markers_taken
             items = [popleft() for _ in repeat(None, min(depth, self._batch_size))]
-        self._high_water = max(self._high_water, depth)
+        self._high_water = max(self._high_water, min(depth, self._maxsize))
         markers: list[threading.Event] = []
         if markers_queued:
             records: list[Record] = []
@@ -537,7 +539,7 @@ class Dispatcher:
             dropped_overflow=total_dropped,
             processed=processed,
             queue_depth=depth,
-            queue_high_water=max(self._high_water, depth),
+            queue_high_water=min(max(self._high_water, depth), self._maxsize),
             sinks=MappingProxyType({n: c.snapshot() for n, c in self._counters.items()}),
             dropped_by_reason=MappingProxyType(dropped),
         )

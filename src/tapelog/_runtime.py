@@ -225,10 +225,16 @@ class Runtime:
                 source = self.config.source_path
             seen = file_signature(path) if (path := _config_file(source)) else None
             try:
-                config = load_config(source, overrides=self._overrides)
+                # An empty file is refused here (not at start): on reload it is a file
+                # caught mid-save, and would replace every sink with the default console.
+                config = load_config(source, overrides=self._overrides, allow_empty=False)
                 self._install(config, trigger)
             except ConfigError as exc:
                 self._reload_failed(exc, trigger, path)
+                return False
+            except Exception as exc:  # a reload must never escape (the watcher's thread)
+                problem = f"a configuration that loads ({type(exc).__name__}: {exc})"
+                self._reload_failed(ConfigError("", path or source, problem), trigger, path)
                 return False
             self._failed_reload = None
             self._update_watch(seen)

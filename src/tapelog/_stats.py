@@ -55,7 +55,10 @@ class Stats:
     queue_depth: int = 0
     """Entries waiting in the queue now."""
     queue_high_water: int = 0
-    """The most entries the queue has held at once."""
+    """The most entries the queue has held at once, counted against ``queue.size``: never
+    more than the size. It equals the size once the queue was full (the overflow policy ran);
+    what the bound lets through beyond it (one record per concurrently appending thread,
+    ``flush()`` markers, tapelog's own reports from the worker) is not counted."""
     sinks: Mapping[str, SinkStats] = field(default_factory=lambda: MappingProxyType({}))
     """Per sink, by name."""
     dropped_by_reason: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))

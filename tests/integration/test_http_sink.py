@@ -17,6 +17,9 @@ from tests.conftest import read_jsonl
 import tapelog
 from tapelog._runtime import RUNTIME
 from tapelog.cli._collector import Collector
+from tapelog.formats import JsonFormat
+from tapelog.sinks import HttpSink
+from tapelog.sinks._batching import RetryPolicy
 
 
 if TYPE_CHECKING:
@@ -454,3 +457,52 @@ class HangingServer:
             held, self._held = self._held, []
         for connection in held:
             connection.close()
+
+
+class TestSinkThreadSurvives:
+    """#11 (defect 8): a value that makes an attempt raise must not lose the batch uncounted."""
+
+    # socket.create_connection leaks the socket whose settimeout() raised: not ours to fix.
+    @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+    def test_a_failing_tick_counts_the_batch_it_held(self, collector: Collector) -> None:
+        """Built in code past validation, timeout = 1e308 makes every attempt raise
+        (OverflowError from the socket): each batch is counted failed and goes to the
+        fallback; the thread lives on and the next sink call is served."""
+        collector.up()
+        rescued: list[dict[str, Any]] = []
+        sink = HttpSink(
+            "extreme", collector.url, JsonFormat(), timeout=1e308, max_records=1000, max_delay=0.05
+        )
+        sink.set_fallback(rescued.extend)
+        try:
+            for n in range(3):
+                sink.write_batch([{"message": "m", "i": n * 10 + i} for i in range(10)])
+                assert sink.request_flush()(10)  # a forced tick: the held batch is sent
+            counters = sink.counters
+            assert (30, 0, 0) == (counters.failed, counters.written, counters.spooled)
+            assert list(range(30)) == [e["i"] for e in rescued]
+            taken = sink.take_failures()
+            assert taken is not None
+            assert "OverflowError" in taken[1]
+        finally:
+            sink.close()
+
+    def test_a_retry_delay_of_1e308_keeps_the_thread_alive(self) -> None:
+        """A backoff too long for a wait (built in code past validation) is waited in steps."""
+        sink = HttpSink(
+            "extreme",
+            "http://127.0.0.1:9/ingest",
+            JsonFormat(),
+            timeout=2.0,
+            max_delay=0.01,
+            retry=RetryPolicy(initial_delay=1e308, max_delay=1e308),
+        )
+        try:
+            sink.write_batch([{"message": "first"}])
+            assert sink.request_flush()(10)
+            sink.write_batch([{"message": "second"}])
+            assert sink.request_flush()(10)  # answered: the thread did not die in its wait
+            assert 2 == sink.counters.spooled
+        finally:
+            sink.close()
+        assert 2 == sink.counters.failed  # given up at close, counted

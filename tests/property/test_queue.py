@@ -98,6 +98,7 @@ class TestQueueAccounting:
         assert stats.emitted == stats.processed + stats.dropped_overflow
         assert stats.processed == len(written) + len(reports)
         assert stats.sinks["list"].written == len(sink.entries)
+        assert stats.queue_high_water <= size
         for n in range(producers):
             seen = [e["i"] for e in written if e["producer"] == n]
             assert sorted(seen) == seen

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+import tapelog
 from tapelog.config import parse_duration, parse_size
 
 
@@ -161,3 +162,107 @@ class TestParseDuration:
 
         assert f"got {value!r}" in str(info.value)
         assert str(info.value).startswith('expected a duration like "90d"')
+
+
+class TestBounds:
+    """#11 (defect 8): every duration and size has an upper bound, refused at configure()."""
+
+    URL = "http://127.0.0.1:9/ingest"
+
+    @pytest.mark.parametrize(
+        ("config", "path", "expected"),
+        [
+            (
+                {"sinks": [{"type": "http", "url": URL, "retry": {"initial_delay": 1e308}}]},
+                "sinks[0].retry.initial_delay",
+                "at most 100 years",
+            ),
+            (
+                {"sinks": [{"type": "http", "url": URL, "retry": {"max_delay": 1e12}}]},
+                "sinks[0].retry.max_delay",
+                "at most 100 years",
+            ),
+            (
+                {"sinks": [{"type": "http", "url": URL, "timeout": 1e308}]},
+                "sinks[0].timeout",
+                "at most 100 years",
+            ),
+            (
+                {"sinks": [{"type": "http", "url": URL, "batch": {"max_delay": 1e300}}]},
+                "sinks[0].batch.max_delay",
+                "at most 100 years",
+            ),
+            (
+                {"sinks": [{"type": "http", "url": URL, "spool_max_size": 1e300}]},
+                "sinks[0].spool_max_size",
+                "at most 1 PiB",
+            ),
+            (
+                {"sinks": [{"type": "http", "url": URL, "batch": {"max_records": 10**30}}]},
+                "sinks[0].batch.max_records",
+                "at most 2147483647",
+            ),
+            (
+                {"sinks": [{"type": "syslog", "address": "udp://127.0.0.1:514", "timeout": 1e308}]},
+                "sinks[0].timeout",
+                "at most 100 years",
+            ),
+            (
+                {"sinks": [{"type": "file", "path": "x.jsonl", "rotation": {"size": 1e30}}]},
+                "sinks[0].rotation.size",
+                "at most 1 PiB",
+            ),
+            (
+                {"sinks": [{"type": "file", "path": "x.jsonl", "rotation": {"when": "1e9h"}}]},
+                "sinks[0].rotation.when",
+                "one of hourly",
+            ),
+            (
+                {
+                    "sinks": [
+                        {"type": "file", "path": "x.jsonl", "rotation": {"when": "999999999d"}}
+                    ]
+                },
+                "sinks[0].rotation.when",
+                "at most 100 years",
+            ),
+            ({"queue": {"block_timeout": 1e308}}, "queue.block_timeout", "at most 100 years"),
+            ({"queue": {"size": 10**20}}, "queue.size", "at most 2147483647"),
+        ],
+    )
+    def test_out_of_range_is_a_config_error_with_the_key(
+        self, config: dict[str, object], path: str, expected: str
+    ) -> None:
+        with pytest.raises(tapelog.ConfigError) as caught:
+            tapelog.configure(config)
+
+        assert (path, True) == (caught.value.path, expected in str(caught.value))
+
+    def test_the_largest_values_are_accepted_and_a_sink_runs_with_them(self) -> None:
+        """At the bounds, a sink thread waits as asked instead of dying."""
+        config = tapelog.configure(
+            {
+                "sinks": [
+                    {
+                        "type": "http",
+                        "url": self.URL,
+                        "timeout": "36500d",
+                        "retry": {"initial_delay": "36500d", "max_delay": "36500d"},
+                        "batch": {"max_delay": "36500d"},
+                    }
+                ]
+            }
+        )
+        tapelog.get_logger("bounds").info("held for a century")
+
+        assert 36500 * 86400.0 == config.sinks[0].options["timeout"]
+        assert tapelog.flush(10)  # the held batch is sent (its one attempt fails): not lost
+        sink = tapelog.stats().sinks[config.sinks[0].name]
+        assert 1 == sink.spooled + sink.failed + sink.written
+
+    def test_parse_functions_refuse_beyond_the_bounds(self) -> None:
+        with pytest.raises(ValueError, match="at most 100 years"):
+            parse_duration(1e308)
+        with pytest.raises(ValueError, match="at most 1 PiB"):
+            parse_size(2**51)
+        assert 2**50 == parse_size(2**50)

@@ -294,3 +294,25 @@ class TestAsyncio:
 
         assert 1000 == asyncio.run(asyncio.wait_for(burst(), timeout=5))
         gate.gate.set()
+
+
+class TestHighWater:
+    def test_high_water_never_exceeds_the_queue_size(self, gate: GateSink) -> None:
+        """A full queue plus a flush marker and a drop report still reads as at most size (#11)."""
+        install(gate, size=4, overflow="drop_newest")
+        fill(gate, 10)  # one in the sink, four queued, five dropped
+        flusher = threading.Thread(target=tapelog.flush, args=(5,))
+        flusher.start()  # its marker and the drop report go in beyond the bound
+        for _ in range(100):
+            if len(RUNTIME.dispatcher.queue) > 4:
+                break
+            threading.Event().wait(0.01)
+        assert len(RUNTIME.dispatcher.queue) > 4  # the reproduction: over the bound
+        assert tapelog.stats().queue_high_water <= 4
+        gate.gate.set()
+        flusher.join(10)
+        assert tapelog.flush(5)
+
+        stats = tapelog.stats()
+        assert stats.queue_high_water == 4
+        assert stats.emitted == stats.processed + stats.dropped_overflow

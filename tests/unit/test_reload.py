@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
 from tests.conftest import need, read_jsonl
@@ -20,6 +22,7 @@ from tapelog._runtime import RUNTIME, redactor_for
 from tapelog.cli import _reload, main
 from tapelog.config import _sinks, load_config
 from tapelog.config._watch import ConfigWatcher, describe, diff, file_signature
+from tapelog.sinks import FileSink
 
 
 if TYPE_CHECKING:
@@ -226,6 +229,31 @@ BROKEN = {
         "sinks[0]",
         "no route to the collector",
     ),
+    # #11, defects 9 and 13: these escaped as RecursionError / ValueError, or replaced
+    # every sink with the default console sink.
+    "TOML nested 3000 deep": ("a = " + "[" * 3000 + "]" * 3000 + "\n", "", "nested too deeply"),
+    "unclosed IPv6 bracket": (
+        '[[sinks]]\ntype = "http"\nurl = "http://[::1"\n',
+        "sinks[0].url",
+        "Invalid IPv6 URL",
+    ),
+    "port out of range": (
+        '[[sinks]]\ntype = "otlp"\nendpoint = "http://127.0.0.1:99999"\n',
+        "sinks[0].endpoint",
+        "out of range",
+    ),
+    "proxy with an unclosed bracket": (
+        '[[sinks]]\ntype = "http"\nurl = "http://127.0.0.1/"\nproxy = "http://[::1"\n',
+        "sinks[0].proxy",
+        "proxy URL",
+    ),
+    "syslog address with an unclosed bracket": (
+        '[[sinks]]\ntype = "syslog"\naddress = "udp://[::1"\n',
+        "sinks[0].address",
+        "an address like",
+    ),
+    "empty file": ("", "", "empty file is refused on reload"),
+    "blank file with comments": ("# being saved...\n\n", "", "empty file is refused on reload"),
 }
 
 
@@ -709,6 +737,101 @@ class TestUnderLoad:
         assert list(range(seqs[0], seqs[0] + len(seqs))) == seqs
         for n in range(4):
             assert list(range(counts[n])) == [e["i"] for e in entries if e.get("worker") == n]
+
+
+class TestBrokenInput:
+    """#11 (defect 9): every bad input is a ConfigError with the key path, from every door."""
+
+    DEEP: ClassVar[dict[str, str]] = {
+        "app.toml": "a = " + "[" * 3000 + "]" * 3000 + "\n",
+        "app.json": '{"a": ' + "[" * 3000 + "]" * 3000 + "}",
+    }
+
+    @pytest.mark.parametrize("name", ["app.toml", "app.json"])
+    def test_configure_refuses_a_file_nested_thousands_deep(
+        self, tmp_path: Path, name: str
+    ) -> None:
+        path = tmp_path / name
+        write(path, self.DEEP[name])
+
+        with pytest.raises(tapelog.ConfigError, match="nested too deeply"):
+            tapelog.configure(path)
+
+    def test_configure_refuses_a_mapping_nested_thousands_deep(self) -> None:
+        deep: dict[str, object] = {}
+        for _ in range(5000):
+            deep = {"x": deep}
+
+        with pytest.raises(tapelog.ConfigError, match="nested less deeply"):
+            tapelog.configure({"levels": deep})
+
+    def test_configure_names_the_url_key(self) -> None:
+        with pytest.raises(tapelog.ConfigError) as caught:
+            tapelog.configure({"sinks": [{"type": "http", "url": "http://[::1"}]})
+
+        assert "sinks[0].url" == caught.value.path
+
+    def test_an_empty_file_is_still_fine_for_the_first_configure(self, config_file: Path) -> None:
+        """Only a reload refuses an empty file: at start it means the defaults."""
+        write(config_file, "")
+
+        assert "console" == tapelog.configure(config_file).sinks[0].type
+
+    @pytest.mark.parametrize("name", ["app.toml", "app.json"])
+    def test_config_check_exits_1_without_a_traceback(self, tmp_path: Path, name: str) -> None:
+        """`tapelog config check` on a deep file says what is wrong, in one line, exit 1."""
+        path = tmp_path / name
+        write(path, self.DEEP[name])
+        done = subprocess.run(
+            [sys.executable, "-m", "tapelog", "config", "check", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+        assert (1, True, False) == (
+            done.returncode,
+            "nested too deeply" in done.stderr,
+            "Traceback" in done.stderr,
+        )
+
+    def test_config_check_bad_url(self, config_file: Path) -> None:
+        write(config_file, '[[sinks]]\ntype = "http"\nurl = "http://[::1"\n')
+        done = subprocess.run(
+            [sys.executable, "-m", "tapelog", "config", "check", str(config_file)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+        assert (1, True, False) == (
+            done.returncode,
+            "sinks[0].url" in done.stderr,
+            "Traceback" in done.stderr,
+        )
+
+    def test_watcher_refuses_an_empty_file_and_keeps_the_sinks(
+        self, config_file: Path, tmp_path: Path
+    ) -> None:
+        """#11 (defect 13): saved empty, the watched file is refused; entries stay in the file."""
+        log_path = tmp_path / "app.jsonl"
+        write(config_file, file_sink(log_path).replace("watch = false", "watch = true"))
+        tapelog.configure(config_file)
+        log = tapelog.get_logger("app")
+        write(config_file, "")
+        deadline = time.monotonic() + 30
+        while not events(log_path, "config.reload_failed") and time.monotonic() < deadline:
+            log.info("tick")
+            tapelog.flush(5)
+            time.sleep(0.05)
+        log.info("after")
+        tapelog.flush(5)
+        [failed] = events(log_path, "config.reload_failed")
+
+        assert ("watch", True) == (failed["trigger"], isinstance(current_sinks()[0], FileSink))
+        assert "after" in [e["message"] for e in read_jsonl(log_path)]
 
 
 class TestCli:

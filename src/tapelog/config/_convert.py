@@ -24,7 +24,13 @@ from typing import Any, Final, NoReturn, TypeAlias, TypeVar, cast, final
 
 from tapelog._levels import ALLOWED as LEVEL_EXPECTED
 from tapelog._levels import parse_level
-from tapelog.config._units import DURATION_EXPECTED, SIZE_EXPECTED, parse_duration, parse_size
+from tapelog.config._units import (
+    DURATION_EXPECTED,
+    SIZE_EXPECTED,
+    OutOfRangeError,
+    parse_duration,
+    parse_size,
+)
 from tapelog.exceptions import ConfigError
 
 
@@ -102,13 +108,19 @@ def boolean(value: object, path: str) -> bool:
     return value
 
 
-def integer(*, minimum: int) -> Converter[int]:
-    """Return a converter for an integer of at least ``minimum``; booleans are refused."""
+MAX_INTEGER: Final = 2**31 - 1
+"""The largest count accepted (queue size, batch records, attempts, files)."""
+
+
+def integer(*, minimum: int, maximum: int = MAX_INTEGER) -> Converter[int]:
+    """Return a converter for an integer in ``[minimum, maximum]``; booleans are refused."""
     expected = f"an integer of at least {minimum}"
 
     def convert(value: object, path: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             fail(path, value, expected)
+        if value > maximum:
+            fail(path, value, f"an integer of at most {maximum}")
         return value
 
     return convert
@@ -161,6 +173,8 @@ def size(*, minimum: int = 0) -> Converter[int]:
     def convert(value: object, path: str) -> int:
         try:
             result = parse_size(value)
+        except OutOfRangeError as exc:
+            raise ConfigError(path, value, exc.expected) from None
         except ValueError as exc:
             raise ConfigError(path, value, SIZE_EXPECTED) from exc
         if result < minimum:
@@ -176,6 +190,8 @@ def duration(*, positive: bool = False) -> Converter[float]:
     def convert(value: object, path: str) -> float:
         try:
             result = parse_duration(value)
+        except OutOfRangeError as exc:
+            raise ConfigError(path, value, exc.expected) from None
         except ValueError as exc:
             raise ConfigError(path, value, DURATION_EXPECTED) from exc
         if positive and result <= 0:
@@ -250,7 +266,16 @@ def read_keys(
             hint = f"; did you mean {guess[0]!r}?" if guess else ""
             fail(join(path, key), key, f"a known key ({words(allowed)}{hint})")
         if item is not None:
-            result[key] = converters[key](item, join(path, key))
+            where = join(path, key)
+            try:
+                result[key] = converters[key](item, where)
+            except ConfigError:
+                raise
+            except (ValueError, TypeError, OverflowError) as exc:
+                # A converter's own check missed a case (a library raising on odd input):
+                # still a ConfigError naming the key, never a traceback from configure().
+                expected = f"a valid value ({type(exc).__name__}: {exc})"
+                raise ConfigError(where, item, expected) from exc
     for key in required:
         if key not in result:
             fail(join(path, key), MISSING, "a value (this key is required)")

@@ -44,7 +44,7 @@ from tapelog.config._convert import (
     words,
 )
 from tapelog.config._model import FilterConfig, FormatName, SampleConfig, SinkConfig
-from tapelog.config._units import parse_duration
+from tapelog.config._units import OutOfRangeError, parse_duration
 from tapelog.exceptions import ConfigError
 
 
@@ -263,6 +263,8 @@ def _rotation_when(values: dict[str, Any], path: str) -> dict[str, Any]:
     elif name not in {"daily", "hourly"} or detail:
         try:
             interval = parse_duration(raw)
+        except OutOfRangeError as exc:
+            raise ConfigError(where, raw, exc.expected) from None
         except ValueError as exc:
             expected = f"one of {_WHEN_EXPECTED}"
             raise ConfigError(where, raw, expected) from exc
@@ -384,7 +386,10 @@ def _syslog_check(values: dict[str, Any], path: str) -> dict[str, Any]:
     address: str = values["address"]
     where = join(path, "address")
     expected = "an address like udp://host:514, tcp://host:514, tls://host:6514 or unix:///dev/log"
-    parts = urlsplit(address)
+    try:
+        parts = urlsplit(address)
+    except ValueError:  # an unclosed IPv6 bracket
+        return fail(where, address, expected)
     transport = parts.scheme.lower()
     host = port = socket_path = None
     if transport == "unix":
@@ -455,9 +460,16 @@ SYSLOG_OPTIONS: Final = Table(
 
 
 def _http_url(value: object, path: str) -> str:
-    if not isinstance(value, str) or urlsplit(value).scheme not in {"http", "https"}:
+    if not isinstance(value, str):
+        return fail(path, value, "an http:// or https:// URL")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises for a port out of range or not a number
+    except ValueError as exc:  # an unclosed IPv6 bracket, a bad port
+        raise ConfigError(path, value, f"an http:// or https:// URL ({exc})") from None
+    if parts.scheme not in {"http", "https"}:
         fail(path, value, "an http:// or https:// URL")
-    if not urlsplit(value).hostname:
+    if not parts.hostname:
         fail(path, value, "an http:// or https:// URL with a host")
     return value
 
@@ -468,11 +480,11 @@ def _proxy_url(value: object, path: str) -> str:
         return fail(path, value, expected)
     if value == "none":
         return value
-    parts = urlsplit(value)
     try:
+        parts = urlsplit(value)
         port = parts.port
-    except ValueError:
-        port = None
+    except ValueError:  # an unclosed IPv6 bracket, a bad port
+        return fail(path, value, expected)
     if parts.scheme.lower() != "http" or not parts.hostname or port is None:
         fail(path, value, expected)
     return value

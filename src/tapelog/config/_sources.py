@@ -28,17 +28,27 @@ ENV_LEVEL: Final = "TAPELOG_LEVEL"
 ENV_LEVELS: Final = "TAPELOG_LEVELS"
 ENV_FORMAT: Final = "TAPELOG_FORMAT"
 
+_NOT_EMPTY: Final = (
+    "a configuration with at least one key (an empty file is refused on reload: it would"
+    " replace every sink with the default console sink)"
+)
+_TOO_DEEP: Final = "a configuration nested less deeply"
 _LEVELS_EXPECTED: Final = (
     'comma-separated logger=level pairs like "proxy.health=debug,urllib3=warning"'
 )
 
 
-def read_file(path: str | os.PathLike[str]) -> dict[str, object]:
+def read_file(path: str | os.PathLike[str], *, allow_empty: bool = True) -> dict[str, object]:
     """Read a configuration file: TOML if its name ends in ``.toml``, JSON if ``.json``.
+
+    ``allow_empty=False`` refuses a file without a single key (empty, blank or comments
+    only): on reload, that is a file caught in the middle of being saved, not a wish to
+    replace every sink with the default console sink.
 
     Raises:
         ConfigError: the file has another suffix, cannot be read, is not valid TOML or
-            JSON (the message gives the line and column), or does not hold a table.
+            JSON (the message gives the line and column), is nested too deeply, does not
+            hold a table, or holds no key while ``allow_empty`` is False.
     """
     import tomllib  # only when there is a file to read
 
@@ -55,6 +65,9 @@ def read_file(path: str | os.PathLike[str]) -> dict[str, object]:
             data: object = tomllib.loads(raw.decode("utf-8"))
         else:
             data = json.loads(raw)
+    except RecursionError:
+        kind = "TOML" if suffix == ".toml" else "JSON"
+        raise ConfigError("", name, f"valid {kind} (nested too deeply to read)") from None
     except UnicodeDecodeError as exc:
         raise ConfigError("", name, f"UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     except tomllib.TOMLDecodeError as exc:
@@ -64,6 +77,8 @@ def read_file(path: str | os.PathLike[str]) -> dict[str, object]:
         raise ConfigError("", name, f"valid JSON ({where})") from exc
     if not isinstance(data, dict):
         raise ConfigError("", name, "a JSON object at the top level")
+    if not data and not allow_empty:
+        raise ConfigError("", name, _NOT_EMPTY)
     return cast("dict[str, object]", data)
 
 
@@ -73,6 +88,7 @@ def load_config(
     *,
     overrides: Mapping[str, object] | None = None,
     environ: Mapping[str, str] | None = None,
+    allow_empty: bool = True,
 ) -> Config:
     """Merge every source of configuration, lowest first, and validate the result.
 
@@ -83,6 +99,7 @@ def load_config(
         overrides: top-level keys over the source; tables merge key by key, other values
             (``sinks`` included) replace. ``None`` values count as absent.
         environ: the environment to read ``TAPELOG_*`` from; ``os.environ`` by default.
+        allow_empty: False refuses a config file without a single key (``reload`` does).
 
     Returns:
         The validated configuration, with ``origins`` and ``source_path`` filled in.
@@ -91,6 +108,19 @@ def load_config(
         ConfigError: a file cannot be read, or a value from any source is invalid; the
             message names the key path and the source (``env:TAPELOG_LEVEL``).
     """
+    try:
+        return _load_config(source, overrides, environ, allow_empty=allow_empty)
+    except RecursionError:  # a mapping nested thousands deep, passed in by code
+        raise ConfigError("", "(a deeply nested value)", _TOO_DEEP) from None
+
+
+def _load_config(
+    source: str | os.PathLike[str] | Mapping[str, object] | Config | None,
+    overrides: Mapping[str, object] | None,
+    environ: Mapping[str, str] | None,
+    *,
+    allow_empty: bool,
+) -> Config:
     environ = os.environ if environ is None else environ
     given = cast("object", source)  # callers outside the type checker may pass anything
     data: dict[str, Any] = {}
@@ -107,7 +137,7 @@ def load_config(
     elif path := source or environ.get(ENV_CONFIG, "").strip():
         source_path = str(Path(cast("str | os.PathLike[str]", path)).absolute())
         try:
-            layer = read_file(source_path)
+            layer = read_file(source_path, allow_empty=allow_empty)
         except ConfigError as exc:
             if source is not None:
                 raise

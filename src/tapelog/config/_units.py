@@ -13,10 +13,36 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Final
 
 
-__all__ = ["DURATION_EXPECTED", "SIZE_EXPECTED", "parse_duration", "parse_size"]
+__all__ = [
+    "DURATION_EXPECTED",
+    "MAX_DURATION",
+    "MAX_SIZE",
+    "SIZE_EXPECTED",
+    "OutOfRangeError",
+    "parse_duration",
+    "parse_size",
+]
 
 SIZE_EXPECTED: Final = 'a size like "100 MiB" or a number of bytes'
 DURATION_EXPECTED: Final = 'a duration like "90d", "1h30m" or "250ms", or a number of seconds'
+
+MAX_DURATION: Final = 100 * 365 * 86400.0
+"""The longest duration accepted: 100 years (365-day years), in seconds. Every duration
+ends up as a wait (``threading`` refuses more than about 292 years) or a socket timeout
+(refused beyond about 300 years on Linux): a larger one would raise on a sink's thread,
+long after ``configure()`` accepted it."""
+MAX_SIZE: Final = 1 << 50
+"""The largest size accepted: 1 PiB."""
+MAX_DURATION_TEXT: Final = "100 years"
+MAX_SIZE_TEXT: Final = "1 PiB"
+
+
+class OutOfRangeError(ValueError):
+    """A size or duration that reads well but is larger than tapelog accepts."""
+
+    def __init__(self, value: object, expected: str) -> None:
+        self.expected = expected
+        super().__init__(f"expected {expected}, got {value!r}")
 
 
 def _units(table: dict[str, tuple[str, ...]]) -> dict[str, Decimal]:
@@ -81,7 +107,8 @@ def parse_size(value: object) -> int:
     (104857600, 1500000000, 512000, 10)
 
     Raises:
-        ValueError: ``value`` is not a size, or is negative.
+        ValueError: ``value`` is not a size, or is negative; ``OutOfRangeError`` (a
+            ``ValueError``) when it is larger than ``MAX_SIZE``.
     """
     number = _plain_number(value)
     if number is None and isinstance(value, str):
@@ -91,6 +118,8 @@ def parse_size(value: object) -> int:
     if number is None:
         msg = f"expected {SIZE_EXPECTED}, got {value!r}"
         raise ValueError(msg)
+    if number > MAX_SIZE:
+        raise OutOfRangeError(value, f"a size of at most {MAX_SIZE_TEXT} ({MAX_SIZE} bytes)")
     return int(number.to_integral_value(ROUND_HALF_UP))
 
 
@@ -107,7 +136,8 @@ def parse_duration(value: object) -> float:
     (5400.0, 0.25, 2.0)
 
     Raises:
-        ValueError: ``value`` is not a duration, or is negative.
+        ValueError: ``value`` is not a duration, or is negative; ``OutOfRangeError`` (a
+            ``ValueError``) when it is longer than ``MAX_DURATION``.
     """
     if isinstance(value, timedelta) and value >= timedelta(0):
         return value.total_seconds()
@@ -124,4 +154,6 @@ def parse_duration(value: object) -> float:
     if seconds is None:
         msg = f"expected {DURATION_EXPECTED}, got {value!r}"
         raise ValueError(msg)
+    if seconds > Decimal(MAX_DURATION):
+        raise OutOfRangeError(value, f"a duration of at most {MAX_DURATION_TEXT}")
     return float(seconds)

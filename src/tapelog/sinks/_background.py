@@ -43,6 +43,8 @@ def _done(timeout: float | None = None) -> bool:  # noqa: ARG001 - a waiter's si
 
 _DEFAULT_BUFFER: Final = 100_000  # entries held in memory before new batches are given up
 _DEFAULT_FLUSH_TIMEOUT: Final = 10.0
+_LONGEST_WAIT: Final = 3600.0  # the thread looks again at least this often, whatever is due
+_AFTER_ERROR: Final = 0.1  # the pause after an unexpected error, so a bug cannot spin
 
 
 class BackgroundSink:
@@ -143,7 +145,7 @@ class BackgroundSink:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0 or self._thread is None:
                         return False
-                    self._cond.wait(remaining)
+                    self._cond.wait(min(remaining, _LONGEST_WAIT))
             return True
 
         return wait
@@ -215,7 +217,7 @@ class BackgroundSink:
 
         Runs on this sink's thread when ``next_tick`` came due, and with ``force=True``
         when ``flush()`` or ``close()`` wants everything held dealt with (``stopping``
-        tells which). Raising is allowed: it is reported, nothing else.
+        tells which). Raising is allowed: ``abandon`` then gives up what the sink held.
         """
 
     def give_up(
@@ -235,6 +237,14 @@ class BackgroundSink:
             except Exception as exc:
                 self.note_failure(f"fallback failed too: {type(exc).__name__}: {exc}", 0)
 
+    def abandon(self, exc: BaseException) -> None:
+        """``tick`` raised: give up what the sink held, so nothing vanishes uncounted.
+
+        The base holds nothing between batches, so it only reports; a subclass that holds
+        entries (a batch being gathered) overrides this and gives them up.
+        """
+        self.note_failure(exc)
+
     def note_failure(self, reason: BaseException | str, count: int = 0) -> None:
         """Record a problem (a failed attempt, a lost connection) for the next report."""
         text = reason if isinstance(reason, str) else f"{type(reason).__name__}: {reason}"
@@ -252,7 +262,7 @@ class BackgroundSink:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                self._cond.wait(remaining)
+                self._cond.wait(min(remaining, _LONGEST_WAIT))
             return self._stopping
 
     @property
@@ -275,6 +285,18 @@ class BackgroundSink:
         self._thread.start()
 
     def _run(self) -> None:
+        # The thread must outlive any bug in a subclass or any value that slipped through
+        # validation: a dead thread would leave every later batch buffered and uncounted.
+        while True:
+            try:
+                if self._run_until_error():
+                    return
+            except Exception as exc:  # reported, and the thread goes on
+                self.note_failure(exc)
+                self.wait_or_stop(_AFTER_ERROR)
+
+    def _run_until_error(self) -> bool:
+        """The thread's loop; True when the sink is closed and everything was dealt with."""
         while True:
             batch: list[EventDict] | None = None
             forced = False
@@ -289,7 +311,7 @@ class BackgroundSink:
                     if forced or (due is not None and due <= 0):
                         asked = self._flush_asked
                         break
-                    self._cond.wait(due)
+                    self._cond.wait(_LONGEST_WAIT if due is None else min(due, _LONGEST_WAIT))
             if batch is not None:
                 try:
                     self.deliver(batch)
@@ -303,10 +325,10 @@ class BackgroundSink:
             try:
                 self.tick(force=forced)
             except Exception as exc:
-                self.note_failure(exc)
+                self.abandon(exc)
             if forced:
                 with self._cond:
                     self._flush_done = asked
                     self._cond.notify_all()
                     if self._stopping and not self._batches:
-                        return
+                        return True

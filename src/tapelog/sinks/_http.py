@@ -191,6 +191,9 @@ class HttpTransport:
                 self.close()
                 msg = f"{self.where}: {_describe(exc)}"
                 raise SinkError(msg) from exc
+            except BaseException:
+                self.close()  # half-used: the next attempt starts on a new connection
+                raise
             if response.will_close or not response.isclosed():
                 self.close()  # the server closes, or we left part of the body unread
             headers_in = {name.lower(): value for name, value in response.getheaders()}
@@ -320,6 +323,7 @@ class DeliverySink(BackgroundSink, Generic[T]):
         )
         self._clock = clock
         self._batcher: Batcher[T] = Batcher(max_records, max_bytes, max_delay, clock)
+        self._ready: deque[Batch[T]] = deque()  # cut, not yet counted (see abandon)
         self._memory: MemorySpool | None = None
         self._disk: DiskSpool | None = None
         self._streak = 0  # consecutive failed attempts
@@ -382,15 +386,44 @@ class DeliverySink(BackgroundSink, Generic[T]):
 
     def deliver(self, entries: list[EventDict]) -> None:
         """Batch the entries; send what is ready; retry the spool if its time has come."""
-        prepare, add = self.encoder.prepare, self._batcher.add
-        for entry in entries:
-            prepared, size = prepare(entry)
-            for batch in add(entry, prepared, size):
-                self._send_new(batch)
-        due = self._batcher.due_in()
-        if due is not None and due <= 0:
-            self._send_new(self._batcher.cut())
-        self._drain(_DRAIN_BUDGET)
+        prepare, add, ready = self.encoder.prepare, self._batcher.add, self._ready
+        taken = 0
+        try:
+            for entry in entries:
+                prepared, size = prepare(entry)
+                ready.extend(add(entry, prepared, size))
+                taken += 1
+                self._send_ready()
+            due = self._batcher.due_in()
+            if due is not None and due <= 0:
+                ready.append(self._batcher.cut())
+                self._send_ready()
+            self._drain(_DRAIN_BUDGET)
+        except Exception as exc:  # whatever held is counted, never lost
+            self.abandon(exc, entries[taken:])
+
+    def _send_ready(self) -> None:
+        """Send the batches cut so far; each leaves ``_ready`` once it was counted."""
+        ready = self._ready
+        while ready:
+            self._send_new(ready[0])
+            ready.popleft()
+
+    def abandon(self, exc: BaseException, rest: Sequence[EventDict] = ()) -> None:
+        """Something raised on this sink's thread: give up what it held, uncounted.
+
+        Every entry it held and had not counted yet is counted failed, reported and
+        handed to the fallback, so none vanishes.
+        """
+        held = [entry for batch in self._ready for entry in batch.entries]
+        self._ready.clear()
+        held.extend(self._batcher.cut().entries)
+        held.extend(rest)
+        reason = f"sink error: {type(exc).__name__}: {self._scrub(str(exc))}"
+        if held:
+            self.give_up(held, reason)
+        else:
+            self.note_failure(reason)
 
     def next_tick(self) -> float | None:
         """When the held batch is due, or the spool's next attempt."""
@@ -404,7 +437,8 @@ class DeliverySink(BackgroundSink, Generic[T]):
         """Send the held batch when due (or forced), then retry the spool if its time has come."""
         due = self._batcher.due_in()
         if due is not None and (force or due <= 0):
-            self._send_new(self._batcher.cut())
+            self._ready.append(self._batcher.cut())
+            self._send_ready()
         # Closing: the spool may drain for half the close timeout (the receiver is up).
         self._drain(self.flush_timeout / 2 if self.stopping else _DRAIN_BUDGET)
         if self.stopping and self._memory is not None:
@@ -472,7 +506,11 @@ class DeliverySink(BackgroundSink, Generic[T]):
             prepared = parked.prepared
             if prepared is None or len(prepared) != len(decoded.entries):
                 prepared = [self.encoder.prepare(entry)[0] for entry in decoded.entries]
-            outcome = self._attempt(prepared, decoded.key or parked.key)
+            try:
+                outcome = self._attempt(prepared, decoded.key or parked.key)
+            except BaseException:
+                spool.release(parked)  # still parked and counted: tried again later
+                raise
             if outcome.kind == "ok":
                 spool.ack(parked)
                 self._delivered(outcome)
@@ -664,6 +702,7 @@ class DeliverySink(BackgroundSink, Generic[T]):
         old = self._transport
         self._transport = HttpTransport(self.url, old.timeout, old.context, old.proxy)
         self._batcher.clear()
+        self._ready.clear()
         self._streak = 0
         self._next_attempt = 0.0
         self._events.clear()
