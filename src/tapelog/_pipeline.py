@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias, cast, final
 from tapelog._entry import OPTIONAL_FIELDS, EntryBuilder
 from tapelog._levels import ERROR
 from tapelog._stats import SinkCounters
-from tapelog.exceptions import ConfigError
+from tapelog.exceptions import ConfigError, SinkError
 from tapelog.formats import get_formatter, should_color
 from tapelog.processors import FieldSelector, Redactor, Sampler
 
@@ -120,6 +120,7 @@ class Pipeline:
         self.slots = tuple(slots)
         self.config = config
         self._failures: dict[str, tuple[int, str]] = {}
+        self._counters: dict[str, SinkCounters] = {}
         self._last_failure_report: dict[str, float] = {}
 
     @property
@@ -129,6 +130,7 @@ class Pipeline:
 
     def process(self, records: Sequence[Record], counters: dict[str, SinkCounters]) -> None:
         """Build every record once, then offer the batch to every sink. Never raises."""
+        self._counters = counters
         entries = self.builder.build_many(records)
         # Whether every record passes a sink's level, and whether any record may skip a
         # sink, decided once per batch in C loops rather than once per entry and sink.
@@ -138,9 +140,7 @@ class Pipeline:
             counter = counters.get(slot.name)
             if counter is None:
                 counter = counters[slot.name] = SinkCounters()
-            if slot.delivers_itself and slot.bound_counters is not counter:
-                cast("Any", slot.sink).bind_counters(counter)
-                slot.bound_counters = counter
+            _bind(slot, counter)
             if (
                 slot.level <= lowest
                 and not any_meta
@@ -182,28 +182,51 @@ class Pipeline:
         if chosen:
             self._hand(slot, chosen, counter)
 
-    def _hand(self, slot: SinkSlot, chosen: list[EventDict], counter: SinkCounters) -> None:
-        """Give a sink its entries; a sink that raises has them counted as failed."""
+    def _hand(
+        self, slot: SinkSlot, chosen: list[EventDict], counter: SinkCounters, depth: int = 0
+    ) -> None:
+        """Give a sink its entries; a sink that raises has them counted as failed.
+
+        A sink may have written part of the batch before failing (a full disk): its
+        ``SinkError.written`` entries, from the start, are counted written, and only the
+        rest is counted failed and handed to the fallback.
+        """
         try:
             slot.sink.write_batch(chosen)
         except Exception as exc:
-            self._give_up(slot, chosen, counter, exc)
+            done = getattr(exc, "written", 0) if isinstance(exc, SinkError) else 0
+            done = min(max(done, 0), len(chosen))
+            if done and not slot.delivers_itself:
+                counter.written += done
+            self._give_up(slot, chosen[done:], counter, exc, depth)
         else:
             if not slot.delivers_itself:
                 counter.written += len(chosen)
 
     def _give_up(
-        self, slot: SinkSlot, entries: list[EventDict], counter: SinkCounters, exc: BaseException
+        self,
+        slot: SinkSlot,
+        entries: list[EventDict],
+        counter: SinkCounters,
+        exc: BaseException,
+        depth: int = 0,
     ) -> None:
-        """Count entries a sink could not take; hand them to its fallback, if it has one."""
+        """Count entries a sink could not take; hand them to its fallback, if it has one.
+
+        The fallback counts them as ``received``, and then as it counts its own entries:
+        ``written`` or, failing, ``failed`` (and on to its own fallback).
+        """
         counter.failed += len(entries)
         self.note_failure(slot.name, len(entries), exc)
         fallback = slot.fallback
-        if fallback is not None:
-            try:
-                fallback.sink.write_batch(entries)
-            except Exception as fallback_exc:
-                self.note_failure(fallback.name, len(entries), fallback_exc)
+        if fallback is not None and entries and depth < len(self.slots):
+            counters = self._counters
+            taker = counters.get(fallback.name)
+            if taker is None:
+                taker = counters[fallback.name] = SinkCounters()
+            _bind(fallback, taker)
+            taker.received += len(entries)
+            self._hand(fallback, entries, taker, depth + 1)
 
     def note_failure(self, sink_name: str, count: int, exc: BaseException | str) -> None:
         """Remember a sink failure for the next rate-limited ``tapelog.sink_failed`` report."""
@@ -316,6 +339,13 @@ class Pipeline:
             hook = getattr(slot.sink, "after_fork", None)
             if callable(hook):
                 hook()
+
+
+def _bind(slot: SinkSlot, counter: SinkCounters) -> None:
+    """Let a sink that delivers on its own thread count into the pipeline's counters."""
+    if slot.delivers_itself and slot.bound_counters is not counter:
+        cast("Any", slot.sink).bind_counters(counter)
+        slot.bound_counters = counter
 
 
 # C-level accessors of a record's level and meta, for the per-batch checks in ``process``.

@@ -20,7 +20,8 @@ class SinkStats:
     """What became of the entries one sink was offered.
 
     At a quiet moment (after ``flush()``), for a sink present since the start:
-    ``processed == written + filtered + sampled_out + failed + spooled``.
+    ``processed + received == written + filtered + sampled_out + failed + spooled``
+    (``received`` is 0 for a sink that is no other sink's fallback).
     """
 
     written: int = 0
@@ -36,6 +37,9 @@ class SinkStats:
     spooled: int = 0
     """Entries parked for a later delivery attempt: in the disk spool, or in memory when
     the sink has no ``spool_dir``."""
+    received: int = 0
+    """Entries another sink gave up on and handed to this one, as its ``fallback``; they
+    are counted here as this sink's own are (``written``, else ``failed``)."""
 
 
 @final
@@ -80,7 +84,7 @@ class Stats:
 class SinkCounters:
     """Mutable counters for one sink; written only by the worker (or the sync caller)."""
 
-    __slots__ = ("failed", "filtered", "retried", "sampled_out", "spooled", "written")
+    __slots__ = ("failed", "filtered", "received", "retried", "sampled_out", "spooled", "written")
 
     def __init__(self) -> None:
         self.written = 0
@@ -89,6 +93,7 @@ class SinkCounters:
         self.failed = 0
         self.retried = 0
         self.spooled = 0
+        self.received = 0
 
     def snapshot(self) -> SinkStats:
         """Freeze the current values."""
@@ -99,4 +104,5 @@ class SinkCounters:
             failed=self.failed,
             retried=self.retried,
             spooled=self.spooled,
+            received=self.received,
         )

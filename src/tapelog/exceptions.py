@@ -53,4 +53,14 @@ class SchemaError(TapelogError, ValueError):
 
 @final
 class SinkError(TapelogError):
-    """A sink failed to write. Counted under the sink in ``stats()``; never reaches a caller."""
+    """A sink failed to write. Counted under the sink in ``stats()``; never reaches a caller.
+
+    Attributes:
+        written: how many entries of the batch, from its start, reached the destination
+            before the failure (a full disk can stop a batch part way); they are counted
+            ``written``, and only the rest is counted ``failed`` and handed to a fallback.
+    """
+
+    def __init__(self, message: str, *, written: int = 0) -> None:
+        super().__init__(message)
+        self.written = written

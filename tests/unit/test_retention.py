@@ -21,6 +21,7 @@ from tapelog.retention import (
     plan_retention,
     read_manifest,
 )
+from tapelog.retention._reader import compression_of, iter_lines
 from tapelog.sinks import FileSink
 
 
@@ -285,6 +286,37 @@ class TestHousekeeping:
         assert 5 - len(kept) == len(purged)
         live = [json.loads(x) for x in (tmp_path / "app.jsonl").read_text().splitlines()]
         assert [{"message": "live"}] == [e for e in live if e.get("logger") != "tapelog"]
+
+    def test_max_files_keeps_the_newest_through_many_rotations_a_second(
+        self, tmp_path: Path, clock: ManualClock
+    ) -> None:
+        """Retention after each of 12 rotations in one second keeps the last files written.
+
+        Rotations in one second share a span; before sequences, each took the lowest counter
+        retention had freed, sorted as the oldest, and was purged first.
+        """
+        sink = FileSink(
+            tmp_path / "app.jsonl",
+            JsonFormat(),
+            rotation={"size": 400},
+            retention={"max_files": 3},
+            clock=clock,
+            background=False,
+        )
+        stamp = datetime.fromtimestamp(clock.time(), UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        for i in range(60):
+            sink.write_batch([{"timestamp": stamp, "logger": "app", "message": "m", "i": i}])
+            sink.periodic()  # what the worker does: hands events on, runs housekeeping
+        sink.close()
+        kept: list[int] = []
+        for path in [tmp_path / "app.jsonl", *(p for _, p in NAMES.finished_in(tmp_path))]:
+            with path.open("rb") as raw:
+                entries = [json.loads(x) for x in iter_lines(raw, compression_of(path))]
+            kept.extend(e["i"] for e in entries if e.get("logger") == "app")
+
+        assert len(NAMES.finished_in(tmp_path)) <= 4  # 3, and one rotated at close
+        assert list(range(60 - len(kept), 60)) == sorted(kept)
+        assert len(kept) > 3
 
     def test_purges_are_recorded_in_the_manifest(self, tmp_path: Path, clock: ManualClock) -> None:
         """A purged archive leaves a removed line with its reason, not a missing file."""

@@ -194,6 +194,59 @@ class TestNames:
 
         assert names.make(first, first, 2) == names.unused(first, first, [tmp_path])
 
+    def test_rotation_names_carry_a_sequence_that_sorts_them(self) -> None:
+        """A sequence orders files of one span; legacy names sort before every sequence."""
+        names = NamePattern(Path("logs/app.jsonl"))
+        first = START.timestamp()
+        legacy = [names.make(first + 60, first + 60), names.make(first + 60, first + 60, 2)]
+        current = [names.make(first, first, sequence=n) for n in (10, 9, 1_000_000)]
+        parsed = [names.parse(name + ".gz") for name in [*current, *legacy]]
+
+        assert "app.2026-11-23T07-00-00Z--2026-11-23T07-00-00Z.000010.jsonl" == current[0]
+        assert all(p is not None for p in parsed)
+        assert [*legacy, current[1], current[0], current[2]] == [
+            p.plain_name for p in sorted(p for p in parsed if p is not None)
+        ]
+        assert names.parse("app.2026-11-23T07-00-00Z--2026-11-23T07-00-00Z.02.jsonl") is None
+
+    def test_a_rotated_name_is_never_reused(self, tmp_path: Path, clock: ManualClock) -> None:
+        """Rotations in one second get new numbers even after the earlier files are gone."""
+        sink = make_sink(tmp_path / "app.jsonl", clock, rotation={"size": 10_000})
+        made: list[str] = []
+        for i in range(4):
+            sink.write_batch([entry(clock, i)])
+            finished = sink.rotate()
+            assert finished is not None
+            made.append(finished.name)
+            finished.unlink()  # retention purged it
+        sink.close()
+
+        assert [
+            f"app.2026-11-23T07-00-00Z--2026-11-23T07-00-00Z.{n:06d}.jsonl" for n in (1, 2, 3, 4)
+        ] == made
+
+    def test_a_lost_lock_file_continues_from_the_highest_sequence_on_disk(
+        self, tmp_path: Path, clock: ManualClock
+    ) -> None:
+        """The sequence lives in the lock file; without it, the files on disk say where it was."""
+        sink = make_sink(
+            tmp_path / "app.jsonl", clock, rotation={"size": 10_000}, compression="none"
+        )
+        for i in range(3):
+            sink.write_batch([entry(clock, i)])
+            sink.rotate()
+        sink.close()
+        (tmp_path / "app.jsonl.lock").unlink()
+        again = make_sink(
+            tmp_path / "app.jsonl", clock, rotation={"size": 10_000}, compression="none"
+        )
+        again.write_batch([entry(clock, 3)])
+        finished = again.rotate()
+        again.close()
+
+        assert finished is not None
+        assert finished.name.endswith(".000004.jsonl")
+
     def test_span_of_any_name(self) -> None:
         """Archive listing finds spans without knowing the live file."""
 
@@ -270,7 +323,7 @@ class TestSizeRotation:
         sink.close()
 
         assert finished is not None
-        assert "app.2026-11-23T07-00-00Z--2026-11-23T07-02-05Z.jsonl" == finished.name
+        assert "app.2026-11-23T07-00-00Z--2026-11-23T07-02-05Z.000001.jsonl" == finished.name
 
     def test_rotation_is_logged(self, tmp_path: Path, clock: ManualClock) -> None:
         """Each rotation and compression is handed on as a retention.* event."""
@@ -312,7 +365,9 @@ class TestTimeRotation:
             if b'"logger":"tapelog"' not in line
         ]
         assert [2] == numbers_in(tmp_path / "app.jsonl")
-        assert archive.name.startswith("app.2026-11-23T07-00-00Z--2026-11-23T07-59-59Z.jsonl")
+        assert archive.name.startswith(
+            "app.2026-11-23T07-00-00Z--2026-11-23T07-59-59Z.000001.jsonl"
+        )
 
     def test_idle_sink_rotates_at_the_boundary(self, tmp_path: Path, clock: ManualClock) -> None:
         """Daily at 02:30: the file is finished by periodic() even when nothing is logged."""

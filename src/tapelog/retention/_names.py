@@ -2,9 +2,17 @@
 
 A rotated file is named after the live one with the time span it covers inserted before
 the suffix: the first and the last entry, to the second, in UTC, with ``-`` for ``:`` so
-that the name is valid everywhere. Two rotations whose spans share a name get a counter
-(``.2``, ``.3``, ...). Compression adds ``.gz`` or ``.zst``. Only names of this shape are
-ever compressed, moved or purged: anything else in the directory is left alone.
+that the name is valid everywhere; then the rotation's sequence number, at least six
+digits (``.000042``), which grows by one at every rotation of the live file and is never
+reused. Compression adds ``.gz`` or ``.zst``. Only names of this shape are ever
+compressed, moved or purged: anything else in the directory is left alone.
+
+The sequence is what orders finished files: several rotations a second share a span, and
+the span of entries written by several processes need not grow with every file, but the
+sequence follows the order the files were written in. Names made before sequences
+existed carry a small counter instead (``.2``, ``.3``: the lowest number free at the time,
+so it could be reused) and no sequence; they are read as they always were, and sort
+before every name with a sequence, since they were written before.
 """
 
 from __future__ import annotations
@@ -33,6 +41,8 @@ COMPRESSED_SUFFIXES: Final = {"gzip": ".gz", "zstd": ".zst"}
 
 _STAMP_FORMAT: Final = "%Y-%m-%dT%H-%M-%SZ"
 _STAMP: Final = r"\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ"
+_SEQUENCE_DIGITS: Final = 6
+"""A sequence is written with at least this many digits; a legacy counter had fewer."""
 
 
 def format_stamp(seconds: float) -> str:
@@ -46,20 +56,45 @@ def parse_stamp(stamp: str) -> float:
 
 
 @final
-@dataclass(frozen=True, slots=True, order=True)
+@dataclass(frozen=True, slots=True)
 class FinishedName:
-    """A parsed finished-file name; sorts oldest first (by last entry, then first, then counter)."""
+    """A parsed finished-file name; sorts oldest first.
+
+    Names with a sequence sort by it; legacy names (no sequence) sort before them, by last
+    entry, then first, then counter.
+    """
 
     end: float
     """Epoch seconds of the last entry (rounded down to the second)."""
     start: float
     """Epoch seconds of the first entry."""
     counter: int
-    """1 for the first file with this span, then 2, 3, ..."""
-    name: str = field(compare=True)
+    """Legacy names: 1 for the first file with this span, then 2, 3, ...; 1 otherwise."""
+    name: str
     """The file name itself."""
     compression: str = field(compare=False, default="none")
     """``gzip``, ``zstd`` or ``none``, from the suffix."""
+    sequence: int | None = None
+    """The rotation's sequence number; ``None`` for a name made before sequences."""
+
+    @property
+    def order(self) -> tuple[int, int, float, float, int, str]:
+        """The key finished files sort by: the order they were written in."""
+        if self.sequence is not None:
+            return (1, self.sequence, 0.0, 0.0, 0, self.name)
+        return (0, 0, self.end, self.start, self.counter, self.name)
+
+    def __lt__(self, other: FinishedName) -> bool:
+        return self.order < other.order
+
+    def __le__(self, other: FinishedName) -> bool:
+        return self.order <= other.order
+
+    def __gt__(self, other: FinishedName) -> bool:
+        return self.order > other.order
+
+    def __ge__(self, other: FinishedName) -> bool:
+        return self.order >= other.order
 
     @property
     def plain_name(self) -> str:
@@ -82,14 +117,23 @@ class NamePattern:
         self.stem = live.stem if live.suffix else live.name
         self.suffix = live.suffix
         self._regex = re.compile(
-            rf"{re.escape(self.stem)}\.({_STAMP})--({_STAMP})(?:\.([1-9]\d*))?"
+            rf"{re.escape(self.stem)}\.({_STAMP})--({_STAMP})(?:\.(\d+))?"
             rf"{re.escape(self.suffix)}(\.gz|\.zst)?"
         )
 
-    def make(self, first: float, last: float, counter: int = 1) -> str:
-        """Return the plain name for a file whose entries span ``first`` to ``last``."""
-        count = f".{counter}" if counter > 1 else ""
-        return f"{self.stem}.{format_stamp(first)}--{format_stamp(last)}{count}{self.suffix}"
+    def make(
+        self, first: float, last: float, counter: int = 1, *, sequence: int | None = None
+    ) -> str:
+        """Return the plain name for a file whose entries span ``first`` to ``last``.
+
+        With ``sequence`` (what rotation uses), the name carries it; without, the name has
+        the legacy form, with ``counter`` when it is above 1.
+        """
+        if sequence is not None:
+            number = f".{sequence:0{_SEQUENCE_DIGITS}d}"
+        else:
+            number = f".{counter}" if counter > 1 else ""
+        return f"{self.stem}.{format_stamp(first)}--{format_stamp(last)}{number}{self.suffix}"
 
     def parse(self, name: str) -> FinishedName | None:
         """Return the parsed name, or ``None`` when ``name`` is not one of ours."""
@@ -97,32 +141,60 @@ class NamePattern:
         if match is None:
             return None
         compression = {".gz": "gzip", ".zst": "zstd"}.get(match[4] or "", "none")
+        digits = match[3] or ""
+        sequence: int | None = None
+        counter = 1
+        if len(digits) >= _SEQUENCE_DIGITS:
+            sequence = int(digits)
+        elif digits:
+            if digits.startswith("0"):
+                return None  # neither a legacy counter nor a sequence
+            counter = int(digits)
         return FinishedName(
             end=parse_stamp(match[2]),
             start=parse_stamp(match[1]),
-            counter=int(match[3] or 1),
+            counter=counter,
             name=name,
             compression=compression,
+            sequence=sequence,
         )
 
     def unused(self, first: float, last: float, directories: Iterable[Path]) -> str:
-        """Return the first name for this span that no file has yet, compressed or not.
+        """Return the first legacy name for this span that no file has yet.
 
-        Every directory given (the live one, the archive) is checked, so a name is never
-        reused while an older file with it exists anywhere.
+        Every directory given (the live one, the archive) is checked, compressed names
+        too. Rotation names files with :meth:`next_sequence` instead, which never reuses
+        a number; this remains for names without one.
         """
         places = list(directories)
         counter = 1
         while True:
             name = self.make(first, last, counter)
-            taken = any(
-                (place / (name + suffix)).exists()
-                for place in places
-                for suffix in ("", *COMPRESSED_SUFFIXES.values())
-            )
-            if not taken:
+            if not self.taken(name, places):
                 return name
             counter += 1
+
+    @staticmethod
+    def taken(name: str, directories: Iterable[Path]) -> bool:
+        """Whether a file has ``name`` (plain or compressed) in any of ``directories``."""
+        return any(
+            (place / (name + suffix)).exists()
+            for place in directories
+            for suffix in ("", *COMPRESSED_SUFFIXES.values())
+        )
+
+    def highest_sequence(self, directories: Iterable[Path]) -> int:
+        """The highest sequence any finished file in ``directories`` carries (0 if none).
+
+        A file being compressed is counted under its plain name, which stays until the
+        archive is in place.
+        """
+        highest = 0
+        for directory in directories:
+            for parsed, _ in self.finished_in(directory):
+                if parsed.sequence is not None and parsed.sequence > highest:
+                    highest = parsed.sequence
+        return highest
 
     def finished_in(self, directory: Path) -> list[tuple[FinishedName, Path]]:
         """Every finished file of this live file in ``directory``, oldest first."""
@@ -139,7 +211,7 @@ class NamePattern:
         return found
 
 
-_ANY_FINISHED: Final = re.compile(rf"[^.].*\.({_STAMP})--({_STAMP})(?:\.[1-9]\d*)?(?:\..*)?")
+_ANY_FINISHED: Final = re.compile(rf"[^.].*\.({_STAMP})--({_STAMP})(?:\.\d+)?(?:\..*)?")
 
 
 def span_of(name: str) -> tuple[float, float] | None:

@@ -13,8 +13,10 @@ jobs, a CLI beside a service) coordinate without a common parent:
 
 Because the check, the rename and the write happen under one lock, no process ever writes
 to a file after it was renamed away, and a batch is never torn by another process's batch.
-The lock file also holds a line of state, ``{"dev", "ino", "opened"}``: when the live file
-was started, so that every process agrees on when its period ends.
+The lock file also holds a line of state, ``{"dev", "ino", "opened", "seq"}``: when the
+live file was started, so that every process agrees on when its period ends, and the
+sequence number of the last rotation, so that every finished name is new (a lock file
+without it, new or from an older version, starts from the highest sequence on disk).
 
 Windows is out of scope: it needs another locking primitive and cannot rename open files.
 """
@@ -26,7 +28,7 @@ import fcntl
 import os
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, Literal, final
+from typing import TYPE_CHECKING, Any, Final, Literal, cast, final
 
 import orjson
 
@@ -42,7 +44,16 @@ if TYPE_CHECKING:
     from tapelog.retention._policy import RotationPolicy
 
 
-__all__ = ["RotatingFile", "Rotation", "RotationError", "split_entries"]
+__all__ = [
+    "RotatingFile",
+    "Rotation",
+    "RotationError",
+    "WriteError",
+    "ends_a_line",
+    "open_append",
+    "split_entries",
+    "whole_entries",
+]
 
 _STATE_SIZE: Final = 4096
 
@@ -112,13 +123,30 @@ class RotatingFile:
         self._identity: tuple[int, int] | None = None
         self._lock_fd: int | None = None
         self._boundary: float | None = None
+        self._end: int | None = None  # where this process's last whole write ended
         self._thread_lock = threading.Lock()
+        self._written = 0  # bytes of the current batch written so far
 
     # -- the critical section -----------------------------------------------------------
 
     @contextlib.contextmanager
     def _locked(self) -> Generator[None]:
         with self._thread_lock:
+            fd = self._lock_file()
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _lock_file(self) -> int:
+        """Open (or reopen) the lock file and lock it; return its descriptor.
+
+        A lock file that was deleted (with its directory, say) locks nothing: a process
+        opening the path gets another file. Once locked, the descriptor's link count says
+        whether it is still the one at the path; if not, it is reopened, the directory
+        recreated if need be.
+        """
+        while True:
             if self._lock_fd is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._lock_fd = os.open(
@@ -126,10 +154,11 @@ class RotatingFile:
                 )
             fd = self._lock_fd
             fcntl.flock(fd, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
+            if os.fstat(fd).st_nlink > 0:
+                return fd
+            self._lock_fd = None  # unlinked: closing it releases the lock
+            os.close(fd)
+            self._close_fd()
 
     def write(self, data: bytes | bytearray) -> list[Rotation]:
         """Append ``data`` (whole rendered entries), rotating first or between entries.
@@ -142,9 +171,19 @@ class RotatingFile:
             The rotations this write caused, usually none.
 
         Raises:
-            OSError: the batch could not be written.
+            WriteError: the batch could not be written whole; ``written`` says how many of
+                its bytes reached a file (a full disk stops a write part way).
             RotationError: the batch was written, but a rotation failed.
         """
+        self._written = 0
+        try:
+            return self._write(data)
+        except RotationError:
+            raise
+        except OSError as exc:
+            raise WriteError(exc, self._written) from exc
+
+    def _write(self, data: bytes | bytearray) -> list[Rotation]:
         rotations: list[Rotation] = []
         failure: OSError | None = None
         with self._locked():
@@ -213,8 +252,29 @@ class RotatingFile:
         fd = self._fd
         assert fd is not None  # _sync opened it
         view = memoryview(data)
+        end, self._end = self._end, None  # unknown until the write is whole
         while view:
-            view = view[os.write(fd, view) :]
+            done = os.write(fd, view)
+            self._written += done
+            view = view[done:]
+        if end is not None:
+            self._end = end + len(data)
+
+    def _mend(self, size: int) -> int:
+        """End a torn last line (a writer killed mid-write, a full disk) with a newline.
+
+        Nothing is ever appended to a partial line, so the next entry stays readable. The
+        last byte is read only when the file is not as this process left it. Returns the
+        size after mending.
+        """
+        fd = self._fd
+        assert fd is not None
+        if size and size != self._end and not ends_a_line(fd, size):
+            self._end = None
+            os.write(fd, b"\n")
+            size += 1
+        self._end = size
+        return size
 
     def _period_over(self) -> bool:
         return self._boundary is not None and self.clock.time() >= self._boundary
@@ -230,7 +290,7 @@ class RotatingFile:
             and current is not None
             and (current.st_dev, current.st_ino) == self._identity
         ):
-            return current.st_size
+            return self._mend(current.st_size)
         self._close_fd()
         fd, created = self._open_live()
         status = os.fstat(fd)
@@ -241,14 +301,18 @@ class RotatingFile:
             opened = self._guess_opened(status.st_size, status.st_mtime)
             self._write_state(opened)
         self._boundary = self.policy.next_boundary(opened)
-        return status.st_size
+        return self._mend(status.st_size)
 
     def _open_live(self) -> tuple[int, bool]:
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
+        # Read as well as write: a torn last line is found by reading the last byte.
+        flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC
         try:
             fd = os.open(self.path, flags | os.O_CREAT | os.O_EXCL, self.mode)
         except FileExistsError:
-            return os.open(self.path, flags), False
+            return open_append(self.path), False
+        except FileNotFoundError:  # the directory was deleted under us
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, flags | os.O_CREAT | os.O_EXCL, self.mode)
         os.fchmod(fd, self.mode)  # the umask must not widen or narrow what was asked
         return fd, True
 
@@ -262,27 +326,44 @@ class RotatingFile:
             first = None
         return parse_time(first) if first is not None else mtime
 
-    def _read_state(self) -> float | None:
+    def _state(self) -> dict[str, Any]:
         assert self._lock_fd is not None
         try:
             state = orjson.loads(os.pread(self._lock_fd, _STATE_SIZE, 0).split(b"\n", 1)[0])
+        except orjson.JSONDecodeError:
+            return {}
+        return cast("dict[str, Any]", state) if isinstance(state, dict) else {}
+
+    def _read_state(self) -> float | None:
+        state = self._state()
+        try:
             if (state["dev"], state["ino"]) == self._identity:
                 return float(state["opened"])
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError):
             return None
         return None
 
-    def _write_state(self, opened: float) -> None:
+    def _last_sequence(self) -> int:
+        """The sequence of the last rotation of this live file, by any process."""
+        stored = self._state().get("seq")
+        if isinstance(stored, int) and stored >= 0:
+            return stored
+        return self.names.highest_sequence(self.directories)
+
+    def _write_state(self, opened: float, sequence: int | None = None) -> None:
         assert self._lock_fd is not None
         assert self._identity is not None
+        if sequence is None:
+            sequence = self._last_sequence()
         dev, ino = self._identity
-        line = orjson.dumps({"dev": dev, "ino": ino, "opened": opened}) + b"\n"
+        state = {"dev": dev, "ino": ino, "opened": opened, "seq": sequence}
+        line = orjson.dumps(state) + b"\n"
         os.ftruncate(self._lock_fd, 0)
         os.pwrite(self._lock_fd, line, 0)
 
-    def _restart_period(self) -> None:
+    def _restart_period(self, sequence: int | None = None) -> None:
         now = self.clock.time()
-        self._write_state(now)
+        self._write_state(now, sequence)
         self._boundary = self.policy.next_boundary(now)
 
     def _rotate(self, reason: Literal["size", "time", "manual"], size: int) -> Rotation:
@@ -299,7 +380,12 @@ class RotatingFile:
             first = last = None
         start = parse_time(first) if first is not None else now
         end = parse_time(last) if last is not None else now
-        target = self.path.with_name(self.names.unused(start, end, self.directories))
+        sequence = self._last_sequence() + 1
+        name = self.names.make(start, end, sequence=sequence)
+        while self.names.taken(name, self.directories):  # a file copied in by hand, say
+            sequence += 1
+            name = self.names.make(start, end, sequence=sequence)
+        target = self.path.with_name(name)
         self.path.rename(target)
         try:
             fd, _ = self._open_live()
@@ -311,13 +397,14 @@ class RotatingFile:
         status = os.fstat(fd)
         self._fd = fd
         self._identity = (status.st_dev, status.st_ino)
-        self._restart_period()
+        self._end = 0
+        self._restart_period(sequence)
         return Rotation(target, reason, size)
 
     # -- lifecycle --------------------------------------------------------------------------
 
     def _close_fd(self) -> None:
-        fd, self._fd, self._identity = self._fd, None, None
+        fd, self._fd, self._identity, self._end = self._fd, None, None, None
         if fd is not None:
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -347,6 +434,52 @@ class RotatingFile:
         if lock_fd is not None:
             with contextlib.suppress(OSError):
                 os.close(lock_fd)
+
+
+def open_append(path: Path, mode: int | None = None) -> int:
+    """Open ``path`` to append (creating it with ``mode`` if given), readable if allowed.
+
+    Reading is only for the last byte (is the last line whole?); a file we may write but
+    not read is opened write-only, and its last line is taken as whole.
+    """
+    flags = os.O_APPEND | os.O_CLOEXEC | (os.O_CREAT if mode is not None else 0)
+    try:
+        return os.open(path, os.O_RDWR | flags, 0o640 if mode is None else mode)
+    except PermissionError:
+        return os.open(path, os.O_WRONLY | flags, 0o640 if mode is None else mode)
+
+
+def ends_a_line(fd: int, size: int) -> bool:
+    """Whether the file of ``size`` bytes open on ``fd`` ends with a newline (or is empty)."""
+    if not size:
+        return True
+    try:
+        return os.pread(fd, 1, size - 1) in {b"\n", b""}
+    except OSError:  # opened write-only: nothing to tell
+        return True
+
+
+def whole_entries(data: bytes | bytearray, written: int) -> int:
+    """How many whole entries of rendered ``data`` are in its first ``written`` bytes."""
+    if written >= len(data):
+        return len(split_entries(data))
+    count = end = 0
+    for entry in split_entries(data):
+        end += len(entry)
+        if end > written:
+            break
+        count += 1
+    return count
+
+
+@final
+class WriteError(OSError):
+    """A batch was not written whole; ``written`` of its bytes reached a file."""
+
+    def __init__(self, cause: OSError, written: int) -> None:
+        super().__init__(cause.errno, cause.strerror or str(cause), cause.filename)
+        self.cause = cause
+        self.written = written
 
 
 @final

@@ -32,6 +32,7 @@ from tapelog.retention import (
     RotationPolicy,
     free_disk,
 )
+from tapelog.retention._rotate import WriteError, ends_a_line, open_append, whole_entries
 from tapelog.sinks._base import render_batch
 
 
@@ -124,6 +125,7 @@ class FileSink:
         self.archive_dir = Path(archive_dir) if archive_dir is not None else None
         self._fd: int | None = None
         self._identity: tuple[int, int] | None = None
+        self._end: int | None = None  # where this sink's last whole write ended
         self._checked_at = 0.0  # monotonic time of the last check that path is still ours
         self._lock = threading.Lock()
         self._events: deque[Event] = deque()
@@ -196,30 +198,57 @@ class FileSink:
             except RotationError as exc:
                 rotations = exc.rotations
                 self._rotation_failed(exc)
+            except WriteError as exc:
+                raise self._failed(exc, data, exc.written) from exc
             except OSError as exc:
-                msg = f"cannot write to log file {str(self.path)!r}: {exc.strerror or exc}"
-                raise SinkError(msg) from exc
+                raise self._failed(exc, data, 0) from exc
         self._rotated(rotations)
+
+    def _failed(self, exc: OSError, data: bytes | bytearray, written: int) -> SinkError:
+        """The error for a batch that stopped after ``written`` bytes (a full disk, say).
+
+        The entries wholly written are on file and say so (``SinkError.written``), so that
+        they are counted ``written`` and only the rest goes to a fallback. An entry cut
+        short is not one of them; the next write starts on a new line.
+        """
+        whole = whole_entries(data, written)
+        reason = exc.strerror or str(exc)
+        msg = f"cannot write to log file {str(self.path)!r}: {reason}"
+        if whole:
+            msg += f" ({whole} entries of the batch were written first)"
+        return SinkError(msg, written=whole)
 
     def _append(self, data: bytes | bytearray) -> None:
         with self._lock:
+            written = 0
             try:
                 fd = self._current_fd()
-                written = os.write(fd, data)
-                if written < len(data):  # a short write (a signal, a full disk): the rest
-                    view = memoryview(data)[written:]
-                    while view:
-                        view = view[os.write(fd, view) :]
+                status = os.fstat(fd)
+                if status.st_nlink == 0:  # deleted (with its directory, perhaps): start anew
+                    self._checked_at = -_RECHECK
+                    fd = self._current_fd()
+                    status = os.fstat(fd)
+                size = status.st_size
+                if size and size != self._end and not ends_a_line(fd, size):
+                    os.write(fd, b"\n")  # never append to a torn line
+                    size += 1
+                self._end = None
+                view = memoryview(data)
+                while view:  # a short write (a signal, a full disk): the rest
+                    done = os.write(fd, view)
+                    written += done
+                    view = view[done:]
+                self._end = size + written
             except OSError as exc:
-                msg = f"cannot write to log file {str(self.path)!r}: {exc.strerror or exc}"
-                raise SinkError(msg) from exc
+                raise self._failed(exc, data, written) from exc
 
     def _current_fd(self) -> int:
         """The descriptor of the file now at ``path``, reopened if it was moved away.
 
         The check costs a ``stat``; it runs at most once per ``_RECHECK`` seconds. Until
         then, entries go on into the moved file (an external rotator renamed it), which
-        keeps them: nothing is lost, they are just in the older file.
+        keeps them: nothing is lost, they are just in the older file. A deleted file is
+        noticed at once, by the caller (its link count is 0).
         """
         now = time.monotonic()
         if self._fd is not None and now - self._checked_at < _RECHECK:
@@ -237,11 +266,11 @@ class FileSink:
             self._fd = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         created = identity is None
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, self.mode)
+        fd = open_append(self.path, self.mode)
         if created:
             os.fchmod(fd, self.mode)  # the umask must not widen or narrow what was asked
         status = os.fstat(fd)
-        self._fd, self._identity = fd, (status.st_dev, status.st_ino)
+        self._fd, self._identity, self._end = fd, (status.st_dev, status.st_ino), None
         return fd
 
     def _rotated(self, rotations: list[Rotation]) -> None:
@@ -358,7 +387,7 @@ class FileSink:
         finally:
             self._closing = False
         with self._lock:
-            fd, self._fd, self._identity = self._fd, None, None
+            fd, self._fd, self._identity, self._end = self._fd, None, None, None
             if self._rotating is not None:
                 self._rotating.close()
         if fd is not None:

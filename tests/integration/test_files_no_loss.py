@@ -1,0 +1,296 @@
+"""Files under faults: nothing written is lost, nothing lost is counted written.
+
+Each test runs the writer in a real interpreter (``python -c``), against real files,
+and checks what a user would find afterwards: the entries in the files, and the
+counters ``stats()`` reported, which must agree with the files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from tests.conftest import need
+
+from tapelog.retention import NamePattern
+from tapelog.retention._reader import compression_of, iter_lines
+
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+
+def run_child(script: str, *args: str, timeout: float = 60) -> dict[str, Any]:
+    """Run ``script`` in a fresh interpreter; return the JSON it printed last on stdout."""
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script), *args],
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert 0 == done.returncode, done.stderr.decode(errors="replace")
+    lines = done.stdout.decode().strip().splitlines()
+    result = json.loads(lines[-1]) if lines else {}
+    result["_stderr"] = done.stderr.decode(errors="replace")
+    return result
+
+
+def check_invariants(stats: dict[str, Any], received: dict[str, int] | None = None) -> None:
+    """The counters of a quiet moment add up (see ``tapelog.Stats``)."""
+    assert stats["emitted"] == stats["processed"] + stats["dropped_overflow"]
+    for name, sink in stats["sinks"].items():
+        accounted = (
+            sink["written"] + sink["filtered"] + sink["sampled_out"] + sink["failed"]
+        ) + sink["spooled"]
+        assert stats["processed"] + sink.get("received", 0) == accounted, (name, sink)
+        if received is not None:
+            assert received.get(name, 0) == sink.get("received", 0), (name, sink)
+
+
+def family_lines(live: Path) -> tuple[list[bytes], list[str]]:
+    """Every line of the live file and its finished files, and the names read."""
+    names = NamePattern(live)
+    lines: list[bytes] = []
+    read: list[str] = []
+    for path in sorted(live.parent.iterdir()):
+        if path.name != live.name and names.parse(path.name) is None:
+            continue
+        read.append(path.name)
+        with path.open("rb") as raw:
+            lines.extend(iter_lines(raw, compression_of(path)))
+    return lines, read
+
+
+def entries_of(live: Path, logger: str = "app") -> list[dict[str, Any]]:
+    """The entries of one logger in the file family (raises on any unreadable line)."""
+    lines, _ = family_lines(live)
+    return [e for e in map(json.loads, lines) if e.get("logger") == logger]
+
+
+RETENTION_WRITER = """
+    import json, sys
+    import tapelog
+
+    path = sys.argv[1]
+    tapelog.configure(sinks=[{
+        "type": "file", "path": path, "rotation": {"size": "16 KiB"},
+        "compression": "gzip", "retention": {"max_files": 3},
+    }])
+    log = tapelog.get_logger("app")
+    for i in range(3000):
+        log.info("entry", i=i, pad="x" * 60)
+    tapelog.flush(30)
+    tapelog.shutdown(30)
+    print(json.dumps(tapelog.stats().as_dict()))
+"""
+
+
+class TestRetentionKeepsTheNewest:
+    def test_max_files_purges_the_oldest_entries_not_the_newest(self, tmp_path: Path) -> None:
+        """Many rotations a second with max_files = 3: what is kept is the end of the log.
+
+        Before the fix, rotations in one second reused the counters retention had freed,
+        so the newest files sorted as the oldest and were purged.
+        """
+        live = tmp_path / "app.jsonl"
+        stats = run_child(RETENTION_WRITER, str(live))
+        kept = sorted(e["i"] for e in entries_of(live))
+
+        assert kept, "nothing left at all"
+        assert list(range(kept[0], 3000)) == kept  # a whole tail, up to the last entry
+        check_invariants(stats)
+
+
+TORN_WRITER = """
+    import json, os, sys
+    import tapelog
+
+    path, rotation = sys.argv[1], sys.argv[2] == "rotate"
+    sink = {"type": "file", "path": path}
+    if rotation:
+        sink["rotation"] = {"size": "1 MiB"}
+    tapelog.configure(sinks=[sink])
+    log = tapelog.get_logger("app")
+    for i in range(100):
+        log.info("entry", i=i)
+        if i % 25 == 24:
+            tapelog.flush(10)
+            # Another writer, killed in the middle of a line, leaves it unfinished.
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+            os.write(fd, b'{"timestamp":"2026-11-23T07:00:00.000000Z","level":"info","mess')
+            os.close(fd)
+    tapelog.flush(10)
+    print(json.dumps(tapelog.stats().as_dict()))
+"""
+
+
+class TestTornLines:
+    @pytest.mark.parametrize("kind", ["plain", "rotate"])
+    def test_an_unfinished_last_line_is_ended_before_the_next_write(
+        self, tmp_path: Path, kind: str
+    ) -> None:
+        """After a writer died mid-line, every entry written later is whole and readable.
+
+        Before the fix, the next batch was appended to the partial line, and its first
+        entry became unreadable while counted written.
+        """
+        live = tmp_path / "app.jsonl"
+        live.write_bytes(b'{"timestamp":"2026-11-23T06:59:59.000000Z","lev')  # a killed writer
+        stats = run_child(TORN_WRITER, str(live), kind)
+        lines = live.read_bytes().split(b"\n")
+        torn = [line for line in lines if line and not line.endswith(b"}")]
+        entries = [json.loads(line) for line in lines if line.endswith(b"}")]
+
+        assert 5 == len(torn)  # the one before the start, and one after each 25 entries
+        assert all(line.startswith(b'{"timestamp"') for line in torn)
+        assert list(range(100)) == [e["i"] for e in entries if e["logger"] == "app"]
+        assert 100 == stats["sinks"]["file"]["written"]
+        check_invariants(stats)
+
+
+DELETING_WRITER = """
+    import json, shutil, sys
+    from pathlib import Path
+    import tapelog
+
+    path, kind, what = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+    sink = {"type": "file", "path": str(path)}
+    if kind == "rotate":
+        sink["rotation"] = {"size": "1 MiB"}
+    tapelog.configure(sinks=[sink])
+    log = tapelog.get_logger("app")
+    for round in range(3):
+        for i in range(50):
+            log.info("entry", round=round, i=i)
+        tapelog.flush(10)
+        if what == "directory":
+            shutil.rmtree(path.parent)
+        else:
+            path.unlink()
+    log.info("entry", round=3, i=0)
+    tapelog.flush(10)
+    print(json.dumps(tapelog.stats().as_dict()))
+"""
+
+
+class TestDeletedFiles:
+    @pytest.mark.parametrize("kind", ["plain", "rotate"])
+    @pytest.mark.parametrize("what", ["directory", "file"])
+    def test_a_deleted_file_or_directory_is_recreated_at_the_next_write(
+        self, tmp_path: Path, kind: str, what: str
+    ) -> None:
+        """Entries logged after the file (or its directory) was deleted land in a new file.
+
+        Before the fix, a rotating sink never wrote again once its directory was gone (its
+        lock file was the deleted one), and a plain sink kept writing into the deleted
+        file for up to a second, counting those entries written.
+        """
+        live = tmp_path / "logs" / "app.jsonl"
+        stats = run_child(DELETING_WRITER, str(live), kind, what)
+        entries = list(map(json.loads, live.read_bytes().splitlines()))
+
+        assert [(3, 0)] == [(e["round"], e["i"]) for e in entries if e["logger"] == "app"]
+        # What went into the deleted files was written: deleting them is what lost it.
+        assert (151, 0) == (stats["sinks"]["file"]["written"], stats["sinks"]["file"]["failed"])
+        check_invariants(stats)
+
+    def test_a_lock_file_deleted_alone_is_recreated(self, tmp_path: Path) -> None:
+        """Two writers keep excluding each other after someone deletes the lock file."""
+        live = tmp_path / "app.jsonl"
+        script = """
+            import json, sys
+            from pathlib import Path
+            import tapelog
+
+            path = Path(sys.argv[1])
+            tapelog.configure(sinks=[{"type": "file", "path": str(path), "rotation": {"size": 4096}}])
+            log = tapelog.get_logger("app")
+            log.info("entry", i=0)
+            tapelog.flush(10)
+            Path(str(path) + ".lock").unlink()
+            for i in range(1, 200):
+                log.info("entry", i=i)
+            tapelog.flush(10)
+            print(json.dumps(tapelog.stats().as_dict()))
+        """
+        stats = run_child(script, str(live))
+
+        assert (tmp_path / "app.jsonl.lock").exists()
+        assert list(range(200)) == sorted(e["i"] for e in entries_of(live))
+        check_invariants(stats)
+
+
+@pytest.fixture(name="small_disk")
+def _small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 64 KiB tmpfs, mounted for the test (needs root: CI runs tests as root)."""
+    need(os.geteuid() == 0, "mounting a small tmpfs needs root")
+    need(shutil.which("mount") is not None, "mount(8) is not installed")
+    place = tmp_path / "small"
+    place.mkdir()
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k,mode=0755", "tmpfs", str(place)],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield place
+    finally:
+        subprocess.run(["umount", "-l", str(place)], check=False, capture_output=True)
+
+
+FULL_DISK_WRITER = """
+    import json, sys
+    import tapelog
+
+    path, spill, kind = sys.argv[1], sys.argv[2], sys.argv[3]
+    sink = {"type": "file", "name": "main", "path": path, "fallback": "spill"}
+    if kind == "rotate":
+        sink["rotation"] = {"size": "16 KiB"}
+        sink["compression"] = "none"
+    tapelog.configure(
+        sinks=[sink, {"type": "file", "name": "spill", "path": spill, "level": "off"}],
+        queue={"batch_size": 64},
+    )
+    log = tapelog.get_logger("app")
+    for i in range(1500):
+        log.info("entry", i=i, pad="x" * 90)
+        if i % 100 == 99:
+            tapelog.flush(10)  # batches of up to 64 entries, cut at odd places
+    tapelog.shutdown(10)
+    print(json.dumps(tapelog.stats().as_dict()))
+"""
+
+
+class TestFullDisk:
+    @pytest.mark.parametrize("kind", ["plain", "rotate"])
+    def test_a_batch_cut_by_a_full_disk_is_counted_exactly(
+        self, tmp_path: Path, small_disk: Path, kind: str
+    ) -> None:
+        """Entries on file before the disk filled count as written, the rest go to the fallback.
+
+        Before the fix, the part of the batch already written was counted failed and sent
+        to the fallback as well, and the fallback did not count what it wrote.
+        """
+        live = small_disk / "app.jsonl"
+        spill = tmp_path / "spill.jsonl"
+        stats = run_child(FULL_DISK_WRITER, str(live), str(spill), kind)
+        on_disk = [json.loads(line) for line in family_lines(live)[0] if line.endswith(b"}\n")]
+        on_disk_ids = [e["i"] for e in on_disk if e["logger"] == "app"]
+        spilled = list(map(json.loads, spill.read_bytes().splitlines()))
+        spilled_ids = [e["i"] for e in spilled if e["logger"] == "app"]
+        main, fallback = stats["sinks"]["main"], stats["sinks"]["spill"]
+
+        assert 0 < len(on_disk_ids) < 1500
+        assert list(range(1500)) == sorted(on_disk_ids + spilled_ids)  # each entry once
+        # Entries of logger tapelog (rotations, failure reports) are counted too.
+        assert (len(on_disk), len(spilled)) == (main["written"], main["failed"])
+        assert (len(spilled), len(spilled)) == (fallback["received"], fallback["written"])
+        check_invariants(stats, received={"spill": len(spilled)})
