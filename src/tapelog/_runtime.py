@@ -39,6 +39,7 @@ import atexit
 import contextlib
 import dataclasses
 import os
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -54,7 +55,7 @@ from tapelog._logger import Logger, LoggerCore
 from tapelog._otel import context_getter
 from tapelog._pipeline import Pipeline, SinkSlot, build_pipeline
 from tapelog.config import load_config
-from tapelog.config._model import Config, SinkConfig
+from tapelog.config._model import Config, MetricsConfig, SinkConfig
 from tapelog.config._sources import ENV_CONFIG
 from tapelog.config._watch import ConfigWatcher, diff, file_digest, file_signature, level_text
 from tapelog.exceptions import ConfigError
@@ -144,6 +145,7 @@ class Runtime:
         self.dispatcher = Dispatcher(pipeline, config.queue)
         _logger.set_outlet(self.dispatcher)
         self._apply_callsite()
+        _apply_metrics(config)
         self._watcher = ConfigWatcher(self._on_watch)
         # Registered after the dispatcher's hooks: before fork runs last-registered first,
         # so a reload in progress ends before the dispatcher holds its locks; at exit the
@@ -210,6 +212,7 @@ class Runtime:
             self.dispatcher.configure_queue(config.queue)
             self.dispatcher.swap(pipeline)
         self._apply_callsite()
+        _apply_metrics(config)
 
     def reload(self, trigger: Trigger = "reload") -> bool:
         """Re-read the configuration from its sources; keep the old one if it is invalid.
@@ -524,6 +527,14 @@ def redactor_for(config: Config) -> Redactor:
         return Redactor(redaction.keys, redaction.patterns, redaction.replacement)
     except ConfigError:  # a bad key the pipeline did not build (redaction off): defaults
         return Redactor()
+
+
+def _apply_metrics(config: Config) -> None:
+    """Hand ``[metrics]`` to ``tapelog.metrics``, imported only when configured or in use."""
+    if config.metrics != MetricsConfig() or "tapelog.metrics" in sys.modules:
+        from tapelog.metrics._reporter import REPORTER
+
+        REPORTER.apply(config.metrics)
 
 
 def _config_file(source: object) -> str | None:

@@ -87,19 +87,30 @@ class SinkConfig:
 
 @dataclass(frozen=True, slots=True)
 class ThresholdConfig:
-    """One ``[metrics].thresholds`` item."""
+    """One ``[[metrics.thresholds]]`` item (``for`` is read into ``hold``)."""
 
     metric: str
     above: float | None = None
     below: float | None = None
+    clear: float | None = None
+    hold: float = 0.0
+    cooldown: float = 0.0
+    attributes: MappingProxyType[str, str | float | bool] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    stat: str | None = None
+    nodata: Literal["keep", "resolve"] = "keep"
 
 
 @dataclass(frozen=True, slots=True)
 class MetricsConfig:
     """``[metrics]``: periodic snapshots and threshold alerts."""
 
+    enabled: bool = True
     interval: float = 10.0
     system: bool = False
+    temporality: Literal["delta", "cumulative"] = "delta"
+    relative_error: float = 0.01
     thresholds: tuple[ThresholdConfig, ...] = ()
 
 

@@ -46,7 +46,7 @@ from tapelog.config._sinks import FORMATS, read_sinks
 from tapelog.exceptions import ConfigError
 
 
-__all__ = ["CORE_FIELDS", "OPTIONAL_FIELDS", "leaf_paths", "validate"]
+__all__ = ["CORE_FIELDS", "OPTIONAL_FIELDS", "THRESHOLD_STATS", "leaf_paths", "validate"]
 
 OPTIONAL_FIELDS: Final = ("pid", "thread", "host", "service", "source", "function")
 CORE_FIELDS: Final = ("timestamp", "level", "logger", "message")
@@ -72,10 +72,44 @@ def _distinct_renames(values: dict[str, Any], path: str) -> dict[str, Any]:
     return values
 
 
-def _above_or_below(values: dict[str, Any], path: str) -> dict[str, Any]:
-    if values.get("above") is None and values.get("below") is None:
+THRESHOLD_STATS: Final = (
+    "value",
+    "count",
+    "sum",
+    "min",
+    "max",
+    "mean",
+    "p50",
+    "p90",
+    "p95",
+    "p99",
+    "p999",
+)
+
+
+def _threshold(values: dict[str, Any], path: str) -> dict[str, Any]:
+    """One limit or a band; a clear level on the safe side of a single limit."""
+    above, below, clear = values.get("above"), values.get("below"), values.get("clear")
+    if above is None and below is None:
         fail(path, values, "a threshold with above, below or both")
+    if above is not None and below is not None and above < below:
+        fail(join(path, "above"), above, f"a limit not below `below` ({below:g})")
+    if clear is not None:
+        if above is not None and below is not None:
+            fail(join(path, "clear"), clear, "no clear level on a band (above and below)")
+        if above is not None and clear > above:
+            fail(join(path, "clear"), clear, f"a clear level at or below `above` ({above:g})")
+        if below is not None and clear < below:
+            fail(join(path, "clear"), clear, f"a clear level at or above `below` ({below:g})")
+    if "for" in values:
+        values["hold"] = values.pop("for")
     return values
+
+
+def _attribute(value: object, path: str) -> str | float | bool:
+    if isinstance(value, str | bool):
+        return value
+    return number()(value, path)
 
 
 _CONFIG: Final[Mapping[str, Converter[Any]]] = {
@@ -120,13 +154,29 @@ _CONFIG: Final[Mapping[str, Converter[Any]]] = {
     "metrics": Record(
         MetricsConfig,
         {
+            "enabled": boolean,
             "interval": duration(positive=True),
             "system": boolean,
+            "temporality": choice("delta", "cumulative"),
+            "relative_error": number(minimum=0.0001, maximum=0.1),
             "thresholds": sequence(
                 Record(
                     ThresholdConfig,
-                    {"metric": string(), "above": number(), "below": number()},
-                    check=_above_or_below,
+                    {
+                        "metric": string(
+                            pattern=r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*",
+                            expected="a metric name (lowercase dotted words)",
+                        ),
+                        "above": number(),
+                        "below": number(),
+                        "clear": number(),
+                        "for": duration(),
+                        "cooldown": duration(),
+                        "attributes": mapping(_attribute),
+                        "stat": choice(*THRESHOLD_STATS),
+                        "nodata": choice("keep", "resolve"),
+                    },
+                    check=_threshold,
                 )
             ),
         },

@@ -1,0 +1,515 @@
+"""The instruments: what a caller pays for, and the series they feed.
+
+The caller's side is a dictionary lookup and a few additions, with no lock: each series
+keeps one *shard* per thread (by ``threading.get_ident()``), written only by its own
+thread, so under the GIL no update is lost however many threads record at once. The
+shards hold cumulative state; the reporter thread reads them (``dict.copy`` is atomic
+under the GIL) and works out an interval's numbers as the difference from its previous
+reading, so it never has to reset what a caller may be writing. Only an interval's min
+and max are reset by the reader; an observation racing that reset may count toward the
+neighbouring interval's min or max, never toward anything else.
+
+Memory is bounded whatever the number of observations: a histogram shard holds at most
+one counter per logarithmic bucket (about 230 buckets per decade of range at 1%), a
+counter shard one number.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import re
+import threading
+import time
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Final,
+    Literal,
+    ParamSpec,
+    Self,
+    TypeAlias,
+    TypeVar,
+    cast,
+    overload,
+)
+
+from tapelog.metrics._sketch import DEFAULT_RELATIVE_ERROR, Sketch, multiplier
+
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping
+    from types import TracebackType
+
+
+__all__ = [
+    "AttributeValue",
+    "Counter",
+    "Gauge",
+    "Histogram",
+    "Kind",
+    "Timer",
+    "gauge",
+    "increment",
+    "observe",
+    "registry",
+    "timer",
+]
+
+AttributeValue: TypeAlias = "str | int | float | bool"
+Kind: TypeAlias = Literal["histogram", "counter", "gauge"]
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_NAME: Final = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*\Z")
+_get_ident: Final = threading.get_ident
+_log: Final = math.log
+_ceil: Final = math.ceil
+_INF: Final = math.inf
+
+
+def _check_name(name: object) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(
+            f"a metric name is lowercase dotted words (http.client.request.duration), not {name!r}"
+        )
+    return name
+
+
+def _clean_attributes(attributes: Mapping[str, object]) -> dict[str, AttributeValue]:
+    clean: dict[str, AttributeValue] = {}
+    for key, value in sorted(attributes.items()):
+        if isinstance(value, str | bool | int) or (
+            isinstance(value, float) and math.isfinite(value)
+        ):
+            clean[key] = value
+        else:
+            clean[key] = str(value)
+    return clean
+
+
+class _Series:
+    """What every series has: its identity and when it started."""
+
+    __slots__ = ("attributes", "name", "start_ns", "unit")
+
+    kind: Kind
+
+    def __init__(self, name: str, unit: str, attributes: dict[str, AttributeValue]) -> None:
+        self.name = name
+        self.unit = unit
+        self.attributes = attributes
+        self.start_ns = time.time_ns()
+
+
+class _HistogramShard:
+    __slots__ = ("max", "min", "negative", "positive", "sum", "zero")
+
+    def __init__(self) -> None:
+        self.positive: dict[int, int] = {}
+        self.negative: dict[int, int] = {}
+        self.zero = 0
+        self.sum = 0.0
+        self.min = _INF
+        self.max = -_INF
+
+    def other(self, value: float, factor: float) -> None:
+        """The slow path: zero, negative, and values a histogram refuses."""
+        if value == 0.0:
+            self.zero += 1
+        elif value < 0.0 and value > -_INF:
+            key = _ceil(_log(-value) * factor)
+            self.negative[key] = self.negative.get(key, 0) + 1
+        else:
+            raise ValueError(f"a histogram takes finite numbers, not {value!r}")
+
+
+class Histogram(_Series):
+    """One histogram series: a name, a unit and one set of attribute values."""
+
+    __slots__ = ("factor", "previous", "relative_error", "shards", "total_max", "total_min")
+    kind: Kind = "histogram"
+
+    def __init__(
+        self,
+        name: str,
+        unit: str,
+        attributes: dict[str, AttributeValue],
+        relative_error: float,
+    ) -> None:
+        super().__init__(name, unit, attributes)
+        self.relative_error = relative_error
+        self.factor = multiplier(relative_error)
+        self.shards: dict[int, _HistogramShard] = {}
+        self.previous = Sketch(relative_error)
+        self.total_min: float = _INF
+        self.total_max: float = -_INF
+
+    def new_shard(self) -> _HistogramShard:
+        """The calling thread's shard, created."""
+        shard = self.shards[_get_ident()] = _HistogramShard()
+        return shard
+
+    def record(self, value: float) -> None:
+        """Record one observation (the same steps as ``observe``, for bound use)."""
+        shard = self.shards.get(_get_ident()) or self.new_shard()
+        if value > 0.0:
+            try:
+                key = _ceil(_log(value) * self.factor)
+            except OverflowError:
+                raise ValueError(f"a histogram takes finite numbers, not {value!r}") from None
+            bins = shard.positive
+            bins[key] = bins.get(key, 0) + 1
+        else:
+            shard.other(value, self.factor)
+        shard.sum += value
+        shard.min = min(shard.min, value)
+        shard.max = max(shard.max, value)
+
+    def read(self, *, commit: bool) -> tuple[Sketch, Sketch]:
+        """``(interval, total)``: the observations since the last commit, and all of them.
+
+        With ``commit`` the interval ends here: the next read starts a new one.
+        """
+        total = Sketch(self.relative_error)
+        low, high = _INF, -_INF
+        for shard in list(self.shards.values()):
+            for mine, theirs in (
+                (total.positive, shard.positive.copy()),
+                (total.negative, shard.negative.copy()),
+            ):
+                for key, count in theirs.items():
+                    mine[key] = mine.get(key, 0) + count
+            total.zero_count += shard.zero
+            total.sum += shard.sum
+            low, high = min(low, shard.min), max(high, shard.max)
+            if commit:
+                shard.min, shard.max = _INF, -_INF
+        total.count = total.zero_count + sum(total.positive.values()) + sum(total.negative.values())
+        before = self.previous
+        interval = Sketch(self.relative_error)
+        for mine, now, then in (
+            (interval.positive, total.positive, before.positive),
+            (interval.negative, total.negative, before.negative),
+        ):
+            for key, count in now.items():
+                if count != then.get(key, 0):
+                    mine[key] = count - then.get(key, 0)
+        interval.zero_count = total.zero_count - before.zero_count
+        interval.count = total.count - before.count
+        interval.sum = total.sum - before.sum
+        if interval.count and low <= high:
+            interval.min, interval.max = low, high
+        elif interval.count:  # the reset raced a recording: fall back on the buckets
+            interval.min = interval.quantile(0.0) or 0.0
+            interval.max = interval.quantile(1.0) or 0.0
+        total.min = min(self.total_min, interval.min)
+        total.max = max(self.total_max, interval.max)
+        if commit:
+            self.previous = total
+            self.total_min, self.total_max = total.min, total.max
+        return interval, total
+
+
+class Counter(_Series):
+    """One monotonic counter series; per-thread cells summed by the reader."""
+
+    __slots__ = ("cells", "previous")
+    kind: Kind = "counter"
+
+    def __init__(self, name: str, unit: str, attributes: dict[str, AttributeValue]) -> None:
+        super().__init__(name, unit, attributes)
+        self.cells: dict[int, float] = {}
+        self.previous: float = 0
+
+    def read(self, *, commit: bool) -> tuple[float, float]:
+        """``(interval, total)`` as for histograms."""
+        total = sum(self.cells.copy().values())
+        interval = total - self.previous
+        if commit:
+            self.previous = total
+        return interval, total
+
+
+class Gauge(_Series):
+    """One gauge series: the last value set, and whether it was set since the last read."""
+
+    __slots__ = ("fresh", "value")
+    kind: Kind = "gauge"
+
+    def __init__(self, name: str, unit: str, attributes: dict[str, AttributeValue]) -> None:
+        super().__init__(name, unit, attributes)
+        self.value: float = 0.0
+        self.fresh = False
+
+
+class Registry:
+    """Every series of this process, by ``(name, attribute items...)`` as called."""
+
+    def __init__(self) -> None:
+        self.histograms: dict[object, Histogram] = {}
+        self.counters: dict[object, Counter] = {}
+        self.gauges: dict[object, Gauge] = {}
+        self.relative_error = DEFAULT_RELATIVE_ERROR
+        self._kinds: dict[str, tuple[Kind, str]] = {}
+        self._canonical: dict[tuple[Kind, object], _Series] = {}
+        self._lock = threading.Lock()
+        self.on_new_series: Callable[[], None] | None = None
+
+    def series(self) -> list[_Series]:
+        """Every series, in creation order per kind."""
+        seen: dict[int, _Series] = {}
+        for table in (self.histograms, self.counters, self.gauges):
+            for item in list(table.values()):
+                seen.setdefault(id(item), item)
+        return list(seen.values())
+
+    def _find(  # noqa: PLR0917 - internal, one call site per kind
+        self,
+        kind: Kind,
+        key: object,
+        name: str,
+        unit: str,
+        attributes: Mapping[str, object],
+        table: dict[object, Any],
+    ) -> Any:
+        """The slow path of every instrument: check, then create or alias a series."""
+        _check_name(name)
+        with self._lock:
+            known = self._kinds.get(name)
+            if known is not None and known != (kind, unit):
+                raise ValueError(
+                    f"metric {name!r} is a {known[0]} in {known[1]!r}; "
+                    f"it cannot also be a {kind} in {unit!r}"
+                )
+            clean = _clean_attributes(attributes)
+            canonical = (kind, (name, *clean.items()))
+            series = self._canonical.get(canonical)
+            if series is None:
+                if kind == "histogram":
+                    series = Histogram(name, unit, clean, self.relative_error)
+                elif kind == "counter":
+                    series = Counter(name, unit, clean)
+                else:
+                    series = Gauge(name, unit, clean)
+                self._canonical[canonical] = series
+                self._kinds[name] = (kind, unit)
+            table[key] = series
+        if self.on_new_series is not None:
+            self.on_new_series()
+        return series
+
+    def histogram(self, name: str, unit: str, attributes: Mapping[str, object]) -> Histogram:
+        """The histogram series for these attributes, created if new."""
+        key = (name, *attributes.items()) if attributes else name
+        found = self.histograms.get(key)
+        if found is not None:
+            return found
+        return cast(
+            "Histogram", self._find("histogram", key, name, unit, attributes, self.histograms)
+        )
+
+    def counter(self, name: str, unit: str, attributes: Mapping[str, object]) -> Counter:
+        """The counter series for these attributes, created if new."""
+        key = (name, *attributes.items()) if attributes else name
+        found = self.counters.get(key)
+        if found is not None:
+            return found
+        return cast("Counter", self._find("counter", key, name, unit, attributes, self.counters))
+
+    def gauge(self, name: str, unit: str, attributes: Mapping[str, object]) -> Gauge:
+        """The gauge series for these attributes, created if new."""
+        key = (name, *attributes.items()) if attributes else name
+        found = self.gauges.get(key)
+        if found is not None:
+            return found
+        return cast("Gauge", self._find("gauge", key, name, unit, attributes, self.gauges))
+
+    def clear(self) -> None:
+        """Forget every series (a forked child starts its own)."""
+        self.histograms = {}
+        self.counters = {}
+        self.gauges = {}
+        self._kinds = {}
+        self._canonical = {}
+        self._lock = threading.Lock()
+
+
+registry: Final = Registry()
+
+
+# -- the caller's side ----------------------------------------------------------------------
+
+
+def observe(name: str, value: float, unit: str = "s", **attributes: AttributeValue) -> None:
+    """Record one observation of a histogram (a latency, a size).
+
+    Args:
+        name: an OpenTelemetry-style name (``http.client.request.duration``).
+        value: the observation, a finite number.
+        unit: OpenTelemetry unit (``s``, ``By``, ``1``); fixed by the first call per name.
+        **attributes: the attribute set, as in ``**{"server.address": "api.example"}``.
+
+    Raises:
+        ValueError: a bad name, a name already used with another type or unit, or a value
+            that is NaN or infinite.
+    """
+    key = (name, *attributes.items()) if attributes else name
+    series = registry.histograms.get(key)
+    if series is None:
+        series = registry.histogram(name, unit, attributes)
+    shard = series.shards.get(_get_ident()) or series.new_shard()
+    if value > 0.0:
+        try:
+            bucket = _ceil(_log(value) * series.factor)
+        except OverflowError:
+            raise ValueError(f"a histogram takes finite numbers, not {value!r}") from None
+        bins = shard.positive
+        bins[bucket] = bins.get(bucket, 0) + 1
+    else:
+        shard.other(value, series.factor)
+    shard.sum += value
+    shard.min = min(shard.min, value)
+    shard.max = max(shard.max, value)
+
+
+def increment(name: str, value: float = 1, **attributes: AttributeValue) -> None:
+    """Add to a counter (monotonic: ``value`` must not be negative).
+
+    Raises:
+        ValueError: a bad name, a name used with another type, or a negative value.
+    """
+    key = (name, *attributes.items()) if attributes else name
+    series = registry.counters.get(key)
+    if series is None:
+        series = registry.counter(name, "1", attributes)
+    if not value >= 0:
+        raise ValueError(f"a counter only goes up; {name} got {value!r}")
+    cells = series.cells
+    ident = _get_ident()
+    cells[ident] = cells.get(ident, 0) + value
+
+
+def gauge(name: str, value: float, unit: str = "1", **attributes: AttributeValue) -> None:
+    """Set a gauge to its current value (a queue depth, a connection count).
+
+    Raises:
+        ValueError: a bad name, a name used with another type or unit.
+    """
+    key = (name, *attributes.items()) if attributes else name
+    series = registry.gauges.get(key)
+    if series is None:
+        series = registry.gauge(name, unit, attributes)
+    series.value = value
+    series.fresh = True
+
+
+def _error_type(exc_type: type[BaseException]) -> str:
+    module = exc_type.__module__
+    if module in {"builtins", "__main__"}:
+        return exc_type.__qualname__
+    return f"{module}.{exc_type.__qualname__}"
+
+
+class Timer:
+    """Times a block or a function into a histogram in seconds.
+
+    As a context manager (``with``, ``async with``) one timer object times one block at
+    a time; as a decorator it times every call, on any thread or task. A block that raises
+    is recorded with ``error.type`` (the exception's class) added to the attributes, as
+    OpenTelemetry's HTTP conventions do. After a block, ``elapsed`` holds its seconds.
+    """
+
+    __slots__ = ("_start", "attributes", "elapsed", "name")
+
+    def __init__(self, name: str, attributes: dict[str, AttributeValue]) -> None:
+        _check_name(name)
+        self.name = name
+        self.attributes = attributes
+        self._start = 0.0
+        self.elapsed: float | None = None
+
+    def _record(self, seconds: float, exc_type: type[BaseException] | None) -> None:
+        if exc_type is None:
+            observe(self.name, seconds, "s", **self.attributes)
+        else:
+            attributes = {**self.attributes, "error.type": _error_type(exc_type)}
+            observe(self.name, seconds, "s", **attributes)
+
+    def __enter__(self) -> Self:
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.elapsed = time.perf_counter() - self._start
+        self._record(self.elapsed, exc_type)
+
+    async def __aenter__(self) -> Self:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    @overload
+    def __call__(self, func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]: ...
+    @overload
+    def __call__(self, func: Callable[P, R]) -> Callable[P, R]: ...
+    def __call__(self, func: Callable[P, Any]) -> Callable[P, Any]:
+        """Time every call of ``func`` (a coroutine function's calls are awaited)."""
+        record = self._record
+        clock = time.perf_counter
+
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def timed_async(*args: P.args, **kwargs: P.kwargs) -> Any:
+                start = clock()
+                try:
+                    result = await func(*args, **kwargs)
+                except BaseException as exc:
+                    record(clock() - start, type(exc))
+                    raise
+                record(clock() - start, None)
+                return result
+
+            return timed_async
+
+        @functools.wraps(func)
+        def timed(*args: P.args, **kwargs: P.kwargs) -> Any:
+            start = clock()
+            try:
+                result = func(*args, **kwargs)
+            except BaseException as exc:
+                record(clock() - start, type(exc))
+                raise
+            record(clock() - start, None)
+            return result
+
+        return timed
+
+
+def timer(name: str, **attributes: AttributeValue) -> Timer:
+    """A timer feeding the histogram ``name`` (unit ``s``) with these attributes.
+
+    Example:
+        >>> from tapelog import metrics
+        >>> with metrics.timer("app.order.processing.duration", venue="test"):
+        ...     pass
+        >>> @metrics.timer("app.market_data.update.duration")
+        ... def on_tick() -> None: ...
+
+    Raises:
+        ValueError: a bad name.
+    """
+    return Timer(name, dict(attributes))

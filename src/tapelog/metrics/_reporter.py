@@ -1,0 +1,390 @@
+"""The reporter: a thread of its own that snapshots every series each ``interval``.
+
+Why a thread of its own rather than the dispatcher's worker: gathering system readings
+costs a few hundred microseconds (psutil, or ``/proc``), and threshold rules run on the
+result; on the worker that time would sit in front of every queued entry. The reporter
+sleeps on an event between snapshots, wakes at once when the configuration changes, and
+hands its entries to the dispatcher like any caller. It starts only when there is
+something to report (system readings, a threshold rule, or a series recorded), and only
+while ``[metrics] enabled`` is true.
+
+Temporality. ``delta`` (the default): a counter or histogram point covers the interval
+from ``start_time`` (the previous snapshot) to the entry's timestamp, and series with no
+observations in it are not written. ``cumulative``: every point covers everything since
+the series began (its ``start_time``). Gauges are the value now (no temporality);
+``updowncounter`` points (memory in use, threads) are levels, cumulative by nature.
+
+At interpreter exit the last, partial interval is written before the dispatcher drains.
+A forked child forgets its parent's series and readings and starts its own.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import threading
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from tapelog._levels import INFO
+from tapelog.config._model import MetricsConfig
+from tapelog.metrics._alerts import Alerts
+from tapelog.metrics._instruments import Counter, Gauge, Histogram, registry
+from tapelog.metrics._system import Reading, SystemSampler
+
+
+if TYPE_CHECKING:
+    from tapelog._logger import Logger
+
+
+__all__ = ["REPORTER", "Reporter", "iso_time"]
+
+_PERCENTILES: Final = (("p50", 0.5), ("p90", 0.9), ("p95", 0.95), ("p99", 0.99), ("p999", 0.999))
+_LOGGER: Final = "tapelog.metrics"
+_STOP_WAIT: Final = 2.0
+
+
+def iso_time(time_ns: int) -> str:
+    """RFC 3339 UTC with six fractional digits, as entries' timestamps."""
+    seconds, nanos = divmod(time_ns, 1_000_000_000)
+    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{nanos // 1000:06d}Z"
+
+
+def _number(value: float) -> float | int:
+    return value if isinstance(value, int) else float(value)
+
+
+class Reporter:
+    """Periodic snapshots, threshold alerts and ``snapshot()`` for one process."""
+
+    def __init__(self) -> None:
+        self.config = MetricsConfig()
+        self.alerts = Alerts()
+        self._lock = threading.RLock()  # one collection at a time; config changes
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._sampler: SystemSampler | None = None
+        self._reading: Reading | None = None
+        self._started_ns = time.time_ns()
+        self._interval_start_ns = self._started_ns
+        self._last_report = time.monotonic()
+        self._seq = 0
+        self._logger: Logger | None = None
+        registry.on_new_series = self._on_new_series
+
+    # -- configuration -----------------------------------------------------------------
+
+    def apply(self, config: MetricsConfig) -> None:
+        """Take a new ``[metrics]``; accumulated series and alert states are kept."""
+        with self._lock:
+            self.config = config
+            registry.relative_error = config.relative_error
+            self.alerts.configure(config.thresholds)
+            if config.system and self._sampler is None:
+                self._sampler = SystemSampler()
+                self._reading = self._sampler.read()
+        self._wake.set()
+        self._maybe_start()
+
+    def _wanted(self) -> bool:
+        config = self.config
+        return config.enabled and bool(
+            config.system
+            or config.thresholds
+            or registry.histograms
+            or registry.counters
+            or registry.gauges
+        )
+
+    def _on_new_series(self) -> None:
+        if self._thread is None:
+            self._maybe_start()
+
+    def _maybe_start(self) -> None:
+        with self._lock:
+            if self._thread is not None or self._stopping or not self._wanted():
+                return
+            self._last_report = time.monotonic()
+            thread = threading.Thread(target=self._run, name="tapelog-metrics", daemon=True)
+            self._thread = thread
+            thread.start()
+
+    @property
+    def running(self) -> bool:
+        """Whether the reporter thread is running."""
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- the thread --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stopping:
+            due = self._last_report + self.config.interval
+            wait = due - time.monotonic()
+            if wait > 0:
+                self._wake.wait(wait)
+                self._wake.clear()
+                continue
+            if self._stopping:
+                return
+            if self.config.enabled:
+                with contextlib.suppress(Exception):
+                    self.report()
+            else:
+                self._last_report = time.monotonic()
+
+    def stop(self, *, final: bool = True) -> None:
+        """Stop the thread; ``final`` writes the last, partial interval first."""
+        thread = self._thread
+        if thread is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        thread.join(_STOP_WAIT)
+        if final and self.config.enabled:
+            with contextlib.suppress(Exception):
+                self.report()
+
+    def reset(self) -> None:
+        """Stop without a final snapshot and forget every series (for tests)."""
+        self.stop(final=False)
+        with self._lock:
+            registry.clear()
+            self._thread = None
+            self._stopping = False
+            self.alerts = Alerts()
+            self.alerts.configure(self.config.thresholds)
+            self._started_ns = self._interval_start_ns = time.time_ns()
+            self._last_report = time.monotonic()
+            self._seq = 0
+        self._maybe_start()
+
+    def after_fork_in_child(self) -> None:
+        """A child records its own series from scratch."""
+        registry.clear()
+        self._lock = threading.RLock()
+        self._wake = threading.Event()
+        self._thread = None
+        self._stopping = False
+        self.alerts = Alerts()
+        self.alerts.configure(self.config.thresholds)
+        self._started_ns = self._interval_start_ns = time.time_ns()
+        self._last_report = time.monotonic()
+        self._seq = 0
+        if self._sampler is not None:
+            self._sampler = SystemSampler()
+            self._reading = self._sampler.read()
+        self._maybe_start()
+
+    # -- collecting --------------------------------------------------------------------
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """The ``metric`` objects of every series now, without ending the interval."""
+        with self._lock:
+            points, _ = self._collect(commit=False)
+            return points
+
+    def report(self) -> list[dict[str, Any]]:
+        """End the interval: log one ``metrics.snapshot`` entry per point, then alerts."""
+        with self._lock:
+            began = time.perf_counter_ns()
+            points, now_ns = self._collect(commit=True)
+            now = time.monotonic()
+            interval = now - self._last_report
+            self._last_report = now
+            alerts = self.alerts.evaluate(points, now)
+            cost_ns = time.perf_counter_ns() - began
+            cost_point: dict[str, Any] = {
+                "name": "tapelog.metrics.collect.duration",
+                "type": "gauge",
+                "unit": "s",
+                "value": cost_ns / 1e9,
+            }
+            points.append(cost_point)
+            self._seq += 1
+            self._write(points, alerts, cost_ns, interval, now_ns)
+            return points
+
+    def _write(
+        self,
+        points: list[dict[str, Any]],
+        alerts: list[tuple[int, str, dict[str, object], dict[str, object]]],
+        cost_ns: int,
+        interval: float,
+        now_ns: int,
+    ) -> None:
+        logger = self._get_logger()
+        if logger.is_enabled(INFO):
+            common = {
+                "event": "metrics.snapshot",
+                "snapshot_seq": self._seq,
+                "interval_s": round(interval, 3),
+                "collect_us": round(cost_ns / 1000),
+            }
+            for point in points:
+                logger._emit(INFO, _describe(point), dict(common), {"metric": point})  # pyright: ignore[reportPrivateUsage]
+        for level, message, fields, metric in alerts:
+            if logger.is_enabled(level):
+                metric.setdefault("start_time", iso_time(now_ns))
+                logger._emit(level, message, fields, {"metric": metric})  # pyright: ignore[reportPrivateUsage]
+
+    def _get_logger(self) -> Logger:
+        if self._logger is None:
+            from tapelog._runtime import RUNTIME
+
+            self._logger = RUNTIME.get_logger(_LOGGER, {})
+        return self._logger
+
+    def _collect(self, *, commit: bool) -> tuple[list[dict[str, Any]], int]:
+        now_ns = time.time_ns()
+        cumulative = self.config.temporality == "cumulative"
+        interval_start = self._interval_start_ns
+        points: list[dict[str, Any]] = []
+        if self.config.system and self._sampler is not None:
+            points.extend(self._system_points(commit=commit, cumulative=cumulative))
+        for series in registry.series():
+            start = series.start_ns if cumulative else max(series.start_ns, interval_start)
+            point: dict[str, Any] = {"name": series.name, "type": series.kind, "unit": series.unit}
+            if series.attributes:
+                point["attributes"] = dict(series.attributes)
+            if isinstance(series, Histogram):
+                interval, total = series.read(commit=commit)
+                sketch = total if cumulative else interval
+                if not sketch.count:
+                    continue
+                point["temporality"] = "cumulative" if cumulative else "delta"
+                point["start_time"] = iso_time(start)
+                point["count"] = sketch.count
+                point["sum"] = sketch.sum
+                point["min"] = sketch.min
+                point["max"] = sketch.max
+                for key, q in _PERCENTILES:
+                    value = sketch.quantile(q)
+                    if value is not None:
+                        point[key] = value
+                point["relative_error"] = sketch.relative_error
+                point["sketch"] = sketch.to_dict()
+            elif isinstance(series, Counter):
+                interval_value, total_value = series.read(commit=commit)
+                if not cumulative and not interval_value:
+                    continue
+                point["temporality"] = "cumulative" if cumulative else "delta"
+                point["start_time"] = iso_time(start)
+                point["value"] = _number(total_value if cumulative else interval_value)
+            elif isinstance(series, Gauge):
+                if not series.fresh and not cumulative:
+                    continue
+                point["value"] = _number(series.value)
+                if commit:
+                    series.fresh = False
+            points.append(point)
+        if commit:
+            self._interval_start_ns = now_ns
+        return points, now_ns
+
+    def _system_points(self, *, commit: bool, cumulative: bool) -> list[dict[str, Any]]:
+        sampler = self._sampler
+        assert sampler is not None
+        now = sampler.read()
+        before = self._reading or now
+        if commit:
+            self._reading = now
+        elapsed = now.wall - before.wall
+        process_start = iso_time(self._started_ns)
+        interval_start = iso_time(self._interval_start_ns)
+        points: list[dict[str, Any]] = []
+
+        def add(name: str, kind: str, unit: str, value: float, **attributes: str) -> None:
+            point: dict[str, Any] = {"name": name, "type": kind, "unit": unit, "value": value}
+            if attributes:
+                point["attributes"] = attributes
+            if kind == "updowncounter":
+                point["temporality"] = "cumulative"
+                point["start_time"] = process_start
+            elif kind == "counter":
+                point["temporality"] = "cumulative" if cumulative else "delta"
+                point["start_time"] = process_start if cumulative else interval_start
+            points.append(point)
+
+        def counter(
+            name: str, unit: str, now_value: float, then_value: float, **attrs: str
+        ) -> None:
+            value = now_value if cumulative else max(0, now_value - then_value)
+            add(name, "counter", unit, value, **attrs)
+
+        if now.process_cpu is not None and before.process_cpu is not None:
+            if elapsed > 0:
+                used = (now.process_cpu - before.process_cpu) / (elapsed * sampler.cpus)
+                add("process.cpu.utilization", "gauge", "1", round(max(0.0, used), 6))
+            counter("process.cpu.time", "s", now.process_cpu, before.process_cpu)
+        if now.rss is not None:
+            add("process.memory.usage", "updowncounter", "By", now.rss)
+        if now.vms is not None:
+            add("process.memory.virtual", "updowncounter", "By", now.vms)
+        if now.threads is not None:
+            add("process.thread.count", "updowncounter", "{thread}", now.threads)
+        if (
+            now.system_busy is not None
+            and before.system_busy is not None
+            and now.system_total is not None
+            and before.system_total is not None
+        ):
+            total = now.system_total - before.system_total
+            if total > 0:
+                busy = (now.system_busy - before.system_busy) / total
+                add("system.cpu.utilization", "gauge", "1", round(min(1.0, max(0.0, busy)), 6))
+        if now.memory_used is not None and now.memory_total:
+            add(
+                "system.memory.usage",
+                "updowncounter",
+                "By",
+                now.memory_used,
+                **{"system.memory.state": "used"},
+            )
+            add(
+                "system.memory.utilization",
+                "gauge",
+                "1",
+                round(now.memory_used / now.memory_total, 6),
+            )
+        for direction, value in now.net.items():
+            counter(
+                "system.network.io",
+                "By",
+                value,
+                before.net.get(direction, value),
+                **{"network.io.direction": direction},
+            )
+        for direction, value in now.disk.items():
+            counter(
+                "system.disk.io",
+                "By",
+                value,
+                before.disk.get(direction, value),
+                **{"disk.io.direction": direction},
+            )
+        return points
+
+
+def _describe(point: dict[str, Any]) -> str:
+    """The entry's message: the name and the numbers a person looks for."""
+    name, unit = point["name"], point.get("unit", "")
+    attributes = point.get("attributes")
+    label = name
+    if attributes:
+        label += "{" + ",".join(f"{k}={v}" for k, v in attributes.items()) + "}"
+    if point.get("type") == "histogram":
+        parts = [f"count={point['count']}"]
+        parts += [f"{key}={point[key]:.6g}" for key, _ in _PERCENTILES[::3] if key in point]
+        parts.append(f"max={point['max']:.6g}")
+        return f"{label} " + " ".join(parts) + f" {unit}"
+    return f"{label} = {point['value']:.6g} {unit}"
+
+
+REPORTER: Final = Reporter()
+
+atexit.register(REPORTER.stop)
+os.register_at_fork(after_in_child=REPORTER.after_fork_in_child)

@@ -1,0 +1,147 @@
+"""The histogram sketch keeps its promises: bounded relative error, exact merging."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tapelog.metrics import Sketch
+from tapelog.metrics._sketch import MAX_SERIALISED
+
+
+QUANTILES = (0.0, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0)
+
+# Latencies, sizes, prices: positive and negative, tiny and huge, with repeats and zeros.
+values = st.one_of(
+    st.floats(min_value=1e-9, max_value=1e9, allow_nan=False),
+    st.floats(min_value=-1e6, max_value=-1e-6, allow_nan=False),
+    st.just(0.0),
+    st.integers(min_value=1, max_value=10_000).map(float),
+)
+samples = st.lists(values, min_size=1, max_size=400)
+alphas = st.sampled_from([0.001, 0.01, 0.02, 0.05])
+
+
+def exact(data: list[float], q: float) -> float:
+    ordered = sorted(data)
+    return ordered[math.floor(q * (len(ordered) - 1))]
+
+
+def close(estimate: float | None, truth: float, alpha: float) -> bool:
+    assert estimate is not None
+    # float rounding at a bucket edge can add a few ulps to the bound
+    return abs(estimate - truth) <= alpha * abs(truth) * (1 + 1e-9) + 1e-300
+
+
+@settings(max_examples=300, deadline=None)
+@given(samples, alphas)
+def test_every_quantile_is_within_the_stated_relative_error(
+    data: list[float], alpha: float
+) -> None:
+    sketch = Sketch(alpha)
+    sketch.update(data)
+    for q in QUANTILES:
+        assert close(sketch.quantile(q), exact(data, q), alpha), (q, sketch.quantile(q))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.sampled_from(["lognormal", "pareto", "exponential", "uniform"]),
+    st.integers(min_value=0, max_value=2**32),
+    st.integers(min_value=1, max_value=5000),
+)
+def test_random_distributions_stay_within_one_percent(kind: str, seed: int, n: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    draw = {
+        "lognormal": lambda: rng.lognormvariate(-4, 1.5),
+        "pareto": lambda: rng.paretovariate(1.2) / 1000,
+        "exponential": lambda: rng.expovariate(100),
+        "uniform": lambda: rng.uniform(0.0001, 2.0),
+    }[kind]
+    data = [draw() for _ in range(n)]
+    sketch = Sketch()
+    sketch.update(data)
+    for q in QUANTILES:
+        assert close(sketch.quantile(q), exact(data, q), 0.01)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(samples, min_size=1, max_size=5))
+def test_merging_sketches_equals_sketching_the_union(parts: list[list[float]]) -> None:
+    union = Sketch()
+    union.update(v for part in parts for v in part)
+    merged = Sketch()
+    for part in parts:
+        piece = Sketch()
+        piece.update(part)
+        merged.merge(piece)
+    assert merged.positive == union.positive
+    assert merged.negative == union.negative
+    assert merged.zero_count == union.zero_count
+    assert merged.count == union.count
+    assert (merged.min, merged.max) == (union.min, union.max)
+    assert math.isclose(merged.sum, union.sum, rel_tol=1e-9, abs_tol=1e-6)
+    for q in QUANTILES:
+        assert merged.quantile(q) == union.quantile(q)
+
+
+@settings(max_examples=200, deadline=None)
+@given(samples)
+def test_the_serialised_form_reads_back_to_the_same_quantiles(data: list[float]) -> None:
+    sketch = Sketch()
+    sketch.update(data)
+    form = sketch.to_dict()
+    back = Sketch.from_dict(form, low=sketch.min, high=sketch.max)
+    assert back.count == len(data)
+    assert [back.quantile(q) for q in QUANTILES] == [sketch.quantile(q) for q in QUANTILES]
+    assert len(str(form["bins"])) <= MAX_SERIALISED
+
+
+def test_a_million_latencies_fit_in_a_small_form_and_bounded_memory() -> None:
+    import random
+
+    rng = random.Random(7)
+    sketch = Sketch()
+    sketch.update(rng.lognormvariate(-5, 1) for _ in range(200_000))
+    size_before = sketch.bins
+    sketch.update(rng.lognormvariate(-5, 1) for _ in range(200_000))
+    assert sketch.bins < 1200  # buckets, not observations
+    assert sketch.bins - size_before < 50
+    form = sketch.to_dict()
+    assert "collapsed_below" not in form
+    assert len(str(form["bins"])) <= MAX_SERIALISED
+
+
+def test_a_too_wide_sketch_folds_its_lowest_buckets_and_says_so() -> None:
+    import random
+
+    rng = random.Random(3)
+    data = sorted(10 ** rng.uniform(-9, 9) for _ in range(20_000))
+    sketch = Sketch(0.001)
+    sketch.update(data)
+    form = sketch.to_dict()
+    assert len(str(form["bins"])) <= MAX_SERIALISED
+    low = form["collapsed_below"]
+    assert isinstance(low, float)
+    # above the fold the bound still holds
+    assert exact(data, 0.99) > low
+    back = Sketch.from_dict(form)
+    assert close(back.quantile(0.99), exact(data, 0.99), 0.001)
+
+
+def test_bad_forms_and_values_are_refused_with_a_reason() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="finite"):
+        Sketch().add(math.nan)
+    with pytest.raises(ValueError, match="relative_error"):
+        Sketch(0)
+    with pytest.raises(ValueError, match="cannot merge"):
+        Sketch(0.01).merge(Sketch(0.02))
+    with pytest.raises(ValueError, match="unreadable"):
+        Sketch.from_dict({"relative_error": 0.01, "bins": "!!!"})
+    assert Sketch().quantile(0.5) is None

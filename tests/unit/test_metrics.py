@@ -1,0 +1,226 @@
+"""tapelog.metrics on the caller's side and in the snapshot: what a user sees."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+import tapelog
+from tapelog import metrics
+from tapelog.exceptions import ConfigError
+from tapelog.metrics._reporter import REPORTER
+from tapelog.testing import capture
+
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+
+@pytest.fixture(autouse=True)
+def _fresh_metrics() -> Iterator[None]:
+    tapelog.configure({"sinks": [], "metrics": {"interval": "1h"}})
+    REPORTER.reset()
+    yield
+    tapelog.configure({"sinks": [], "metrics": {"enabled": False}})
+    REPORTER.reset()
+
+
+def points(name: str) -> list[dict[str, Any]]:
+    return [p for p in metrics.snapshot() if p["name"] == name]
+
+
+def only(name: str) -> dict[str, Any]:
+    found = points(name)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_observe_gives_percentiles_with_their_relative_error() -> None:
+    for i in range(1, 1001):
+        metrics.observe("http.client.request.duration", i / 1000, **{"server.port": 443})
+    point = only("http.client.request.duration")
+    assert point["type"] == "histogram"
+    assert point["unit"] == "s"
+    assert point["attributes"] == {"server.port": 443}
+    assert point["count"] == 1000
+    assert point["sum"] == pytest.approx(500.5)
+    assert (point["min"], point["max"]) == (0.001, 1.0)
+    assert point["relative_error"] == 0.01
+    for key, exact in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999)):
+        assert abs(point[key] - exact) <= 0.01 * exact
+    assert point["temporality"] == "delta"
+    assert "start_time" in point
+    back = metrics.Sketch.from_dict(point["sketch"])
+    assert back.count == 1000
+
+
+def test_attribute_sets_are_separate_series_whatever_the_keyword_order() -> None:
+    metrics.observe("app.latency", 0.1, venue="a", side="buy")
+    metrics.observe("app.latency", 0.2, side="buy", venue="a")
+    metrics.observe("app.latency", 0.3, venue="b", side="buy")
+    counts = {p["attributes"]["venue"]: p["count"] for p in points("app.latency")}
+    assert counts == {"a": 2, "b": 1}
+
+
+def test_timer_times_blocks_functions_and_coroutines_and_marks_errors() -> None:
+    with metrics.timer("app.block.duration") as timed:
+        pass
+    assert timed.elapsed is not None
+    assert timed.elapsed >= 0
+
+    @metrics.timer("app.call.duration", venue="x")
+    def work(n: int) -> int:
+        if n < 0:
+            raise KeyError(n)
+        return n * 2
+
+    @metrics.timer("app.async.duration")
+    async def fetch() -> str:
+        await asyncio.sleep(0)
+        return "ok"
+
+    async def in_async_with() -> None:
+        async with metrics.timer("app.async_block.duration"):
+            await asyncio.sleep(0)
+
+    assert work(2) == 4
+    with pytest.raises(KeyError):
+        work(-1)
+    assert asyncio.run(fetch()) == "ok"
+    asyncio.run(in_async_with())
+    assert only("app.block.duration")["count"] == 1
+    by_error = {p["attributes"].get("error.type"): p["count"] for p in points("app.call.duration")}
+    assert by_error == {None: 1, "KeyError": 1}
+    assert only("app.async.duration")["count"] == 1
+    assert only("app.async_block.duration")["count"] == 1
+    assert work.__name__ == "work"
+
+
+def test_no_update_is_lost_across_threads() -> None:
+    def hammer() -> None:
+        for i in range(5000):
+            metrics.observe("app.threads.duration", (i % 100 + 1) / 1000)
+            metrics.increment("app.threads.calls")
+
+    threads = [threading.Thread(target=hammer) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert only("app.threads.duration")["count"] == 40_000
+    assert only("app.threads.calls")["value"] == 40_000
+
+
+def test_counters_and_gauges() -> None:
+    metrics.increment("app.orders", venue="x")
+    metrics.increment("app.orders", 4, venue="x")
+    metrics.gauge("app.queue.depth", 7, unit="{item}")
+    metrics.gauge("app.queue.depth", 3, unit="{item}")
+    counter = only("app.orders")
+    assert (counter["type"], counter["value"], counter["temporality"]) == ("counter", 5, "delta")
+    level = only("app.queue.depth")
+    assert (level["type"], level["value"], level["unit"]) == ("gauge", 3, "{item}")
+
+
+def test_bad_calls_say_what_is_wrong() -> None:
+    with pytest.raises(ValueError, match="metric name"):
+        metrics.observe("Bad Name", 1.0)
+    with pytest.raises(ValueError, match="finite"):
+        metrics.observe("app.nan", float("nan"))
+    with pytest.raises(ValueError, match="finite"):
+        metrics.observe("app.inf", float("inf"))
+    with pytest.raises(ValueError, match="only goes up"):
+        metrics.increment("app.count", -1)
+    metrics.gauge("app.kind", 1.0)
+    with pytest.raises(ValueError, match="is a gauge"):
+        metrics.observe("app.kind", 1.0)
+
+
+def test_delta_snapshots_cover_their_interval_and_cumulative_everything() -> None:
+    metrics.observe("app.step", 1.0)
+    with capture():
+        first = metrics.report()
+    metrics.observe("app.step", 2.0)
+    metrics.observe("app.step", 3.0)
+    second = [p for p in metrics.snapshot() if p["name"] == "app.step"]
+    assert [p["count"] for p in first if p["name"] == "app.step"] == [1]
+    assert second[0]["count"] == 2
+    assert second[0]["min"] == 2.0
+    tapelog.configure({"sinks": [], "metrics": {"interval": "1h", "temporality": "cumulative"}})
+    total = only("app.step")
+    assert (total["count"], total["min"], total["max"]) == (3, 1.0, 3.0)
+    assert total["temporality"] == "cumulative"
+
+
+def test_each_point_is_one_valid_metrics_snapshot_entry(validator: Any) -> None:
+    metrics.observe("http.client.request.duration", 0.25, **{"http.request.method": "GET"})
+    metrics.increment("app.orders")
+    metrics.gauge("app.queue.depth", 4)
+    with capture() as entries:
+        metrics.report()
+        tapelog.flush()
+    assert {e["metric"]["name"] for e in entries} == {
+        "http.client.request.duration",
+        "app.orders",
+        "app.queue.depth",
+        "tapelog.metrics.collect.duration",
+    }
+    for entry in entries:
+        assert entry["event"] == "metrics.snapshot"
+        assert entry["logger"] == "tapelog.metrics"
+        assert isinstance(entry["collect_us"], int)
+        validator.validate(entry)
+
+
+def test_reload_changes_the_interval_and_rules_but_keeps_the_data() -> None:
+    metrics.observe("app.kept", 0.5)
+    tapelog.configure(
+        {
+            "sinks": [],
+            "metrics": {
+                "interval": "2h",
+                "thresholds": [{"metric": "app.kept", "above": 0.1, "stat": "max"}],
+            },
+        }
+    )
+    assert REPORTER.config.interval == 7200
+    assert only("app.kept")["count"] == 1
+    with capture() as entries:
+        metrics.report()
+        tapelog.flush()
+    assert [e["event"] for e in entries if e["level"] == "warning"] == [
+        "metrics.threshold_exceeded"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("metrics_config", "path", "expected"),
+    [
+        ({"temporality": "sum"}, "metrics.temporality", "one of delta, cumulative"),
+        ({"relative_error": 0.5}, "metrics.relative_error", "from"),
+        ({"enabled": "yes"}, "metrics.enabled", "true or false"),
+        ({"thresholds": [{"metric": "m", "above": 1, "clear": 2}]}, "clear", "at or below"),
+        ({"thresholds": [{"metric": "m", "below": 1, "clear": 0}]}, "clear", "at or above"),
+        (
+            {"thresholds": [{"metric": "m", "above": 2, "below": 1, "clear": 1.5}]},
+            "clear",
+            "band",
+        ),
+        ({"thresholds": [{"metric": "m", "above": 1, "below": 2}]}, "above", "not below"),
+        ({"thresholds": [{"metric": "m", "above": 1, "for": "soon"}]}, "for", "duration"),
+        ({"thresholds": [{"metric": "m", "above": 1, "stat": "p42"}]}, "stat", "p99"),
+        ({"thresholds": [{"metric": "m", "above": 1, "nodata": "alert"}]}, "nodata", "keep"),
+        ({"thresholds": [{"metric": "M M", "above": 1}]}, "metric", "metric name"),
+        ({"thresholds": [{"metric": "m", "above": 1, "repeat": "1m"}]}, "repeat", "known key"),
+    ],
+)
+def test_metrics_config_errors_name_the_key(
+    metrics_config: dict[str, object], path: str, expected: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        tapelog.configure({"sinks": [], "metrics": metrics_config})
+    assert path in caught.value.path
+    assert expected in str(caught.value)
