@@ -389,7 +389,9 @@ class EntryBuilder:
     def _logger_name(self, name: str) -> str:
         clean = self._logger_names.get(name)
         if clean is None:
-            clean = _BAD_LOGGER_CHARS.sub("_", name) or "root"
+            # A name may carry what a message may (a URL with credentials, a key=value):
+            # it is redacted like one, once, since names are remembered.
+            clean = _BAD_LOGGER_CHARS.sub("_", _safe_text(self._redact(name))) or "root"
             if len(self._logger_names) < 10_000:  # noqa: PLR2004 - a bound, not a tunable
                 self._logger_names[name] = clean
         return clean
@@ -479,12 +481,19 @@ class EntryBuilder:
             timestamp = self.timestamp(record[0])
         except Exception:
             timestamp = self.timestamp(time.time_ns())
+        redact = self._redact
+        try:
+            logger = _BAD_LOGGER_CHARS.sub("_", redact(_safe_text(_text_of(record[2]))))
+            message = redact(_safe_text(_text_of(record[3])))
+            problem = redact(_safe_text(f"{type(exc).__name__}: {_text_of(exc)}"))
+        except Exception:  # the redactor fails closed; so does this
+            logger, message, problem = "root", self._replacement, type(exc).__name__
         return {
             "timestamp": timestamp,
             "level": level_name(record[1]) if type(record[1]) is int else "error",
-            "logger": _text_of(record[2]) or "root",
-            "message": _safe_text(_text_of(record[3])),
-            "tapelog_error": f"{type(exc).__name__}: {_text_of(exc)}",
+            "logger": logger or "root",
+            "message": message,
+            "tapelog_error": problem,
         }
 
     def _build_general(self, record: Record) -> EventDict:

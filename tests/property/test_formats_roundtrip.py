@@ -111,6 +111,27 @@ class TestLogfmtRoundTrip:
         assert out.endswith(b"\n")
 
 
+def leaves(value: object) -> int:
+    """How many flat pairs a value gives: one per scalar, list or empty object."""
+    if isinstance(value, dict) and value:
+        return sum(leaves(item) for item in value.values())
+    return 1
+
+
+# Any key at all: dots, spaces, "=", quotes, other scripts, the empty string.
+ANY_KEYS = st.text(max_size=6) | st.sampled_from(["a", "a.b", "b", "a b", "a_b", "ключ", ""])
+
+
+class TestLogfmtKeys:
+    @given(entry=entries(ANY_KEYS))
+    def test_no_two_keys_fold_into_one(self, entry: dict[str, Any]) -> None:
+        """Whatever the keys, every value gets its own name: none is lost on parsing."""
+        parsed = parse_logfmt(LOGFMT(entry).decode())
+
+        assert typed(flatten(entry)) == typed(parsed)
+        assert leaves(entry) == len(parsed)
+
+
 class TestConsoleLines:
     @given(entry=entries(DOTTED_KEYS), error=st.none() | errors(), color=st.booleans())
     def test_only_continuation_lines_follow(

@@ -193,13 +193,30 @@ class TestLogfmtFormat:
 
     def test_keys_equal_as_numbers_keep_their_names(self) -> None:
         """Keys 1 and True, one dict key apart, are written by their own names."""
-        assert "a._1=x b.True=y" == write(a={1: "x"}, b={True: "y"})
+        assert "a.1=x b.True=y" == write(a={1: "x"}, b={True: "y"})
 
     def test_bad_keys_are_repaired(self) -> None:
-        """A key that is not [A-Za-z_][A-Za-z0-9_.]* gets _ for each bad character."""
-        out = LogfmtFormat()({"a b": 1, 'x="y"': 2, "1st": 3, 7: 4, "": 5})
+        """A space, =, a quote, a backslash or a control in a key becomes _; letters stay."""
+        out = LogfmtFormat()({"a b": 1, 'x="y"': 2, "1st": 3, 7: 4, "": 5, "ключ": 6, "a\\b": 7})
 
-        assert b"a_b=1 x__y_=2 _1st=3 _7=4 _=5\n" == out
+        assert "a_b=1 x__y_=2 1st=3 7=4 _=5 ключ=6 a_b_=7\n" == out.decode()
+
+    def test_two_keys_never_share_a_name(self) -> None:
+        """A dotted key beside the nested key it spells, or two keys repaired alike: the later
+        gets _ appended, so every parser keeps both values."""
+        entry = {"a.b": 1, "a": {"b": 2}, "a b": 3, "a_b": 4, "a_b_": 5}
+
+        line = LogfmtFormat()(entry).decode()
+
+        assert "a.b=1 a.b_=2 a_b=3 a_b__=4 a_b_=5\n" == line
+        assert parse_logfmt(line) == flatten(entry)
+        assert [1, 2, 3, 4, 5] == sorted(parse_logfmt(line).values())  # type: ignore[type-var]
+
+    def test_nested_keys_keep_their_characters(self) -> None:
+        """A nested key (kept verbatim in JSON) keeps its dashes and letters in logfmt too."""
+        assert "headers.X-Api-Key=k headers.Accept-Language=de" == write(
+            headers={"X-Api-Key": "k", "Accept-Language": "de"}
+        )
 
     def test_cycle_gives_one_line(self) -> None:
         """A value that contains itself is cut at a fixed depth."""

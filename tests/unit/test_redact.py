@@ -279,3 +279,70 @@ class TestProperties:
         redactor = Redactor(replacement="***", enabled=False)
 
         assert (False, "***") == (redactor.enabled, redactor.replacement)
+
+
+class TestTextShapes:
+    """The shapes of secrets in prose, markup and escaped JSON (docs/redaction.md)."""
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ("bad token S3CR3T", "bad token [REDACTED]"),
+            ("the password is S3CR3T", "the password is [REDACTED]"),
+            ("login for password S3CR3T failed", "login for password [REDACTED] failed"),
+            ("the API key AKIA42 was revoked", "the API key [REDACTED] was revoked"),
+            ('the password is "two words" here', 'the password is "[REDACTED]" here'),
+            ('raise ValueError("bad token S3CR3T")', 'raise ValueError("bad token [REDACTED]")'),
+            ("svc.password S3CR3T", "svc.password [REDACTED]"),
+        ],
+    )
+    def test_prose(self, redactor: Redactor, text: str, expected: str) -> None:
+        """The word after a sensitive word (and an optional "is") is replaced."""
+        assert expected == redactor.redact_text(text)
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "token expired",
+            "password reset requested for bob",
+            "the token is invalid.",
+            "bad token",
+            "the token. Next steps",
+            "tokenizer loaded 3 models",
+            "password = [REDACTED]",
+        ],
+    )
+    def test_prose_leaves_plain_words(self, redactor: Redactor, text: str) -> None:
+        """A plain lowercase word after a sensitive word is prose, not a secret."""
+        assert text == redactor.redact_text(text)
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ('{\\"password\\": \\"S3CR3T\\", \\"u\\": 1}', '{\\"password\\": \\"[REDACTED]\\", \\"u\\": 1}'),
+            ('{\\\\"token\\\\": \\\\"S3CR3T\\\\"}', '{\\\\"token\\\\": \\\\"[REDACTED]\\\\"}'),
+        ],
+    )
+    def test_json_inside_a_string(self, redactor: Redactor, text: str, expected: str) -> None:
+        """JSON escaped into a string (once, or twice as repr() doubles it) is redacted."""
+        assert expected == redactor.redact_text(text)
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ("<password>S3CR3T</password> <user>bob</user>", "<password>[REDACTED]</password> <user>bob</user>"),
+            ('<ns:apiKey id="1">S3CR3T</ns:apiKey>', '<ns:apiKey id="1">[REDACTED]</ns:apiKey>'),
+            ("<token><![CDATA[S3<CR3T]]></token>", "<token>[REDACTED]</token>"),
+            ("<login>ok</login>", "<login>ok</login>"),
+        ],
+    )
+    def test_xml_like_elements(self, redactor: Redactor, text: str, expected: str) -> None:
+        """The content of an element named like a sensitive key is replaced."""
+        assert expected == redactor.redact_text(text)
+
+    def test_keys_of_other_scripts_can_be_added(self) -> None:
+        """A configured key in another script matches like an ASCII one."""
+        redactor = Redactor(keys=["пароль"])
+
+        assert redactor.is_sensitive("Пароль")
+        assert "пароль=[REDACTED]" == redactor.redact_text("пароль=тайна")

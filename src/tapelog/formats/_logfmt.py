@@ -57,8 +57,11 @@ _CONTAINER_FIELDS: Final = frozenset(
 _ATTRIBUTE_MAPS: Final = frozenset({"attributes"})
 
 _MAX_DEPTH: Final = 32
-_KEY_OK: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\Z")
-_KEY_BAD_CHAR: Final = re.compile(r"[^A-Za-z0-9_.]")
+# A key holds no space (of any script), control character, "=", '"' or backslash, which
+# go-logfmt's readers and the log-entry schema refuse; any other character is kept.
+_KEY_BAD_CHAR: Final = re.compile(
+    '[\x00-\x20"=\\\\\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ud800-\udfff]'
+)
 _key_cache: dict[str, str] = {}
 _KEY_CACHE_SIZE: Final = 4096
 # String values as written (bare or quoted): levels, loggers, symbols and statuses repeat.
@@ -80,14 +83,16 @@ _WORDS: Final[dict[str, FlatValue]] = {"true": True, "false": False, "null": Non
 def _new_key(key: object) -> str:
     """Return ``key`` as a logfmt key, and remember it: callers look in ``_key_cache`` first.
 
-    A valid key is kept as given; any other gets ``_`` for each bad character, so a key
-    can never hold a space, ``=`` or ``"``. Normalised entries only hold valid keys.
+    A valid key is kept as given (the same object); any other gets ``_`` for each bad
+    character, so a key can never hold a space, ``=``, ``"`` or a control character, and
+    an empty key becomes ``_``. Two keys rewritten to one name are told apart afterwards
+    (see ``_unique_parts``).
     """
     text = safe_text(key)
-    if _KEY_OK.match(text) is None:
+    if _KEY_BAD_CHAR.search(text) is not None:
         text = _KEY_BAD_CHAR.sub("_", text)
-        if not text or text[0].isdigit() or text[0] == ".":
-            text = "_" + text
+    elif not text:
+        text = "_"
     if type(key) is str:  # only str keys: 1, 1.0 and True are one dict key, but not one name
         if len(_key_cache) >= _KEY_CACHE_SIZE:
             _key_cache.clear()  # keys repeat; unbounded keys just pay the check each time
@@ -171,7 +176,9 @@ def flat_items(mapping: Mapping[str, object], prefix: str = "") -> Iterator[tupl
     """Yield the flat ``(key, value)`` pairs of ``mapping``, in order.
 
     Nested mappings flatten with dots; an empty one is the string ``"{}"``. A list is its
-    compact JSON text. Non-finite floats become ``None``, as in the JSON format.
+    compact JSON text. Non-finite floats become ``None``, as in the JSON format. When two
+    keys would give one flat name (``{"a.b": 1, "a": {"b": 2}}``, or two keys rewritten
+    alike), the later gets ``_`` appended: ``a.b`` and ``a.b_``.
 
     Args:
         mapping: an entry, or part of one.
@@ -180,7 +187,50 @@ def flat_items(mapping: Mapping[str, object], prefix: str = "") -> Iterator[tupl
     Returns:
         An iterator of pairs of a logfmt key and a flat value.
     """
-    return _flat_items(mapping, prefix, 0)
+    return iter(_unique_pairs(list(_flat_items(mapping, prefix, 0))))
+
+
+def _unique_name(name: str, taken: set[str]) -> str:
+    """``name_`` (or ``name__`` ...): the first of them not in ``taken``, which it joins."""
+    name = f"{name}_"
+    while name in taken:
+        name = f"{name}_"
+    taken.add(name)
+    return name
+
+
+def _unique_pairs(pairs: list[tuple[str, FlatValue]]) -> list[tuple[str, FlatValue]]:
+    """Give every pair its own name: a repeated one becomes ``name_`` (see ``_unique_name``)."""
+    taken = {name for name, _ in pairs}
+    if len(taken) == len(pairs):
+        return pairs
+    seen: set[str] = set()
+    unique: list[tuple[str, FlatValue]] = []
+    for name, value in pairs:
+        if name in seen:
+            name = _unique_name(name, taken)  # noqa: PLW2901 - the name it is written under
+        seen.add(name)
+        unique.append((name, value))
+    return unique
+
+
+def _unique_parts(parts: list[str]) -> list[str]:
+    """``_unique_pairs`` for written ``name=value`` parts (a name never holds ``=``)."""
+    names = [part[: part.index("=")] for part in parts]
+    taken = set(names)
+    if len(taken) == len(names):
+        return parts
+    seen: set[str] = set()
+    unique: list[str] = []
+    for name, part in zip(names, parts, strict=True):
+        if name in seen:
+            new = _unique_name(name, taken)
+            seen.add(new)
+            unique.append(new + part[len(name) :])
+        else:
+            seen.add(name)
+            unique.append(part)
+    return unique
 
 
 def _flat_items(
@@ -221,7 +271,7 @@ def flatten(entry: Mapping[str, object]) -> dict[str, object]:
         >>> flatten({"trade": {"symbol": "BTC-USD", "fills": [1, 2]}, "tags": {}})
         {'trade.symbol': 'BTC-USD', 'trade.fills': '[1,2]', 'tags': '{}'}
     """
-    return dict(_flat_items(entry, "", 0))
+    return dict(_unique_pairs(list(_flat_items(entry, "", 0))))
 
 
 @final
@@ -244,7 +294,8 @@ class LogfmtFormat:
         """Return the entry as one logfmt line ending in a newline."""
         parts: list[str] = []
         try:
-            _append_pairs(parts, entry, "", 0)
+            if _append_pairs(parts, entry, "", 0):
+                parts = _unique_parts(parts)
         except Exception as exc:  # only a hostile Mapping subclass gets here
             parts = [f"logfmt_error={quote(safe_text(exc))}", f"entry={quote(safe_text(entry))}"]
         return (" ".join(parts) + "\n").encode("utf-8", "backslashreplace")
@@ -259,14 +310,22 @@ def _skip_space(line: str, pos: int) -> int:
     return space.end()
 
 
-def _append_pairs(parts: list[str], mapping: Mapping[str, object], prefix: str, depth: int) -> None:
+def _append_pairs(parts: list[str], mapping: Mapping[str, object], prefix: str, depth: int) -> bool:
+    """Append the pairs of ``mapping``; return whether two of them may share a name.
+
+    They may only when a key was rewritten or a nested mapping was flattened (``a.b``
+    beside ``a: {b}``); otherwise the names are the mapping's own distinct keys.
+    """
     # flat_items and encode_value fused into one loop, because this runs per field on the
     # worker and a generator costs about half again as much. The property tests hold the
     # two equal: parse_logfmt(LogfmtFormat()(entry)) == flatten(entry).
     cache = _key_cache
     texts = _text_cache
+    suspect = False
     for key, value in mapping.items():
         name = cache.get(key) or _new_key(key)
+        if name is not key:
+            suspect = True
         if prefix:
             name = prefix + name
         if type(value) is str:
@@ -288,8 +347,10 @@ def _append_pairs(parts: list[str], mapping: Mapping[str, object], prefix: str, 
                 parts.append(f'{name}="<too deep>"')
             else:
                 _append_pairs(parts, nested, name + ".", depth + 1)
+                suspect = True
         else:
             parts.append(f"{name}={encode_value(_leaf(value))}")
+    return suspect
 
 
 def _parse_bare(text: str) -> FlatValue:

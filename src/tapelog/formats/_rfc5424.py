@@ -21,9 +21,13 @@ MSG                     the BOM (unless ``bom=False``), then the entry rendered 
 ======================  =================================================================
 
 Header fields are printable US-ASCII: other characters become ``_`` and long values are
-cut to the RFC's lengths. Structured-data values escape ``"``, ``\`` and ``]``; a field
-whose name is not a valid PARAM-NAME (more than 32 characters) is left out of the
-structured data, and so is a nested object or a list (the JSON body keeps them all).
+cut to the RFC's lengths. Structured-data values escape ``"``, ``\`` and ``]``. A field
+whose name is not a valid PARAM-NAME (printable US-ASCII but ``=``, ``]``, ``"`` and
+space, at most 32 characters) is written under a repaired name: ``_`` for each other
+character, cut at 32, and ``_`` appended while that name is taken, so two fields never
+share one (``ключ`` and ``ключи`` give ``____`` and ``_____``, and a second ``____``
+becomes ``_____`` only if that is free). A nested object or a list is left out of the
+structured data (the JSON body keeps them all).
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ _PROCID_MAX: Final = 128
 _MSGID_MAX: Final = 32
 _NOT_PRINTABLE: Final = re.compile(r"[^!-~]")
 _PARAM_NAME: Final = re.compile(r"[!#-<>-\\^-~]{1,32}")  # printable ASCII but = ] " and SP
+_NOT_PARAM_CHAR: Final = re.compile(r'[^!#-<>-\\^-~]')
 _SD_SPECIAL: Final = re.compile(r'["\\\]]')
 _TIMESTAMP: Final = re.compile(
     r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", re.ASCII
@@ -235,12 +240,18 @@ class Rfc5424Format:
 
     def _params(self, entry: EventDict) -> list[tuple[str, str]]:
         params: list[tuple[str, str]] = []
+        taken: set[str] | None = None  # every name in use, once a name needs repair
         for name, value in entry.items():
-            if name in _SKIPPED or _PARAM_NAME.fullmatch(name) is None:
+            if name in _SKIPPED:
                 continue
             text = _param_value(value)
-            if text is not None:
-                params.append((name, text))
+            if text is None:
+                continue
+            if _PARAM_NAME.fullmatch(name) is None:
+                if taken is None:
+                    taken = set(entry)
+                name = _param_name(name, taken)  # noqa: PLW2901 - the name written
+            params.append((name, text))
         return params
 
     def _message(self, entry: EventDict) -> bytes:
@@ -274,6 +285,19 @@ class Rfc5424Format:
             while cut > 0 and (text[cut] & _UTF8_TAIL_MASK) == _UTF8_TAIL:
                 cut -= 1
         return head + structured + b" " + self._bom + text[:cut]
+
+
+def _param_name(name: str, taken: set[str]) -> str:
+    """A PARAM-NAME for a field whose own is not one, distinct from every name in ``taken``."""
+    repaired = _NOT_PARAM_CHAR.sub("_", name)[:_MSGID_MAX] or "_"
+    count = 1
+    candidate = repaired
+    while candidate in taken:
+        suffix = "_" * count if count <= 3 else f"_{count}"  # noqa: PLR2004 - then numbered
+        candidate = repaired[: _MSGID_MAX - len(suffix)] + suffix
+        count += 1
+    taken.add(candidate)
+    return candidate
 
 
 def _timestamp(value: object) -> str:

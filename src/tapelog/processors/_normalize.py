@@ -57,8 +57,9 @@ _INT_MIN: Final = -(2**63)
 _INT_MAX: Final = 2**64 - 1
 _DECIMAL_EXPONENT_LIMIT: Final = 1000
 _KEY_LENGTH: Final = 128
-_VALID_KEY: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,127}")
-_BAD_KEY_CHARACTER: Final = re.compile(r"[^A-Za-z0-9_.]")
+# Letters and digits of any script, "_" and "."; \w never matches a lone surrogate.
+_VALID_KEY: Final = re.compile(r"[\w.]{1,128}")
+_BAD_KEY_CHARACTER: Final = re.compile(r"[^\w.]")
 
 # Sanitised keys, cached because the same keys come back in every entry. Cleared when full;
 # long keys are not stored, so the cache stays small. Reads and writes are single dict
@@ -76,10 +77,11 @@ _type_of: Callable[[object], type[object]] = type
 
 
 def sanitize_key(key: object) -> str:
-    """Return ``key`` as a field name matching ``[A-Za-z_][A-Za-z0-9_.]*``, at most 128 long.
+    """Return ``key`` as a top-level field name: letters and digits of any script, ``_``, ``.``.
 
-    Each character outside the pattern (a leading digit included) becomes ``_``, an empty
-    key becomes ``_``, and a longer key is cut at 128 characters.
+    Each other character (a space, ``-``, ``=``, a quote, a control character, a lone
+    surrogate) becomes ``_``, an empty key becomes ``_``, and a longer key is cut at 128
+    characters. Keys inside nested values are not sanitised: they are kept verbatim.
 
     Args:
         key: the key; a non-``str`` key is converted with ``str()`` first (never raising).
@@ -87,8 +89,8 @@ def sanitize_key(key: object) -> str:
     Returns:
         The sanitised key (the same object when it was already valid).
 
-    >>> sanitize_key("http.status"), sanitize_key("1st try"), sanitize_key(42)
-    ('http.status', '_st_try', '_2')
+    >>> sanitize_key("http.status"), sanitize_key("1st try"), sanitize_key("ключ"), sanitize_key(42)
+    ('http.status', '1st_try', 'ключ', '42')
     """
     text = key if type(key) is str else _text_of(key)
     cached = _key_cache.get(text)
@@ -142,7 +144,9 @@ def _clean_from(value: object, redactor: Redactor | None, depth: int) -> JsonVal
 def clean_fields(fields: Mapping[str, object], redactor: Redactor | None) -> dict[str, JsonValue]:
     """Return an entry's fields with keys sanitised and values cleaned and redacted.
 
-    A key that collides with an earlier one after sanitising gets ``_`` appended. If the
+    Top-level keys are sanitised (see :func:`sanitize_key`); keys of nested mappings are
+    kept verbatim (a non-``str`` key through ``str()``). A key that collides with an
+    earlier one after sanitising gets ``_`` appended. If the
     mapping itself cannot be read to the end, what was read is kept and the key
     ``_unrepresentable`` says so.
 
@@ -156,6 +160,8 @@ def clean_fields(fields: Mapping[str, object], redactor: Redactor | None) -> dic
     >>> from tapelog.processors import Redactor
     >>> clean_fields({"user": "bob", "apiKey": "k-123", "n-retries": 3}, Redactor())
     {'user': 'bob', 'apiKey': '[REDACTED]', 'n_retries': 3}
+    >>> clean_fields({"headers": {"X-Api-Key": "k-1", "Accept": "*/*"}}, Redactor())
+    {'headers': {'X-Api-Key': '[REDACTED]', 'Accept': '*/*'}}
     """
     if redactor is not None and not redactor.enabled:
         redactor = None
@@ -273,10 +279,7 @@ def _sanitize(key: str) -> str:
     key = key[:_KEY_LENGTH]
     if _VALID_KEY.fullmatch(key):
         return key
-    key = _BAD_KEY_CHARACTER.sub("_", key)
-    if key[0].isdigit():
-        key = "_" + key[1:]
-    return key
+    return _BAD_KEY_CHARACTER.sub("_", key)
 
 
 def _unique_key(key: str, taken: Mapping[str, object]) -> str:
@@ -363,6 +366,28 @@ def _clean_items(
     return out
 
 
+def _verbatim_items(
+    items: Iterable[tuple[object, Any]],
+    redactor: Redactor | None,
+    depth: int,
+    stack: _Stack,
+) -> dict[str, JsonValue]:
+    """A nested mapping's items: keys kept as they are, values cleaned and redacted."""
+    out: dict[str, JsonValue] = {}
+    for key, value in items:
+        if type(key) is str:
+            name = key if key.isascii() else _text(key, None)
+        else:
+            name = _text(_text_of(key), None)
+        if name in out:  # 1 and "1", or two keys differing in a lone surrogate
+            name = _unique_key(name, out)
+        if redactor is not None and redactor.is_sensitive(name):
+            out[name] = redactor.replacement
+        else:
+            out[name] = _clean(value, redactor, depth, stack)
+    return out
+
+
 def _enter(value: object, depth: int, stack: _Stack) -> str | None:
     """Return the marker to write instead of ``value``, or ``None`` after pushing it."""
     if depth >= MAX_DEPTH:
@@ -381,7 +406,7 @@ def _mapping(
     if marker is not None:
         return marker
     try:
-        return _clean_items(value.items(), redactor, depth + 1, stack, {})
+        return _verbatim_items(value.items(), redactor, depth + 1, stack)
     finally:
         stack.discard(id(value))
 
@@ -394,9 +419,20 @@ def _sequence(
         return marker
     try:
         depth += 1
-        return [_clean(item, redactor, depth, stack) for item in value]
+        items = [_clean(item, redactor, depth, stack) for item in value]
     finally:
         stack.discard(id(value))
+    # A pair whose first item names a secret, as headers are often passed (ASGI's
+    # [(b"authorization", b"Bearer ...")], requests' list of tuples): hide its second item.
+    if (
+        redactor is not None
+        and len(items) == 2  # noqa: PLR2004 - a pair
+        and type(name := items[0]) is str
+        and len(name) <= _KEY_LENGTH
+        and redactor.is_sensitive(name)
+    ):
+        items[1] = redactor.replacement
+    return items
 
 
 def _set(
@@ -437,7 +473,7 @@ def _dataclass(
             for field in dataclasses.fields(value)
             if (item := getattr(value, field.name, missing)) is not missing
         )
-        return _clean_items(items, redactor, depth + 1, stack, {})
+        return _verbatim_items(items, redactor, depth + 1, stack)
     finally:
         stack.discard(id(value))
 

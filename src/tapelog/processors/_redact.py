@@ -61,9 +61,10 @@ glued together (``apikey``, ``accesskey``).
 """
 
 # Words are runs of lowercase letters (optionally led by one capital), runs of capitals
-# (an acronym ends where a capitalised word begins: "APIKey" is "API" + "Key"), or runs of
-# digits. Everything else separates words. Only ASCII letters form words.
-_WORD: Final = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+# (an acronym ends where a capitalised word begins: "APIKey" is "API" + "Key"), runs of
+# digits, or runs of letters of other scripts (lowercased; no case split there).
+# Everything else separates words.
+_WORD: Final = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+|[^\W\d_A-Za-z]+")
 
 # Results are cached per key string, because the same keys come back in every entry. The
 # cache is cleared when full (cheaper than LRU bookkeeping for a set that rarely grows),
@@ -87,18 +88,44 @@ _AUTHORIZATION: Final = re.compile(
 # The key half of `key=value`, `key: value`, `"key": value` and `'key': value` in free text.
 # Only the key and separator are consumed, so a non-sensitive pair does not hide a
 # sensitive one inside its value (`url=https://h/?password=x`).
+# A key in double quotes may have its quotes escaped, once or more (`{\"password\": \"x\"}`:
+# JSON held in a JSON string or a Python literal; its repr doubles the backslashes).
 _PAIR_KEY: Final = re.compile(
-    r"""(?:"(?P<double>[^"\\\s]{1,128})"|'(?P<single>[^'\\\s]{1,128})'"""
-    r"""|(?<![A-Za-z0-9_.\-])(?P<bare>[A-Za-z_][A-Za-z0-9_.\-]{0,127}))"""
+    r"""(?:\\{0,7}"(?P<double>[^"\\\s]{1,128})\\{0,7}"|'(?P<single>[^'\\\s]{1,128})'"""
+    r"""|(?<![\w.\-])(?P<bare>[^\W\d][\w.\-]{0,127}))"""
     r"""[ \t]*[=:][ \t]*"""
 )
 
 # The value half, matched where the key half ended: a quoted string (its closing quote
 # may be missing), an authorization scheme with its credentials, or a bare word.
 _PAIR_VALUE: Final = re.compile(
-    r""""(?:[^"\\\n]|\\.)*"?|'(?:[^'\\\n]|\\.)*'?"""
+    r"""(?P<escape>\\{1,7})"[^"\n]*?(?P=escape)"|\\{1,7}"[^"\n]*"""
+    r"""|"(?:[^"\\\n]|\\.)*"?|'(?:[^'\\\n]|\\.)*'?"""
     r"""|(?i:bearer|basic|digest|token)[ \t]+[^\s,;&]+"""
     r"""|[^\s,;&"'<>()\[\]{}]+"""
+)
+
+
+# Prose: a sensitive word followed, on the same line, by an optional "is"/"was"/"are"/
+# "were" and a value ("bad token S", "the password is S", "for password S"). Only the
+# words holding a hint are looked at (found with str.find), so prose without one costs a
+# few substring tests. This matches what follows such a word: the gap and the value.
+_PROSE_VALUE: Final = re.compile(
+    r"""[ \t]+(?:(?:is|was|are|were)[ \t]+)?"""
+    r"""(?P<value>"[^"\n]{1,256}"|'[^'\n]{1,256}'|[^\s"'`<>()\[\]{},;=:][^\s"'`<>()\[\]{},;=]*)"""
+)
+# The characters of a word in prose (a dotted name such as "svc.password" is one word).
+_PROSE_WORD: Final = re.compile(r"[\w.\-]*")
+_PROSE_GAP: Final = re.compile(r"[ \t]+")
+# A value left alone after a sensitive word: a plain lowercase word, as in "token expired"
+# or "password reset" (a secret of lowercase letters only is the price of this; see the
+# docs), with the punctuation that may end a sentence.
+_PLAIN_WORD: Final = re.compile(r"[a-z]{1,15}[.!?]?")
+# XML-like elements: `<password>S</password>`, `<ns:token a="1">S</ns:token>`, CDATA too.
+_ELEMENT: Final = re.compile(
+    r"<(?P<tag>[A-Za-z_][\w.\-:]{0,127})(?:[ \t][^<>]*)?>"
+    r"(?P<value>(?:<!\[CDATA\[.*?\]\]>|[^<])*)</(?P=tag)[ \t]*>",
+    re.DOTALL,
 )
 
 
@@ -123,6 +150,16 @@ def _hints(terms: list[tuple[str, ...]]) -> tuple[str, ...]:
         hints.add(best)
         uncovered = [term for term in uncovered if best not in term]
     return tuple(sorted(h for h in hints if not any(o in h for o in hints if o != h)))
+
+
+def _word_start(text: str, at: int) -> int:
+    """Where the prose word ending at ``at`` (or holding ``text[at]``) starts."""
+    while at > 0:
+        char = text[at - 1]
+        if not (char.isalnum() or char in "_.-"):
+            break
+        at -= 1
+    return at
 
 
 def _looks_like_basic_credentials(credentials: str) -> bool:
@@ -297,9 +334,17 @@ class Redactor:
             colon = ":" in text
             if colon and "://" in text:
                 text = _URL_CREDENTIALS.sub(self._url_template, text)
-            if (colon or "=" in text) and self._has_hint(text):
-                text = self._redact_pairs(text)
-            if (" " in text or "\t" in text) and (
+            spaced = " " in text or "\t" in text
+            pairs = colon or "=" in text
+            element = "</" in text
+            if (pairs or spaced or element) and self._has_hint(text):
+                if pairs:
+                    text = self._redact_pairs(text)
+                if element:
+                    text = _ELEMENT.sub(self._element, text)
+                if spaced:
+                    text = self._redact_prose(text)
+            if spaced and (
                 "earer" in text or "asic" in text or "EARER" in text or "ASIC" in text
             ):
                 text = _AUTHORIZATION.sub(self._authorization, text)
@@ -329,7 +374,10 @@ class Redactor:
 
     def _has_hint(self, text: str) -> bool:
         lowered = text.lower()
-        return any(hint in lowered for hint in self._hints)
+        for hint in self._hints:  # a loop: any() over a generator costs a third more
+            if hint in lowered:
+                return True
+        return False
 
     def _redact_pairs(self, text: str) -> str:
         pieces: list[str] = []
@@ -344,8 +392,12 @@ class Redactor:
             if value is None:
                 continue
             found = value.group()
-            quote = found[0] if found[0] in "\"'" else ""
-            closing = quote if len(found) > 1 and found[-1] == quote else ""
+            if found[0] == "\\":  # JSON inside a string: \"value\" (or \\"value\\")
+                quote = found[: found.index('"') + 1]
+                closing = quote if len(found) > 2 * len(quote) and found.endswith(quote) else ""
+            else:
+                quote = found[0] if found[0] in "\"'" else ""
+                closing = quote if len(found) > 1 and found[-1] == quote else ""
             pieces.append(text[done : value.start()])
             pieces.append(f"{quote}{self._replacement}{closing}")
             done = value.end()
@@ -353,6 +405,87 @@ class Redactor:
             return text
         pieces.append(text[done:])
         return "".join(pieces)
+
+    def _redact_prose(self, text: str) -> str:
+        """Replace the word after a sensitive word in prose, unless it is a plain word."""
+        lowered = text.lower()
+        if len(lowered) != len(text):  # a character whose lowercase is longer ("İ")
+            lowered = "".join(char.lower()[0] for char in text)
+        found: dict[int, int] = {}  # value start -> value end
+        for hint in self._hints:
+            at = lowered.find(hint)
+            while at != -1:
+                self._prose_value(text, at, found)
+                at = lowered.find(hint, at + len(hint))
+        if not found:
+            return text
+        pieces: list[str] = []
+        done = 0
+        replacement = self._replacement
+        for start in sorted(found):
+            if start < done:
+                continue
+            end = found[start]
+            value = text[start:end]
+            pieces.append(text[done:start])
+            pieces.append(f"{value[0]}{replacement}{value[0]}" if value[0] in "\"'" else replacement)
+            done = end
+        pieces.append(text[done:])
+        return "".join(pieces)
+
+    def _prose_value(self, text: str, at: int, found: dict[int, int]) -> None:
+        """Note the span of the value after the word holding ``text[at]``, if it is a secret."""
+        start = _word_start(text, at)
+        if start > 0 and text[start - 1] in "/\\":  # a path or URL segment ("/token/abc")
+            return
+        word_match = _PROSE_WORD.match(text, at)
+        end = word_match.end() if word_match is not None else at
+        while end > start and text[end - 1] in ".-":  # the end of a sentence, a dash
+            end -= 1
+        word = text[start:end]
+        if not word or not word[0].isalpha():
+            return
+        key_end = end
+        if not self.is_sensitive(word):
+            # A two-word term: "api key S" (this is the second word), "card number S" (the
+            # first: the value follows the next word).
+            gap = _PROSE_GAP.match(text, end)
+            after = _PROSE_WORD.match(text, gap.end()) if gap is not None else None
+            gap_start = start
+            while gap_start > 0 and text[gap_start - 1] in " \t":
+                gap_start -= 1
+            previous = text[_word_start(text, gap_start) : gap_start]
+            if gap_start < start and previous and self.is_sensitive(f"{previous} {word}"):
+                pass
+            elif (
+                after is not None
+                and after.group()
+                and self.is_sensitive(f"{word} {after.group().rstrip('.-')}")
+            ):
+                key_end = after.start() + len(after.group().rstrip(".-"))
+            else:
+                return
+        match = _PROSE_VALUE.match(text, key_end)
+        if match is None:
+            return
+        value = match.group("value")
+        end = match.end("value")
+        following = text[end : end + 2]
+        if (
+            value == self._replacement
+            or _PLAIN_WORD.fullmatch(value) is not None
+            or (following[:1] == "=" and following[1:] not in ("", "=") and not following[1:].isspace())
+        ):  # a plain word, or the key of a pair ("token id=7"), not a secret
+            return
+        found[match.start("value")] = end
+
+    def _element(self, match: re.Match[str]) -> str:
+        if not self.is_sensitive(match.group("tag")) or not match.group("value"):
+            return match.group()
+        whole = match.group()
+        start, end = match.span("value")
+        offset = match.start()
+        return whole[: start - offset] + self._replacement + whole[end - offset :]
 
     def _authorization(self, match: re.Match[str]) -> str:
         scheme = match.group("scheme")

@@ -120,6 +120,18 @@ def _add_attribute(attributes: Any, key: str, value: object) -> None:
     _set_value(attributes.add(key=key).value, value)
 
 
+def _unique_key(key: str, taken: set[str]) -> str:
+    """``key``, or ``key_`` (``key__`` ...) when a record already has an attribute by that name.
+
+    Entry keys are distinct, but renaming can bring two together (``thread`` becomes
+    ``thread.name``, ``source`` ``code.file.path``): the later keeps its value, suffixed.
+    """
+    while key in taken:
+        key = f"{key}_"
+    taken.add(key)
+    return key
+
+
 @final
 class OtlpEncoder:
     """Turns entries into ``ExportLogsServiceRequest`` bodies.
@@ -179,18 +191,23 @@ class OtlpEncoder:
         )
         record.body.string_value = str(entry.get("message", ""))
         attributes = record.attributes
+        taken: set[str] = set()
+
+        def add(key: str, value: object) -> None:
+            _add_attribute(attributes, _unique_key(key, taken), value)
+
         event = entry.get("event")
         if isinstance(event, str) and event:
             if self._event_field:
                 record.event_name = event
             else:  # pragma: no cover - opentelemetry-proto before 1.5 of the protocol
-                _add_attribute(attributes, "event.name", event)
+                add("event.name", event)
         for key, size in (("trace_id", 16), ("span_id", 8)):
             value = _hex(entry.get(key), size)
             if value is not None:
                 setattr(record, key, value)
             elif key in entry:
-                _add_attribute(attributes, key, entry[key])
+                add(key, entry[key])
         flags = _hex(entry.get("trace_flags"), 1)
         if flags is not None:
             record.flags = flags[0]
@@ -199,20 +216,18 @@ class OtlpEncoder:
                 continue
             if key == "source" and isinstance(value, str) and ":" in value:
                 path, _, line = value.rpartition(":")
-                _add_attribute(attributes, "code.file.path", path)
-                _add_attribute(
-                    attributes, "code.line.number", int(line) if line.isdigit() else line
-                )
+                add("code.file.path", path)
+                add("code.line.number", int(line) if line.isdigit() else line)
             elif key == "error" and isinstance(value, dict):
                 error = cast("dict[str, object]", value)
                 rest = {k: v for k, v in error.items() if k not in _EXCEPTION}
                 for name, attribute in _EXCEPTION.items():
                     if name in error:
-                        _add_attribute(attributes, attribute, error[name])
+                        add(attribute, error[name])
                 if rest:
-                    _add_attribute(attributes, "tapelog.error", rest)
+                    add("tapelog.error", rest)
             else:
-                _add_attribute(attributes, _RENAMED.get(key, key), value)
+                add(_RENAMED.get(key, key), value)
         return record
 
     def _resource_key(self, entry: EventDict) -> ResourceKey:
