@@ -102,7 +102,7 @@ def _raise_from_source(line: str) -> Callable[[], None]:
     source = f"def boom():\n    {line}\n"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     namespace: dict[str, Any] = {}
-    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - the test's own code
+    exec(compile(source, filename, "exec"), namespace)
     return namespace["boom"]
 
 
@@ -139,14 +139,14 @@ def exception_with(draw: st.DrawFn, secret: str) -> BaseException:
             )
         )
         _raise_from_source(line)()
-    except BaseException as exc:  # noqa: BLE001 - any of the above, captured as logged
+    except BaseException as exc:
         return exc
     msg = "unreachable"
     raise AssertionError(msg)
 
 
 def _otlp(entry: EventDict) -> bytes:
-    from tapelog.sinks._otlp import OtlpEncoder  # noqa: PLC0415 - needs the otlp extra
+    from tapelog.sinks._otlp import OtlpEncoder
 
     encoder = OtlpEncoder()
     prepared, _ = encoder.prepare(entry)
@@ -173,9 +173,7 @@ def _needs_otlp() -> None:
 def placements(draw: st.DrawFn) -> tuple[str, str, Callable[[], None]]:
     """A secret, where it went, and the call that logs it."""
     secret = draw(secrets)
-    where = draw(
-        st.sampled_from(["logger", "message", "field", "bound", "context", "exception"])
-    )
+    where = draw(st.sampled_from(["logger", "message", "field", "bound", "context", "exception"]))
     name = "app.orders"
     message = "order placed"
     fields: dict[str, object] = {"qty": 1}

@@ -119,7 +119,18 @@ class Plain:
 class TestSanitizeKey:
     @pytest.mark.parametrize(
         "key",
-        ["a", "_x", "http.response.status_code", "A9_b.c", "x" * 128, "1st", "9", "Zürich", "東京", "ключ"],
+        [
+            "a",
+            "_x",
+            "http.response.status_code",
+            "A9_b.c",
+            "x" * 128,
+            "1st",
+            "9",
+            "Zürich",
+            "東京",
+            "ключ",
+        ],
     )
     def test_valid_key_unchanged(self, key: str) -> None:
         """A key that already fits the pattern comes back as it is."""

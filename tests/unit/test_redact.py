@@ -319,7 +319,10 @@ class TestTextShapes:
     @pytest.mark.parametrize(
         ("text", "expected"),
         [
-            ('{\\"password\\": \\"S3CR3T\\", \\"u\\": 1}', '{\\"password\\": \\"[REDACTED]\\", \\"u\\": 1}'),
+            (
+                '{\\"password\\": \\"S3CR3T\\", \\"u\\": 1}',
+                '{\\"password\\": \\"[REDACTED]\\", \\"u\\": 1}',
+            ),
             ('{\\\\"token\\\\": \\\\"S3CR3T\\\\"}', '{\\\\"token\\\\": \\\\"[REDACTED]\\\\"}'),
         ],
     )
@@ -330,7 +333,10 @@ class TestTextShapes:
     @pytest.mark.parametrize(
         ("text", "expected"),
         [
-            ("<password>S3CR3T</password> <user>bob</user>", "<password>[REDACTED]</password> <user>bob</user>"),
+            (
+                "<password>S3CR3T</password> <user>bob</user>",
+                "<password>[REDACTED]</password> <user>bob</user>",
+            ),
             ('<ns:apiKey id="1">S3CR3T</ns:apiKey>', '<ns:apiKey id="1">[REDACTED]</ns:apiKey>'),
             ("<token><![CDATA[S3<CR3T]]></token>", "<token>[REDACTED]</token>"),
             ("<login>ok</login>", "<login>ok</login>"),

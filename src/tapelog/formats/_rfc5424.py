@@ -70,7 +70,7 @@ _PROCID_MAX: Final = 128
 _MSGID_MAX: Final = 32
 _NOT_PRINTABLE: Final = re.compile(r"[^!-~]")
 _PARAM_NAME: Final = re.compile(r"[!#-<>-\\^-~]{1,32}")  # printable ASCII but = ] " and SP
-_NOT_PARAM_CHAR: Final = re.compile(r'[^!#-<>-\\^-~]')
+_NOT_PARAM_CHAR: Final = re.compile(r"[^!#-<>-\\^-~]")
 _SD_SPECIAL: Final = re.compile(r'["\\\]]')
 _TIMESTAMP: Final = re.compile(
     r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", re.ASCII
