@@ -44,12 +44,14 @@ def test_one_warning_then_one_recovery_with_value_limit_and_durations() -> None:
     exceeded = alerts.evaluate([gauge(25)], 1.0)
     while_firing = alerts.evaluate([gauge(30)], 2.0) + alerts.evaluate([gauge(40)], 3.0)
     recovered = alerts.evaluate([gauge(3)], 4.5)
-    assert first == [] and while_firing == []
+    assert first == []
+    assert while_firing == []
     ((level, message, fields, metric),) = exceeded
     assert level == 30
     assert (fields["value"], fields["limit"], fields["condition"]) == (25, 10.0, "above")
     assert metric["threshold"] == {"above": 10.0, "state": "firing"}
-    assert "25" in message and "10" in message
+    assert "25" in message
+    assert "10" in message
     ((level, _, fields, metric),) = recovered
     assert level == 20
     assert fields["event"] == "metrics.threshold_recovered"
