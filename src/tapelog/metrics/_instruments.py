@@ -504,9 +504,9 @@ def timer(name: str, **attributes: AttributeValue) -> Timer:
 
     Example:
         >>> from tapelog import metrics
-        >>> with metrics.timer("app.order.processing.duration", venue="test"):
+        >>> with metrics.timer("app.order.processing.duration", venue="test"):  # doctest: +SKIP
         ...     pass
-        >>> @metrics.timer("app.market_data.update.duration")
+        >>> @metrics.timer("app.market_data.update.duration")  # doctest: +SKIP
         ... def on_tick() -> None: ...
 
     Raises:
