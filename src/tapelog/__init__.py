@@ -124,8 +124,10 @@ def flush(timeout: float | None = None) -> bool:
 def shutdown(timeout: float | None = None) -> None:
     """Drain the queue, stop the worker and close the sinks.
 
-    Runs by itself at interpreter exit. Entries logged afterwards are written
-    synchronously; ``configure()`` starts a worker again.
+    With a ``timeout`` (seconds), shutdown ends within it: a network sink still busy then
+    leaves what it holds in its disk spool, or counts it as failed. Runs by itself at
+    interpreter exit (10 seconds). Entries logged afterwards are written synchronously;
+    ``configure()`` starts a worker again.
     """
     RUNTIME.shutdown(timeout)
 

@@ -75,8 +75,8 @@ class PipelineLike(Protocol):
         """Flush every sink."""
         ...
 
-    def close(self, keep: PipelineLike | None = None) -> None:
-        """Close the sinks that ``keep`` does not also use."""
+    def close(self, keep: PipelineLike | None = None, timeout: float | None = None) -> None:
+        """Close the sinks that ``keep`` does not also use, network sinks within ``timeout``."""
         ...
 
     def wait_delivered(self, timeout: float | None) -> bool:
@@ -475,18 +475,33 @@ class Dispatcher:
         return marker.wait(timeout)
 
     def shutdown(self, timeout: float | None = None) -> bool:
-        """Drain, stop the worker and close the sinks; later calls write synchronously."""
+        """Drain, stop the worker and close the sinks; later calls write synchronously.
+
+        With a ``timeout``, the whole shutdown ends within it (plus what the sinks without
+        a thread of their own take to write a last batch): a network sink still busy when
+        it runs out spools or counts what it holds (see ``BackgroundSink.close``).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def remaining() -> float | None:
+            return None if deadline is None else max(0.0, deadline - time.monotonic())
+
         drained = self.flush(timeout)
         worker = self._worker
         self._stopping = True
         self._wake.set()
         if worker is not None and worker is not threading.current_thread():
-            worker.join(timeout)
+            worker.join(remaining())
         with self._lock:
             self._closed = True
             self._worker = None
             self._bind_put()
-        with self._work_lock:
+        left = remaining()
+        if not self._work_lock.acquire(timeout=-1 if left is None else left):
+            # The worker is stuck in a sink's write past the deadline: what is queued stays
+            # counted in queue_depth (emitted = processed + in flight + queued + dropped).
+            return False
+        try:
             leftovers = [r for r in self._queue if not isinstance(r, threading.Event)]
             self._markers_taken += len(self._queue) - len(leftovers)
             self._queue.clear()
@@ -499,7 +514,9 @@ class Dispatcher:
             if leftovers:
                 self._put_sync_many(leftovers)
             _safe(self._pipeline.flush)
-            self._pipeline.close()
+            self._pipeline.close(timeout=remaining())
+        finally:
+            self._work_lock.release()
         return drained
 
     def reset_counters(self) -> None:

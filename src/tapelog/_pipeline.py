@@ -321,14 +321,23 @@ class Pipeline:
                 delivered = False
         return delivered
 
-    def close(self, keep: object | None = None) -> None:
-        """Close every sink that ``keep`` (the next pipeline) does not use."""
+    def close(self, keep: object | None = None, timeout: float | None = None) -> None:
+        """Close every sink that ``keep`` (the next pipeline) does not use.
+
+        ``timeout`` bounds the whole close for the sinks that deliver on their own thread
+        (they take a ``timeout``); None leaves each its own bound.
+        """
         kept = {id(slot.sink) for slot in keep.slots} if isinstance(keep, Pipeline) else set[int]()
+        deadline = None if timeout is None else time.monotonic() + timeout
         for slot in self.slots:
             if id(slot.sink) in kept:
                 continue
             try:
-                slot.sink.close()
+                if deadline is not None and slot.delivers_itself:
+                    remaining = max(0.0, deadline - time.monotonic())
+                    cast("Any", slot.sink).close(timeout=remaining)
+                else:
+                    slot.sink.close()
             except Exception:  # noqa: S112 - closing is best effort; the sink is going away
                 continue
 

@@ -439,8 +439,11 @@ class Runtime:
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """See ``tapelog.shutdown``; the watcher stops first (``configure`` restarts it)."""
-        self._stop_watcher()
-        return self.dispatcher.shutdown(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        wait = _WATCHER_STOP_WAIT if timeout is None else min(_WATCHER_STOP_WAIT, timeout / 4)
+        self._watcher.stop(wait)
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        return self.dispatcher.shutdown(left)
 
     def stats(self) -> Stats:
         """See ``tapelog.stats``."""

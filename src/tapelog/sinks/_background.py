@@ -44,6 +44,7 @@ def _done(timeout: float | None = None) -> bool:  # noqa: ARG001 - a waiter's si
 _DEFAULT_BUFFER: Final = 100_000  # entries held in memory before new batches are given up
 _DEFAULT_FLUSH_TIMEOUT: Final = 10.0
 _LONGEST_WAIT: Final = 3600.0  # the thread looks again at least this often, whatever is due
+_STOP_GRACE: Final = 0.2  # after close's time is up: the thread's moment to count and stop
 _AFTER_ERROR: Final = 0.1  # the pause after an unexpected error, so a bug cannot spin
 
 
@@ -88,6 +89,7 @@ class BackgroundSink:
         # has run a forced tick that started after its request (_flush_done catches up).
         self._flush_asked = 0
         self._flush_done = 0
+        self._close_deadline = 0.0
 
     # -- what the pipeline calls ----------------------------------------------------
 
@@ -160,19 +162,64 @@ class BackgroundSink:
         """
         return self.request_flush()(timeout)
 
-    def close(self) -> None:
-        """Deliver what is buffered (bounded by ``flush_timeout``), stop, close the transport."""
-        self.flush()
+    def close(self, timeout: float | None = None) -> None:
+        """Deliver what is buffered, stop, close the transport: all within ``timeout``.
+
+        ``timeout`` (None: ``flush_timeout``) bounds the whole close. When it runs out
+        while the thread is still busy (a receiver that never answers), ``close_out``
+        deals with what the sink holds (spooled or counted failed, never lost
+        uncounted) and the thread is left to end with the process.
+        """
+        budget = self.flush_timeout if timeout is None else max(0.0, timeout)
+        deadline = time.monotonic() + budget
+        self._close_deadline = deadline
+        self.request_flush()(budget)
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
             thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(self.flush_timeout)
+        current = threading.current_thread()
+        if thread is not None and thread is not current:
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                # Time is up. Wake the thread out of a network call, so it counts what it
+                # was sending itself; if it is still busy after a moment, take over.
+                self.abort_attempt()
+                thread.join(_STOP_GRACE)
+            if thread.is_alive():
+                self.close_out()
         with self._cond:
             self._thread = None
             self._stopping = False
         self.close_transport()
+
+    def closing_budget(self) -> float:
+        """Seconds a closing sink's thread may still spend delivering.
+
+        At most half the flush timeout, and half of what is left of the close's time, so
+        the rest is left to stop in.
+        """
+        left = self._close_deadline - time.monotonic()
+        return max(0.0, min(self.flush_timeout / 2, left / 2))
+
+    def close_out(self) -> None:
+        """``close`` stopped waiting for a busy thread: give up what is buffered.
+
+        The base counts the batches not yet taken by the thread as failed (and hands them
+        to the fallback); a subclass that holds more (a batch being gathered, a memory
+        spool) or can keep it (a disk spool) overrides this. Runs on the closing thread.
+        """
+        with self._cond:
+            waiting = list(self._batches)
+            self._batches.clear()
+            self._pending -= sum(len(batch) for batch in waiting)
+            self._cond.notify_all()
+        held = [entry for batch in waiting for entry in batch]
+        if held:
+            self.give_up(held, "shutdown timed out before delivery")
+
+    def abort_attempt(self) -> None:
+        """Wake the thread out of a network call in progress, if the transport can."""
 
     def after_fork(self) -> None:
         """In a forked child: an empty buffer (the parent delivers its own), no thread."""

@@ -320,8 +320,19 @@ class Backlog(Protocol):
         *,
         prepared: list[Any] | None = None,
         size: int = 0,
+        hold: bool = False,
+        sync: bool = True,
     ) -> tuple[Parked | None, list[Dropped]]:
-        """Park a batch at the back; return it (None: over the cap alone) and what was dropped."""
+        """Park a batch at the back; return it (None: over the cap alone) and what was dropped.
+
+        ``hold=True`` parks it already marked as being attempted (``head`` skips it), for a
+        batch written down before its first attempt; ``release`` or ``ack`` it after.
+        ``sync=False`` lets a disk spool skip ``fsync`` until ``sync(parked)``.
+        """
+        ...
+
+    def sync(self, parked: Parked) -> None:
+        """Make a batch parked with ``sync=False`` survive a power loss."""
         ...
 
     def head(self) -> Parked | None:
@@ -373,6 +384,8 @@ class MemorySpool:
         *,
         prepared: list[Any] | None = None,
         size: int = 0,
+        hold: bool = False,
+        sync: bool = True,  # noqa: ARG002 - nothing to sync in memory
     ) -> tuple[Parked | None, list[Dropped]]:
         """Park a batch, dropping the oldest ones while it does not fit under the cap."""
         if size > self.max_size:
@@ -385,6 +398,7 @@ class MemorySpool:
                 self.ack(old)
                 dropped.append(Dropped(old, old.entries or []))
         parked = Parked(key, len(entries), size, owner, entries=entries, prepared=prepared)
+        parked.inflight = hold
         self._parked.append(parked)
         self._size += size
         self._entries += parked.count
@@ -413,6 +427,9 @@ class MemorySpool:
     def release(self, parked: Parked) -> None:
         """Put a batch back first in line."""
         parked.inflight = False
+
+    def sync(self, parked: Parked) -> None:
+        """Nothing to do: a memory spool never survives the process."""
 
     def take_all(self) -> list[Parked]:
         """Empty the spool, returning what was in it (a closing sink gives it up)."""

@@ -21,9 +21,11 @@ appear in a report: failure reasons are scrubbed of their values.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import http.client
 import re
+import socket
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -207,6 +209,14 @@ class HttpTransport:
         if conn is not None:
             conn.close()
 
+    def abort(self) -> None:
+        """From another thread: end a call in progress now (it fails with an error)."""
+        conn = self._conn
+        sock = conn.sock if conn is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
 
 # -- encoding -------------------------------------------------------------------------
 
@@ -324,6 +334,8 @@ class DeliverySink(BackgroundSink, Generic[T]):
         self._clock = clock
         self._batcher: Batcher[T] = Batcher(max_records, max_bytes, max_delay, clock)
         self._ready: deque[Batch[T]] = deque()  # cut, not yet counted (see abandon)
+        self._sending: Batch[T] | None = None  # being attempted, not yet counted
+        self._closed_out = False  # shutdown stopped waiting for this sink's thread
         self._memory: MemorySpool | None = None
         self._disk: DiskSpool | None = None
         self._streak = 0  # consecutive failed attempts
@@ -403,11 +415,12 @@ class DeliverySink(BackgroundSink, Generic[T]):
             self.abandon(exc, entries[taken:])
 
     def _send_ready(self) -> None:
-        """Send the batches cut so far; each leaves ``_ready`` once it was counted."""
+        """Send the batches cut so far; ``_sending`` holds each until it is counted."""
         ready = self._ready
-        while ready:
-            self._send_new(ready[0])
-            ready.popleft()
+        while ready and not self._closed_out:
+            batch = self._sending = ready.popleft()
+            self._send_new(batch)
+            self._sending = None
 
     def abandon(self, exc: BaseException, rest: Sequence[EventDict] = ()) -> None:
         """Something raised on this sink's thread: give up what it held, uncounted.
@@ -415,7 +428,9 @@ class DeliverySink(BackgroundSink, Generic[T]):
         Every entry it held and had not counted yet is counted failed, reported and
         handed to the fallback, so none vanishes.
         """
-        held = [entry for batch in self._ready for entry in batch.entries]
+        held = list(self._sending.entries) if self._sending is not None else []
+        self._sending = None
+        held.extend(entry for batch in self._ready for entry in batch.entries)
         self._ready.clear()
         held.extend(self._batcher.cut().entries)
         held.extend(rest)
@@ -439,8 +454,9 @@ class DeliverySink(BackgroundSink, Generic[T]):
         if due is not None and (force or due <= 0):
             self._ready.append(self._batcher.cut())
             self._send_ready()
-        # Closing: the spool may drain for half the close timeout (the receiver is up).
-        self._drain(self.flush_timeout / 2 if self.stopping else _DRAIN_BUDGET)
+        # Closing: the spool may drain for what is left of the close's time (the receiver
+        # is up), at most half the flush timeout.
+        self._drain(self.closing_budget() if self.stopping else _DRAIN_BUDGET)
         if self.stopping and self._memory is not None:
             for parked in self._memory.take_all():
                 self._settle(parked, self._memory.load(parked), "closed before delivery")
@@ -458,33 +474,83 @@ class DeliverySink(BackgroundSink, Generic[T]):
         if self._backlog_batches() or self._in_backoff():
             self._park(batch, attempts=0)  # behind what waits already: order is kept
             return
+        if self.spool_dir is not None:
+            self._send_spooled(batch)
+            return
         outcome = self._attempt(batch.prepared, batch.key)
+        if self._closed_out:
+            return  # shutdown stopped waiting and counted this batch already
         if outcome.kind == "ok":
+            self._sending = None
             self._delivered(outcome)
             self.counters.written += len(batch.entries) - outcome.rejected
             self.counters.failed += outcome.rejected
         elif outcome.kind == "poison":
+            self._sending = None
             self.give_up(batch.entries, self._set_aside(batch.key, batch.entries, outcome))
         else:
             self._failed(outcome)
             self._park(batch, attempts=1)
 
-    def _park(self, batch: Batch[T], attempts: int) -> None:
+    def _send_spooled(self, batch: Batch[T]) -> None:
+        """With a disk spool: write the batch down (fsynced), then attempt it.
+
+        So a process killed during the attempt (a receiver that never answers, then
+        SIGKILL) leaves the batch on disk for the next one. The batch counts as
+        ``spooled`` from the write, and moves to ``written`` once the receiver answers.
+        The attempt uses the entries already encoded in memory; the file is only read
+        back if this attempt fails.
+        """
+        parked = self._park(batch, attempts=1, hold=True, sync=False)
+        if parked is None:
+            return  # given up (spool full, or the disk refused): counted failed
+        spool = self._spool
+        try:
+            outcome = self._attempt(batch.prepared, batch.key)
+        except Exception as exc:  # on disk and counted: retried later, like a timeout
+            outcome = Outcome("retry", self._scrub(f"{type(exc).__name__}: {exc}"))
+        if self._closed_out:
+            return  # shutdown gave up waiting for this attempt: the batch stays on disk
+        decoded = DecodedBatch(batch.key, len(batch.entries), batch.entries)
+        if outcome.kind == "ok":
+            spool.ack(parked)
+            self._delivered(outcome)
+            self._settle(parked, decoded, outcome.reason, delivered=outcome)
+        elif outcome.kind == "poison":
+            spool.ack(parked)
+            self._settle(parked, decoded, self._set_aside(batch.key, batch.entries, outcome))
+        else:
+            self._failed(outcome)
+            spool.sync(parked)  # it will wait: now make it survive a power loss too
+            spool.release(parked)
+
+    def _park(
+        self, batch: Batch[T], attempts: int, *, hold: bool = False, sync: bool = True
+    ) -> Parked | None:
         try:
             parked, dropped = self._spool.put(
-                batch.key, batch.entries, self.counters, prepared=batch.prepared, size=batch.size
+                batch.key,
+                batch.entries,
+                self.counters,
+                prepared=batch.prepared,
+                size=batch.size,
+                hold=hold,
+                sync=sync,
             )
         except SinkError as exc:
+            self._sending = None
             self.give_up(batch.entries, exc)
-            return
+            return None
         for old in dropped:
             decoded = DecodedBatch(old.parked.key, old.parked.count, old.entries)
             self._settle(old.parked, decoded, "spool full: the oldest batch was dropped")
+        self._sending = None  # counted below: spooled, or failed
         if parked is None:
             self.give_up(batch.entries, f"a batch of {batch.size} bytes exceeds the spool's cap")
-            return
+            return None
         parked.attempts = attempts
         self.counters.spooled += len(batch.entries)
+        return parked
 
     def _drain(self, budget: float) -> None:
         """Retry parked batches, oldest first, until one fails or ``budget`` seconds pass."""
@@ -511,6 +577,8 @@ class DeliverySink(BackgroundSink, Generic[T]):
             except BaseException:
                 spool.release(parked)  # still parked and counted: tried again later
                 raise
+            if self._closed_out:
+                return  # shutdown stopped waiting: it dealt with the spool
             if outcome.kind == "ok":
                 spool.ack(parked)
                 self._delivered(outcome)
@@ -690,6 +758,44 @@ class DeliverySink(BackgroundSink, Generic[T]):
             events.append(self._events.popleft())
         return events
 
+    def close_out(self) -> None:
+        """Shutdown's time ran out while this sink's thread was busy (an attempt hanging).
+
+        Runs on the closing thread. Nothing this sink holds may vanish uncounted: with a
+        disk spool, what it holds is written to the spool (``spooled``, sent by the next
+        process; the batch being attempted is there already); without one, it is counted
+        ``failed`` and handed to the fallback, the memory spool's batches too. The sink's
+        thread, when its attempt returns, counts nothing more.
+        """
+        with self._cond:
+            self._closed_out = True
+            waiting = list(self._batches)
+            self._batches.clear()
+            self._pending -= sum(len(batch) for batch in waiting)
+            self._cond.notify_all()
+        held = [entry for batch in waiting for entry in batch]
+        if self._sending is not None:
+            held.extend(self._sending.entries)
+            self._sending = None
+        held.extend(entry for batch in self._ready for entry in batch.entries)
+        self._ready.clear()
+        held.extend(self._batcher.cut().entries)
+        reason = "shutdown timed out before delivery"
+        if self._memory is not None:
+            for parked in self._memory.take_all():
+                self._settle(parked, self._memory.load(parked), reason)
+        if not held:
+            return
+        if self.spool_dir is None:
+            self.give_up(held, reason)
+            return
+        prepared = [self.encoder.prepare(entry)[0] for entry in held]
+        self._park(Batch(held, prepared, 0), attempts=0)
+
+    def abort_attempt(self) -> None:
+        """Wake the thread out of a network call (shutdown's time ran out)."""
+        self._transport.abort()
+
     def close_transport(self) -> None:
         """Close the connection and release the spool directory (its files stay)."""
         self._transport.close()
@@ -703,6 +809,8 @@ class DeliverySink(BackgroundSink, Generic[T]):
         self._transport = HttpTransport(self.url, old.timeout, old.context, old.proxy)
         self._batcher.clear()
         self._ready.clear()
+        self._sending = None
+        self._closed_out = False
         self._streak = 0
         self._next_attempt = 0.0
         self._events.clear()

@@ -230,6 +230,17 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _write_synced(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, _FILE_MODE)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _seq_of(path: Path) -> int | None:
     stem = path.name.removesuffix(_SUFFIX)
     return int(stem) if path.name.endswith(_SUFFIX) and stem.isdigit() else None
@@ -297,8 +308,7 @@ class DiskSpool:
 
     def _recover(self, directory: Path) -> None:
         """Index the batch files found in ``directory`` (an earlier run's), oldest first."""
-        for stale in directory.glob("*.tmp"):
-            stale.unlink(missing_ok=True)  # a write that never completed: never acknowledged
+        self._salvage_temporaries(directory)
         batches = entries = 0
         for seq, path in _batch_files(directory):
             parked = self._index_file(path)
@@ -362,6 +372,7 @@ class DiskSpool:
 
     def _adopt(self, orphan: Path) -> int:
         with self._lock:
+            self._salvage_temporaries(orphan)
             moved: list[Path] = []
             for _, path in _batch_files(orphan):
                 target = self.directory / f"{self._next_seq:016d}{_SUFFIX}"
@@ -374,8 +385,6 @@ class DiskSpool:
                 for item in poison.iterdir():
                     item.replace(self.root / _POISON / item.name)
                 poison.rmdir()
-            for stale in orphan.glob("*.tmp"):
-                stale.unlink(missing_ok=True)
             (orphan / _LOCK_NAME).unlink(missing_ok=True)
             with contextlib.suppress(OSError):
                 orphan.rmdir()
@@ -389,6 +398,37 @@ class DiskSpool:
             previous_batches, previous_entries = self.recovered
             self.recovered = (previous_batches + batches, previous_entries + entries)
             return batches
+
+    @staticmethod
+    def _salvage_temporaries(directory: Path) -> None:
+        """Turn the ``.tmp`` files a killed writer left in ``directory`` into batch files.
+
+        A ``.tmp`` file is a batch being written when its process died: never attempted
+        (a batch is on disk before its first attempt), so it may hold the only copy of its
+        entries. It becomes the batch file it was going to be (same sequence number, so
+        the order holds): renamed as it is when whole, else its whole entry frames are
+        written again under its key. Only a file without a single whole entry is deleted.
+        """
+        for stale in sorted(directory.glob("*.tmp")):
+            target = stale.with_suffix(_SUFFIX)
+            try:
+                if target.exists() or _seq_of(target) is None:
+                    continue  # not a batch of ours in the making: left alone
+                data = stale.read_bytes()
+                decoded = decode_batch(data)
+                if not decoded.entries:
+                    stale.unlink()  # not one whole entry in it: nothing to lose
+                elif decoded.complete:
+                    stale.replace(target)
+                else:
+                    key = decoded.key or f"salvaged-{hashlib.sha256(data).hexdigest()[:32]}"
+                    rewritten = stale.with_suffix(".salvage")
+                    _write_synced(rewritten, encode_batch(key, decoded.entries))
+                    rewritten.replace(target)
+                    stale.unlink()
+                _fsync_dir(directory)
+            except OSError:
+                continue  # left as it is, for the next start to try again
 
     def take_recovered(self) -> tuple[int, int]:
         """Batches and entries found from earlier runs since the last call (to report once)."""
@@ -426,8 +466,13 @@ class DiskSpool:
         *,
         prepared: list[Any] | None = None,  # noqa: ARG002 - kept in memory spools only
         size: int = 0,  # noqa: ARG002 - a disk spool measures the file it writes
+        hold: bool = False,
+        sync: bool = True,
     ) -> tuple[Parked | None, list[Dropped]]:
         """Write a batch file (fsynced), dropping the oldest files while it does not fit.
+
+        ``sync=False`` writes and renames without ``fsync``: the file survives the process
+        (a kill, a crash) but not necessarily a power loss, until ``sync`` is called.
 
         Raises:
             SinkError: the file could not be written (disk full, permissions).
@@ -447,14 +492,30 @@ class DiskSpool:
             seq = self._next_seq
             self._next_seq += 1
             path = self.directory / f"{seq:016d}{_SUFFIX}"
-            self._write(path, data)
+            self._write(path, data, sync=sync)
             parked = Parked(key, len(entries), len(data), owner, path=path)
+            parked.inflight = hold
             self._parked.append(parked)
             self._size += len(data)
             self._entries += parked.count
         return parked, dropped
 
-    def _write(self, path: Path, data: bytes) -> None:
+    def sync(self, parked: Parked) -> None:
+        """Make a batch file written with ``sync=False`` durable (fsync it and the directory)."""
+        path = parked.path
+        if path is None:
+            return
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            _fsync_dir(path.parent)
+        except OSError:
+            pass  # gone (acknowledged meanwhile) or unreadable: nothing more to make durable
+
+    def _write(self, path: Path, data: bytes, *, sync: bool = True) -> None:
         temporary = path.with_suffix(".tmp")
         try:
             fd = os.open(
@@ -464,11 +525,13 @@ class DiskSpool:
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
-                os.fsync(fd)
+                if sync:
+                    os.fsync(fd)
             finally:
                 os.close(fd)
             temporary.replace(path)
-            _fsync_dir(path.parent)
+            if sync:
+                _fsync_dir(path.parent)
         except OSError as exc:
             temporary.unlink(missing_ok=True)
             msg = f"cannot write spool file {str(path)!r}: {exc.strerror or exc}"
