@@ -38,7 +38,7 @@ LEVEL_NAMES: Final[dict[int, LevelName]] = {
     CRITICAL: "critical",
 }
 
-ALLOWED: Final = "one of trace, debug, info, warning, error, critical (or 5..50)"
+ALLOWED: Final = "one of trace, debug, info, warning, error, critical (or a number 0..100)"
 
 
 def parse_level(level: object) -> int:

@@ -111,15 +111,19 @@ class TapelogFormatter(logging.Formatter):
         return self._format(entry).decode("utf-8").rstrip("\n")
 
 
-def capture_stdlib(level: int | str = "info") -> logging.Handler:
+def capture_stdlib(level: int | str = "info", *, replace_handlers: bool = False) -> logging.Handler:
     """Route the standard ``logging`` module into tapelog.
 
-    Replaces the root logger's handlers with one ``TapelogHandler`` and sets the root
-    level, so records from any library arrive as tapelog entries with their ``extra=``
-    fields, level and exception.
+    Adds one ``TapelogHandler`` to the root logger and sets the root level, so records
+    from any library arrive as tapelog entries with their ``extra=`` fields, level and
+    exception. Handlers already on the root logger (a Sentry handler, a file handler)
+    keep receiving records, unless ``replace_handlers`` removes them. Calling it again
+    replaces the ``TapelogHandler`` it added, never adding a second one.
 
     Args:
         level: the lowest level the standard library should pass on.
+        replace_handlers: remove the root logger's other handlers too (records then go
+            to tapelog only; use it when a ``basicConfig`` handler would print twice).
 
     Returns:
         The installed handler.
@@ -128,7 +132,8 @@ def capture_stdlib(level: int | str = "info") -> logging.Handler:
     handler = TapelogHandler(level=number)
     root = logging.getLogger()
     for old in list(root.handlers):
-        root.removeHandler(old)
+        if replace_handlers or isinstance(old, TapelogHandler):
+            root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(number)
     return handler

@@ -53,6 +53,36 @@ class TestCaptureStdlib:
         assert ("api.example.com", 2) == (entry["server.address"], entry["retries"])
         assert validator.is_valid(entry)  # type: ignore[attr-defined]
 
+    def test_handlers_already_on_the_root_logger_are_kept(self) -> None:
+        """A handler installed before (Sentry, a file) still gets records, next to tapelog."""
+        seen: list[str] = []
+
+        class Keeper(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                seen.append(record.getMessage())
+
+        root = logging.getLogger()
+        keeper = Keeper()
+        root.addHandler(keeper)
+        tapelog.capture_stdlib("info")
+        tapelog.capture_stdlib("info")  # twice: still one tapelog handler
+
+        with capture() as entries:
+            logging.getLogger("lib").warning("disk almost full")
+
+        assert keeper in root.handlers
+        assert ["disk almost full"] == seen
+        assert ["disk almost full"] == [entry["message"] for entry in entries]
+
+    def test_replace_handlers_removes_the_others(self) -> None:
+        """replace_handlers=True leaves tapelog's handler alone on the root logger."""
+        root = logging.getLogger()
+        root.addHandler(logging.NullHandler())
+
+        handler = tapelog.capture_stdlib("info", replace_handlers=True)
+
+        assert [handler] == root.handlers
+
     def test_exc_info_is_kept(self) -> None:
         """logging.exception's traceback becomes the entry's error object."""
         tapelog.capture_stdlib("info")

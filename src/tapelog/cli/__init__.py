@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from tapelog._version import __version__
 from tapelog.cli import _archive, _config, _demo, _query, _reload, _schema, _tail
 
 
@@ -31,6 +32,9 @@ _COMMANDS: dict[
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every command."""
     parser = argparse.ArgumentParser(prog="tapelog", description="Structured logging tools.")
+    parser.add_argument(
+        "--version", action="version", version=f"tapelog {__version__}", help="print the version"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (add_arguments, _) in _COMMANDS.items():
         module_doc = sys.modules[add_arguments.__module__].__doc__ or ""

@@ -19,6 +19,7 @@ import contextlib
 import gzip
 import json
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -54,6 +55,20 @@ def _free_port() -> int:
 
 
 @final
+class _QuietServer(ThreadingHTTPServer):
+    """An HTTP server that does not print a traceback when a sender hangs up.
+
+    A sender timing out, a connection cut by ``down()`` or ``lose_replies()``: broken pipes
+    and resets are what this server is for, and socketserver would print each one to
+    stderr (into the demo's output and the test run's). Any other error still prints.
+    """
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
+
+
 class Collector:
     """Receives POSTed batches on ``url``; see the module docstring.
 
@@ -122,7 +137,7 @@ class Collector:
         """Listen on the port (again)."""
         if self._server is not None:
             return self
-        server = ThreadingHTTPServer((_HOST, self.port), self._handler_class())
+        server = _QuietServer((_HOST, self.port), self._handler_class())
         server.daemon_threads = True
         if self.tls is not None:
             # The handshake runs on accept; one that fails is an OSError the server skips.

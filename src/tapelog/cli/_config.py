@@ -4,12 +4,15 @@
 applied) and exits 0, or 1 with the key path, the bad value and what is allowed.
 ``tapelog config show [FILE]`` merges the file (default: ``TAPELOG_CONFIG``), the
 environment and the defaults as a process started here would, and prints every key
-path with its value and its origin; secrets are redacted.
+path with its value and its origin; secrets are redacted, and file modes are shown in
+octal as TOML writes them (``0o640``; ``--json`` gives the number, JSON having no octal).
+Every ``invalid:`` message names the key path, the problem and where the value came from.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -56,30 +59,42 @@ def run(args: argparse.Namespace) -> int:
     return _show(args.file, as_json=bool(args.json))
 
 
+def _invalid(exc: ConfigError, path: str | None) -> int:
+    """Print ``invalid: <key path>: <problem> (from <source>)``: every message names its source."""
+    message = str(exc)
+    if not exc.source and path is not None:
+        message = f"{message} (from file:{os.path.abspath(path)})"  # noqa: PTH100 - a str
+    print(f"invalid: {message}", file=sys.stderr)
+    return EXIT_INVALID
+
+
 def _check(path: str) -> int:
     try:
         load_config(path, environ={})
     except ConfigError as exc:
-        print(f"invalid: {exc}", file=sys.stderr)
-        return EXIT_INVALID
+        return _invalid(exc, path)
     print(f"ok: {path}")
     return 0
+
+
+def _shown(key: str, value: object) -> str:
+    """A value as TOML would write it; a file mode in octal (``0o640``, not ``416``)."""
+    if key.rsplit(".", 1)[-1] == "mode" and type(value) is int:
+        return f"0o{value:o}"
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _show(path: str | None, *, as_json: bool) -> int:
     try:
         config = load_config(path)
     except ConfigError as exc:
-        print(f"invalid: {exc}", file=sys.stderr)
-        return EXIT_INVALID
+        return _invalid(exc, path)
     rows = describe(config, redactor_for(config))
     if as_json:
         data = {key: {"value": value, "origin": origin} for key, value, origin in rows}
         print(json.dumps(data, indent=2, ensure_ascii=False))
         return 0
-    cells = [
-        (f"{key} = {json.dumps(value, ensure_ascii=False)}", origin) for key, value, origin in rows
-    ]
+    cells = [(f"{key} = {_shown(key, value)}", origin) for key, value, origin in rows]
     width = max(len(text) for text, _ in cells)
     for text, origin in cells:
         print(f"{text.ljust(width)}  # {origin}")

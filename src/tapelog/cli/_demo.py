@@ -1,6 +1,6 @@
 """Run a simulated trading session and proxy service that log through tapelog.
 
-Writes to the console and to ``./tapelog-demo/app.jsonl``, then prints a summary:
+Writes to the console and to ``./tapelog-demo/logs/app.jsonl``, then prints a summary:
 entries per sink and per level, and whether every line fits the schema.
 """
 

@@ -16,13 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Final, TextIO, cast, final
+from typing import IO, TYPE_CHECKING, Any, Final, TextIO, TypeVar, cast, final
 
 import orjson
 
 from tapelog._levels import LEVEL_NUMBERS, parse_level
 from tapelog.config._units import parse_duration
 from tapelog.formats import ConsoleFormat, JsonFormat, LogfmtFormat, should_color
+from tapelog.formats._text import escape_invisible
 from tapelog.retention._manifest import MANIFEST_NAME
 from tapelog.retention._names import COMPRESSED_SUFFIXES, span_of
 from tapelog.retention._reader import (
@@ -56,6 +57,7 @@ __all__ = [
 
 _LOG_SUFFIXES: Final = frozenset({".jsonl", ".ndjson", ".json", ".log", ".logfmt", ".txt"})
 _PROGRESS_INTERVAL: Final = 0.1
+_T = TypeVar("_T")
 _BAR_WIDTH: Final = 30
 _TICK_EVERY: Final = 0xFFF  # lines between progress checks, minus one (a bit mask)
 
@@ -456,6 +458,33 @@ def output_formatter(name: str, stream: TextIO) -> Formatter:
     return ConsoleFormat(color=should_color(stream))
 
 
+def for_people(data: bytes) -> bytes:
+    r"""Escape bidirectional controls and invisible characters in a line bound for a terminal.
+
+    JSON and logfmt lines are printed as they are stored, and a raw U+202E (right-to-left
+    override) in a value would make a terminal show the rest of the line reversed; on a
+    terminal it is shown as ``\u202e`` instead (the console format does this itself).
+    """
+    if data.isascii():
+        return data
+    text = data.decode("utf-8", "surrogateescape")
+    escaped = escape_invisible(text)
+    return data if escaped is text else escaped.encode("utf-8", "surrogateescape")
+
+
+def escaping(output: Callable[[bytes], _T]) -> Callable[[bytes], _T]:
+    """``output`` with ``for_people`` applied to what it is given."""
+    return lambda data: output(for_people(data))
+
+
+def is_terminal(stream: object) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return callable(isatty) and bool(isatty())
+    except (OSError, ValueError):  # a closed or detached stream
+        return False
+
+
 def render(hit: Hit, name: str, formatter: Formatter) -> bytes:
     """A hit as output: the original line when it is already in the format asked for."""
     if (name == "json" and hit.is_json) or (name == "logfmt" and not hit.is_json):
@@ -589,6 +618,9 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stdout
     formatter = output_formatter(args.format, out)
     write = _writer(out)
+    if args.format != "console" and is_terminal(out):  # the console format escapes itself
+        write = escaping(write)
+
     progress = Progress(stats, sys.stderr, out.flush) if sys.stderr.isatty() else None
     stats.tick = progress.tick if progress is not None else None
     try:

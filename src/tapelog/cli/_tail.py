@@ -13,6 +13,8 @@ from tapelog.cli._query import (
     EntryFilter,
     add_filter_arguments,
     build_filter,
+    for_people,
+    is_terminal,
     output_formatter,
 )
 from tapelog.retention._reader import compression_of, entry_time, iter_lines, parse_entry
@@ -238,6 +240,11 @@ def _printer(formatter: Formatter, name: str) -> Callable[[bytes], bytes]:
     return render
 
 
+def _then_escaped(render: Callable[[bytes], bytes]) -> Callable[[bytes], bytes]:
+    """``render``, its output made safe for a terminal (see ``for_people``)."""
+    return lambda line: for_people(render(line))
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the last lines of each file, then follow them with ``-f`` (Ctrl-C ends it)."""
     try:
@@ -249,6 +256,9 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stdout
     buffer = getattr(out, "buffer", None)
     render = _printer(output_formatter(args.format, out), args.format)
+    if args.format != "console" and is_terminal(out):  # the console format escapes itself
+        render = _then_escaped(render)
+
     paths = [Path(name) for name in args.files]
     many = len(paths) > 1
     current: list[Path | None] = [None]

@@ -13,6 +13,7 @@ converter, so each part of the configuration is described by data, not by branch
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -164,7 +165,23 @@ def level(value: object, path: str) -> int:
     try:
         return parse_level(value)
     except ValueError as exc:
-        raise ConfigError(path, value, LEVEL_EXPECTED) from exc
+        raise ConfigError(path, value, LEVEL_EXPECTED + _quote_hint(value, path)) from exc
+
+
+def _quote_hint(value: object, path: str) -> str:
+    """For ``[levels] proxy.health = "debug"``: TOML read a table, so say to quote the name."""
+    if not (path.startswith("levels.") and isinstance(value, Mapping)):
+        return ""
+    name = path.removeprefix("levels.")
+    inner = cast("object", value)
+    while isinstance(inner, Mapping):
+        table = cast("Mapping[object, object]", inner)
+        if len(table) != 1:
+            break
+        ((key, inner),) = table.items()
+        name = f"{name}.{key}"
+    shown = f" = {json.dumps(inner)}" if isinstance(inner, str | int) else ""
+    return f'; a logger name with dots must be quoted in TOML: "{name}"{shown}'
 
 
 def size(*, minimum: int = 0) -> Converter[int]:

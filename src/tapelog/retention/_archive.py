@@ -172,8 +172,11 @@ class _HashingReader:
         """The caller closes the raw file."""
 
 
-def restore_archive(archive: Path, to: Path) -> Restored:
+def restore_archive(archive: Path, to: Path, mode: int = 0o640) -> Restored:
     """Decompress ``archive`` into directory ``to``, under the name it had before.
+
+    The restored file gets ``mode`` (0640 by default, as the file sink writes logs),
+    whatever the umask.
 
     The archive's SHA-256 and the restored content's SHA-256 and size are checked
     against the manifest beside the archive, when it has a record; the file appears
@@ -199,7 +202,9 @@ def restore_archive(archive: Path, to: Path) -> Restored:
     content = hashlib.sha256()
     written = 0
     try:
-        with archive.open("rb") as raw, temporary.open("xb") as out:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        os.fchmod(fd, mode)  # the umask must not widen or narrow it
+        with archive.open("rb") as raw, os.fdopen(fd, "wb") as out:
             hashed = _HashingReader(raw)
             stream = open_decompressed(hashed, compression)  # type: ignore[arg-type]
             while block := stream.read(_BLOCK):
