@@ -10,65 +10,42 @@ a connection.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import operator
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final, TypeAlias, cast, final
+from typing import TYPE_CHECKING, Final, final
 
 from tapelog._entry import OPTIONAL_FIELDS, EntryBuilder
 from tapelog._levels import ERROR
 from tapelog._stats import SinkCounters
-from tapelog.exceptions import ConfigError, SinkError
+from tapelog.exceptions import SinkError
 from tapelog.formats import get_formatter, should_color
 from tapelog.processors import FieldSelector, Redactor, Sampler
+from tapelog.sinks._base import lifecycle
+from tapelog.sinks._registry import build_sink
 
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Sequence
 
     from tapelog._event import Record
     from tapelog.config._model import Config, SinkConfig
-    from tapelog.typing import EventDict, Formatter, Sink
+    from tapelog.typing import EventDict, Sink
 
 
-__all__ = ["Pipeline", "SinkSlot", "build_pipeline", "register_sink_type"]
+__all__ = ["Pipeline", "SinkSlot", "build_pipeline"]
 
 _FAILURE_REPORT_INTERVAL: Final = 5.0
 _EMPTY: Final[dict[str, object]] = {}
 
-SinkFactory: TypeAlias = Callable[["SinkConfig", "Formatter"], "Sink"]
-_SINK_TYPES: dict[str, SinkFactory] = {}
-
-
-def register_sink_type(type_name: str, factory: SinkFactory) -> None:
-    """Make ``[[sinks]] type = type_name`` build sinks with ``factory``."""
-    _SINK_TYPES[type_name] = factory
-
-
-def _lazy_factory(module: str, class_name: str) -> SinkFactory:
-    """A factory that imports its sink module on first use, keeping ``import tapelog`` light."""
-
-    def factory(config: SinkConfig, formatter: Formatter) -> Sink:
-        sink_class = getattr(importlib.import_module(module), class_name)
-        return sink_class.from_config(config, formatter)
-
-    return factory
-
-
-for _type, _module, _class in (
-    ("console", "tapelog.sinks._console", "ConsoleSink"),
-    ("file", "tapelog.sinks._file", "FileSink"),
-    ("syslog", "tapelog.sinks._syslog", "SyslogSink"),
-    ("http", "tapelog.sinks._http", "HttpSink"),
-    ("otlp", "tapelog.sinks._otlp", "OtlpSink"),
-):
-    register_sink_type(_type, _lazy_factory(_module, _class))
-
 
 @final
 class SinkSlot:
-    """A sink with what decides which entries reach it."""
+    """A sink with what decides which entries reach it.
+
+    ``sink`` is the object the factory built (its ``write_batch`` is called directly, the
+    hot path); every other call goes through ``lifecycle``, the sink's
+    :class:`~tapelog.sinks.BaseSink` contract (the sink itself, or its defaults).
+    """
 
     __slots__ = (
         "accepts",
@@ -78,6 +55,7 @@ class SinkSlot:
         "fallback",
         "format_choice",
         "level",
+        "lifecycle",
         "name",
         "sampler",
         "sink",
@@ -99,9 +77,10 @@ class SinkSlot:
         self.sampler = sampler
         self.fallback: SinkSlot | None = None
         self.format_choice: tuple[str, bool] = ("json", False)
+        self.lifecycle = lifecycle(sink)
         # A sink that delivers on its own thread (network sinks) counts ``written``,
         # ``retried``, ``spooled`` and ``failed`` itself, into the counters bound here.
-        self.delivers_itself = bool(getattr(sink, "delivers_itself", False))
+        self.delivers_itself = self.lifecycle.delivers_itself
         self.bound_counters: SinkCounters | None = None
 
 
@@ -237,28 +216,23 @@ class Pipeline:
     def periodic(self) -> Sequence[Record]:
         """Run the sinks' timers and report their failures (rate-limited per sink).
 
-        A sink may offer ``periodic()`` returning ``(level, message, fields)`` tuples (for
-        example rotation and retention events) and ``take_failures()`` returning
-        ``(count, reason)`` for failures that happened on its own thread.
+        Each sink's ``periodic()`` returns entries to log (rotation and retention events,
+        for example) and ``take_failures()`` what failed on its own thread.
         """
         reports: list[Record] = []
         now_ns = time.time_ns()
         for slot in self.slots:
-            hook = getattr(slot.sink, "periodic", None)
-            if callable(hook):
-                try:
-                    events = cast("Iterable[tuple[int, str, dict[str, object]]]", hook())
-                    for level, message, fields in events:
-                        reports.append(
-                            (now_ns, level, "tapelog", message, fields, _EMPTY, _EMPTY, None, None)
-                        )
-                except Exception as exc:
-                    self.note_failure(slot.name, 0, exc)
-            take = getattr(slot.sink, "take_failures", None)
-            if callable(take):
-                taken = cast("tuple[int, str] | None", take())
-                if taken is not None:
-                    self.note_failure(slot.name, taken[0], taken[1])
+            sink = slot.lifecycle
+            try:
+                for level, message, fields in sink.periodic():
+                    reports.append(
+                        (now_ns, level, "tapelog", message, fields, _EMPTY, _EMPTY, None, None)
+                    )
+            except Exception as exc:
+                self.note_failure(slot.name, 0, exc)
+            taken = sink.take_failures()
+            if taken is not None:
+                self.note_failure(slot.name, taken[0], taken[1])
         if self._failures:
             reports.extend(self._failure_reports(now_ns))
         return reports
@@ -293,11 +267,7 @@ class Pipeline:
         """
         for slot in self.slots:
             try:
-                request = getattr(slot.sink, "request_flush", None)
-                if callable(request):
-                    request()
-                else:
-                    slot.sink.flush()
+                slot.lifecycle.request_flush()
             except Exception as exc:
                 count, _ = self._failures.get(slot.name, (0, ""))
                 self._failures[slot.name] = (count, f"{type(exc).__name__}: {exc}")
@@ -311,12 +281,9 @@ class Pipeline:
         deadline = None if timeout is None else time.monotonic() + timeout
         delivered = True
         for slot in self.slots:
-            wait = getattr(slot.sink, "wait_delivered", None)
-            if not callable(wait):
-                continue
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                delivered = bool(wait(remaining)) and delivered
+                delivered = slot.lifecycle.wait_delivered(remaining) and delivered
             except Exception:
                 delivered = False
         return delivered
@@ -345,15 +312,13 @@ class Pipeline:
         """Reset per-process state in the sinks and the builder."""
         self.builder.after_fork()
         for slot in self.slots:
-            hook = getattr(slot.sink, "after_fork", None)
-            if callable(hook):
-                hook()
+            slot.lifecycle.after_fork()
 
 
 def _bind(slot: SinkSlot, counter: SinkCounters) -> None:
     """Let a sink that delivers on its own thread count into the pipeline's counters."""
     if slot.delivers_itself and slot.bound_counters is not counter:
-        cast("Any", slot.sink).bind_counters(counter)
+        slot.lifecycle.bind_counters(counter)
         slot.bound_counters = counter
 
 
@@ -412,21 +377,6 @@ def _logger_filter(sink: SinkConfig) -> Callable[[EventDict], bool] | None:
     return accepts
 
 
-def _build_sink(index: int, sink_config: SinkConfig, choice: tuple[str, bool]) -> Sink:
-    factory = _SINK_TYPES.get(sink_config.type)
-    if factory is None:
-        expected = "one of " + ", ".join(sorted(_SINK_TYPES))
-        raise ConfigError(f"sinks[{index}].type", sink_config.type, expected)
-    try:
-        return factory(sink_config, get_formatter(choice[0], color=choice[1]))
-    except ConfigError:
-        raise
-    except Exception as exc:
-        raise ConfigError(
-            f"sinks[{index}]", sink_config.name, f"a sink that can be built ({exc})"
-        ) from exc
-
-
 def _slot(sink: Sink, sink_config: SinkConfig, choice: tuple[str, bool]) -> SinkSlot:
     level = sink_config.level if sink_config.level is not None else 0
     sample = sink_config.sample
@@ -472,7 +422,8 @@ def build_pipeline(config: Config, previous: Pipeline | None = None) -> Pipeline
             if old is not None and old.config == sink_config and old.format_choice == choice:
                 sink = old.sink  # unchanged: keep its file, connection and spool
             else:
-                sink = _build_sink(index, sink_config, choice)
+                formatter = get_formatter(choice[0], color=choice[1])
+                sink = build_sink(index, sink_config, formatter)
                 built.append(sink)
             slots.append(_slot(sink, sink_config, choice))
     except BaseException:
@@ -485,7 +436,5 @@ def build_pipeline(config: Config, previous: Pipeline | None = None) -> Pipeline
     for slot in slots:
         if slot.config.fallback is not None:
             slot.fallback = by_name[slot.config.fallback]
-            set_fallback = getattr(slot.sink, "set_fallback", None)
-            if callable(set_fallback):
-                set_fallback(slot.fallback.sink.write_batch)
+            slot.lifecycle.set_fallback(slot.fallback.sink.write_batch)
     return Pipeline(builder, slots, config)

@@ -60,6 +60,7 @@ from tapelog.config._sources import ENV_CONFIG
 from tapelog.config._watch import ConfigWatcher, diff, file_digest, file_signature, level_text
 from tapelog.exceptions import ConfigError
 from tapelog.processors import Redactor
+from tapelog.sinks._base import BaseSink
 
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ Trigger: TypeAlias = Literal["configure", "reload", "watch", "signal", "set_leve
 watcher (``watch``) or a ``SIGHUP`` (``signal``)."""
 
 
-class CapturingSink:
+class CapturingSink(BaseSink):
     """Keeps entries in a list, as dicts. ``tapelog.testing`` builds on it."""
 
     def __init__(self, name: str = "capture") -> None:
@@ -343,7 +344,7 @@ class Runtime:
         self._lock = threading.RLock()
         self._cores_lock = threading.Lock()
         self._fork_held = False
-        self._watcher.after_fork_in_child()
+        self._watcher.after_fork()
         if self._watcher.path is not None or self._serving_requests:
             self._watcher.start()
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, cast
 
 from tapelog._runtime import RUNTIME, CapturingSink
+from tapelog._stats import SinkCounters
+from tapelog.sinks._base import lifecycle
 
 
 if TYPE_CHECKING:
@@ -66,13 +68,20 @@ def capture(level: int | str | None = None) -> AbstractContextManager[list[Event
 def check_sink(
     sink: Sink,
     read_back: Callable[[], Sequence[EventDict]] | None = None,
+    *,
+    timeout: float = 10.0,
 ) -> None:
     """Check that a sink keeps tapelog's sink contract; for authors of third-party sinks.
 
-    The checks: it has a ``name``; ``write_batch`` takes an empty batch and a batch of
-    varied entries (non-ASCII text, nested values, an error); ``flush`` and ``close`` work,
-    and ``close`` twice is harmless. With ``read_back`` (returning what reached the
-    destination, parsed), the entries must come back complete and in order.
+    The sink is driven through its whole life as the pipeline drives it (see
+    :class:`tapelog.sinks.BaseSink`): it has a ``name``; ``set_fallback`` and, for a sink
+    that ``delivers_itself``, ``bind_counters`` are accepted; ``write_batch`` takes an
+    empty batch and a batch of varied entries (non-ASCII text, nested values, an error);
+    ``periodic`` returns ``(level, message, fields)`` tuples and ``take_failures`` nothing
+    or ``(count, reason)``; ``request_flush`` and ``flush`` work and ``wait_delivered``
+    returns True within ``timeout``; ``close`` works, and twice is harmless. With
+    ``read_back`` (returning what reached the destination, parsed), the entries must come
+    back complete and in order, and none may have gone to the fallback.
 
     Raises:
         AssertionError: naming the rule the sink broke.
@@ -80,13 +89,35 @@ def check_sink(
     name = cast("object", getattr(sink, "name", None))
     if not isinstance(name, str) or not name:
         _broken(f"a sink has a non-empty str name, got {name!r}")
+    hooks = lifecycle(sink)
+    given_up: list[EventDict] = []
+    hooks.set_fallback(given_up.extend)
+    counters = SinkCounters()
+    if hooks.delivers_itself:
+        hooks.bind_counters(counters)
     sink.write_batch([])
     sink.write_batch(_SAMPLE_ENTRIES)
+    for event in hooks.periodic():
+        level, message, fields = cast("tuple[object, object, object]", event)
+        if not (isinstance(level, int) and isinstance(message, str) and isinstance(fields, dict)):
+            _broken(f"periodic() returns (level, message, fields) tuples, got {event!r}")
+    taken = cast("object", hooks.take_failures())
+    if taken is not None and not (
+        isinstance(taken, tuple) and len(cast("tuple[object, ...]", taken)) == 2  # noqa: PLR2004
+    ):
+        _broken(f"take_failures() returns None or (count, reason), got {taken!r}")
+    hooks.request_flush()
+    if not hooks.wait_delivered(timeout):
+        _broken(f"wait_delivered() returns True once the batch is delivered ({timeout} s)")
     sink.flush()
     if read_back is not None:
         received = list(read_back())
         if received != _SAMPLE_ENTRIES:
             _broken(f"what was written comes back complete and in order: got {received!r}")
+        if given_up:
+            _broken(f"a sink that delivered gives nothing to its fallback: got {given_up!r}")
+        if hooks.delivers_itself and counters.written != len(_SAMPLE_ENTRIES):
+            _broken(f"a sink that delivers itself counts what it wrote: {counters.written}")
     sink.close()
     sink.close()
 

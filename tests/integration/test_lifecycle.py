@@ -112,10 +112,9 @@ class TestFork:
         result = _run(
             f"""
             import os, threading, tapelog
-            from tapelog._pipeline import register_sink_type
-            from tapelog.sinks import FileSink
+            from tapelog.sinks import BaseSink, FileSink, register_sink
             gate = threading.Event()
-            class SlowFile:
+            class SlowFile(BaseSink):
                 def __init__(self, inner): self.inner, self.name = inner, inner.name
                 def write_batch(self, entries):
                     gate.wait(5)
@@ -125,9 +124,7 @@ class TestFork:
                 def after_fork(self):
                     gate.set()
                     self.inner.after_fork()
-            register_sink_type("slowfile", lambda c, f: SlowFile(FileSink(c.options["path"], f, name=c.name)))
-            from tapelog.config import register_sink_options
-            register_sink_options("slowfile", lambda path, options: dict(options))
+            register_sink("slowfile", lambda c, f: SlowFile(FileSink(c.options["path"], f, name=c.name)), {{"path": ""}}, required=["path"])
             tapelog.configure(sinks=[{{"type": "slowfile", "path": {str(path)!r}}}],
                               queue={{"size": 50, "overflow": "block", "block_timeout": "30s"}})
             log = tapelog.get_logger("fork")
@@ -159,9 +156,8 @@ class TestReconfigureWhileTheWorkerLogs:
         result = _run(
             """
             import threading, time, tapelog
-            from tapelog._pipeline import register_sink_type
             from tapelog._runtime import RUNTIME
-            from tapelog.config import register_sink_options
+            from tapelog.sinks import register_sink
             got = {"old": [], "new": []}
             configuring = threading.Event()
             class Creating:
@@ -177,8 +173,7 @@ class TestReconfigureWhileTheWorkerLogs:
                     got[self.name].extend(e["message"] for e in entries)
                 def flush(self): pass
                 def close(self): pass
-            register_sink_type("creating", lambda c, f: Creating(c.name))
-            register_sink_options("creating", lambda path, options: dict(options))
+            register_sink("creating", lambda c, f: Creating(c.name))
             tapelog.configure(sinks=[{"type": "creating", "name": "old"}])
             log = tapelog.get_logger("app")
             configuring.set()

@@ -16,13 +16,12 @@ import pytest
 from tests.conftest import need, read_jsonl
 
 import tapelog
-from tapelog import _pipeline
 from tapelog._pipeline import Pipeline
 from tapelog._runtime import RUNTIME, redactor_for
 from tapelog.cli import _reload, main
 from tapelog.config import _sinks, load_config
 from tapelog.config._watch import ConfigWatcher, describe, diff, file_signature
-from tapelog.sinks import FileSink
+from tapelog.sinks import FileSink, _registry
 
 
 if TYPE_CHECKING:
@@ -62,8 +61,8 @@ def _recording(monkeypatch: pytest.MonkeyPatch) -> list[RecordingSink]:
         return built[-1]
 
     # Registered for one test: monkeypatch restores both registries afterwards.
-    monkeypatch.setitem(_pipeline._SINK_TYPES, "recording", factory)
-    monkeypatch.setitem(_pipeline._SINK_TYPES, "broken", _broken_factory)
+    monkeypatch.setitem(_registry._FACTORIES, "recording", factory)
+    monkeypatch.setitem(_registry._FACTORIES, "broken", _broken_factory)
     monkeypatch.setitem(_sinks._REGISTRY, "recording", lambda path, options: dict(options))
     monkeypatch.setitem(_sinks._REGISTRY, "broken", lambda path, options: dict(options))
     return built

@@ -9,9 +9,9 @@ import pytest
 from tests.conftest import read_jsonl
 
 import tapelog
-from tapelog import _pipeline
 from tapelog._runtime import RUNTIME
 from tapelog.config import _sinks
+from tapelog.sinks import _registry
 
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ class AlwaysFailingSink:
 def _failing_sink_type(monkeypatch: pytest.MonkeyPatch) -> None:
     # Registered for these tests only: monkeypatch restores both registries afterwards.
     monkeypatch.setitem(
-        _pipeline._SINK_TYPES, "failing", lambda config, formatter: AlwaysFailingSink(config.name)
+        _registry._FACTORIES, "failing", lambda config, formatter: AlwaysFailingSink(config.name)
     )
     monkeypatch.setitem(_sinks._REGISTRY, "failing", lambda path, options: dict(options))
     RUNTIME.dispatcher.reset_counters()

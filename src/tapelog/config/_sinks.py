@@ -91,8 +91,8 @@ def register_sink_options(type_name: str, validator: Table | SinkOptionsValidato
     """Validate the type-specific keys of ``[[sinks]] type = type_name`` with ``validator``.
 
     A second registration for the same type replaces the first. Registering a type here
-    makes it valid in a configuration; building it is the pipeline's side
-    (``tapelog._pipeline.register_sink_type``).
+    makes it valid in a configuration; ``tapelog.sinks.register_sink`` registers both
+    this and the factory that builds it.
 
     Args:
         type_name: the value of the sink's ``type`` key.

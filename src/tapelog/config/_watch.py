@@ -207,7 +207,7 @@ class ConfigWatcher:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
 
-    def after_fork_in_child(self) -> None:
+    def after_fork(self) -> None:
         """Forget the parent's thread and locks; the file and its version stay."""
         self._lock = threading.Lock()
         self._stop = threading.Event()

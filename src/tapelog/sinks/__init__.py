@@ -1,4 +1,8 @@
-"""Destinations for entries. Each sink satisfies ``tapelog.typing.Sink``.
+"""Destinations for entries, and the contract a sink keeps.
+
+``BaseSink`` states every call tapelog makes to a sink; ``register_sink`` adds a sink type
+to the configuration, with its options validated like the built-in ones
+(docs/sinks.md).
 
 Every sink but the console's is imported on first use, so ``import tapelog`` does not pay
 for rotation and archives, ``ssl``, ``http.client`` or protobuf until a configuration asks
@@ -10,7 +14,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from tapelog.sinks._base import BaseSink as BaseSink
 from tapelog.sinks._console import ConsoleSink as ConsoleSink
+from tapelog.sinks._registry import register_sink as register_sink
 
 
 if TYPE_CHECKING:
@@ -21,7 +27,16 @@ if TYPE_CHECKING:
     from tapelog.sinks._syslog import SyslogSink as SyslogSink
 
 
-__all__ = ["BackgroundSink", "ConsoleSink", "FileSink", "HttpSink", "OtlpSink", "SyslogSink"]
+__all__ = [
+    "BackgroundSink",
+    "BaseSink",
+    "ConsoleSink",
+    "FileSink",
+    "HttpSink",
+    "OtlpSink",
+    "SyslogSink",
+    "register_sink",
+]
 
 _LAZY = {
     "BackgroundSink": "tapelog.sinks._background",

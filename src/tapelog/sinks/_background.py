@@ -26,6 +26,7 @@ from collections import deque
 from typing import TYPE_CHECKING, ClassVar, Final
 
 from tapelog._stats import SinkCounters
+from tapelog.sinks._base import BaseSink
 
 
 if TYPE_CHECKING:
@@ -48,11 +49,11 @@ _STOP_GRACE: Final = 0.2  # after close's time is up: the thread's moment to cou
 _AFTER_ERROR: Final = 0.1  # the pause after an unexpected error, so a bug cannot spin
 
 
-class BackgroundSink:
+class BackgroundSink(BaseSink):
     """Base class for sinks that deliver on their own thread (documented as a base).
 
     Subclasses implement ``deliver(entries)``, and may override ``close_transport`` and
-    ``reset_after_fork``.
+    ``after_fork`` (calling this class's first).
 
     Args:
         name: the sink's name, as in ``stats().sinks``.
@@ -123,9 +124,13 @@ class BackgroundSink:
         "Dealt with" means delivered, retried on a schedule, parked or given up: ``flush``
         runs one forced ``tick`` and never waits out a backoff.
         """
-        self.request_flush()(self.flush_timeout)
+        self._flush_waiter()(self.flush_timeout)
 
-    def request_flush(self) -> Callable[[float | None], bool]:
+    def request_flush(self) -> None:
+        """Ask the sink's thread for what ``flush`` does, without waiting for it."""
+        self._flush_waiter()
+
+    def _flush_waiter(self) -> Callable[[float | None], bool]:
         """Ask for what ``flush`` does without waiting; return a function that waits for it.
 
         The waiter takes a timeout in seconds (None: ``flush_timeout``) and returns True once
@@ -160,7 +165,7 @@ class BackgroundSink:
         from delaying the other sinks. True if done within ``timeout`` (None:
         ``flush_timeout``).
         """
-        return self.request_flush()(timeout)
+        return self._flush_waiter()(timeout)
 
     def close(self, timeout: float | None = None) -> None:
         """Deliver what is buffered, stop, close the transport: all within ``timeout``.
@@ -222,9 +227,11 @@ class BackgroundSink:
         """Wake the thread out of a network call in progress, if the transport can."""
 
     def after_fork(self) -> None:
-        """In a forked child: an empty buffer (the parent delivers its own), no thread."""
+        """In a forked child: an empty buffer (the parent delivers its own), no thread.
+
+        A subclass that holds more (a socket, a spool) extends this, calling it first.
+        """
         self._init_thread_state()
-        self.reset_after_fork()
 
     def take_failures(self) -> tuple[int, str] | None:
         """Failures since the last call, for tapelog's ``tapelog.sink_failed`` report."""
@@ -319,9 +326,6 @@ class BackgroundSink:
 
     def close_transport(self) -> None:
         """Release connections and files; called once by ``close()``."""
-
-    def reset_after_fork(self) -> None:
-        """Drop what a forked child must not share (sockets); reconnect lazily."""
 
     # -- the thread -------------------------------------------------------------------
 

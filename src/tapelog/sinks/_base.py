@@ -1,19 +1,129 @@
-"""What every sink shares: rendering a batch so that one bad entry spoils nothing else."""
+"""What every sink shares: the lifecycle contract, and rendering a batch safely.
+
+:class:`BaseSink` states, once, every call tapelog makes to a sink, each under one name,
+with a default that does nothing. The pipeline calls these and nothing else: a sink that
+subclasses ``BaseSink`` overrides the hooks it needs; a sink that only satisfies
+:class:`tapelog.typing.Sink` (``name``, ``write_batch``, ``flush``, ``close``) gets the
+defaults through :func:`lifecycle`.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, ClassVar, TypeAlias, cast, final
 
 import orjson
 
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
-    from tapelog.typing import EventDict, Formatter
+    from tapelog._stats import SinkCounters
+    from tapelog.typing import EventDict, Formatter, Sink
 
 
-__all__ = ["render_batch"]
+__all__ = ["BaseSink", "SinkEvent", "lifecycle", "render_batch"]
+
+SinkEvent: TypeAlias = tuple[int, str, "dict[str, object]"]
+"""An entry a sink asks tapelog to log: ``(level number, message, fields)``."""
+
+
+class BaseSink:
+    """The sink contract: every call tapelog makes to a sink, with do-nothing defaults.
+
+    Documented as a base: subclass it and override ``write_batch`` and the hooks you need.
+    Every method runs on tapelog's worker thread unless it says otherwise; none runs on a
+    thread that logs. The calls, in the order of a sink's life:
+
+    - built by its factory (see :func:`tapelog.sinks.register_sink`), then
+      ``set_fallback`` once if the configuration names a fallback, and ``bind_counters``
+      before the first batch if the sink ``delivers_itself``;
+    - ``write_batch`` for each batch, ``periodic`` and ``take_failures`` about every
+      0.25 s, ``request_flush`` at each ``tapelog.flush()`` (then ``wait_delivered`` on
+      the thread that called ``flush``);
+    - ``after_fork`` in a forked child, before the child's first batch;
+    - ``close`` once, when a new configuration drops the sink or at shutdown.
+
+    Attributes:
+        name: the sink's name, as in ``stats().sinks`` and in failure reports.
+        delivers_itself: True for a sink that delivers on a thread of its own and counts
+            what it wrote, retried, spooled and failed into the counters it is bound to;
+            tapelog then counts only what it filtered and sampled out.
+    """
+
+    name: str
+    delivers_itself: ClassVar[bool] = False
+
+    def write_batch(self, entries: Sequence[EventDict]) -> None:
+        """Write a batch of entries, in order, ideally with one system call.
+
+        The entries are shared with the other sinks: read them, never change them (keeping
+        the sequence is fine). Raising counts the batch as failed for this sink and hands
+        it to the fallback sink, if one is configured; the other sinks are not affected.
+        """
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        """Push anything buffered to its destination."""
+
+    def close(self) -> None:
+        """Flush and release resources; a second call does nothing."""
+
+    def periodic(self) -> Iterable[SinkEvent]:
+        """Run timers (time-based rotation, housekeeping); return entries to log about it."""
+        return ()
+
+    def take_failures(self) -> tuple[int, str] | None:
+        """Failures on the sink's own thread since the last call, as ``(entries, reason)``."""
+        return None
+
+    def request_flush(self) -> None:
+        """Start pushing out what is buffered, without waiting for a slow destination.
+
+        The default flushes. A sink that delivers on its own thread only asks it here, and
+        waits in ``wait_delivered``.
+        """
+        self.flush()
+
+    def wait_delivered(self, timeout: float | None) -> bool:
+        """Wait until what was requested is delivered; runs on the thread calling flush().
+
+        Returns:
+            True if everything was dealt with within ``timeout`` seconds (None: no limit).
+        """
+        del timeout
+        return True
+
+    def bind_counters(self, counters: SinkCounters) -> None:
+        """Count into ``counters`` from now on (only if ``delivers_itself``)."""
+
+    def set_fallback(self, fallback: Callable[[Sequence[EventDict]], None]) -> None:
+        """Where entries go that the sink gives up on later, on its own thread."""
+
+    def after_fork(self) -> None:
+        """In a forked child: drop what the child must not share (threads, sockets)."""
+
+
+@final
+class _Plain(BaseSink):
+    """The lifecycle of a sink that satisfies only ``tapelog.typing.Sink``."""
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+        self.name = sink.name
+
+    def write_batch(self, entries: Sequence[EventDict]) -> None:
+        self.sink.write_batch(entries)
+
+    def flush(self) -> None:
+        self.sink.flush()
+
+    def close(self) -> None:
+        self.sink.close()
+
+
+def lifecycle(sink: Sink) -> BaseSink:
+    """The sink itself if it is a :class:`BaseSink`, else its calls with the defaults."""
+    return sink if isinstance(sink, BaseSink) else _Plain(sink)
 
 
 def _fallback_line(entry: EventDict, exc: BaseException) -> bytes:

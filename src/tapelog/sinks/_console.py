@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Literal, final
 
-from tapelog.sinks._base import render_batch
+from tapelog.sinks._base import BaseSink, render_batch
 
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ __all__ = ["ConsoleSink"]
 
 
 @final
-class ConsoleSink:
+class ConsoleSink(BaseSink):
     """Writes to ``sys.stderr`` or ``sys.stdout``, looked up at each write.
 
     Looking the stream up each time follows redirections (pytest's capture, a

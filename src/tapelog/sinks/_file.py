@@ -33,7 +33,7 @@ from tapelog.retention import (
     free_disk,
 )
 from tapelog.retention._rotate import WriteError, ends_a_line, open_append, whole_entries
-from tapelog.sinks._base import render_batch
+from tapelog.sinks._base import BaseSink, render_batch
 
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ _TIMESTAMP: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 @final
-class FileSink:
+class FileSink(BaseSink):
     """Appends entries to a file, creating it (mode 0640) and its directories.
 
     The file is opened on the first write and reopened after ``close()``, so a sink that

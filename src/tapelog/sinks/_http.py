@@ -803,8 +803,9 @@ class DeliverySink(BackgroundSink, Generic[T]):
         if disk is not None:
             close_spool(disk)
 
-    def reset_after_fork(self) -> None:
+    def after_fork(self) -> None:
         """A child sends its own entries: it drops the parent's batch, connection and spool."""
+        super().after_fork()
         old = self._transport
         self._transport = HttpTransport(self.url, old.timeout, old.context, old.proxy)
         self._batcher.clear()

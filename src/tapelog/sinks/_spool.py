@@ -620,7 +620,7 @@ class DiskSpool:
         if fd is not None:
             os.close(fd)
 
-    def forget_after_fork(self) -> None:
+    def after_fork(self) -> None:
         """In a forked child: drop the inherited descriptor; the parent keeps the lock."""
         self.closed = True
         fd, self._lock_fd = self._lock_fd, None
@@ -665,7 +665,7 @@ def close_spool(spool: DiskSpool) -> None:
 def _after_fork_in_child() -> None:
     # The child's spools are its own: the parent keeps the directories and their locks.
     for spool in _OPEN.values():
-        spool.forget_after_fork()
+        spool.after_fork()
     _OPEN.clear()
 
 

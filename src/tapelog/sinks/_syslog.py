@@ -369,8 +369,9 @@ class SyslogSink(BackgroundSink):
         self._disconnect(graceful=True)
         self._down = False
 
-    def reset_after_fork(self) -> None:
+    def after_fork(self) -> None:
         """Let go of the parent's socket; the child connects on its first batch."""
+        super().after_fork()
         self._sock_lock = threading.Lock()
         sock, self._sock = self._sock, None
         if sock is not None:
