@@ -477,7 +477,7 @@ class TestSinkThreadSurvives:
         try:
             for n in range(3):
                 sink.write_batch([{"message": "m", "i": n * 10 + i} for i in range(10)])
-                assert sink.request_flush()(10)  # a forced tick: the held batch is sent
+                assert sink.wait_delivered(10)  # a forced tick: the held batch is sent
             counters = sink.counters
             assert (30, 0, 0) == (counters.failed, counters.written, counters.spooled)
             assert list(range(30)) == [e["i"] for e in rescued]
@@ -499,9 +499,9 @@ class TestSinkThreadSurvives:
         )
         try:
             sink.write_batch([{"message": "first"}])
-            assert sink.request_flush()(10)
+            assert sink.wait_delivered(10)
             sink.write_batch([{"message": "second"}])
-            assert sink.request_flush()(10)  # answered: the thread did not die in its wait
+            assert sink.wait_delivered(10)  # answered: the thread did not die in its wait
             assert 2 == sink.counters.spooled
         finally:
             sink.close()
