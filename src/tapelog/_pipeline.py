@@ -300,9 +300,8 @@ class Pipeline:
             if id(slot.sink) in kept:
                 continue
             try:
-                if deadline is not None and slot.delivers_itself:
-                    remaining = max(0.0, deadline - time.monotonic())
-                    cast("Any", slot.sink).close(timeout=remaining)
+                if deadline is not None:
+                    slot.lifecycle.close(timeout=max(0.0, deadline - time.monotonic()))
                 else:
                     slot.sink.close()
             except Exception:  # noqa: S112 - closing is best effort; the sink is going away

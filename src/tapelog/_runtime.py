@@ -102,7 +102,7 @@ class CapturingSink(BaseSink):
     def flush(self) -> None:
         """Nothing to flush."""
 
-    def close(self) -> None:
+    def close(self, timeout: float | None = None) -> None:
         """Nothing to close."""
 
 

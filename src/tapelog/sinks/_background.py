@@ -178,7 +178,7 @@ class BackgroundSink(BaseSink):
         budget = self.flush_timeout if timeout is None else max(0.0, timeout)
         deadline = time.monotonic() + budget
         self._close_deadline = deadline
-        self.request_flush()(budget)
+        self._flush_waiter()(budget)
         with self._cond:
             self._stopping = True
             self._cond.notify_all()

@@ -65,8 +65,14 @@ class BaseSink:
     def flush(self) -> None:
         """Push anything buffered to its destination."""
 
-    def close(self) -> None:
-        """Flush and release resources; a second call does nothing."""
+    def close(self, timeout: float | None = None) -> None:
+        """Flush and release resources; a second call does nothing.
+
+        Args:
+            timeout: at shutdown with a bound, the seconds left for a sink that waits on a
+                destination (None: its own bound). A sink that cannot deliver in time
+                accounts for what it holds (spooled or counted failed), never loses it.
+        """
 
     def periodic(self) -> Iterable[SinkEvent]:
         """Run timers (time-based rotation, housekeeping); return entries to log about it."""
@@ -117,7 +123,8 @@ class _Plain(BaseSink):
     def flush(self) -> None:
         self.sink.flush()
 
-    def close(self) -> None:
+    def close(self, timeout: float | None = None) -> None:
+        del timeout  # a plain Sink's close takes no bound
         self.sink.close()
 
 

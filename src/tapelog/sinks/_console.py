@@ -68,6 +68,7 @@ class ConsoleSink(BaseSink):
         if stream is not None:
             stream.flush()
 
-    def close(self) -> None:
+    def close(self, timeout: float | None = None) -> None:
         """Flush; the process's streams are never closed by tapelog."""
+        del timeout  # a flush of a local stream is not bounded
         self.flush()

@@ -371,16 +371,17 @@ class FileSink(BaseSink):
             elif self._fd is not None:
                 os.fsync(self._fd)
 
-    def close(self) -> None:
+    def close(self, timeout: float | None = None) -> None:
         """Close the file; the next write reopens it.
 
-        Compression in progress gets up to 5 seconds to finish; anything left is finished
+        Compression in progress gets up to 5 seconds (or ``timeout``, if shorter) to
+        finish; anything left is finished
         by the next pass of any process that writes the file. Events the pipeline has not
         collected yet (the last rotations, compressions) are written to this file directly,
         so that no action goes unrecorded at shutdown.
         """
         if self._background is not None:
-            self._background.stop(_CLOSE_WAIT)
+            self._background.stop(_CLOSE_WAIT if timeout is None else min(_CLOSE_WAIT, timeout))
         self._closing = True
         try:
             self._write_leftover_events()
