@@ -11,13 +11,16 @@ and the secret must appear in none of them.
 from __future__ import annotations
 
 import itertools
+import json
 import linecache
 import string
+from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
 
 import tapelog
 from tapelog.formats import ConsoleFormat, JsonFormat, LogfmtFormat, Rfc5424Format
@@ -93,6 +96,10 @@ def secret_value(draw: st.DrawFn, secret: str) -> tuple[str, object]:
     return draw(st.sampled_from(["data", "headers", "ctx", "ключ"])), draw(nested(inner))
 
 
+NO_SURROGATE = st.characters(exclude_categories=("Cs",))
+VALIDATOR = Draft202012Validator(
+    json.loads(resources.files("tapelog").joinpath("schemas/log-entry.schema.json").read_text())
+)
 _modules = itertools.count()
 
 
@@ -221,3 +228,54 @@ def test_no_secret_reaches_any_output(placement: tuple[str, str, Callable[[], No
     for name, fmt in FORMATS:
         out = fmt(entries[0])
         assert secret.encode() not in out, f"{where}: the secret leaked in {name}: {out!r}"
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    fields=st.dictionaries(
+        st.text(max_size=10),
+        st.integers() | st.dictionaries(st.text(NO_SURROGATE, max_size=5), st.text(NO_SURROGATE)),
+        max_size=6,
+    )
+)
+def test_any_keys_give_a_valid_entry_and_none_is_lost(fields: dict[str, Any]) -> None:
+    """Keys of any script or character give a schema-valid entry; no two fold into one."""
+    with capture() as entries:
+        tapelog.get_logger("keys").info("keys", **fields)
+    (entry,) = entries
+
+    assert VALIDATOR.is_valid(entry), [error.message for error in VALIDATOR.iter_errors(entry)]
+    core = ("timestamp", "level", "logger", "message", "seq")
+    user = {key: value for key, value in entry.items() if key not in core}
+    assert len(fields) == len(user)
+    nested = [list(value) for value in user.values() if isinstance(value, dict)]
+    for value in fields.values():
+        if isinstance(value, dict):
+            assert list(value) in nested  # nested keys verbatim, in order
+
+
+@settings(max_examples=50, deadline=None)
+@given(secret=secrets, data=st.data())
+def test_no_secret_from_the_standard_library_reaches_any_output(
+    secret: str, data: st.DataObject
+) -> None:
+    """A record from a library (urllib3 through the stdlib bridge) is redacted the same way."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        tapelog.capture_stdlib("debug", replace_handlers=True)
+        text = data.draw(text_with(secret))
+        with capture() as entries:
+            logging.getLogger("urllib3.connectionpool").warning(
+                "Retrying after %s",
+                text,
+                extra={"headers": [("Authorization", f"Bearer {secret}")]},
+            )
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    (entry,) = entries
+    for name, fmt in FORMATS:
+        assert secret.encode() not in fmt(entry), f"stdlib: the secret leaked in {name}"
