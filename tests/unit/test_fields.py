@@ -88,11 +88,18 @@ class TestFieldSelector:
 
         assert "bob" == actual["user.name"]
 
-    @pytest.mark.parametrize("new", ["", "1st", "has space", "x" * 129])
+    @pytest.mark.parametrize("new", ["", "a-b", "has space", "x" * 129])
     def test_invalid_new_name_is_refused(self, new: str) -> None:
         """A new name that is not a valid key is a configuration error naming the entry."""
         with pytest.raises(ConfigError, match=re.escape("fields.rename.user")):
             FieldSelector(rename={"user": new})
+
+    @pytest.mark.parametrize("new", ["1st", "ключ", "msg.text"])
+    def test_new_names_follow_the_top_level_key_rule(self, new: str) -> None:
+        """A new name may hold what a top-level key may: letters and digits of any script."""
+        assert {"level": "info", new: "bob"} == FieldSelector(rename={"user": new})(
+            {"level": "info", "user": "bob"}
+        )
 
     def test_two_keys_to_one_name_is_refused(self) -> None:
         """Two keys cannot be renamed to the same name."""

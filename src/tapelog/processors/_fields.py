@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["FieldSelector"]
 
 _NO_RENAMES: Final[Mapping[str, str]] = MappingProxyType({})
-_VALID_KEY: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,127}")
+_VALID_KEY: Final = re.compile(r"[\w.]{1,128}")  # as a sanitised top-level key
 _KEY_LENGTH: Final = 128
 
 
@@ -52,7 +52,9 @@ class FieldSelector:
         for old, new in rename.items():
             if not _VALID_KEY.fullmatch(new):
                 raise ConfigError(
-                    f"fields.rename.{old}", new, "a key matching [A-Za-z_][A-Za-z0-9_.]{0,127}"
+                    f"fields.rename.{old}",
+                    new,
+                    "a key of letters and digits of any script, _ and . (at most 128)",
                 )
             if new in targets:
                 raise ConfigError(

@@ -226,7 +226,7 @@ class Redactor:
                 raise ConfigError(
                     f"redaction.keys[{index}]",
                     key,
-                    "a key name with an ASCII letter or digit (field names are ASCII)",
+                    "a key name with a letter or a digit",
                 )
             terms.append(words)
         compiled: list[re.Pattern[str]] = []
