@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import operator
+import sys
 import time
 from typing import TYPE_CHECKING, Final, final
 
@@ -100,6 +101,7 @@ class Pipeline:
         self.config = config
         self._failures: dict[str, tuple[int, str]] = {}
         self._counters: dict[str, SinkCounters] = {}
+        self._failed_at: dict[str, float] = {}
         self._last_failure_report: dict[str, float] = {}
 
     @property
@@ -212,6 +214,7 @@ class Pipeline:
         reason = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
         previous, _ = self._failures.get(sink_name, (0, ""))
         self._failures[sink_name] = (previous + count, reason)
+        self._failed_at[sink_name] = time.monotonic()
 
     def periodic(self) -> Sequence[Record]:
         """Run the sinks' timers and report their failures (rate-limited per sink).
@@ -257,7 +260,27 @@ class Pipeline:
             meta: dict[str, object] = {"skip_sink": name}
             message = f"sink {name!r} failed"
             reports.append((now_ns, ERROR, "tapelog", message, fields, _EMPTY, _EMPTY, None, meta))
+            if not self._healthy_sink_for(name, fields, now):
+                _tell_stderr(f"{message} ({count} entries given up): {error}")
         return reports
+
+    def _healthy_sink_for(self, failing: str, fields: dict[str, object], now: float) -> bool:
+        """Whether a sink other than ``failing`` would record its ``sink_failed`` report.
+
+        One that takes error entries from logger ``tapelog``, and has not failed itself in
+        the last report interval (nor has failures waiting to be reported).
+        """
+        entry: dict[str, object] = {"logger": "tapelog", "level": "error", **fields}
+        for slot in self.slots:
+            if slot.name == failing or slot.level > ERROR or slot.name in self._failures:
+                continue
+            last = self._failed_at.get(slot.name)
+            if last is not None and now - last < _FAILURE_REPORT_INTERVAL:
+                continue
+            if slot.accepts is not None and not slot.accepts(entry):
+                continue
+            return True
+        return False
 
     def flush(self) -> None:
         """Flush every sink; one failing does not stop the others.
@@ -314,6 +337,15 @@ class Pipeline:
             slot.lifecycle.after_fork()
 
 
+def _tell_stderr(text: str) -> None:
+    """Say on stderr what no sink can record (rate-limited by the caller)."""
+    stream = sys.stderr or sys.__stderr__
+    if stream is not None:
+        with contextlib.suppress(Exception):  # nothing is left to report to
+            stream.write(f"tapelog: {text}; no other sink can record this\n")
+            stream.flush()
+
+
 def _bind(slot: SinkSlot, counter: SinkCounters) -> None:
     """Let a sink that delivers on its own thread count into the pipeline's counters."""
     if slot.delivers_itself and slot.bound_counters is not counter:
@@ -332,16 +364,12 @@ def _format_choice(config: Config, sink: SinkConfig) -> tuple[str, bool]:
     if sink.format is not None:
         name = sink.format
     elif sink.type == "console" and not explicit_default:
-        import sys
-
         stream = sys.stdout if sink.options.get("stream") == "stdout" else sys.stderr
         name = "console" if stream is not None and stream.isatty() else "json"
     else:
         name = config.format
     color = False
     if name == "console" and sink.type == "console":
-        import sys
-
         stream = sys.stdout if sink.options.get("stream") == "stdout" else sys.stderr
         wanted = sink.options.get("color")
         color = bool(wanted) if wanted is not None else should_color(stream)

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from tests.conftest import need
 
+import tapelog
+from tapelog.exceptions import ConfigError
 from tapelog.retention import NamePattern
 from tapelog.retention._reader import compression_of, iter_lines
 
@@ -294,3 +296,106 @@ class TestFullDisk:
         assert (len(on_disk), len(spilled)) == (main["written"], main["failed"])
         assert (len(spilled), len(spilled)) == (fallback["received"], fallback["written"])
         check_invariants(stats, received={"spill": len(spilled)})
+
+
+ALONE_WRITER = """
+    import json, os, sys
+    from pathlib import Path
+    import tapelog
+
+    path, other = Path(sys.argv[1]), sys.argv[2]
+    sinks = [{"type": "file", "name": "main", "path": str(path)}]
+    if other != "-":
+        sinks.append({"type": "file", "name": "other", "path": other})
+    tapelog.configure(sinks=sinks)
+    log = tapelog.get_logger("app")
+    log.info("first")
+    tapelog.flush(10)
+    path.unlink()
+    path.mkdir()  # the file's place is taken: every write fails from now on
+    for i in range(20):
+        log.info("entry", i=i)
+    tapelog.flush(10)
+    tapelog.shutdown(10)
+    print(json.dumps(tapelog.stats().as_dict()))
+"""
+
+
+class TestNoHealthySinkLeft:
+    def test_failures_of_the_only_sink_go_to_stderr(self, tmp_path: Path) -> None:
+        """With no other sink to record them, a sink's failures are told on stderr.
+
+        Before the fix, every entry was counted failed and nothing said so anywhere.
+        """
+        stats = run_child(ALONE_WRITER, str(tmp_path / "app.jsonl"), "-")
+        told = [line for line in stats["_stderr"].splitlines() if line.startswith("tapelog:")]
+
+        assert 20 == stats["sinks"]["main"]["failed"]
+        assert 1 == len(told), stats["_stderr"]
+        assert "sink 'main' failed" in told[0]
+        assert "20 entries" in told[0]
+        assert "Is a directory" in told[0]
+        check_invariants(stats)
+
+    def test_a_healthy_sink_records_the_failure_instead(self, tmp_path: Path) -> None:
+        """While another sink works, the failure is its entry, and stderr stays quiet."""
+        other = tmp_path / "other.jsonl"
+        stats = run_child(ALONE_WRITER, str(tmp_path / "app.jsonl"), str(other))
+        reports = [
+            e
+            for e in map(json.loads, other.read_bytes().splitlines())
+            if e.get("event") == "tapelog.sink_failed"
+        ]
+
+        assert "" == stats["_stderr"]
+        assert [("main", 20)] == [(e["sink"], e["failed"]) for e in reports]
+        check_invariants(stats)
+
+
+class TestPathsCheckedUpFront:
+    @pytest.mark.parametrize("key", ["path", "archive_dir"])
+    def test_a_nul_byte_is_refused(self, tmp_path: Path, key: str) -> None:
+        """A path with a NUL byte can never be opened: configure() says so, naming the key."""
+        sink = {"type": "file", "path": str(tmp_path / "app.jsonl"), key: f"{tmp_path}/a\x00b"}
+        with pytest.raises(ConfigError, match=rf"sinks\[0\]\.{key}: expected .*NUL") as caught:
+            tapelog.configure(sinks=[sink])
+
+        assert f"sinks[0].{key}" == caught.value.path
+
+    def test_a_directory_is_not_a_log_file(self, tmp_path: Path) -> None:
+        """A file sink whose path is a directory is refused, not counted failed forever."""
+        with pytest.raises(
+            ConfigError, match=r"sinks\[1\]\.path: expected a file path, not a directory"
+        ):
+            tapelog.configure(sinks=[{"type": "console"}, {"type": "file", "path": str(tmp_path)}])
+
+    @pytest.mark.parametrize("key", ["path", "archive_dir"])
+    def test_a_parent_that_is_a_file_is_refused(self, tmp_path: Path, key: str) -> None:
+        """A path under a regular file can never be created."""
+        blocker = tmp_path / "blocker"
+        blocker.write_text("not a directory")
+        sink = {"type": "file", "path": str(tmp_path / "app.jsonl")}
+        sink[key] = str(blocker / "logs" / "app.jsonl")
+        with pytest.raises(ConfigError, match=rf"sinks\[0\]\.{key}: .*is a file") as caught:
+            tapelog.configure(sinks=[sink])
+
+        assert str(blocker) in str(caught.value)
+
+    def test_an_archive_dir_that_is_a_file_is_refused(self, tmp_path: Path) -> None:
+        """Archives go into a directory: a regular file at that path is refused."""
+        blocker = tmp_path / "archive"
+        blocker.write_text("not a directory")
+        sink = {"type": "file", "path": str(tmp_path / "app.jsonl"), "archive_dir": str(blocker)}
+        with pytest.raises(ConfigError, match=r"sinks\[0\]\.archive_dir: expected a directory"):
+            tapelog.configure(sinks=[sink])
+
+    def test_paths_that_will_be_created_are_accepted(self, tmp_path: Path) -> None:
+        """Directories that do not exist yet are fine: the sink creates them."""
+        live = tmp_path / "a" / "b" / "app.jsonl"
+        tapelog.configure(
+            sinks=[{"type": "file", "path": str(live), "archive_dir": str(tmp_path / "c" / "d")}]
+        )
+        tapelog.get_logger("app").info("hello")
+        tapelog.flush(10)
+
+        assert [("app", "hello")] == [(e["logger"], e["message"]) for e in entries_of(live)]

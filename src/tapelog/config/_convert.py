@@ -17,9 +17,11 @@ import json
 import math
 import os
 import re
+import stat
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import MISSING as _DATACLASS_MISSING
 from dataclasses import dataclass, fields
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, NoReturn, TypeAlias, TypeVar, cast, final
 
@@ -99,7 +101,48 @@ def file_path(value: object, path: str) -> str:
         value = os.fspath(cast("os.PathLike[str]", value))
     if not isinstance(value, str) or not value:
         fail(path, value, "a file path")
+    if "\0" in value:
+        fail(path, value, "a file path without NUL characters (no system can open one)")
     return value
+
+
+def _first_existing(place: Path) -> tuple[Path, os.stat_result] | None:
+    """The nearest of ``place`` and its parents that exists, with its status."""
+    for candidate in (place, *place.parents):
+        try:
+            return candidate, candidate.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError:
+            return None  # not ours to judge (no permission to look, say)
+    return None
+
+
+def _check_parents(place: Path, raw: object, path: str) -> None:
+    """Refuse a path whose directory can never be created: a parent is not a directory."""
+    found = _first_existing(place)
+    if found is not None and not stat.S_ISDIR(found[1].st_mode):
+        fail(path, raw, f"a path whose directory can be created ({str(found[0])!r} is a file)")
+
+
+def log_file_path(value: object, path: str) -> str:
+    """A file to write: not a directory, and under a directory that exists or can."""
+    text = file_path(value, path)
+    target = Path(text)
+    if target.is_dir():
+        fail(path, value, "a file path, not a directory")
+    _check_parents(target.parent, value, path)
+    return text
+
+
+def directory_path(value: object, path: str) -> str:
+    """A directory to write into: a directory already, or one that can be created."""
+    text = file_path(value, path)
+    target = Path(text)
+    if target.exists() and not target.is_dir():
+        fail(path, value, "a directory (a file is at this path)")
+    _check_parents(target, value, path)
+    return text
 
 
 def boolean(value: object, path: str) -> bool:

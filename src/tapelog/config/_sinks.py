@@ -28,12 +28,14 @@ from tapelog.config._convert import (
     as_mapping,
     boolean,
     choice,
+    directory_path,
     duration,
     fail,
     file_path,
     integer,
     join,
     level,
+    log_file_path,
     mapping,
     number,
     read_keys,
@@ -330,12 +332,12 @@ def _file_check(values: dict[str, Any], path: str) -> dict[str, Any]:
 
 FILE_OPTIONS: Final = Table(
     {
-        "path": Option(file_path, required=True),
+        "path": Option(log_file_path, required=True),
         "mode": Option(_file_mode, 0o640),
         "rotation": Option(ROTATION_OPTIONS),
         "retention": Option(RETENTION_OPTIONS),
         "compression": Option(choice("gzip", "zstd", "none")),
-        "archive_dir": Option(file_path),
+        "archive_dir": Option(directory_path),
         "audit": Option(boolean, default=False),
         "audit_key_env": Option(
             string(pattern=r"[A-Za-z_][A-Za-z0-9_]*", expected="an environment variable name")
@@ -515,7 +517,7 @@ _DELIVERY: Final = {
     "gzip": Option(boolean, default=False),
     "timeout": Option(duration(positive=True), 10.0),
     "retry": Option(RETRY_OPTIONS, RETRY_OPTIONS.defaults()),
-    "spool_dir": Option(file_path),
+    "spool_dir": Option(directory_path),
     "spool_max_size": Option(size(minimum=1), 100 << 20),
     **dict.fromkeys(_TLS_KEYS, Option(file_path)),
     "proxy": Option(_proxy_url),
