@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import time
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -20,7 +24,7 @@ from tests.conftest import need
 
 import tapelog
 from tapelog.exceptions import ConfigError
-from tapelog.retention import NamePattern
+from tapelog.retention import NamePattern, list_archives
 from tapelog.retention._reader import compression_of, iter_lines
 
 
@@ -399,3 +403,99 @@ class TestPathsCheckedUpFront:
         tapelog.flush(10)
 
         assert [("app", "hello")] == [(e["logger"], e["message"]) for e in entries_of(live)]
+
+
+KILLED_WRITER = """
+    import sys
+    import tapelog
+
+    path, base = sys.argv[1], int(sys.argv[2])
+    tapelog.configure(
+        sinks=[{"type": "file", "path": path, "rotation": {"size": "8 KiB"}, "compression": "gzip"}],
+        # Wait for room rather than drop (a drop is counted, but this process is killed):
+        # what a kill loses is then only what was queued or being written.
+        queue={"size": QUEUE, "batch_size": BATCH, "block_timeout": "60s"},
+    )
+    log = tapelog.get_logger("app")
+    i = 0
+    while True:
+        log.info("entry", i=base + i, pad="y" * (i % 97))
+        if i % 50 == 0:
+            print(base + i, flush=True)  # logged (queued), not necessarily written
+        i += 1
+"""
+QUEUE, BATCH = 256, 32
+KILLS = 6
+
+
+class TestKilledWriter:
+    def test_sigkill_at_random_moments_across_rotations(self, tmp_path: Path) -> None:
+        """Writers killed at random moments leave readable files and lose only the queue.
+
+        Each of six writers logs as fast as it can through 8 KiB rotations with gzip, and is
+        killed with SIGKILL after a random delay: mid-write, mid-rotation, mid-compression.
+        A last writer starts, logs, and shuts down. Then every file reads to its end, every
+        line but a torn one per kill is a valid entry, nothing is written twice, and every
+        entry a writer had logged is on file, except at most the last queue.size +
+        batch_size of each writer (what was still queued or being written).
+        """
+        live = tmp_path / "app.jsonl"
+        script = KILLED_WRITER.replace("QUEUE", str(QUEUE)).replace("BATCH", str(BATCH))
+        rng = random.Random(os.environ.get("PYTEST_SEED", "11"))
+        logged: list[tuple[int, int]] = []  # per writer: first number, last number logged
+        for kill in range(KILLS):
+            base = kill * 1_000_000
+            writer = subprocess.Popen(
+                [sys.executable, "-c", textwrap.dedent(script), str(live), str(base)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            assert writer.stdout is not None
+            last = -1
+            for line in writer.stdout:  # wait until it is logging, then a random while
+                last = int(line)
+                if last >= base + 200:
+                    break
+            stop = time.monotonic() + rng.uniform(0.0, 0.3)
+            while time.monotonic() < stop:
+                last = int(writer.stdout.readline() or last)
+            writer.send_signal(signal.SIGKILL)
+            writer.wait(timeout=30)
+            last = max([last, *map(int, writer.stdout.read().split())])
+            assert writer.stderr is not None
+            writer.stderr.close()
+            writer.stdout.close()
+            assert -signal.SIGKILL == writer.returncode
+            logged.append((base, last))
+        stats = run_child(
+            """
+            import json, sys
+            import tapelog
+
+            tapelog.configure(sinks=[{"type": "file", "path": sys.argv[1],
+                                      "rotation": {"size": "8 KiB"}, "compression": "gzip"}])
+            for i in range(100):
+                tapelog.get_logger("app").info("entry", i=9_000_000 + i)
+            tapelog.shutdown(30)
+            print(json.dumps(tapelog.stats().as_dict()))
+            """,
+            str(live),
+        )
+        lines, files = family_lines(live)
+        torn = [line for line in lines if not line.rstrip(b"\n").endswith(b"}")]
+        entries = [json.loads(line) for line in lines if line.rstrip(b"\n").endswith(b"}")]
+        found = Counter(e["i"] for e in entries if e.get("logger") == "app")
+
+        assert len(files) > 2 * KILLS  # the kills did happen across rotations
+        assert len(torn) <= KILLS, torn
+        assert all(line.endswith(b"\n") for line in lines)  # a torn line was ended, not joined
+        assert [] == [i for i, n in found.items() if n > 1]  # nothing written twice
+        for base, last in logged:
+            window = QUEUE + BATCH
+            missing = [i for i in range(base, last - window + 1) if i not in found]
+            assert [] == missing, (base, last, missing[:1], missing[-1:], len(missing))
+            assert all(i < last + 50 for i in found if base <= i < base + 1_000_000)
+        assert list(range(9_000_000, 9_000_100)) == sorted(i for i in found if i >= 9_000_000)
+        statuses = list_archives(tmp_path)
+        assert [] == [s.name for s in statuses if s.integrity in {"mismatch", "missing"}]
+        check_invariants(stats)

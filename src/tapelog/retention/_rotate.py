@@ -350,6 +350,12 @@ class RotatingFile:
             return stored
         return self.names.highest_sequence(self.directories)
 
+    def _store_sequence(self, sequence: int) -> None:
+        """Record ``sequence`` as taken, keeping the rest of the state line."""
+        assert self._lock_fd is not None
+        state = {**self._state(), "seq": sequence}
+        _replace_line(self._lock_fd, orjson.dumps(state) + b"\n")
+
     def _write_state(self, opened: float, sequence: int | None = None) -> None:
         assert self._lock_fd is not None
         assert self._identity is not None
@@ -357,9 +363,7 @@ class RotatingFile:
             sequence = self._last_sequence()
         dev, ino = self._identity
         state = {"dev": dev, "ino": ino, "opened": opened, "seq": sequence}
-        line = orjson.dumps(state) + b"\n"
-        os.ftruncate(self._lock_fd, 0)
-        os.pwrite(self._lock_fd, line, 0)
+        _replace_line(self._lock_fd, orjson.dumps(state) + b"\n")
 
     def _restart_period(self, sequence: int | None = None) -> None:
         now = self.clock.time()
@@ -385,7 +389,8 @@ class RotatingFile:
         while self.names.taken(name, self.directories):  # a file copied in by hand, say
             sequence += 1
             name = self.names.make(start, end, sequence=sequence)
-        target = self.path.with_name(name)
+        self._store_sequence(sequence)  # first: a process killed after the rename
+        target = self.path.with_name(name)  # must not leave the number free for reuse
         self.path.rename(target)
         try:
             fd, _ = self._open_live()
@@ -434,6 +439,15 @@ class RotatingFile:
         if lock_fd is not None:
             with contextlib.suppress(OSError):
                 os.close(lock_fd)
+
+
+def _replace_line(fd: int, line: bytes) -> None:
+    """Overwrite the state line, then cut what is left of a longer one.
+
+    Killed in between, the file still starts with a whole line, which is all that is read.
+    """
+    os.pwrite(fd, line, 0)
+    os.ftruncate(fd, len(line))
 
 
 def open_append(path: Path, mode: int | None = None) -> int:
