@@ -7,7 +7,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from tapelog._version import __version__
-from tapelog.cli import _archive, _config, _demo, _query, _reload, _schema, _tail
+from tapelog.cli import _archive, _config, _demo, _metrics, _query, _reload, _schema, _tail
 
 
 if TYPE_CHECKING:
@@ -22,6 +22,7 @@ _COMMANDS: dict[
     "archive": (_archive.add_arguments, _archive.run),
     "config": (_config.add_arguments, _config.run),
     "demo": (_demo.add_arguments, _demo.run),
+    "metrics": (_metrics.add_arguments, _metrics.run),
     "query": (_query.add_arguments, _query.run),
     "reload": (_reload.add_arguments, _reload.run),
     "schema": (_schema.add_arguments, _schema.run),
