@@ -224,3 +224,35 @@ def test_metrics_config_errors_name_the_key(
         tapelog.configure({"sinks": [], "metrics": metrics_config})
     assert path in caught.value.path
     assert expected in str(caught.value)
+
+
+def test_otlp_records_keep_the_metric_name_unit_and_attributes() -> None:
+    import importlib.util
+
+    from tests.conftest import need
+    from tests.integration.test_otlp_sink import decode
+
+    from tapelog.cli._collector import Collector
+
+    need(importlib.util.find_spec("opentelemetry.proto") is not None, "opentelemetry-proto")
+    receiver = Collector(path="/v1/logs", parse=decode).up()
+    try:
+        otlp = {
+            "type": "otlp",
+            "endpoint": receiver.url.removesuffix("/v1/logs"),
+            "batch": {"max_delay": "50ms"},
+        }
+        tapelog.configure({"sinks": [otlp], "metrics": {"interval": "1h"}})
+        metrics.observe("http.client.request.duration", 0.2, **{"server.port": 8443})
+        metrics.report()
+        assert tapelog.flush(10)
+        assert receiver.wait_for(2)
+        records = {r["attributes"]["metric"]["name"]: r for r in receiver.records}
+        found = records["http.client.request.duration"]
+        assert found["record"].event_name == "metrics.snapshot"
+        metric = found["attributes"]["metric"]
+        assert (metric["unit"], metric["type"], metric["count"]) == ("s", "histogram", 1)
+        assert metric["attributes"] == {"server.port": 8443}
+        assert abs(metric["p99"] - 0.2) <= 0.002
+    finally:
+        receiver.close()

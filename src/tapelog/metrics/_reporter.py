@@ -261,8 +261,8 @@ class Reporter:
                 point["sum"] = sketch.sum
                 point["min"] = sketch.min
                 point["max"] = sketch.max
-                for key, q in _PERCENTILES:
-                    value = sketch.quantile(q)
+                values = sketch.quantiles(q for _, q in _PERCENTILES)
+                for (key, _), value in zip(_PERCENTILES, values, strict=True):
                     if value is not None:
                         point[key] = value
                 point["relative_error"] = sketch.relative_error

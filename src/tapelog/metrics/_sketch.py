@@ -107,6 +107,7 @@ class Sketch:
     """
 
     __slots__ = (
+        "_scale",
         "collapsed_below",
         "count",
         "max",
@@ -124,6 +125,7 @@ class Sketch:
             raise ValueError(f"relative_error must be between 0 and 1, not {relative_error!r}")
         self.relative_error = relative_error
         self.multiplier = multiplier(relative_error)
+        self._scale = 2.0 / (1.0 + math.exp(1.0 / self.multiplier))
         self.positive: dict[int, int] = {}
         self.negative: dict[int, int] = {}
         self.zero_count = 0
@@ -185,44 +187,49 @@ class Sketch:
 
     def value_of(self, key: int) -> float:
         """The value a positive bucket stands for: within the relative error of its values."""
-        gamma = math.exp(1.0 / self.multiplier)
-        return 2.0 * math.exp(key / self.multiplier) / (1.0 + gamma)
+        return self._scale * math.exp(key / self.multiplier)
 
     def quantile(self, q: float) -> float | None:
         """The value of rank ``floor(q * (count - 1))``; None for an empty sketch."""
-        if not 0.0 <= q <= 1.0:
-            raise ValueError(f"a quantile is between 0 and 1, not {q!r}")
-        total = self.zero_count + sum(self.positive.values()) + sum(self.negative.values())
-        if total == 0:
-            return None
-        rank = math.floor(q * (total - 1))
-        seen = 0
-        value: float | None = None
-        for key in sorted(self.negative, reverse=True):
-            seen += self.negative[key]
-            if seen > rank:
-                value = -self.value_of(key)
-                break
-        if value is None:
-            seen += self.zero_count
-            if seen > rank:
-                value = 0.0
-        if value is None:
-            for key in sorted(self.positive):
-                seen += self.positive[key]
-                if seen > rank:
-                    value = self.value_of(key)
-                    break
-        if value is None:  # pragma: no cover - rank < total always finds a bucket
-            value = self.max
-        # The true quantile lies between the extremes; clamping can only bring it closer.
-        if self.min <= self.max:
-            value = min(max(value, self.min), self.max)
-        return value
+        return self.quantiles((q,))[0]
 
     def quantiles(self, qs: Iterable[float]) -> list[float | None]:
-        """Several quantiles at once."""
-        return [self.quantile(q) for q in qs]
+        """Several quantiles in one walk over the buckets (each as ``quantile``)."""
+        wanted = list(qs)
+        for q in wanted:
+            if not 0.0 <= q <= 1.0:
+                raise ValueError(f"a quantile is between 0 and 1, not {q!r}")
+        total = self.zero_count + sum(self.positive.values()) + sum(self.negative.values())
+        if total == 0:
+            return [None] * len(wanted)
+        order = sorted(range(len(wanted)), key=lambda i: wanted[i])
+        ranks = [math.floor(wanted[i] * (total - 1)) for i in order]
+        answers: list[float | None] = [None] * len(wanted)
+        clamp = self.min <= self.max
+        position = 0
+        seen = 0
+        for sign, key, count in self._ascending():
+            seen += count
+            if seen <= ranks[position]:
+                continue
+            value = sign * self.value_of(key) if sign else 0.0
+            while position < len(ranks) and seen > ranks[position]:
+                # The true quantile lies between the extremes: clamping only brings it closer.
+                answers[order[position]] = min(max(value, self.min), self.max) if clamp else value
+                position += 1
+            if position == len(ranks):
+                break
+        return answers
+
+    def _ascending(self) -> Iterator[tuple[int, int, int]]:
+        """``(sign, key, count)`` of every bucket, lowest value first (sign 0: zero)."""
+        negative, positive = self.negative, self.positive
+        for key in sorted(negative, reverse=True):
+            yield -1, key, negative[key]
+        if self.zero_count:
+            yield 0, 0, self.zero_count
+        for key in sorted(positive):
+            yield 1, key, positive[key]
 
     @property
     def bins(self) -> int:
