@@ -84,8 +84,10 @@ def nested(draw: st.DrawFn, leaf: object) -> object:
 @st.composite
 def secret_value(draw: st.DrawFn, secret: str) -> tuple[str, object]:
     """A field name and a value that holds the secret somewhere inside."""
-    kind = draw(st.sampled_from(["under_key", "in_text", "pairs", "byte_pairs"]))
-    if kind == "under_key":
+    kind = draw(st.sampled_from(["under_key", "in_text", "pairs", "byte_pairs", "in_a_key"]))
+    if kind == "in_a_key":  # a dict keyed by proxy URLs, or by text holding a pair
+        inner = {draw(text_with(secret)): 3, "direct": 1}
+    elif kind == "under_key":
         inner: object = {draw(st.sampled_from(SENSITIVE_KEYS)): draw(st.just(secret))}
     elif kind == "in_text":
         inner = draw(text_with(secret))
@@ -204,6 +206,8 @@ def placements(draw: st.DrawFn) -> tuple[str, str, Callable[[], None]]:
         error = draw(exception_with(secret))
     else:
         key, value = draw(secret_value(secret))
+        if draw(st.booleans()) and isinstance(value, dict) and where == "field":
+            key, value = draw(text_with(secret)), 1  # the secret in a top-level key
         {"field": fields, "bound": bound, "context": context}[where][key] = value
 
     def log() -> None:

@@ -389,6 +389,17 @@ class TestContainers:
             clean_fields(fields, None)
         )
 
+    def test_keys_holding_secrets_are_redacted_at_any_depth(self) -> None:
+        """A key is kept unless it holds a secret: a proxy URL with credentials, a pair."""
+        from tapelog.processors import Redactor
+
+        fields = {"pool": {"http://u:pw@p:8080": 3, "X-Api-Key": "k"}, "token=abc123": 1}
+
+        assert {
+            "pool": {"http://[REDACTED]@p:8080": 3, "X-Api-Key": "[REDACTED]"},
+            "token__REDACTED_": "[REDACTED]",
+        } == clean_fields(fields, Redactor())
+
     def test_non_str_keys_that_collide_are_kept_apart(self) -> None:
         """A nested 1 and "1" both survive, the later with a _ suffix."""
         assert {"1": "int", "1_": "str"} == clean_value({1: "int", "1": "str"}, None)

@@ -335,6 +335,8 @@ def _clean_items(
         plan = plans.get(key) if type(key) is str else None
         if plan is None:
             name = sanitize_key(key)
+            if name != key:  # a key that is text, not a name, may hold a secret too
+                name = sanitize_key(redact(key if type(key) is str else _text_of(key)))
             plan = (name, is_sensitive(name))
             if type(key) is str and len(plans) < _PLAN_CACHE_SIZE:
                 plans[key] = plan
@@ -379,6 +381,10 @@ def _verbatim_items(
             name = key if key.isascii() else _text(key, None)
         else:
             name = _text(_text_of(key), None)
+        # A key may hold a secret as a value can ({"https://u:pw@proxy:8080": 3}); one
+        # that is an identifier cannot, and most are.
+        if redactor is not None and not name.isidentifier():
+            name = redactor.redact_text(name)
         if name in out:  # 1 and "1", or two keys differing in a lone surrogate
             name = _unique_key(name, out)
         if redactor is not None and redactor.is_sensitive(name):
