@@ -38,12 +38,13 @@ from threading import get_ident
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final, Protocol, cast
 
+from tapelog._event import make_record
 from tapelog._levels import WARNING
 from tapelog._stats import SinkCounters, Stats
 
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Sequence
 
     from tapelog._event import Record
     from tapelog.config._model import QueueConfig
@@ -51,7 +52,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Dispatcher", "PipelineLike"]
 
-_EMPTY: Final[Mapping[str, object]] = MappingProxyType({})
 _INTERNAL_LOGGER: Final = "tapelog"
 _REPORT_INTERVAL: Final = 5.0  # seconds between two tapelog.dropped entries
 _IDLE_WAIT: Final = 0.25  # the worker wakes this often when idle, for periodic duties
@@ -421,17 +421,7 @@ class Dispatcher:
             "overflow": self._policy,
         }
         message = f"{sum(since.values())} entries dropped: the queue was full"
-        return (
-            time.time_ns(),
-            WARNING,
-            _INTERNAL_LOGGER,
-            message,
-            fields,
-            _EMPTY,
-            _EMPTY,
-            None,
-            None,
-        )
+        return make_record(WARNING, message, fields, logger=_INTERNAL_LOGGER)
 
     # -- flush, shutdown, stats ----------------------------------------------------
 

@@ -16,6 +16,7 @@ import traceback
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
+from tapelog._event import LEVEL, LOGGER, MESSAGE, TIME
 from tapelog._levels import LEVEL_NAMES, level_name
 from tapelog._otel import trace_fields
 from tapelog.processors import clean_field_value, clean_fields, clean_value, sanitize_key
@@ -478,19 +479,19 @@ class EntryBuilder:
     def broken_entry(self, record: Record, exc: Exception) -> EventDict:
         """An entry that still carries the record's core facts when building it failed."""
         try:
-            timestamp = self.timestamp(record[0])
+            timestamp = self.timestamp(record[TIME])
         except Exception:
             timestamp = self.timestamp(time.time_ns())
         redact = self._redact
         try:
-            logger = _BAD_LOGGER_CHARS.sub("_", redact(_safe_text(_text_of(record[2]))))
-            message = redact(_safe_text(_text_of(record[3])))
+            logger = _BAD_LOGGER_CHARS.sub("_", redact(_safe_text(_text_of(record[LOGGER]))))
+            message = redact(_safe_text(_text_of(record[MESSAGE])))
             problem = redact(_safe_text(f"{type(exc).__name__}: {_text_of(exc)}"))
         except Exception:  # the redactor fails closed; so does this
             logger, message, problem = "root", self._replacement, type(exc).__name__
         return {
             "timestamp": timestamp,
-            "level": level_name(record[1]) if type(record[1]) is int else "error",
+            "level": level_name(record[LEVEL]) if type(record[LEVEL]) is int else "error",
             "logger": logger or "root",
             "message": message,
             "tapelog_error": problem,

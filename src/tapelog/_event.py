@@ -1,17 +1,37 @@
 """The record a log call leaves in the queue: one plain tuple, cheap to build.
 
 A tuple rather than an object: the caller allocates as little as possible (see
-``../docs/architecture.md``, "the hot path"), and the worker unpacks it once.
+docs/architecture.md, "Records are tuples"), and the worker unpacks it once. The
+positions have names (``LEVEL``, ``META``, ...) for code that reads one field, and
+:func:`make_record` is the one constructor; ``Logger._log`` alone builds the tuple inline,
+which saves a call on every enabled log call (tests/unit/test_event.py holds the two to
+the same shape).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from types import TracebackType
-from typing import TypeAlias
+from typing import Final, TypeAlias
+
+from tapelog._context import EMPTY
 
 
-__all__ = ["ExcInfo", "Record"]
+__all__ = [
+    "BOUND",
+    "CONTEXT",
+    "EXC",
+    "FIELDS",
+    "LEVEL",
+    "LOGGER",
+    "MESSAGE",
+    "META",
+    "TIME",
+    "ExcInfo",
+    "Record",
+    "make_record",
+]
 
 ExcInfo: TypeAlias = tuple[type[BaseException], BaseException, TracebackType | None]
 """An exception as ``sys.exc_info()`` gives it."""
@@ -28,3 +48,42 @@ Record: TypeAlias = tuple[
     "Mapping[str, object] | None",  # 8 meta: call-site facts and domain objects, or None
 ]
 """What one call leaves in the queue. Built on the caller's thread, read on the worker's."""
+
+TIME: Final = 0
+LEVEL: Final = 1
+LOGGER: Final = 2
+MESSAGE: Final = 3
+FIELDS: Final = 4
+BOUND: Final = 5
+CONTEXT: Final = 6
+EXC: Final = 7
+META: Final = 8
+
+
+def make_record(
+    level: int,
+    message: str,
+    fields: Mapping[str, object],
+    *,
+    logger: str = "tapelog",
+    bound: Mapping[str, object] = EMPTY,
+    context: Mapping[str, object] = EMPTY,
+    exc: ExcInfo | None = None,
+    meta: Mapping[str, object] | None = None,
+    time_ns: int | None = None,
+) -> Record:
+    """Build a record; by default one of tapelog's own (logger ``tapelog``, no context).
+
+    Args:
+        level: the level number.
+        message: the message.
+        fields: the call's fields (``event`` among them for tapelog's own entries).
+        logger: the logger name.
+        bound: the logger's bound fields.
+        context: the context fields in effect.
+        exc: an exception, as ``sys.exc_info()`` gives it.
+        meta: call-site facts and domain objects (``skip_sink``, ``trade``, ...).
+        time_ns: the wall clock in nanoseconds (default: now).
+    """
+    when = time.time_ns() if time_ns is None else time_ns
+    return (when, level, logger, message, fields, bound, context, exc, meta)

@@ -16,6 +16,7 @@ import time
 from typing import TYPE_CHECKING, Final, final
 
 from tapelog._entry import OPTIONAL_FIELDS, EntryBuilder
+from tapelog._event import LEVEL, META, make_record
 from tapelog._levels import ERROR
 from tapelog._stats import SinkCounters
 from tapelog.exceptions import SinkError
@@ -26,17 +27,17 @@ from tapelog.sinks._registry import build_sink
 
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from tapelog._event import Record
     from tapelog.config._model import Config, SinkConfig
+    from tapelog.sinks._base import SinkEvent
     from tapelog.typing import EventDict, Sink
 
 
 __all__ = ["Pipeline", "SinkSlot", "build_pipeline"]
 
 _FAILURE_REPORT_INTERVAL: Final = 5.0
-_EMPTY: Final[dict[str, object]] = {}
 
 
 @final
@@ -146,10 +147,10 @@ class Pipeline:
         chosen: list[EventDict] = []
         sampled_out = 0
         for entry, record in zip(entries, records, strict=True):
-            number = record[1]
+            number = record[LEVEL]
             if number < level:
                 continue
-            meta = record[8]
+            meta = record[META]
             if meta is not None and meta.get("skip_sink") == slot.name:
                 continue
             if accepts is not None and not accepts(entry):
@@ -228,9 +229,7 @@ class Pipeline:
             sink = slot.lifecycle
             try:
                 for level, message, fields in sink.periodic():
-                    reports.append(
-                        (now_ns, level, "tapelog", message, fields, _EMPTY, _EMPTY, None, None)
-                    )
+                    reports.append(make_record(level, message, fields, time_ns=now_ns))
             except Exception as exc:
                 self.note_failure(slot.name, 0, exc)
             taken = sink.take_failures()
@@ -259,7 +258,7 @@ class Pipeline:
             }
             meta: dict[str, object] = {"skip_sink": name}
             message = f"sink {name!r} failed"
-            reports.append((now_ns, ERROR, "tapelog", message, fields, _EMPTY, _EMPTY, None, meta))
+            reports.append(make_record(ERROR, message, fields, meta=meta, time_ns=now_ns))
             if not self._healthy_sink_for(name, fields, now):
                 _tell_stderr(f"{message} ({count} entries given up): {error}")
         return reports
@@ -354,8 +353,27 @@ def _bind(slot: SinkSlot, counter: SinkCounters) -> None:
 
 
 # C-level accessors of a record's level and meta, for the per-batch checks in ``process``.
-_level_of: Callable[[Record], int] = operator.itemgetter(1)
-_meta_of: Callable[[Record], object] = operator.itemgetter(8)
+_level_of: Callable[[Record], int] = operator.itemgetter(LEVEL)
+_meta_of: Callable[[Record], object] = operator.itemgetter(META)
+
+
+def _own_entries(builder: EntryBuilder) -> Callable[[Iterable[SinkEvent]], list[EventDict]]:
+    """Build a sink's own events through the pipeline's builder, as tapelog's entries.
+
+    Called where the pipeline runs (the worker, or under its work lock at close), so the
+    builder's state (``seq``) has one user at a time.
+    """
+
+    def build(events: Iterable[SinkEvent]) -> list[EventDict]:
+        now_ns = time.time_ns()
+        return builder.build_many(
+            [
+                make_record(level, message, fields, time_ns=now_ns)
+                for level, message, fields in events
+            ]
+        )
+
+    return build
 
 
 def _format_choice(config: Config, sink: SinkConfig) -> tuple[str, bool]:
@@ -464,4 +482,7 @@ def build_pipeline(config: Config, previous: Pipeline | None = None) -> Pipeline
         if slot.config.fallback is not None:
             slot.fallback = by_name[slot.config.fallback]
             slot.lifecycle.set_fallback(slot.fallback.sink.write_batch)
+    own_entries = _own_entries(builder)
+    for slot in slots:
+        slot.lifecycle.set_entry_builder(own_entries)
     return Pipeline(builder, slots, config)

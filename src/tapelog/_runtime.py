@@ -50,6 +50,7 @@ from tapelog import _logger
 from tapelog._context import EMPTY
 from tapelog._dispatch import Dispatcher, PipelineLike
 from tapelog._entry import OPTIONAL_FIELDS
+from tapelog._event import make_record
 from tapelog._levels import DEBUG, ERROR, INFO, parse_level
 from tapelog._logger import Logger, LoggerCore
 from tapelog._otel import context_getter
@@ -66,7 +67,6 @@ from tapelog.sinks._base import BaseSink
 if TYPE_CHECKING:
     from collections.abc import Generator, Sequence
 
-    from tapelog._event import Record
     from tapelog._stats import Stats
     from tapelog.config._watch import Signature
     from tapelog.typing import EventDict
@@ -457,18 +457,7 @@ class Runtime:
         self._emit(level, message, {"event": event, "problem": problem, **fields})
 
     def _emit(self, level: int, message: str, fields: dict[str, object]) -> None:
-        record: Record = (
-            time.time_ns(),
-            level,
-            "tapelog",
-            message,
-            fields,
-            EMPTY,
-            EMPTY,
-            None,
-            None,
-        )
-        self.dispatcher.put(record)
+        self.dispatcher.put(make_record(level, message, fields))
 
     # -- testing ---------------------------------------------------------------------
 

@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Final, final
 
 from tapelog._context import get_current
+from tapelog._event import make_record
 from tapelog._levels import parse_level
 
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from tapelog._event import ExcInfo, Record
 
 
@@ -34,8 +32,6 @@ __all__ = ["TapelogFormatter", "TapelogHandler", "capture_stdlib"]
 _RECORD_ATTRIBUTES: Final = frozenset(
     vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None)).keys()
 ) | {"message", "asctime", "taskName"}
-
-_EMPTY: Final[Mapping[str, object]] = MappingProxyType({})
 
 
 def _record_to_tapelog(record: logging.LogRecord) -> Record:
@@ -59,7 +55,16 @@ def _record_to_tapelog(record: logging.LogRecord) -> Record:
         "thread": record.threadName or "",
     }
     time_ns = int(record.created * 1_000_000_000)
-    return (time_ns, record.levelno, record.name, message, fields, _EMPTY, get_current(), exc, meta)
+    return make_record(
+        record.levelno,
+        message,
+        fields,
+        logger=record.name,
+        context=get_current(),
+        exc=exc,
+        meta=meta,
+        time_ns=time_ns,
+    )
 
 
 @final

@@ -21,10 +21,13 @@ if TYPE_CHECKING:
     from tapelog.typing import EventDict, Formatter, Sink
 
 
-__all__ = ["BaseSink", "SinkEvent", "lifecycle", "render_batch"]
+__all__ = ["BaseSink", "BuildEntries", "SinkEvent", "lifecycle", "render_batch"]
 
 SinkEvent: TypeAlias = tuple[int, str, "dict[str, object]"]
 """An entry a sink asks tapelog to log: ``(level number, message, fields)``."""
+
+BuildEntries: TypeAlias = "Callable[[Iterable[SinkEvent]], list[EventDict]]"
+"""Builds entries from a sink's own events the way every entry is built (seq, redaction)."""
 
 
 class BaseSink:
@@ -40,6 +43,8 @@ class BaseSink:
     - ``write_batch`` for each batch, ``periodic`` and ``take_failures`` about every
       0.25 s, ``request_flush`` at each ``tapelog.flush()`` (then ``wait_delivered`` on
       the thread that called ``flush``);
+    - ``set_entry_builder`` with each new configuration, for a sink that must write its
+      own events itself (at close, after the last ``periodic``);
     - ``after_fork`` in a forked child, before the child's first batch;
     - ``close`` once, when a new configuration drops the sink or at shutdown.
 
@@ -104,6 +109,14 @@ class BaseSink:
 
     def set_fallback(self, fallback: Callable[[Sequence[EventDict]], None]) -> None:
         """Where entries go that the sink gives up on later, on its own thread."""
+
+    def set_entry_builder(self, build: BuildEntries) -> None:
+        """How to build entries from the sink's own events, should it write them itself.
+
+        Events are normally returned by ``periodic`` and logged like any entry. A sink
+        whose ``close`` produces more (a compression finishing) writes them with ``build``,
+        so they get a ``seq`` and redaction like every other entry.
+        """
 
     def after_fork(self) -> None:
         """In a forked child: drop what the child must not share (threads, sockets)."""

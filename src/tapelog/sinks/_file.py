@@ -33,7 +33,7 @@ from tapelog.retention import (
     free_disk,
 )
 from tapelog.retention._rotate import WriteError, ends_a_line, open_append, whole_entries
-from tapelog.sinks._base import BaseSink, render_batch
+from tapelog.sinks._base import BaseSink, BuildEntries, render_batch
 
 
 if TYPE_CHECKING:
@@ -129,6 +129,7 @@ class FileSink(BaseSink):
         self._checked_at = 0.0  # monotonic time of the last check that path is still ours
         self._lock = threading.Lock()
         self._events: deque[Event] = deque()
+        self._build_entries: BuildEntries | None = None
         self._rotating: RotatingFile | None = None
         self._housekeeper: Housekeeper | None = None
         self._background: Background | None = None
@@ -398,16 +399,24 @@ class FileSink(BaseSink):
         for _ in range(_LEFTOVER_ROUNDS):  # writing them may rotate, which is an event too
             if not self._events:
                 return
-            stamp = datetime.fromtimestamp(self.clock.time(), UTC).strftime(_TIMESTAMP)
-            entries: list[EventDict] = []
-            while self._events:
-                level, message, fields = self._events.popleft()
-                core = {"timestamp": stamp, "level": level_name(level), "logger": "tapelog"}
-                entries.append({**core, "message": message, **fields})
+            events = [self._events.popleft() for _ in range(len(self._events))]
+            if self._build_entries is not None:
+                entries = self._build_entries(events)
+            else:  # outside a pipeline (a FileSink used alone): no seq, no redaction rules
+                stamp = datetime.fromtimestamp(self.clock.time(), UTC).strftime(_TIMESTAMP)
+                core = {"timestamp": stamp, "logger": "tapelog"}
+                entries = [
+                    {**core, "level": level_name(level), "message": message, **fields}
+                    for level, message, fields in events
+                ]
             try:
                 self.write_batch(entries)
             except SinkError:
                 return
+
+    def set_entry_builder(self, build: BuildEntries) -> None:
+        """Build the events left at close like every entry (seq, redaction)."""
+        self._build_entries = build
 
     def after_fork(self) -> None:
         """A child keeps appending through the inherited descriptor, under new locks.

@@ -1,0 +1,160 @@
+"""The record: one constructor, and the logger's inlined copy of it and of Dispatcher.put."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tapelog import _logger
+from tapelog._context import EMPTY, context
+from tapelog._dispatch import Dispatcher
+from tapelog._event import (
+    BOUND,
+    CONTEXT,
+    EXC,
+    FIELDS,
+    LEVEL,
+    LOGGER,
+    MESSAGE,
+    META,
+    TIME,
+    Record,
+    make_record,
+)
+from tapelog._levels import INFO
+from tapelog._logger import Logger, LoggerCore
+from tapelog._runtime import RUNTIME
+from tapelog.config._model import QueueConfig
+
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+
+class IdlePipeline:
+    """A pipeline that keeps what it is given; the dispatcher under test never runs it."""
+
+    def process(self, records: Sequence[Record], counters: dict[str, Any]) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def close(self, keep: object = None, timeout: float | None = None) -> None:
+        pass
+
+    def wait_delivered(self, timeout: float | None) -> bool:
+        return True
+
+    def after_fork(self) -> None:
+        pass
+
+    def periodic(self) -> Sequence[Record]:
+        return ()
+
+
+@pytest.fixture(name="dispatcher")
+def _dispatcher() -> Iterator[Dispatcher]:
+    """A dispatcher as a running one looks to callers (room for 3), its worker not started."""
+    dispatcher = Dispatcher(IdlePipeline(), QueueConfig(size=3))
+    _logger.set_outlet(dispatcher)
+    try:
+        yield dispatcher
+    finally:
+        _logger.set_outlet(RUNTIME.dispatcher)
+        dispatcher.queue.clear()
+        dispatcher.shutdown(0)
+
+
+def _without_time(record: object) -> tuple[object, ...]:
+    assert isinstance(record, tuple)
+    return record[1:]
+
+
+class TestMakeRecord:
+    def test_the_names_index_the_fields(self) -> None:
+        """Each named position holds the field of that name."""
+        exc = (ValueError, ValueError("v"), None)
+        record = make_record(
+            INFO,
+            "m",
+            {"a": 1},
+            logger="shop",
+            bound={"b": 2},
+            context={"c": 3},
+            exc=exc,
+            meta={"skip_sink": "x"},
+            time_ns=7,
+        )
+
+        assert (7, INFO, "shop", "m", {"a": 1}, {"b": 2}, {"c": 3}, exc, {"skip_sink": "x"}) == (
+            record[TIME],
+            record[LEVEL],
+            record[LOGGER],
+            record[MESSAGE],
+            record[FIELDS],
+            record[BOUND],
+            record[CONTEXT],
+            record[EXC],
+            record[META],
+        )
+
+    def test_tapelogs_own_records_default_to_no_context(self) -> None:
+        """By default a record is tapelog's own: logger 'tapelog', empty bound and context."""
+        record = make_record(INFO, "m", {"event": "e"})
+
+        assert (INFO, "tapelog", "m", {"event": "e"}, EMPTY, EMPTY, None, None) == record[1:]
+
+
+class TestLoggerLogAgreesWithPut:
+    """Logger._log inlines make_record and Dispatcher.put; these hold the copies to the originals."""
+
+    def _log_both_ways(self, dispatcher: Dispatcher) -> tuple[list[object], list[object]]:
+        log = Logger(LoggerCore("shop", INFO), {"strategy": "s1"})
+        with context(request_id="r-1"):
+            log.info("placed", qty=1)
+            expected = make_record(
+                INFO,
+                "placed",
+                {"qty": 1},
+                logger="shop",
+                bound={"strategy": "s1"},
+                context={"request_id": "r-1"},
+            )
+        return [_without_time(r) for r in dispatcher.queue], [_without_time(expected)]
+
+    def test_the_record_is_the_one_make_record_builds(self, dispatcher: Dispatcher) -> None:
+        """The tuple the logger builds inline equals make_record's, field for field."""
+        logged, expected = self._log_both_ways(dispatcher)
+
+        assert expected == logged
+
+    @pytest.mark.parametrize(
+        ("queued", "idle"), [(0, False), (0, True), (2, True), (3, False), (3, True)]
+    )
+    def test_log_and_put_do_the_same_three_steps(
+        self, dispatcher: Dispatcher, queued: int, idle: bool
+    ) -> None:
+        """With room or without, idle worker or busy, _log and put append, wake and fall back alike."""
+        outcomes = []
+        for path in ("put", "log"):
+            dispatcher.queue.clear()
+            dispatcher.queue.extend(make_record(INFO, f"old{i}", {}) for i in range(queued))
+            slow: list[Record] = []
+            dispatcher.room, dispatcher.slow_put, dispatcher.idle = 3, slow.append, idle
+            dispatcher._wake.clear()
+            record = make_record(INFO, "new", {}, logger="shop")
+            if path == "put":
+                dispatcher.put(record)
+            else:
+                Logger(LoggerCore("shop", INFO)).info("new")
+            outcomes.append(
+                (
+                    [r[MESSAGE] for r in dispatcher.queue],  # type: ignore[index]
+                    [r[MESSAGE] for r in slow],
+                    dispatcher._wake.is_set(),
+                )
+            )
+
+        assert outcomes[0] == outcomes[1]
