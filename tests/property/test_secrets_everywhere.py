@@ -64,6 +64,8 @@ def text_with(draw: st.DrawFn, secret: str) -> str:
                 f"https://bob:{secret}@proxy.internal:8080/x",
                 f"Authorization: Bearer {secret}",
                 f"Bearer {secret}",
+                f"[('{key}', '{secret}'), ('Accept', '*/*')]",
+                f'["{key}", "{secret}"]',
             ]
         )
     )

@@ -346,6 +346,22 @@ class TestTextShapes:
         """The content of an element named like a sensitive key is replaced."""
         assert expected == redactor.redact_text(text)
 
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            (
+                "[('Authorization', 'Bearer abc'), ('Accept', '*/*')]",
+                "[('Authorization', '[REDACTED]'), ('Accept', '*/*')]",
+            ),
+            ("[(b'x-api-key', b'K3Y')]", "[(b'x-api-key', b'[REDACTED]')]"),
+            ('["token", "K3Y"]', '["token", "[REDACTED]"]'),
+            ("f(a, [1, 2]) ('user', 'bob')", "f(a, [1, 2]) ('user', 'bob')"),
+        ],
+    )
+    def test_pairs_written_as_lists(self, redactor: Redactor, text: str, expected: str) -> None:
+        """A two-item list or tuple in text (a repr of header pairs, JSON) is a pair too."""
+        assert expected == redactor.redact_text(text)
+
     def test_keys_of_other_scripts_can_be_added(self) -> None:
         """A configured key in another script matches like an ASCII one."""
         redactor = Redactor(keys=["пароль"])

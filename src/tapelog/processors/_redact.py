@@ -129,6 +129,14 @@ _ELEMENT: Final = re.compile(
 )
 
 
+# A pair written as a two-item list or tuple: the repr of a header pair, or JSON
+# (`('Authorization', 'Bearer x')`, `[b'x-api-key', b'k']`, `["token", "k"]`).
+_LISTED_PAIR: Final = re.compile(
+    r"""[(\[][ \t]*b?(?P<kq>['"])(?P<key>[^'"\\\n]{1,128})(?P=kq)[ \t]*,[ \t]*"""
+    r"""b?(?P<vq>['"])(?P<value>(?:[^'"\\\n]|\\.)*)(?P=vq)[ \t]*[)\]]"""
+)
+
+
 def _words(key: str) -> tuple[str, ...]:
     return tuple(word.lower() for word in _WORD.findall(key))
 
@@ -337,11 +345,14 @@ class Redactor:
             spaced = " " in text or "\t" in text
             pairs = colon or "=" in text
             element = "</" in text
-            if (pairs or spaced or element) and self._has_hint(text):
+            listed = "," in text and ("(" in text or "[" in text)
+            if (pairs or spaced or element or listed) and self._has_hint(text):
                 if pairs:
                     text = self._redact_pairs(text)
                 if element:
                     text = _ELEMENT.sub(self._element, text)
+                if listed:
+                    text = _LISTED_PAIR.sub(self._listed_pair, text)
                 if spaced:
                     text = self._redact_prose(text)
             if spaced and ("earer" in text or "asic" in text or "EARER" in text or "ASIC" in text):
@@ -482,6 +493,14 @@ class Redactor:
         ):  # a plain word, or the key of a pair ("token id=7"), not a secret
             return
         found[match.start("value")] = end
+
+    def _listed_pair(self, match: re.Match[str]) -> str:
+        if not self.is_sensitive(match.group("key")) or not match.group("value"):
+            return match.group()
+        whole = match.group()
+        start, end = match.span("value")
+        offset = match.start()
+        return whole[: start - offset] + self._replacement + whole[end - offset :]
 
     def _element(self, match: re.Match[str]) -> str:
         if not self.is_sensitive(match.group("tag")) or not match.group("value"):
