@@ -1,0 +1,364 @@
+"""The trading engine (examples/trading_engine) against the logging requirements of a
+trading framework: one test per acceptance scenario, named after it, each reading what
+the real program wrote while it traded against a simulated exchange in its own process.
+
+Most scenarios read one shared session (a few seconds of trading with the exchange
+refusing connections, answering 503 and stalling on schedule, every destination
+attached); the ones that need other settings run the engine again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import itertools
+import json
+import subprocess
+import sys
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from tests.acceptance.apps import entries, lines, run, schema_errors
+
+from tapelog.cli._collector import Collector
+
+
+if TYPE_CHECKING:
+    from tests.integration.rsyslog import Rsyslog
+
+APP = "trading_engine"
+REQUIRED = ["timestamp", "level", "logger", "message"]
+
+
+@dataclass
+class Session:
+    out: Path
+    stdout: str
+    stderr: str
+    entries: list[dict[str, Any]]  # every entry of engine.jsonl, rotated files included
+    audit: list[dict[str, Any]]
+    stats: dict[str, Any]
+    collected: list[dict[str, Any]]
+    syslog: list[dict[str, Any]]
+    old_file: str
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        return [e for e in self.entries if e.get("event") == name]
+
+
+def finished_files(out: Path) -> list[Path]:
+    logs = out / "logs"
+    return sorted(logs.glob("engine.*.jsonl.gz")) + sorted((logs / "archive").glob("*.gz"))
+
+
+def old_session_file(logs: Path, days: int) -> tuple[str, list[str]]:
+    """A finished log file a run of the engine left ``days`` ago, as rotation names it."""
+    start = (dt.datetime.now(dt.UTC) - dt.timedelta(days=days)).replace(
+        hour=9, minute=0, second=0, microsecond=0
+    )
+    end = start + dt.timedelta(hours=8)
+    name = f"engine.{start:%Y-%m-%dT%H-%M-%SZ}--{end:%Y-%m-%dT%H-%M-%SZ}.jsonl"
+    rows = [
+        json.dumps(
+            {
+                "timestamp": f"{start + dt.timedelta(hours=n):%Y-%m-%dT%H:%M:%S.%fZ}",
+                "level": "info",
+                "logger": "engine",
+                "message": "heartbeat",
+                "event": "engine.heartbeat",
+                "seq": n + 1,
+            }
+        )
+        for n in range(9)
+    ]
+    logs.mkdir(parents=True, exist_ok=True)
+    (logs / name).write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return name, rows
+
+
+@pytest.fixture(name="session", scope="module")
+def _session(tmp_path_factory: pytest.TempPathFactory, rsyslog: Rsyslog) -> Session:
+    out = tmp_path_factory.mktemp("trading") / "out"
+    old_name, _ = old_session_file(out / "logs", days=120)
+    with Collector() as collector:
+        result = run(
+            APP, out, "--duration", "6", "--rotate-size", "24 KiB", "--max-age", "90d",
+            "--syslog", f"tcp://127.0.0.1:{rsyslog.tcp_port}", "--collector", collector.url,
+        )  # fmt: skip
+        stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+        collected = list(collector.records)
+    pid = str(stats["pid"])
+    written = entries(*finished_files(out), out / "logs" / "engine.jsonl")
+    mine = [e for e in written if e.get("pid") == stats["pid"]]
+    syslog = rsyslog.wait_for(len(mine), lambda m: m.get("procid") == pid)
+    return Session(
+        out=out,
+        stdout=result.stdout,
+        stderr=result.stderr,
+        entries=sorted(mine, key=lambda e: e["seq"]),
+        audit=entries(out / "logs" / "trades.audit.jsonl"),
+        stats=stats,
+        collected=collected,
+        syslog=syslog,
+        old_file=old_name,
+    )
+
+
+# -- US1: logging configuration ------------------------------------------------------
+
+
+def test_us1_1_structured_json_logging_gives_valid_json_with_consistent_fields(
+    session: Session, validator: Any
+) -> None:
+    """Every entry, in every file, is valid JSON that validates against the schema, with
+    the required keys first and the configured core fields on every entry."""
+    logs = session.out / "logs"
+    files = [*finished_files(session.out), logs / "engine.jsonl", logs / "trades.audit.jsonl"]
+    raw = [line for path in files for line in lines(path)]
+    parsed = [json.loads(line) for line in raw]  # raises on any line that is not JSON
+
+    assert len(parsed) > 100
+    assert [] == schema_errors(validator, parsed)
+    ours = [e for e in parsed if e.get("pid") == session.stats["pid"]]
+    assert all(list(e)[:4] == REQUIRED for e in ours)
+    assert all({"service", "pid", "host", "seq"} <= e.keys() for e in ours)
+    assert {e["service"] for e in ours} == {"trading-engine"}
+
+
+def test_us1_2_async_logging_does_not_block_trading(tmp_path: Path) -> None:
+    """With the network destination refusing every connection for the whole run, trading
+    goes on: every strategy step still happens and is logged, no caller ever waited out
+    the queue's timeout, and the file has every entry while the HTTP sink retries."""
+    out = tmp_path / "out"
+    with Collector() as dead:
+        url = dead.url
+    run(APP, out, "--duration", "3", "--no-chaos", "--collector", url)
+    stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    counters = stats["tapelog"]
+    written = entries(out / "logs" / "engine.jsonl")
+    steps = next(e["steps"] for e in written if e.get("event") == "engine.stopped")
+    placed = [e["step"] for e in written if e.get("event") == "order.placed"]
+
+    # The strategy places an order at least every sixth step: it kept trading to the end.
+    assert steps > 10
+    assert max(placed) >= steps - 6
+    assert 0 == counters["dropped_overflow"]
+    assert 0 == counters["dropped_by_reason"]["block_timeout"]
+    assert counters["sinks"]["main"]["written"] == counters["processed"] == len(written)
+    http = counters["sinks"]["http"]
+    assert 0 == http["written"]
+    assert http["retried"] > 0
+    assert counters["processed"] == http["spooled"] + http["failed"] + http["filtered"]
+    assert [e for e in written if e.get("event") == "tapelog.sink_failed" and e["sink"] == "http"]
+
+
+def test_us1_3_multiple_destinations_get_every_entry_once(session: Session) -> None:
+    """File, console, syslog and HTTP all receive the session's entries, none lost and
+    none duplicated (each has its own full set, by seq); the console takes warnings up."""
+    file_seqs = [e["seq"] for e in session.entries]
+    http_seqs = [r["seq"] for r in session.collected if r.get("pid") == session.stats["pid"]]
+    syslog_seqs = [json.loads(m["msg"].lstrip("\ufeff"))["seq"] for m in session.syslog]
+    console = [
+        line
+        for line in session.stderr.splitlines()
+        if line[:4].isdigit() and " tapelog " not in line
+    ]
+    warnings = [e for e in session.entries if e["level"] in {"warning", "error", "critical"}]
+
+    assert file_seqs == list(range(1, len(file_seqs) + 1))
+    assert sorted(http_seqs) == file_seqs
+    assert sorted(syslog_seqs) == file_seqs
+    assert len(console) == len([e for e in warnings if e["logger"] != "tapelog"])
+    assert all(e["message"] in session.stderr for e in warnings)
+    assert 0 == sum(s["failed"] for s in session.stats["tapelog"]["sinks"].values())
+
+
+# -- US2: trade events -----------------------------------------------------------------
+
+
+def trade_events(session: Session, *names: str) -> list[dict[str, Any]]:
+    return [e for e in session.audit if e.get("event") in names]
+
+
+def test_us2_1_order_placement_is_logged_with_parameters_timestamp_and_id(session: Session) -> None:
+    """Each placed order has one entry with its parameters, its time to the nanosecond,
+    and identifiers unique to it (ours and the exchange's)."""
+    placed = trade_events(session, "order.placed")
+
+    assert len(placed) >= 5
+    ids = [e["trade"]["cl_ord_id"] for e in placed]
+    assert len(ids) == len(set(ids))
+    assert len({e["trade"]["order_id"] for e in placed}) == len(placed)
+    for entry in placed:
+        trade = entry["trade"]
+        assert {"symbol", "side", "order_qty", "price", "ord_type", "time_in_force"} <= trade.keys()
+        assert trade["ord_status"] == "new"
+        assert Decimal(trade["order_qty"]) > 0
+        assert Decimal(trade["price"]) > 0
+        assert len(trade["transact_time"].split(".")[1]) == len("123456789Z")
+        assert entry["timestamp"].endswith("Z")
+        assert entry["strategy"] == "mean_reversion"
+        assert entry["venue"] == "SIMX"
+
+
+def test_us2_2_executed_trade_records_price_quantity_fees_and_timestamps(session: Session) -> None:
+    """Every execution has its price, quantity, fee and times; the running quantities and
+    the average price add up over the order's fills."""
+    fills = trade_events(session, "order.partially_filled", "order.filled")
+    by_order: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for entry in fills:
+        by_order[entry["trade"]["cl_ord_id"]].append(entry["trade"])
+
+    assert trade_events(session, "order.partially_filled")
+    assert trade_events(session, "order.filled")
+    for cl_ord_id, items in by_order.items():
+        total = Decimal(0)
+        notional = Decimal(0)
+        for trade in items:
+            qty, px = Decimal(trade["last_qty"]), Decimal(trade["last_px"])
+            total += qty
+            notional += qty * px
+            assert Decimal(trade["cum_qty"]) == total, cl_ord_id
+            assert Decimal(trade["avg_px"]) == notional / total
+            assert Decimal(trade["commission"]) > 0
+            assert trade["currency"] == "USD"
+            assert trade["exec_id"].startswith("X-")
+            assert trade["transact_time"].endswith("Z")
+        if items[-1]["ord_status"] == "filled":
+            assert Decimal(items[-1]["leaves_qty"]) == 0
+    positions = trade_events(session, "position.changed")
+    assert len(positions) == len(fills)
+
+
+def test_us2_3_cancellation_records_reason_timestamp_and_remaining_quantity(
+    session: Session,
+) -> None:
+    """A canceled order's entry says why, when, and how much was still open."""
+    canceled = trade_events(session, "order.canceled")
+    placed = {e["trade"]["cl_ord_id"]: e["trade"] for e in trade_events(session, "order.placed")}
+    replaced = {
+        e["trade"]["cl_ord_id"]: e["trade"] for e in trade_events(session, "order.replaced")
+    }
+
+    assert {e["trade"]["text"] for e in canceled} >= {"stale quote"}
+    for entry in canceled:
+        trade = entry["trade"]
+        original = placed.get(trade["cl_ord_id"]) or replaced[trade["cl_ord_id"]]
+        open_qty = Decimal(original["order_qty"]) - Decimal(trade["cum_qty"])
+        assert Decimal(trade["cxl_qty"]) == open_qty
+        assert Decimal(trade["leaves_qty"]) == 0
+        assert trade["ord_status"] == "canceled"
+        assert trade["transact_time"].endswith("Z")
+    rejected = trade_events(session, "order.rejected")
+    assert rejected
+    assert {e["trade"]["ord_rej_reason"] for e in rejected} == {"order_exceeds_limit"}
+    assert not trade_events(session, "order.lifecycle_violation")
+
+
+# -- US3: errors -----------------------------------------------------------------------
+
+
+def test_us3_2_invalid_order_parameter_names_parameter_rule_and_context(session: Session) -> None:
+    """The strategy sized one order to zero: it never left, and one entry names the
+    parameter, the rule, the value, and the strategy step it came from."""
+    failed = session.events("order.validation_failed")
+
+    assert 1 == len(failed)
+    entry = failed[0]
+    assert entry["level"] == "warning"
+    assert entry["validation"]["param"] == "order_qty"
+    assert entry["validation"]["rule"] == "greater than 0"
+    assert "0.000" in entry["validation"]["value"]
+    assert entry["strategy"] == "mean_reversion"
+    assert entry["step"] == 7
+    assert entry["call"]["method"] == "order_placed"
+    skipped = session.events("strategy.order_skipped")
+    assert [7] == [e["step"] for e in skipped]
+
+
+# -- US5: retention and archives -------------------------------------------------------
+
+
+def test_us5_1_files_past_the_retention_age_are_compressed_and_archived(session: Session) -> None:
+    """A log file left by a run 120 days ago, past the 90-day policy, was compressed and
+    moved to the archive; this session's rotated files, being young, stayed beside the live
+    file, compressed."""
+    archive = session.out / "logs" / "archive"
+    manifest = entries(archive / "manifest.jsonl")
+    archived = [e for e in session.entries if e.get("event") == "retention.archived"]
+
+    assert (archive / f"{session.old_file}.gz").exists()
+    assert not (session.out / "logs" / session.old_file).exists()
+    assert [session.old_file + ".gz"] == [Path(e["to"]).name for e in archived]
+    assert {f"{session.old_file}.gz"} == {r["file"] for r in manifest if "sha256" in r}
+    young = sorted((session.out / "logs").glob("engine.*.jsonl.gz"))
+    assert young
+    assert all(gzip.decompress(p.read_bytes()) for p in young)
+
+
+def test_us5_2_oldest_files_are_purged_when_storage_runs_short(tmp_path: Path) -> None:
+    """With the logs held under a total size, the oldest rotated files are purged first
+    and the ones kept stay under the limit."""
+    out = tmp_path / "out"
+    run(
+        APP,
+        out,
+        "--duration",
+        "4",
+        "--no-chaos",
+        "--rotate-size",
+        "8 KiB",
+        "--max-total-size",
+        "4 KiB",
+    )
+    logs = out / "logs"
+    kept = sorted(logs.glob("engine.*.jsonl.gz")) + sorted((logs / "archive").glob("*.gz"))
+    written = entries(*kept, logs / "engine.jsonl")
+    purged = [e for e in written if e.get("event") == "retention.purged"]
+
+    assert purged
+    assert {e["reason"] for e in purged} == {"max_total_size"}
+    assert sum(p.stat().st_size for p in kept) <= 4 * 1024
+    # The oldest went: every file kept holds later entries than every file purged.
+    seqs = [e["seq"] for e in written]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+
+
+def test_us5_3_archived_logs_can_be_retrieved_and_restored_for_review(
+    session: Session, tmp_path: Path
+) -> None:
+    """For an audit: the archive lists as intact, restores byte for byte, and one order's
+    whole history is found across live and archived files."""
+    archive = session.out / "logs" / "archive"
+    tapelog = [sys.executable, "-m", "tapelog"]
+    listing = subprocess.run(
+        [*tapelog, "archive", "list", str(archive)], capture_output=True, text=True, check=False
+    )
+    restore = subprocess.run(
+        [*tapelog, "archive", "restore", str(archive / f"{session.old_file}.gz"), "--to", str(tmp_path)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    order = next(e["trade"]["cl_ord_id"] for e in session.audit if e.get("event") == "order.filled")
+    query = subprocess.run(
+        [*tapelog, "query", str(session.out / "logs"), "--where", f"trade.cl_ord_id={order}"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    history = [json.loads(line) for line in query.stdout.splitlines()]
+
+    assert 0 == listing.returncode, listing.stdout + listing.stderr
+    assert " OK" in listing.stdout
+    assert 0 == restore.returncode, restore.stderr
+    restored = tmp_path / session.old_file
+    assert len(lines(restored)) == 9
+    assert 0 == query.returncode, query.stderr
+    events = [e["event"] for e in history if e["logger"] == "trading"]
+    assert events[0] == "order.placed"
+    assert "order.filled" in events
+    assert (
+        Counter(e["timestamp"] <= f["timestamp"] for e, f in itertools.pairwise(history))[False]
+        == 0
+    )
