@@ -53,7 +53,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--rotate-size", default="256 KiB", help="rotate engine.jsonl at this size")
     parser.add_argument("--max-age", default="90d", help="archive rotated files older than this")
     parser.add_argument("--max-total-size", help="purge the oldest rotated files beyond this")
-    parser.add_argument("--memory-limit", default="2 GiB", help="warn when the process uses more")
+    parser.add_argument(
+        "--memory-limit",
+        default="24 MiB",
+        help="warn when the process uses more (low on purpose, so the threshold fires)",
+    )
     parser.add_argument("--metrics-interval", default="1s")
     return parser.parse_args(argv)
 

@@ -87,6 +87,7 @@ def _session(tmp_path_factory: pytest.TempPathFactory, rsyslog: Rsyslog) -> Sess
     with Collector() as collector:
         result = run(
             APP, out, "--duration", "6", "--rotate-size", "24 KiB", "--max-age", "90d",
+            "--memory-limit", "20 MiB", "--metrics-interval", "1s",
             "--syslog", f"tcp://127.0.0.1:{rsyslog.tcp_port}", "--collector", collector.url,
         )  # fmt: skip
         stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
@@ -278,6 +279,76 @@ def test_us3_2_invalid_order_parameter_names_parameter_rule_and_context(session:
     assert entry["call"]["method"] == "order_placed"
     skipped = session.events("strategy.order_skipped")
     assert [7] == [e["step"] for e in skipped]
+
+
+# -- US4: metrics -----------------------------------------------------------------------
+
+
+def snapshots(session: Session, name: str) -> list[dict[str, Any]]:
+    return [e for e in session.events("metrics.snapshot") if e["metric"]["name"] == name]
+
+
+def test_us4_1_monitoring_logs_cpu_memory_and_network_periodically(session: Session) -> None:
+    """Every snapshot interval writes the process's CPU and memory and the system's network
+    traffic in both directions, in the OpenTelemetry names and units."""
+    rounds = sorted({e["snapshot_seq"] for e in session.events("metrics.snapshot")})
+
+    assert len(rounds) >= 3
+    assert rounds == list(range(1, len(rounds) + 1))
+    for name, unit in (
+        ("process.cpu.utilization", "1"),
+        ("process.memory.usage", "By"),
+        ("system.cpu.utilization", "1"),
+        ("system.memory.utilization", "1"),
+    ):
+        points = snapshots(session, name)
+        assert sorted(e["snapshot_seq"] for e in points) == rounds, name
+        assert {e["metric"]["unit"] for e in points} == {unit}
+        assert all(e["metric"]["value"] >= 0 for e in points)
+    network = snapshots(session, "system.network.io")
+    directions = Counter(e["metric"]["attributes"]["network.io.direction"] for e in network)
+    assert directions == {"transmit": len(rounds), "receive": len(rounds)}
+    assert any(e["metric"]["value"] > 0 for e in network)  # the exchange's traffic
+
+
+def test_us4_2_latency_metrics_record_api_order_and_market_data_times(session: Session) -> None:
+    """API response times per endpoint, order-processing delay at acknowledgement and at
+    fill, and market-data update intervals per symbol, as percentiles in seconds; failed
+    calls are timed too, under their error type."""
+    api = snapshots(session, "exchange.api.duration")
+    delay = snapshots(session, "order.processing.delay")
+    feed = snapshots(session, "marketdata.interval")
+
+    endpoints = {e["metric"]["attributes"]["endpoint"] for e in api}
+    assert {"new_order", "cancel", "replace"} <= endpoints
+    assert {e["metric"]["attributes"]["stage"] for e in delay} == {"ack", "fill"}
+    assert {e["metric"]["attributes"]["symbol"] for e in feed} == {"BTC-USD", "ETH-USD"}
+    for point in (e["metric"] for e in api + delay + feed):
+        assert point["type"] == "histogram"
+        assert point["unit"] == "s"
+        assert point["count"] > 0
+        assert 0 <= point["min"] <= point["p50"] <= point["p99"] <= point["max"] * 1.02
+    errors = {e["metric"]["attributes"].get("error.type") for e in api} - {None}
+    assert "ConnectionRefusedError" in errors
+    # The ticks come every 20 ms: the median interval says so.
+    assert all(0.01 < e["metric"]["p50"] < 0.2 for e in feed)
+
+
+def test_us4_3_threshold_breach_logs_warning_with_value_and_limit(session: Session) -> None:
+    """Memory above its configured limit gives one warning with the value and the limit,
+    and no repeat while it stays above."""
+    exceeded = session.events("metrics.threshold_exceeded")
+    limit = 20 * 1024 * 1024
+
+    assert 1 == len(exceeded)
+    alert = exceeded[0]
+    assert alert["level"] == "warning"
+    assert alert["metric"]["name"] == "process.memory.usage"
+    assert alert["limit"] == limit
+    assert alert["value"] > limit
+    assert alert["metric"]["threshold"] == {"above": limit, "state": "firing"}
+    assert not session.events("metrics.threshold_recovered")
+    assert "process.memory.usage" in session.stderr
 
 
 # -- US5: retention and archives -------------------------------------------------------

@@ -37,7 +37,11 @@ class TestWheel:
         wheel = next(tmp_path.glob("tapelog-*.whl"))
         names = set(zipfile.ZipFile(wheel).namelist())
 
-        assert {"tapelog/py.typed", "tapelog/schemas/log-entry.schema.json"} <= names
+        assert {
+            "tapelog/py.typed",
+            "tapelog/schemas/log-entry.schema.json",
+            "tapelog/lnav/tapelog_json.json",
+        } <= names
 
 
 class TestCommandLine:
