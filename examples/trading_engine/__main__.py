@@ -181,7 +181,7 @@ async def run(args: argparse.Namespace) -> int:
     exchange.wait(10)
     log.info("engine stopped", event="engine.stopped", steps=strategy.step, ticks=feed.ticks,
              failures=manager.failures, orders=len(manager.orders))  # fmt: skip
-    tapelog.flush(30)
+    tapelog.shutdown(30)  # writes everything queued, the last metrics snapshot included
     summary = {
         "pid": os.getpid(),
         "orders": trades.order_stats(),
@@ -193,7 +193,6 @@ async def run(args: argparse.Namespace) -> int:
             for s, p in manager.positions.items()
         },
     }
-    tapelog.shutdown(30)
     (args.out / "stats.json").write_text(
         json.dumps(summary, indent=2, default=str), encoding="utf-8"
     )

@@ -439,10 +439,18 @@ class Runtime:
         return self.dispatcher.flush(timeout)
 
     def shutdown(self, timeout: float | None = None) -> bool:
-        """See ``tapelog.shutdown``; the watcher stops first (``configure`` restarts it)."""
+        """See ``tapelog.shutdown``; the watcher stops first (``configure`` restarts it).
+
+        A running metrics reporter then writes its last, partial interval, before the
+        sinks close, so that snapshot reaches every sink rather than arriving after them.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         wait = _WATCHER_STOP_WAIT if timeout is None else min(_WATCHER_STOP_WAIT, timeout / 4)
         self._watcher.stop(wait)
+        if "tapelog.metrics._reporter" in sys.modules:
+            from tapelog.metrics._reporter import REPORTER
+
+            REPORTER.stop()
         left = None if deadline is None else max(0.0, deadline - time.monotonic())
         return self.dispatcher.shutdown(left)
 

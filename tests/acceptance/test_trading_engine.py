@@ -51,8 +51,16 @@ class Session:
 
 
 def finished_files(out: Path) -> list[Path]:
+    """The rotated files beside the live one and in the archive, compressed or (at exit,
+    still waiting for compression) not, oldest first."""
     logs = out / "logs"
-    return sorted(logs.glob("engine.*.jsonl.gz")) + sorted((logs / "archive").glob("*.gz"))
+    found = [*logs.glob("engine.*.jsonl*"), *(logs / "archive").glob("engine.*.jsonl*")]
+    return sorted(found, key=lambda path: (path.name.split(".")[1], number(path.name)))
+
+
+def number(name: str) -> int:
+    """The rotation's running number in a finished file's name (``...Z.000012.jsonl.gz``)."""
+    return int(name.split(".jsonl", maxsplit=1)[0].rsplit(".", 1)[1])
 
 
 def old_session_file(logs: Path, days: int) -> tuple[str, list[str]]:
@@ -61,7 +69,7 @@ def old_session_file(logs: Path, days: int) -> tuple[str, list[str]]:
         hour=9, minute=0, second=0, microsecond=0
     )
     end = start + dt.timedelta(hours=8)
-    name = f"engine.{start:%Y-%m-%dT%H-%M-%SZ}--{end:%Y-%m-%dT%H-%M-%SZ}.jsonl"
+    name = f"engine.{start:%Y-%m-%dT%H-%M-%SZ}--{end:%Y-%m-%dT%H-%M-%SZ}.000001.jsonl"
     rows = [
         json.dumps(
             {
@@ -365,6 +373,7 @@ def test_us5_1_files_past_the_retention_age_are_compressed_and_archived(session:
     assert (archive / f"{session.old_file}.gz").exists()
     assert not (session.out / "logs" / session.old_file).exists()
     assert [session.old_file + ".gz"] == [Path(e["to"]).name for e in archived]
+    assert archived[0]["reason"] == "max_age"
     assert {f"{session.old_file}.gz"} == {r["file"] for r in manifest if "sha256" in r}
     young = sorted((session.out / "logs").glob("engine.*.jsonl.gz"))
     assert young
@@ -387,15 +396,21 @@ def test_us5_2_oldest_files_are_purged_when_storage_runs_short(tmp_path: Path) -
         "4 KiB",
     )
     logs = out / "logs"
-    kept = sorted(logs.glob("engine.*.jsonl.gz")) + sorted((logs / "archive").glob("*.gz"))
+    kept = finished_files(out)
     written = entries(*kept, logs / "engine.jsonl")
-    purged = [e for e in written if e.get("event") == "retention.purged"]
+    manifest = entries(logs / "manifest.jsonl")
+    created = [r["file"] for r in manifest if "sha256" in r]
+    removed = [r for r in manifest if "removed" in r]
 
-    assert purged
-    assert {e["reason"] for e in purged} == {"max_total_size"}
-    assert sum(p.stat().st_size for p in kept) <= 4 * 1024
-    # The oldest went: every file kept holds later entries than every file purged.
-    seqs = [e["seq"] for e in written]
+    assert removed
+    assert {r["reason"] for r in removed} == {"max_total_size"}
+    # The oldest went first: every file removed was made before every file kept (rotation
+    # numbers the files it makes in order).
+    assert created
+    assert max(number(r["file"]) for r in removed) < min(number(p.name) for p in kept)
+    # What is kept continues to the live file with no entry missing (entries written
+    # directly by the closing sink, after the last numbered one, carry no seq).
+    seqs = [e["seq"] for e in written if "seq" in e]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
 
 

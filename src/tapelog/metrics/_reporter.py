@@ -144,6 +144,7 @@ class Reporter:
         self._stopping = True
         self._wake.set()
         thread.join(_STOP_WAIT)
+        self._thread = None  # stopped: a second stop (shutdown, then atexit) writes nothing
         if final and self.config.enabled:
             with contextlib.suppress(Exception):
                 self.report()
