@@ -1,0 +1,1 @@
+"""Acceptance tests: the example applications run as a user runs them."""
