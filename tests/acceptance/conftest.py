@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from tests.conftest import need
-from tests.integration.rsyslog import rsyslog_missing, running_rsyslog
 
 from tapelog.cli._collector import Collector
+from tests.conftest import need
+from tests.integration.rsyslog import rsyslog_missing, running_rsyslog
 
 
 if TYPE_CHECKING:

@@ -23,15 +23,13 @@ from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tests.acceptance.apps import archives, entries, lines, run, running, schema_errors, wait_for
-
 from tapelog.formats import parse_logfmt, unflatten
+from tests.acceptance.apps import archives, entries, lines, run, running, schema_errors, wait_for
 
 
 if TYPE_CHECKING:
-    from tests.integration.rsyslog import Rsyslog
-
     from tapelog.cli._collector import Collector
+    from tests.integration.rsyslog import Rsyslog
 
 APP = "proxy_rotator"
 SECRETS = ("s3cret-pw", "hunter2-pw", "b4d-pw")

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from tests.acceptance.apps import entries, lines, run, schema_errors
 
 from tapelog.cli._collector import Collector
+from tests.acceptance.apps import entries, lines, run, schema_errors
 
 
 if TYPE_CHECKING:
