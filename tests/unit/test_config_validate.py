@@ -652,6 +652,8 @@ class TestFileOptions:
             "archive_dir": None,
             "audit": False,
             "audit_key_env": None,
+            "audit_key_file": None,
+            "audit_checkpoint": None,
         } == dict(sink(type="file", path="app.log").options)
 
     def test_path_required(self) -> None:

@@ -7,7 +7,17 @@ import sys
 from typing import TYPE_CHECKING
 
 from tapelog._version import __version__
-from tapelog.cli import _archive, _config, _demo, _metrics, _query, _reload, _schema, _tail
+from tapelog.cli import (
+    _archive,
+    _config,
+    _demo,
+    _metrics,
+    _query,
+    _reload,
+    _schema,
+    _tail,
+    _verify,
+)
 
 
 if TYPE_CHECKING:
@@ -27,6 +37,7 @@ _COMMANDS: dict[
     "reload": (_reload.add_arguments, _reload.run),
     "schema": (_schema.add_arguments, _schema.run),
     "tail": (_tail.add_arguments, _tail.run),
+    "verify": (_verify.add_arguments, _verify.run),
 }
 
 

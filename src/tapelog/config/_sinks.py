@@ -302,6 +302,14 @@ RETENTION_OPTIONS: Final = Table(
 )
 
 
+AUDIT_CHECKPOINT_OPTIONS: Final = Table(
+    {
+        "entries": Option(integer(minimum=1)),
+        "interval": Option(duration(positive=True)),
+    }
+)
+
+
 _MAX_MODE: Final = 0o7777
 
 
@@ -319,8 +327,9 @@ def _file_mode(value: object, path: str) -> int:
 def _file_check(values: dict[str, Any], path: str) -> dict[str, Any]:
     if values["compression"] is None:
         values["compression"] = "gzip" if values["rotation"] is not None else "none"
-    if values["audit_key_env"] is not None and not values["audit"]:
-        fail(join(path, "audit_key_env"), values["audit_key_env"], "audit = true alongside it")
+    for option in ("audit_key_env", "audit_key_file", "audit_checkpoint"):
+        if values[option] is not None and not values["audit"]:
+            fail(join(path, option), values[option], "audit = true alongside it")
     if values["compression"] == "zstd":
         from importlib.util import find_spec  # finds the package without importing it
 
@@ -342,6 +351,8 @@ FILE_OPTIONS: Final = Table(
         "audit_key_env": Option(
             string(pattern=r"[A-Za-z_][A-Za-z0-9_]*", expected="an environment variable name")
         ),
+        "audit_key_file": Option(file_path),
+        "audit_checkpoint": Option(AUDIT_CHECKPOINT_OPTIONS),
     },
     check=_file_check,
 )

@@ -83,6 +83,9 @@ class Housekeeper:
         self._pending: deque[Path] = deque()
         self._failed: dict[Path, str] = {}
         self._lock = threading.Lock()
+        #: Called with the files retention is about to delete, before it deletes them (the
+        #: audit chain writes a sealed record naming them). If it raises, nothing is deleted.
+        self.before_removal: Callable[[list[Path]], None] | None = None
 
     def hand_over(self, path: Path) -> None:
         """Take a file the writer just rotated, to finish on the next pass."""
@@ -200,6 +203,18 @@ class Housekeeper:
             free=free,
         )
         events: list[Event] = []
+        doomed = [action.file.path for action in actions if action.kind == "purge"]
+        if doomed and self.before_removal is not None:
+            try:
+                self.before_removal(doomed)
+            except Exception as exc:  # no record, no removal: retention waits
+                fields: dict[str, object] = {
+                    "event": "retention.failed",
+                    "file": str(doomed[0]),
+                    "action": "purge",
+                    "reason": f"the audit record could not be written: {exc}",
+                }
+                return [(WARNING, f"cannot purge {doomed[0].name}", fields)]
         for outcome in apply_plan(
             actions, archive_dir=self.archive_dir, when=_iso(now), mode=self.mode
         ):

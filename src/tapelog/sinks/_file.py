@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
 from tapelog._levels import INFO, WARNING, level_name
+from tapelog.audit._chain import AuditKey, AuditWriter, load_key, writer_for
 from tapelog.exceptions import ConfigError, SinkError
 from tapelog.retention import (
     SYSTEM_CLOCK,
@@ -82,6 +83,10 @@ class FileSink(BaseSink):
         free_disk: free bytes of a directory's filesystem, for ``min_free_disk``.
         background: compress and apply retention on a background thread (the default);
             ``False`` does it inside ``periodic()``, for tests.
+        audit: hash-chain every line (``docs/audit.md``) and fsync each batch; needs
+            the JSON format.
+        audit_key: the HMAC key of the chain (``None``: plain SHA-256).
+        audit_checkpoint: a checkpoint every this many entries and seconds.
 
     Raises:
         ConfigError: an option is invalid, or ``zstd`` is asked for without the
@@ -102,6 +107,9 @@ class FileSink(BaseSink):
         clock: Clock | None = None,
         free_disk: FreeDisk = free_disk,
         background: bool = True,
+        audit: bool = False,
+        audit_key: AuditKey | None = None,
+        audit_checkpoint: tuple[int, float] = (10_000, 60.0),
     ) -> None:
         self.name = name
         self.path = Path(path)
@@ -135,6 +143,16 @@ class FileSink(BaseSink):
         self._background: Background | None = None
         self._next_housekeeping = 0.0
         self._closing = False
+        self._audit: AuditWriter | None = None
+        if audit:
+            from tapelog.formats import JsonFormat
+
+            if not isinstance(formatter, JsonFormat):
+                raise ConfigError("format", name, "json: an audited file holds JSON lines")
+            entries, seconds = audit_checkpoint
+            self._audit = writer_for(
+                self.path, audit_key, checkpoint_entries=entries, checkpoint_interval=seconds
+            )
         if self.rotation is not None:
             places = (self.path.parent,)
             if self.archive_dir is not None:
@@ -152,6 +170,8 @@ class FileSink(BaseSink):
                 free_disk=free_disk,
                 mode=mode,
             )
+            if self._audit is not None:
+                self._housekeeper.before_removal = self._audit_removal
             if background:
                 self._background = Background(
                     self._housekeeper.run, self._events, f"tapelog-files-{name}"
@@ -163,6 +183,15 @@ class FileSink(BaseSink):
         options = config.options
         rotation = options.get("rotation")
         retention = options.get("retention")
+        audit = bool(options.get("audit", False))
+        key = None
+        checkpoint = (10_000, 60.0)
+        if audit:
+            key = load_key(
+                options.get("audit_key_env") or "TAPELOG_AUDIT_KEY", options.get("audit_key_file")
+            )
+            table: Mapping[str, Any] = options.get("audit_checkpoint") or {}
+            checkpoint = (int(table.get("entries", 10_000)), float(table.get("interval", 60.0)))
         return cls(
             str(options["path"]),
             formatter,
@@ -172,6 +201,9 @@ class FileSink(BaseSink):
             retention=RetentionPolicy.from_options(retention) if retention is not None else None,
             compression=options.get("compression"),
             archive_dir=options.get("archive_dir"),
+            audit=audit,
+            audit_key=key,
+            audit_checkpoint=checkpoint,
         )
 
     # -- writing ------------------------------------------------------------------------
@@ -188,7 +220,32 @@ class FileSink(BaseSink):
         """
         if not entries:
             return
-        data = render_batch(self.formatter, entries)
+        audit = self._audit
+        if audit is not None:
+            with audit.lock:
+                self._write_data(audit.seal(entries, self.formatter))
+                self._durable(audit)
+            return
+        self._write_data(render_batch(self.formatter, entries))
+
+    def _durable(self, audit: AuditWriter) -> None:
+        """Audited: the batch reaches the disk before the chain's checkpoints name it."""
+        try:
+            self.fsync()
+            audit.written()
+        except OSError as exc:
+            msg = f"cannot sync audited log file {str(self.path)!r}: {exc.strerror or exc}"
+            raise SinkError(msg) from exc
+
+    def _audit_removal(self, paths: list[Path]) -> None:
+        """Retention is about to remove audited files: a sealed record names them first."""
+        audit = self._audit
+        assert audit is not None
+        with audit.lock:
+            self._write_data(audit.retention(paths))
+            self._durable(audit)
+
+    def _write_data(self, data: bytes | bytearray) -> None:
         rotating = self._rotating
         if rotating is None:
             self._append(data)
@@ -276,6 +333,8 @@ class FileSink(BaseSink):
 
     def _rotated(self, rotations: list[Rotation]) -> None:
         for rotation in rotations:
+            if self._audit is not None:
+                self._audit.rotated(rotation.path, rotation.size)
             fields: dict[str, object] = {
                 "event": "retention.rotated",
                 "file": str(rotation.path),
@@ -386,6 +445,7 @@ class FileSink(BaseSink):
         self._closing = True
         try:
             self._write_leftover_events()
+            self._close_chain()
         finally:
             self._closing = False
         with self._lock:
@@ -394,6 +454,20 @@ class FileSink(BaseSink):
                 self._rotating.close()
         if fd is not None:
             os.close(fd)
+
+    def _close_chain(self) -> None:
+        """Seal the chain's end (``audit.closed``): a later cut of the file shows."""
+        audit = self._audit
+        if audit is None:
+            return
+        with audit.lock:
+            data = audit.closing()
+            if data:
+                try:
+                    self._write_data(data)
+                    self._durable(audit)
+                except SinkError:
+                    return
 
     def _write_leftover_events(self) -> None:
         for _ in range(_LEFTOVER_ROUNDS):  # writing them may rotate, which is an event too

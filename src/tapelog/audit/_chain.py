@@ -1,0 +1,364 @@
+"""The writing side of the audit chain: one chain per writing process, across files.
+
+Each audited line ends with the ``audit`` object, and ``hash`` is its last key::
+
+    {"timestamp":...,"message":"...","audit":{"seq":7,"prev":"<hex>","alg":"sha256","writer":"w","hash":"<hex>"}}
+
+The hashed bytes are the line itself, from its first byte up to (not including)
+``,"hash":"``: the entry as written, then ``seq``, ``prev`` (the previous line's hash, so
+the lines form a chain), ``alg``, ``key_id`` and ``writer``. ``verify`` recomputes the
+hash from the bytes it reads, so it never re-serialises anything. With a key the hash
+is HMAC-SHA256 and ``key_id`` names the key (not the key itself).
+
+The chain writes a few records of its own (logger ``tapelog.audit``): ``audit.opened``
+when a process starts its chain, ``audit.rotated`` naming the file that came before
+(its name and size), ``audit.checkpoint`` every N entries or T seconds (also appended
+to a side file, to be shipped elsewhere), ``audit.retention`` before retention removes
+audited files, and ``audit.closed`` when the sink closes. See ``docs/audit.md``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, final
+
+import orjson
+
+from tapelog.exceptions import ConfigError
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+
+    from tapelog.typing import EventDict
+
+
+__all__ = [
+    "GENESIS",
+    "AuditKey",
+    "AuditWriter",
+    "key_id_of",
+    "load_key",
+    "writer_for",
+]
+
+GENESIS: Final = "0" * 64
+"""The ``prev`` of a chain's first line."""
+
+DEFAULT_KEY_ENV: Final = "TAPELOG_AUDIT_KEY"
+AUDIT_LOGGER: Final = "tapelog.audit"
+_HASH_MARK: Final = b',"hash":"'
+_UNSAFE: Final = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def key_id_of(key: bytes) -> str:
+    """A public name for a key: 16 hex digits derived from it (the key cannot be recovered)."""
+    return hashlib.sha256(b"tapelog-audit-key-id:" + key).hexdigest()[:16]
+
+
+@final
+class AuditKey:
+    """An HMAC key and its ``key_id``."""
+
+    __slots__ = ("key", "key_id")
+
+    def __init__(self, key: bytes) -> None:
+        if not key:
+            raise ValueError("an audit key must not be empty")
+        self.key = key
+        self.key_id = key_id_of(key)
+
+
+def load_key(
+    env: str | None = DEFAULT_KEY_ENV, key_file: str | os.PathLike[str] | None = None
+) -> AuditKey | None:
+    """The audit key from ``key_file`` (whole file, one trailing newline dropped) or ``env``.
+
+    Raises:
+        ConfigError: the key file cannot be read, or it (or the variable) is empty.
+    """
+    if key_file is not None:
+        try:
+            raw = Path(key_file).read_bytes()
+        except OSError as exc:
+            raise ConfigError("audit_key_file", str(key_file), f"a readable file ({exc})") from exc
+        raw = raw.removesuffix(b"\n").removesuffix(b"\r")
+        if not raw:
+            raise ConfigError("audit_key_file", str(key_file), "a file holding a non-empty key")
+        return AuditKey(raw)
+    if env:
+        value = os.environ.get(env)
+        if value is not None:
+            if not value:
+                raise ConfigError("audit_key_env", env, "a variable holding a non-empty key")
+            return AuditKey(value.encode("utf-8"))
+    return None
+
+
+def _timestamp(time_ns: int) -> str:
+    seconds, nanos = divmod(time_ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos // 1000:06d}Z"
+
+
+@final
+class AuditWriter:
+    """One process's chain into one audited file (and the files it rotates into).
+
+    Not for direct use: the file sink drives it. ``lock`` is held by the sink across
+    sealing and writing, so lines reach the file in chain order.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        key: AuditKey | None,
+        *,
+        checkpoint_entries: int = 10_000,
+        checkpoint_interval: float = 60.0,
+        checkpoint_file: Path | None = None,
+    ) -> None:
+        self.path = path
+        self.key = key
+        self.checkpoint_entries = checkpoint_entries
+        self.checkpoint_interval = checkpoint_interval
+        self.checkpoint_file = checkpoint_file or path.with_name(path.name + ".checkpoints")
+        self.lock = threading.RLock()
+        self._start()
+
+    def _start(self) -> None:
+        host = _UNSAFE.sub("_", socket.gethostname()) or "host"
+        self.writer = f"{host}-{os.getpid()}-{secrets.token_hex(4)}"
+        self.seq = 0
+        self.prev = GENESIS
+        self._opened = False
+        self._closed = False
+        self._pending: list[tuple[str, str, dict[str, Any]]] = []
+        self._checkpoint_seq = 0
+        self._checkpoint_at = time.monotonic()
+        self._checkpoints: list[bytes] = []
+        key = self.key
+        alg = b"hmac-sha256" if key is not None else b"sha256"
+        tail = b',"alg":"' + alg + b'"'
+        if key is not None:
+            tail += b',"key_id":"' + key.key_id.encode() + b'"'
+        tail += b',"writer":"' + self.writer.encode() + b'"'
+        self._tail = tail
+        self._digest: Callable[[bytes], str]
+        if key is not None:
+            secret = key.key
+            self._digest = lambda data: hmac.digest(secret, data, "sha256").hex()
+        else:
+            sha256 = hashlib.sha256
+            self._digest = lambda data: sha256(data).hexdigest()
+
+    @property
+    def alg(self) -> str:
+        """``sha256`` or ``hmac-sha256``."""
+        return "hmac-sha256" if self.key is not None else "sha256"
+
+    def after_fork(self) -> None:
+        """A forked child is another writer: a new id and a new chain, from the start."""
+        self.lock = threading.RLock()
+        self._start()
+
+    # -- sealing -------------------------------------------------------------------------
+
+    def _seal_line(self, line: bytes, out: bytearray) -> None:
+        """Append ``line`` (one rendered JSON entry with its newline) to ``out``, sealed."""
+        if line.endswith(b"}\n"):
+            body = line[:-2]
+        else:  # not what the JSON format writes; seal a line that says what it was
+            body = orjson.dumps({"tapelog_audit_error": "unsealable line", "line": repr(line)})[:-1]
+        self.seq += 1
+        head = b'%s,"audit":{"seq":%d,"prev":"%s"%s' % (
+            body,
+            self.seq,
+            self.prev.encode(),
+            self._tail,
+        )
+        digest = self._digest(head)
+        out += head
+        out += _HASH_MARK
+        out += digest.encode()
+        out += b'"}}\n'
+        self.prev = digest
+
+    def _record(self, event: str, message: str, chain: dict[str, Any], out: bytearray) -> None:
+        entry = {
+            "timestamp": _timestamp(time.time_ns()),
+            "level": "info",
+            "logger": AUDIT_LOGGER,
+            "message": message,
+            "event": event,
+            "chain": {"writer": self.writer, **chain},
+        }
+        self._seal_line(orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE), out)
+
+    def _preamble(self, out: bytearray) -> None:
+        if not self._opened:
+            self._opened = True
+            if self.seq == 0:
+                chain = {
+                    "alg": self.alg,
+                    "pid": os.getpid(),
+                    "file": self.path.name,
+                    "checkpoint_entries": self.checkpoint_entries,
+                    "checkpoint_interval_s": self.checkpoint_interval,
+                }
+                if self.key is not None:
+                    chain["key_id"] = self.key.key_id
+                self._record("audit.opened", f"audit chain {self.writer} opened", chain, out)
+        for event, message, chain in self._pending:
+            self._record(event, message, chain, out)
+        self._pending.clear()
+
+    def seal(self, entries: Sequence[EventDict], render: Callable[[EventDict], bytes]) -> bytearray:
+        """Render and seal a batch (with any pending records of the chain's own first)."""
+        out = bytearray()
+        self._closed = False
+        self._preamble(out)
+        for entry in entries:
+            if "audit" in entry:  # tapelog writes this object; nothing else may
+                entry = {k: v for k, v in entry.items() if k != "audit"}  # noqa: PLW2901
+            self._seal_line(render(entry), out)
+        self._maybe_checkpoint(out)
+        return out
+
+    def _maybe_checkpoint(self, out: bytearray) -> None:
+        since = self.seq - self._checkpoint_seq
+        if since <= 0:
+            return
+        now = time.monotonic()
+        if since < self.checkpoint_entries and now - self._checkpoint_at < self.checkpoint_interval:
+            return
+        self.checkpoint(out)
+
+    def checkpoint(self, out: bytearray) -> None:
+        """Seal an ``audit.checkpoint`` record into ``out`` and queue its side-file line."""
+        head_seq, head = self.seq, self.prev
+        self._record(
+            "audit.checkpoint",
+            f"audit checkpoint at seq {head_seq}",
+            {"seq": head_seq, "hash": head},
+            out,
+        )
+        self._checkpoint_seq = self.seq
+        self._checkpoint_at = time.monotonic()
+        line = {
+            "timestamp": _timestamp(time.time_ns()),
+            "writer": self.writer,
+            "seq": self.seq,
+            "hash": self.prev,
+            "file": self.path.name,
+        }
+        self._checkpoints.append(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
+
+    def written(self) -> None:
+        """The sealed bytes are on disk (fsynced): append the checkpoints to the side file."""
+        if not self._checkpoints:
+            return
+        data = b"".join(self._checkpoints)
+        self._checkpoints.clear()
+        fd = os.open(
+            self.checkpoint_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640
+        )
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    # -- the chain's own records -----------------------------------------------------------
+
+    def rotated(self, previous: Path, size: int) -> None:
+        """The live file was rotated to ``previous``: the next batch names it first."""
+        self._pending.append(
+            (
+                "audit.rotated",
+                f"audit chain continues after {previous.name}",
+                {"previous": previous.name, "previous_size": size, "file": self.path.name},
+            )
+        )
+
+    def retention(self, paths: Iterable[Path], reason: str = "retention") -> bytearray:
+        """A sealed ``audit.retention`` record naming the files about to be removed."""
+        out = bytearray()
+        self._preamble(out)
+        names = sorted(path.name for path in paths)
+        chain: dict[str, Any] = {"removed": names, "reason": reason}
+        self._record(
+            "audit.retention", f"retention removes {len(names)} audited file(s)", chain, out
+        )
+        if self._closed:  # the sink was closed: the chain's end stays sealed
+            self._close_into(out)
+        return out
+
+    def closing(self) -> bytearray:
+        """The ``audit.closed`` record (after any pending ones): the chain's end so far."""
+        out = bytearray()
+        if not self._opened and not self._pending:
+            return out  # nothing was ever written by this chain
+        self._preamble(out)
+        self._close_into(out)
+        return out
+
+    def _close_into(self, out: bytearray) -> None:
+        chain = {"seq": self.seq + 1, "file": self.path.name}
+        self._record("audit.closed", f"audit chain {self.writer} closed", chain, out)
+        self._opened = True
+        self._closed = True
+
+
+_writers: dict[str, AuditWriter] = {}
+_writers_lock = threading.Lock()
+
+
+def writer_for(
+    path: Path,
+    key: AuditKey | None,
+    *,
+    checkpoint_entries: int = 10_000,
+    checkpoint_interval: float = 60.0,
+) -> AuditWriter:
+    """The process's chain for ``path``: a sink rebuilt by ``configure()`` continues it.
+
+    A new key or new checkpoint settings apply from the next line; a different algorithm
+    (a key added or removed) starts a new chain.
+    """
+    name = os.path.realpath(path)
+    with _writers_lock:
+        writer = _writers.get(name)
+        same_key = writer is not None and (
+            (writer.key is None and key is None)
+            or (writer.key is not None and key is not None and writer.key.key == key.key)
+        )
+        if writer is None or not same_key:
+            writer = AuditWriter(
+                path,
+                key,
+                checkpoint_entries=checkpoint_entries,
+                checkpoint_interval=checkpoint_interval,
+            )
+            _writers[name] = writer
+        else:
+            writer.checkpoint_entries = checkpoint_entries
+            writer.checkpoint_interval = checkpoint_interval
+        return writer
+
+
+def _after_fork_in_child() -> None:
+    global _writers_lock
+    _writers_lock = threading.Lock()
+    for writer in _writers.values():
+        writer.after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,572 @@
+"""The reading side of the audit chain: ``verify`` and the problems it names.
+
+For every line the hash is recomputed from the bytes read (the line up to ``,"hash":"``),
+so no JSON is re-serialised and most lines are not even parsed. Lines are then grouped
+by ``writer`` (one chain per writing process) and walked in ``seq`` order across every
+file given, whatever their names or compression:
+
+* ``edited``: a line's bytes do not give its hash, or its seal is damaged, or its
+  ``prev`` is not the hash of the line before it;
+* ``inserted``: a line without a seal in an audited file, a second copy of a line, a chain
+  that does not start with its opening record;
+* ``deleted``: numbers missing from a chain;
+* ``reordered``: a chain's lines out of order;
+* ``truncated``: a torn last line, a chain that stops without its closing record, a
+  rotated file shorter than when it was rotated, a checkpoint the chain does not reach;
+* ``file missing``: a file named by a later file (``audit.rotated``) is not there, and no
+  sealed ``audit.retention`` record says retention removed it;
+* ``unsealed``: a file without any sealed line where one is expected;
+* ``wrong key``: a keyed line whose key was not given, or does not match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, cast, final
+
+import orjson
+
+from tapelog.audit._chain import AUDIT_LOGGER, GENESIS, AuditKey
+from tapelog.retention._reader import compression_of, open_decompressed
+
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+
+__all__ = ["KINDS", "Problem", "Report", "verify"]
+
+KINDS: Final = (
+    "edited",
+    "inserted",
+    "deleted",
+    "reordered",
+    "truncated",
+    "file missing",
+    "unsealed",
+    "wrong key",
+)
+_HASH_MARK: Final = b',"hash":"'
+_AUDIT_MARK: Final = b',"audit":{'
+_TAIL: Final = re.compile(
+    rb',"alg":"(sha256|hmac-sha256)"(?:,"key_id":"([A-Za-z0-9._-]*)")?,"writer":"([A-Za-z0-9._-]+)"'
+)
+_SPAN: Final = re.compile(
+    r"\.\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ--\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ(\.\d+)?(?=\.)"
+)
+_SKIPPED_SUFFIXES: Final = (".lock", ".checkpoints", ".tmp")
+_MAX_PROBLEMS: Final = 1000
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One break: its kind (one of :data:`KINDS`), where, and what was found."""
+
+    kind: str
+    file: str
+    line: int | None
+    detail: str
+    writer: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        """The problem as a JSON-ready dict."""
+        return {
+            "kind": self.kind,
+            "file": self.file,
+            "line": self.line,
+            "detail": self.detail,
+            "writer": self.writer,
+        }
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where}: {self.kind}: {self.detail}"
+
+
+@final
+@dataclass(slots=True)
+class Report:
+    """What ``verify`` found: ``ok`` when every chain holds."""
+
+    files: list[str] = field(default_factory=list[str])
+    entries: int = 0
+    chains: int = 0
+    problems: list[Problem] = field(default_factory=list[Problem])
+    skipped: list[str] = field(default_factory=list[str])
+    retained: list[str] = field(default_factory=list[str])
+
+    @property
+    def ok(self) -> bool:
+        """Whether no problem was found."""
+        return not self.problems
+
+    def as_dict(self) -> dict[str, object]:
+        """The report as a JSON-ready dict."""
+        return {
+            "ok": self.ok,
+            "files": self.files,
+            "entries": self.entries,
+            "chains": self.chains,
+            "problems": [problem.as_dict() for problem in self.problems],
+            "skipped": self.skipped,
+            "removed_by_retention": self.retained,
+        }
+
+
+def family(name: str) -> str:
+    """The name of the live file a file belongs to: span and compression removed."""
+    for suffix in (".gz", ".zst"):
+        name = name.removesuffix(suffix)
+    return _SPAN.sub("", name)
+
+
+def plain_name(name: str) -> str:
+    """A file's name without its compression suffix."""
+    for suffix in (".gz", ".zst"):
+        name = name.removesuffix(suffix)
+    return name
+
+
+def read_bytes(path: Path) -> bytes:
+    """A file's content, decompressed (gzip and zstd are told by their first bytes).
+
+    Raises:
+        OSError: it cannot be read.
+        EOFError: it is compressed and cannot be decompressed (cut or damaged).
+        ModuleNotFoundError: a zstd file without the zstandard package.
+    """
+    compression = compression_of(path)
+    with path.open("rb") as raw:
+        if compression == "none":
+            return raw.read()
+        stream = open_decompressed(raw, compression)
+        try:
+            return stream.read()
+        except ModuleNotFoundError:
+            raise
+        except Exception as exc:  # gzip, zlib and zstandard each raise their own
+            raise EOFError(f"corrupt {compression} data: {exc}") from exc
+
+
+def expand(paths: Iterable[str | Path]) -> tuple[list[Path], set[Path]]:
+    """Files to verify: those named, and every file under the directories named.
+
+    Returns:
+        The files, and which of them were named explicitly.
+
+    Raises:
+        FileNotFoundError: a path does not exist.
+    """
+    files: list[Path] = []
+    named: set[Path] = set()
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(
+                child
+                for child in sorted(path.rglob("*"))
+                if child.is_file()
+                and not child.name.endswith(_SKIPPED_SUFFIXES)
+                and child.name != "manifest.jsonl"
+            )
+        elif path.is_file():
+            files.append(path)
+            named.add(path)
+        else:
+            raise FileNotFoundError(f"no such file or directory: {raw}")
+    unique = list(dict.fromkeys(files))
+    return unique, named
+
+
+# One sealed line: (seq, file index, line number, prev, hash, parsed record or None).
+# Tuples, not objects: verify handles hundreds of thousands of them a second.
+_Item = tuple[int, int, int, bytes, bytes, "dict[str, Any] | None"]
+_SEQ: Final = b',"audit":{"seq":'
+_GENESIS: Final = GENESIS.encode()
+
+
+def _event(item: _Item) -> str | None:
+    record = item[5]
+    return None if record is None else str(record.get("event"))
+
+
+@final
+class _Verifier:
+    def __init__(self, keys: Sequence[AuditKey], checkpoints: Sequence[dict[str, Any]]) -> None:
+        self.keys = {key.key_id: key.key for key in keys}
+        self.report = Report()
+        self.names: list[str] = []
+        self.sizes: list[int] = []
+        self.chains: dict[str, list[_Item]] = {}
+        self.records: list[_Item] = []  # the chain's own records, from every writer
+        self.wrong_key_reported: set[str] = set()
+        self.checkpoints = checkpoints
+        self.live = False
+
+    def problem(
+        self, kind: str, file: int | str, line: int | None, detail: str, writer: str | None = None
+    ) -> None:
+        if len(self.report.problems) >= _MAX_PROBLEMS:
+            return
+        name = self.names[file] if isinstance(file, int) else file
+        self.report.problems.append(Problem(kind, name, line, detail, writer))
+
+    def _tail(self, tail: bytes, index: int, number: int) -> tuple[str, bytes | None] | None:
+        """Read ``,"alg":...,"writer":"..."``: the writer, and the key (None: plain)."""
+        match = _TAIL.fullmatch(tail)
+        if match is None:
+            return None
+        alg, key_id, writer_bytes = match.groups()
+        writer = writer_bytes.decode()
+        if alg == b"sha256":
+            return writer, None
+        key = self.keys.get(key_id.decode()) if key_id is not None else None
+        if key is None:
+            if writer not in self.wrong_key_reported:
+                self.wrong_key_reported.add(writer)
+                shown = key_id.decode() if key_id is not None else "none"
+                self.problem(
+                    "wrong key",
+                    index,
+                    number,
+                    f"sealed with key_id {shown}, and no such key was given",
+                    writer,
+                )
+            return writer, b""  # no key: the hash cannot be checked
+        return writer, key
+
+    def read(self, path: Path, data: bytes, *, named: bool) -> None:
+        index = len(self.names)
+        self.names.append(str(path))
+        self.sizes.append(len(data))
+        lines = data.split(b"\n")
+        torn = lines.pop()  # after the last newline: empty unless the file was cut
+        unsealed: list[int] = []
+        chains = self.chains
+        records = self.records
+        sha256 = hashlib.sha256
+        audit_event = b'"event":"audit.'
+        audit_logger = b'"logger":"' + AUDIT_LOGGER.encode() + b'"'
+        # The tail of the seal is the same on every line of one writer: parse it once.
+        last_tail = b""
+        parsed_tail: tuple[str, bytes | None] | None = None
+        chain: list[_Item] = []
+        sealed = 0
+        for number, line in enumerate(lines, 1):
+            mark = line.rfind(b',"hash":"')
+            if mark < 0 or len(line) != mark + 76 or line[-3:] != b'"}}':
+                unsealed.append(number)
+                continue
+            head = line[:mark]
+            start = head.rfind(_SEQ)
+            comma = head.find(b",", start + 16) if start >= 0 else -1
+            if (
+                comma < 0
+                or len(head) < comma + 74
+                or not head.startswith(b',"prev":"', comma)
+                or head[comma + 73] != 34  # noqa: PLR2004 - the closing quote
+            ):
+                unsealed.append(number)
+                continue
+            tail = head[comma + 74 :]
+            if tail != last_tail:
+                parsed_tail = self._tail(tail, index, number)
+                last_tail = tail
+                if parsed_tail is not None:
+                    chain = chains.setdefault(parsed_tail[0], [])
+            if parsed_tail is None:
+                unsealed.append(number)
+                continue
+            try:
+                seq = int(head[start + 16 : comma])
+            except ValueError:
+                unsealed.append(number)
+                continue
+            claimed = line[mark + 9 : mark + 73]
+            key = parsed_tail[1]
+            if key is None:
+                good = sha256(head).hexdigest() == claimed.decode("latin-1")
+            elif key:
+                good = hmac.digest(key, head, "sha256").hex().encode() == claimed
+            else:
+                good = True  # wrong key, reported once per writer
+            if not good:
+                self.problem(
+                    "edited", index, number, "the line does not give its hash", parsed_tail[0]
+                )
+            sealed += 1
+            record = None
+            if audit_event in head and audit_logger in head:
+                try:
+                    value = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    value = None
+                if isinstance(value, dict):
+                    fields = cast("dict[str, Any]", value)
+                    if fields.get("logger") == AUDIT_LOGGER:
+                        record = fields
+            item: _Item = (
+                seq,
+                index,
+                number,
+                head[comma + 9 : comma + 73],
+                claimed,
+                record,
+            )
+            chain.append(item)
+            if record is not None:
+                records.append(item)
+        self.report.entries += sealed
+        if torn:
+            self.problem("truncated", index, len(lines) + 1, "the last line is cut (no newline)")
+        if sealed == 0:
+            if named or unsealed:
+                self.problem("unsealed", index, None, "no line of this file is sealed")
+            return
+        for number in unsealed:
+            line = lines[number - 1]
+            if b'"hash"' in line or b'"audit"' in line:
+                self.problem("edited", index, number, "the line's seal is damaged")
+            else:
+                self.problem("inserted", index, number, "a line without a seal")
+
+    # -- the chains -----------------------------------------------------------------------
+
+    def check(self) -> None:
+        present = {plain_name(Path(name).name): i for i, name in enumerate(self.names)}
+        retained: set[str] = set()
+        for item in self.records:
+            if _event(item) == "audit.retention":
+                removed = (item[5] or {}).get("chain", {}).get("removed", [])
+                retained.update(plain_name(str(name)) for name in removed)
+        self.report.retained = sorted(retained)
+        missing_named = self._check_rotations(present, retained)
+        for writer, chain in self.chains.items():
+            if chain:
+                self._check_chain(writer, chain, missing_named, retained)
+        self._check_checkpoints()
+        self.report.chains = sum(1 for chain in self.chains.values() if chain)
+
+    def _check_rotations(self, present: dict[str, int], retained: set[str]) -> set[str]:
+        missing: set[str] = set()
+        for item in self.records:
+            if _event(item) != "audit.rotated":
+                continue
+            info = (item[5] or {}).get("chain", {})
+            previous = str(info.get("previous", ""))
+            size = info.get("previous_size")
+            found = present.get(previous)
+            if found is None:
+                if previous not in retained:
+                    missing.add(previous)
+                    self.problem(
+                        "file missing",
+                        item[1],
+                        item[2],
+                        f"{previous}, which came before this file, is not there",
+                    )
+            elif isinstance(size, int) and self.sizes[found] != size:
+                actual = self.sizes[found]
+                kind = "truncated" if actual < size else "inserted"
+                self.problem(
+                    kind,
+                    found,
+                    None,
+                    f"{actual} bytes, but {size} when it was rotated (named by "
+                    f"{Path(self.names[item[1]]).name}:{item[2]})",
+                )
+        return missing
+
+    def _ordered(self, chain: list[_Item]) -> list[_Item]:
+        """The writer's lines, files in the order it went through them (by first seq)."""
+        segments: list[tuple[int, int, int]] = []  # (first seq, start, end)
+        begin = 0
+        for position in range(1, len(chain) + 1):
+            if position == len(chain) or chain[position][1] != chain[begin][1]:
+                first = min(item[0] for item in chain[begin:position])
+                segments.append((first, begin, position))
+                begin = position
+        if len(segments) == 1:
+            return chain
+        segments.sort()
+        ordered: list[_Item] = []
+        for _, begin, end in segments:
+            ordered.extend(chain[begin:end])
+        return ordered
+
+    def _check_chain(
+        self, writer: str, chain: list[_Item], missing: set[str], retained: set[str]
+    ) -> None:
+        ordered = self._ordered(chain)
+        everywhere: set[int] | None = None  # built on the first gap only
+        done: set[int] = set()
+        last_seq, last_hash, last_file = 0, _GENESIS, -1
+        reordered_reported = False
+        top = ordered[0]
+        for item in ordered:
+            seq, file, lineno, prev, digest, _ = item
+            if seq == last_seq + 1:
+                if prev != last_hash:
+                    self.problem(
+                        "edited",
+                        file,
+                        lineno,
+                        f"seq {seq} does not follow the line before it (prev differs)",
+                        writer,
+                    )
+                if seq == 1 and _event(item) != "audit.opened":
+                    self.problem(
+                        "inserted", file, lineno, "a chain without its opening record", writer
+                    )
+            elif seq <= last_seq:
+                if seq in done:
+                    self.problem("inserted", file, lineno, f"a second line with seq {seq}", writer)
+                    continue
+                if not reordered_reported:
+                    self.problem(
+                        "reordered", file, lineno, f"seq {seq} after seq {last_seq}", writer
+                    )
+                    reordered_reported = True
+                done.add(seq)
+                continue
+            else:
+                expected = last_seq + 1
+                if everywhere is None:
+                    everywhere = {other[0] for other in chain}
+                if expected in everywhere and expected not in done:
+                    if not reordered_reported:
+                        self.problem(
+                            "reordered",
+                            file,
+                            lineno,
+                            f"seq {seq} comes before seq {expected}",
+                            writer,
+                        )
+                        reordered_reported = True
+                elif last_seq == 0:
+                    if not retained:
+                        self.problem(
+                            "deleted",
+                            file,
+                            lineno,
+                            f"the chain starts at seq {seq}: lines 1..{seq - 1} are gone",
+                            writer,
+                        )
+                elif not (last_file not in {file, -1} and missing):
+                    self.problem(
+                        "deleted",
+                        file,
+                        lineno,
+                        f"{seq - expected} line(s) missing before seq {seq} (from seq {expected})",
+                        writer,
+                    )
+            done.add(seq)
+            last_seq, last_hash, last_file = seq, digest, file
+            if seq > top[0]:
+                top = item
+        if _event(top) != "audit.closed" and not self.live:
+            self.problem(
+                "truncated",
+                top[1],
+                top[2] + 1,
+                f"the chain stops at seq {top[0]} without its closing record "
+                "(use --live for files still being written)",
+                writer,
+            )
+
+    def _check_checkpoints(self) -> None:
+        for checkpoint in self.checkpoints:
+            writer = str(checkpoint.get("writer", ""))
+            seq = checkpoint.get("seq")
+            digest = str(checkpoint.get("hash", "")).encode()
+            chain = self.chains.get(writer)
+            where = str(checkpoint.get("file", "?"))
+            if not chain or not isinstance(seq, int):
+                self.problem(
+                    "truncated",
+                    where,
+                    None,
+                    f"checkpoint of {writer} at seq {seq}: no line of that chain was found",
+                    writer,
+                )
+                continue
+            found = next((item for item in chain if item[0] == seq), None)
+            if found is None:
+                top = max(item[0] for item in chain)
+                self.problem(
+                    "truncated",
+                    where,
+                    None,
+                    f"a checkpoint says seq {seq}, the chain ends at seq {top}",
+                    writer,
+                )
+            elif found[4] != digest:
+                self.problem(
+                    "edited", found[1], found[2], f"seq {seq} differs from its checkpoint", writer
+                )
+
+
+def verify(
+    paths: Iterable[str | Path],
+    *,
+    keys: Sequence[AuditKey] = (),
+    checkpoints: str | Path | None = None,
+    live: bool = False,
+) -> Report:
+    """Check the audit chains in ``paths`` (files, directories, ``.gz``/``.zst`` archives).
+
+    Args:
+        paths: files and directories; directories are searched recursively, and a family
+            of files (a live file and its rotated files) with no sealed line is skipped.
+        keys: the HMAC keys the files may be sealed with (matched by ``key_id``).
+        checkpoints: a side file of checkpoints (``<file>.checkpoints``), kept elsewhere:
+            each must be found in its chain, which catches a cut tail.
+        live: accept chains that end without a closing record (files still written).
+
+    Raises:
+        FileNotFoundError: a path does not exist.
+        OSError: a file cannot be read or decompressed.
+        ModuleNotFoundError: a ``.zst`` file without the zstandard package.
+    """
+    paths_list = list(paths)
+    files, named = expand(paths_list)
+    marks: list[dict[str, Any]] = []
+    if checkpoints is not None:
+        for raw in Path(checkpoints).read_bytes().splitlines():
+            if raw.strip():
+                try:
+                    value = orjson.loads(raw)
+                except orjson.JSONDecodeError:
+                    continue
+                if isinstance(value, dict):
+                    marks.append(cast("dict[str, Any]", value))
+    verifier = _Verifier(keys, marks)
+    verifier.live = live
+    contents: list[tuple[Path, bytes]] = []
+    for path in files:
+        try:
+            contents.append((path, read_bytes(path)))
+        except EOFError as exc:
+            verifier.names.append(str(path))
+            verifier.sizes.append(-1)
+            verifier.report.files.append(str(path))
+            verifier.problem("edited", str(path), None, f"cannot be decompressed: {exc}")
+    families_sealed = {
+        family(path.name) for path, data in contents if _HASH_MARK in data and b'"audit":{' in data
+    }
+    for path, data in contents:
+        if path not in named and family(path.name) not in families_sealed:
+            verifier.report.skipped.append(str(path))
+            continue
+        verifier.report.files.append(str(path))
+        verifier.read(path, data, named=path in named)
+    verifier.check()
+    if not verifier.report.files:
+        shown = ", ".join(str(path) for path in paths_list)
+        verifier.problem("unsealed", shown, None, "no sealed (audited) file was found")
+    return verifier.report
