@@ -235,13 +235,14 @@ class Dispatcher:
             # ourselves, and dropping would hide tapelog's own reports. Exceed the bound.
             queue.append(record)
             return
+        keep = self._must_keep(record)
         with self._lock:
             # The queue was full: the high water reaches the bound, never beyond it (the
             # records that concurrent callers, markers and reports add are not counted).
             self._high_water = self._maxsize
-            if self._policy == "drop_newest":
+            if self._policy == "drop_newest" and not keep:
                 self._dropped["drop_newest"] += 1
-            elif self._policy == "drop_oldest":
+            elif self._policy == "drop_oldest" and not keep:
                 self._drop_oldest_locked()
                 queue.append(record)
             else:
@@ -249,7 +250,10 @@ class Dispatcher:
                 while len(queue) >= self._maxsize:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
-                        self._dropped["block_timeout"] += 1
+                        if keep:  # never shed: past the bound rather than lost
+                            queue.append(record)
+                        else:
+                            self._dropped["block_timeout"] += 1
                         break
                     self._waiters += 1
                     self._wake.set()
@@ -263,6 +267,18 @@ class Dispatcher:
         if not self._wake.is_set():
             self._wake.set()
 
+    def _must_keep(self, record: Record) -> bool:
+        """Whether a record may never be shed: a trade event, or one an audited sink takes.
+
+        Such records wait for room like ``block`` whatever the policy, and after
+        ``block_timeout`` go in past the bound (docs/audit.md). Asked on the slow path only.
+        """
+        meta = record[8]
+        if meta is not None and "trade" in meta:
+            return True
+        keeps = getattr(self._pipeline, "must_keep", None)
+        return bool(keeps(record)) if callable(keeps) else False
+
     def _drop_oldest_locked(self) -> None:
         """Remove the oldest record, keeping any flush markers in front of it."""
         queue = self._queue
@@ -272,7 +288,11 @@ class Dispatcher:
                 oldest = queue.popleft()
                 # Flush markers and tapelog's own reports are stepped over: dropping a
                 # report of drops would hide exactly what it is there to tell.
-                if isinstance(oldest, threading.Event) or oldest[2] == _INTERNAL_LOGGER:
+                if (
+                    isinstance(oldest, threading.Event)
+                    or oldest[2] == _INTERNAL_LOGGER
+                    or self._must_keep(oldest)
+                ):
                     kept.append(oldest)
                     continue
                 self._dropped["drop_oldest"] += 1

@@ -104,6 +104,12 @@ class Pipeline:
         self._counters: dict[str, SinkCounters] = {}
         self._failed_at: dict[str, float] = {}
         self._last_failure_report: dict[str, float] = {}
+        audited = tuple(slot for slot in self.slots if slot.config.options.get("audit"))
+        #: Whether a record is bound for an audited sink (the dispatcher never sheds those);
+        #: None when no sink is audited.
+        self.must_keep: Callable[[Record], bool] | None = (
+            _audited_filter(audited) if audited else None
+        )
 
     @property
     def sink_names(self) -> tuple[str, ...]:
@@ -420,6 +426,24 @@ def _logger_filter(sink: SinkConfig) -> Callable[[EventDict], bool] | None:
         return not (exclude_components and component in exclude_components)
 
     return accepts
+
+
+def _audited_filter(slots: tuple[SinkSlot, ...]) -> Callable[[Record], bool]:
+    """Whether a record would reach one of ``slots`` (their level and logger filters)."""
+
+    def must_keep(record: Record) -> bool:
+        level, name, fields = record[1], record[2], record[4]
+        for slot in slots:
+            if level < slot.level:
+                continue
+            if slot.accepts is None:
+                return True
+            probe: EventDict = {"logger": name, "component": fields.get("component")}
+            if slot.accepts(probe):
+                return True
+        return False
+
+    return must_keep
 
 
 def _slot(sink: Sink, sink_config: SinkConfig, choice: tuple[str, bool]) -> SinkSlot:

@@ -46,6 +46,8 @@ class TestDemo:
         )
         assert 0 == result.returncode, result.stdout + result.stderr
         assert "http delivery: nothing lost, 0 entries twice" in result.stdout
+        assert re.search(r"tapelog verify \S+: OK, \d+ sealed entries", result.stdout)
+        assert re.search(r"trades\.audit\.jsonl:\d+: edited: ", result.stdout)
         assert archives is not None
         assert int(archives.group(1)) >= 1
         assert archives.group(1) == archives.group(2)

@@ -169,6 +169,19 @@ class TestChain:
         assert read_jsonl(path)[1]["audit"]["key_id"] == key_id_of(b"from-a-file")
         assert verify([path], keys=[AuditKey(b"from-a-file")]).ok
 
+    def test_checkpoints_are_configured_per_sink(self, tmp_path: Path) -> None:
+        path = tmp_path / "audit.jsonl"
+        sink = {"type": "file", "path": str(path), "format": "json", "audit": True}
+        tapelog.configure({"sinks": [{**sink, "audit_checkpoint": {"entries": 2}}]})
+        log = tapelog.get_logger("x")
+        for n in range(6):
+            log.info("entry", n=n)
+            assert tapelog.flush(5)
+        tapelog.configure({"sinks": [{"type": "console"}]})
+        marks = read_jsonl(tmp_path / "audit.jsonl.checkpoints")
+        assert len(marks) >= 3
+        assert verify([path], checkpoints=tmp_path / "audit.jsonl.checkpoints").ok
+
     def test_config_refuses_what_it_cannot_do(self, tmp_path: Path) -> None:
         path = str(tmp_path / "a.jsonl")
         with pytest.raises(ConfigError, match="json"):

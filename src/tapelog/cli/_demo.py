@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 import tapelog
+from tapelog.audit import verify
 from tapelog.cli._collector import Collector
 from tapelog.cli._query import query_paths
 from tapelog.cli._schema import schema_text
 from tapelog.retention import list_archives
+from tapelog.trading import get_trade_logger
 
 
 if TYPE_CHECKING:
@@ -59,8 +61,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _trading(stop: threading.Event, rng: random.Random) -> None:
-    log = tapelog.get_logger("trading.strategy").bind(strategy="mean-reversion", account="ACC-001")
+    """Place orders; fill, partially fill, cancel, reject them; note failed submissions."""
+    trades = get_trade_logger("trading.strategy", strategy="mean-reversion", account="ACC-001")
+    log = tapelog.get_logger("trading.strategy").bind(strategy="mean-reversion")
     order_number = 0
+    fills = 0
     while not stop.is_set():
         order_number += 1
         symbol = rng.choice(list(_SYMBOLS))
@@ -68,27 +73,31 @@ def _trading(stop: threading.Event, rng: random.Random) -> None:
         qty = Decimal(rng.choice(["0.5", "1", "1.5", "2", "0.00000001"]))
         cl_ord_id = f"ord-{order_number:05d}"
         with tapelog.context(cl_ord_id=cl_ord_id, symbol=symbol):
-            log.info(
-                "order placed",
-                event="order.placed",
-                side=rng.choice(["buy", "sell"]),
-                qty=qty,
-                price=price,
-            )
+            side = rng.choice(["buy", "sell"])
+            if order_number % 9 == 0:  # a risk check refuses it before it is sent
+                trades.order_rejected(cl_ord_id, "exceeds position limit", "order_exceeds_limit")
+                stop.wait(rng.uniform(0.05, 0.15))
+                continue
+            trades.order_placed(cl_ord_id, symbol, side, qty, price, currency="USD")
             roll = rng.random()
             if roll < _FILL_SHARE:
                 fill_px = price + Decimal("0.01")
-                log.info(
-                    "order filled",
-                    event="order.filled",
-                    last_qty=qty,
-                    last_px=fill_px,
-                    commission=Decimal("0.0004") * qty * fill_px,
-                )
+                parts = [qty] if rng.random() < 0.5 else [qty / 4, qty - qty / 4]  # noqa: PLR2004
+                for part in parts:  # one fill, or a partial fill and the rest
+                    fills += 1
+                    trades.order_filled(
+                        cl_ord_id,
+                        f"exec-{fills:06d}",
+                        part,
+                        fill_px,
+                        commission=(Decimal("0.0004") * part * fill_px).quantize(Decimal("0.0001")),
+                        currency="USD",
+                    )
             elif roll < _CANCEL_SHARE:
-                log.info(
-                    "order canceled", event="order.canceled", reason="price moved", leaves_qty=qty
-                )
+                if rng.random() < 0.5:  # noqa: PLR2004 - half are partly filled first
+                    fills += 1
+                    trades.order_filled(cl_ord_id, f"exec-{fills:06d}", qty / 2, price)
+                trades.order_canceled(cl_ord_id, reason="price moved")
             else:
                 try:
                     _send_to_exchange(symbol)
@@ -99,6 +108,7 @@ def _trading(stop: threading.Event, rng: random.Random) -> None:
                         venue="SIMX",
                         api_key="sk-live-0123456789abcdef0123",
                     )
+                    trades.order_rejected(cl_ord_id, "exchange did not answer")
             log.debug("latency", event="order.latency", ack_ms=round(rng.uniform(0.2, 3.0), 3))
         stop.wait(rng.uniform(0.05, 0.15))
 
@@ -238,7 +248,7 @@ def _wait_for_spool(timeout: float) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the simulation, then summarise what was written and delivered."""
     out = Path(args.dir)
-    for old in ("logs", "archive", "spool"):
+    for old in ("logs", "archive", "spool", "audit", "tampered"):
         shutil.rmtree(out / old, ignore_errors=True)
     (out / "app.jsonl").unlink(missing_ok=True)  # left by earlier versions of the demo
     app_log = out / "logs" / "app.jsonl"
@@ -262,6 +272,15 @@ def run(args: argparse.Namespace) -> int:
                     "retention": {"max_files": 50},
                 },
                 {
+                    "type": "file",
+                    "name": "audit",
+                    "path": str(out / "audit" / "trades.audit.jsonl"),
+                    "format": "json",
+                    "audit": True,
+                    "filter": {"loggers": ["trading"]},
+                    "audit_checkpoint": {"entries": 50},
+                },
+                {
                     "type": "http",
                     "url": collector.url,
                     "level": "info",
@@ -283,7 +302,34 @@ def run(args: argparse.Namespace) -> int:
     # Everything the file sink wrote, live and archived, read back in time order.
     entries = list(query_paths([out / "logs", out / "archive"]))
     status = _summarise(entries, stats, out, collector)
-    return status or _archive_report(out)
+    return status or _archive_report(out) or _audit_report(out)
+
+
+def _audit_report(out: Path) -> int:
+    """Verify the audit file, then edit a copy and show verify catching it."""
+    audit_dir = out / "audit"
+    report = verify([audit_dir])
+    print(
+        f"  tapelog verify {audit_dir}: "
+        + ("OK" if report.ok else "BROKEN")
+        + f", {report.entries} sealed entries in {report.chains} chain(s)"
+    )
+    for problem in report.problems[:3]:
+        print(f"    {problem}")
+    tampered = out / "tampered" / "trades.audit.jsonl"
+    tampered.parent.mkdir(parents=True, exist_ok=True)
+    lines = (audit_dir / "trades.audit.jsonl").read_bytes().splitlines(keepends=True)
+    victim = next(
+        (n for n, line in enumerate(lines) if b'"event":"order.filled"' in line), len(lines) // 2
+    )
+    # A fill's price changed after the fact: one byte.
+    lines[victim] = lines[victim].replace(b'"last_px":"', b'"last_px":"1', 1)
+    tampered.write_bytes(b"".join(lines))
+    caught = verify([tampered])
+    print(f"  edited one fill in a copy ({tampered}): verify says")
+    for problem in caught.problems[:3]:
+        print(f"    {problem}")
+    return 0 if report.ok and not caught.ok else 1
 
 
 def _archive_report(out: Path) -> int:

@@ -191,7 +191,11 @@ class FileSink(BaseSink):
                 options.get("audit_key_env") or "TAPELOG_AUDIT_KEY", options.get("audit_key_file")
             )
             table: Mapping[str, Any] = options.get("audit_checkpoint") or {}
-            checkpoint = (int(table.get("entries", 10_000)), float(table.get("interval", 60.0)))
+            entries, interval = table.get("entries"), table.get("interval")
+            checkpoint = (
+                10_000 if entries is None else int(entries),
+                60.0 if interval is None else float(interval),
+            )
         return cls(
             str(options["path"]),
             formatter,

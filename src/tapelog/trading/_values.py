@@ -26,6 +26,8 @@ __all__ = [
 
 _TIME: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?Z")
 _CURRENCY: Final = re.compile(r"[A-Z]{3}")
+#: The last whole second formatted (most calls share it), in a list so it can be replaced.
+_SECOND: Final[list[tuple[int, str]]] = [(-1, "")]
 
 
 class OrderValidationError(ValueError):
@@ -158,10 +160,15 @@ def time_of(param: str, value: object, now_ns: int) -> str:
         value = now_ns
     if isinstance(value, int) and not isinstance(value, bool):
         seconds, nanos = divmod(value, 1_000_000_000)
-        try:
-            stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        except (OverflowError, OSError, ValueError):
-            raise OrderValidationError(param, "nanoseconds since 1970 in range", value) from None
+        cached, stamp = _SECOND[0]
+        if cached != seconds:
+            try:
+                stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            except (OverflowError, OSError, ValueError):
+                raise OrderValidationError(
+                    param, "nanoseconds since 1970 in range", value
+                ) from None
+            _SECOND[0] = (seconds, stamp)
         return f"{stamp}.{nanos:09d}Z"
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:

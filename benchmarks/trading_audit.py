@@ -1,0 +1,165 @@
+"""Trade events and the audit chain: what they cost, beside the plain paths.
+
+    .venv/bin/python -m benchmarks.trading_audit [--entries N] [--repeats R]
+
+Prints a Markdown table (medians of R repeats):
+
+* caller cost of ``TradeLogger.order_placed`` / ``order_filled`` against ``log.info`` with
+  the same fields (the queue is drained by the worker into a file, as in real use);
+* the worker's cost of sealing a line (SHA-256, HMAC-SHA256) against rendering it alone;
+* ``verify`` throughput on an audited file of N entries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import tapelog
+from tapelog.audit import AuditKey, verify
+from tapelog.audit._chain import AuditWriter
+from tapelog.formats import JsonFormat
+from tapelog.sinks import FileSink
+from tapelog.sinks._base import render_batch
+from tapelog.trading import get_trade_logger
+
+
+_ENTRY = {
+    "timestamp": "2026-11-23T07:01:02.123456Z",
+    "level": "info",
+    "logger": "trading",
+    "message": "order C-1 filled: 0.5 @ 64000.25",
+    "event": "order.filled",
+    "seq": 1,
+    "trade": {
+        "cl_ord_id": "C-1",
+        "symbol": "BTC-USD",
+        "side": "buy",
+        "exec_id": "E-1",
+        "exec_type": "trade",
+        "ord_status": "partially_filled",
+        "last_qty": "0.5",
+        "last_px": "64000.25",
+        "cum_qty": "0.5",
+        "leaves_qty": "1.0",
+        "avg_px": "64000.25",
+    },
+}
+
+
+def _per_call(func: object, n: int, repeats: int) -> float:
+    """Median microseconds per call of ``func(i)`` over ``n`` calls."""
+    call = func  # type: ignore[assignment]
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for i in range(n):
+            call(i)  # type: ignore[operator]
+        times.append((time.perf_counter() - start) / n * 1e6)
+        tapelog.flush(60)
+    return statistics.median(times)
+
+
+def caller_costs(directory: Path, n: int, repeats: int) -> list[tuple[str, float]]:
+    tapelog.configure(
+        {
+            "queue": {"size": 1_000_000},
+            "sinks": [{"type": "file", "path": str(directory / "caller.jsonl"), "format": "json"}],
+        }
+    )
+    log = tapelog.get_logger("trading")
+    trades = get_trade_logger("bench.trading", terminal_ttl=0)
+    qty, px = Decimal("0.5"), Decimal("64000.25")
+
+    def plain(i: int) -> None:
+        log.info(
+            "order placed",
+            cl_ord_id=f"C-{i}",
+            symbol="BTC-USD",
+            side="buy",
+            order_qty=qty,
+            price=px,
+            ord_type="limit",
+            time_in_force="day",
+        )
+
+    def placed(i: int) -> None:
+        trades.order_placed(f"C-{i}", "BTC-USD", "buy", qty, px)
+
+    def filled(i: int) -> None:
+        trades.order_filled(f"C-{i}", f"E-{i}", qty, px)
+
+    rows = [("log.info, same fields as order_placed", _per_call(plain, n, repeats))]
+    rows.append(("TradeLogger.order_placed", _per_call(placed, n, repeats)))
+    rows.append(
+        ("TradeLogger.order_filled (partial fill of a live order)", _per_call(filled, n, repeats))
+    )
+    tapelog.configure({"sinks": [{"type": "console"}]})
+    return rows
+
+
+def sealing_costs(directory: Path, n: int, repeats: int) -> list[tuple[str, float]]:
+    formatter = JsonFormat()
+    batch = [_ENTRY] * 1000
+    rounds = max(1, n // len(batch))
+
+    def measure(work: object) -> float:
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(rounds):
+                work()  # type: ignore[operator]
+            times.append((time.perf_counter() - start) / (rounds * len(batch)) * 1e6)
+        return statistics.median(times)
+
+    plain = measure(lambda: render_batch(formatter, batch))
+    sha = AuditWriter(directory / "a.jsonl", None)
+    keyed = AuditWriter(directory / "b.jsonl", AuditKey(b"benchmark-key"))
+    unkeyed_cost = measure(lambda: sha.seal(batch, formatter))
+    keyed_cost = measure(lambda: keyed.seal(batch, formatter))
+    return [
+        ("render one line (JSON), no audit", plain),
+        ("render + seal, SHA-256", unkeyed_cost),
+        ("render + seal, HMAC-SHA256", keyed_cost),
+        ("audit chaining alone, SHA-256 (difference)", unkeyed_cost - plain),
+        ("audit chaining alone, HMAC-SHA256 (difference)", keyed_cost - plain),
+    ]
+
+
+def verify_rate(directory: Path, n: int, repeats: int) -> float:
+    sink = FileSink(directory / "v.jsonl", JsonFormat(), audit=True)
+    for _ in range(max(1, n // 1000)):
+        sink.write_batch([_ENTRY] * 1000)
+    sink.close()
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        report = verify([directory / "v.jsonl"])
+        rates.append(report.entries / (time.perf_counter() - start))
+        assert report.ok
+    return statistics.median(rates)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entries", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as name:
+        directory = Path(name)
+        print("| caller, per call | µs |\n|---|---|")
+        for label, value in caller_costs(directory, args.entries, args.repeats):
+            print(f"| {label} | {value:.2f} |")
+        print("\n| worker, per entry | µs |\n|---|---|")
+        for label, value in sealing_costs(directory, args.entries, args.repeats):
+            print(f"| {label} | {value:.2f} |")
+        rate = verify_rate(directory, args.entries, args.repeats)
+        print(f"\n`tapelog verify`: {rate:,.0f} entries/s ({args.entries:,} entries, one file)")
+
+
+if __name__ == "__main__":
+    main()
