@@ -27,12 +27,14 @@ import secrets
 import socket
 import threading
 import time
+from binascii import hexlify
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
 import orjson
 
 from tapelog.exceptions import ConfigError
+from tapelog.sinks._base import render_batch
 
 
 if TYPE_CHECKING:
@@ -221,14 +223,41 @@ class AuditWriter:
         self._pending.clear()
 
     def seal(self, entries: Sequence[EventDict], render: Callable[[EventDict], bytes]) -> bytearray:
-        """Render and seal a batch (with any pending records of the chain's own first)."""
+        """Render and seal a batch (with any pending records of the chain's own first).
+
+        ``render`` is the sink's JSON formatter: the batch is rendered in one call when it
+        can be (JSON lines never hold a raw newline, so the lines split back exactly).
+        """
         out = bytearray()
         self._closed = False
         self._preamble(out)
-        for entry in entries:
-            if "audit" in entry:  # tapelog writes this object; nothing else may
-                entry = {k: v for k, v in entry.items() if k != "audit"}  # noqa: PLW2901
-            self._seal_line(render(entry), out)
+        if any("audit" in entry for entry in entries):  # tapelog writes this; nothing else
+            entries = [{k: v for k, v in e.items() if k != "audit"} for e in entries]
+        lines = render_batch(render, entries).split(b"\n")
+        lines.pop()  # after the last newline
+        seq = self.seq
+        prev = self.prev.encode()
+        tail = self._tail
+        key = self.key
+        sha256 = hashlib.sha256
+        digest = hmac.digest
+        for line in lines:
+            if not line.endswith(b"}"):  # not a JSON object: seal one that says so
+                line = orjson.dumps(  # noqa: PLW2901
+                    {"tapelog_audit_error": "unsealable line", "line": repr(line)}
+                )
+            seq += 1
+            head = b'%s,"audit":{"seq":%d,"prev":"%s"%s' % (line[:-1], seq, prev, tail)
+            if key is None:
+                prev = hexlify(sha256(head).digest())
+            else:
+                prev = hexlify(digest(key.key, head, "sha256"))
+            out += head
+            out += _HASH_MARK
+            out += prev
+            out += b'"}}\n'
+        self.seq = seq
+        self.prev = prev.decode()
         self._maybe_checkpoint(out)
         return out
 

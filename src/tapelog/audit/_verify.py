@@ -21,8 +21,10 @@ file given, whatever their names or compression:
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import hmac
+import operator
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +37,7 @@ from tapelog.retention._reader import compression_of, open_decompressed
 
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
 
 __all__ = ["KINDS", "Problem", "Report", "verify"]
@@ -190,6 +192,9 @@ _SEQ: Final = b',"audit":{"seq":'
 _GENESIS: Final = GENESIS.encode()
 
 
+_first: Callable[[_Item], int] = operator.itemgetter(0)
+
+
 def _event(item: _Item) -> str | None:
     record = item[5]
     return None if record is None else str(record.get("event"))
@@ -257,40 +262,53 @@ class _Verifier:
         parsed_tail: tuple[str, bytes | None] | None = None
         chain: list[_Item] = []
         sealed = 0
+        tail_len = 0
+        prev_mark = b',"prev":"'
         for number, line in enumerate(lines, 1):
-            mark = line.rfind(b',"hash":"')
-            if mark < 0 or len(line) != mark + 76 or line[-3:] != b'"}}':
+            mark = len(line) - 76  # where ',"hash":"' must start: 64 digits and '"}}' follow
+            if mark < 0 or not line.startswith(b',"hash":"', mark) or not line.endswith(b'"}}'):
                 unsealed.append(number)
                 continue
-            head = line[:mark]
-            start = head.rfind(_SEQ)
-            comma = head.find(b",", start + 16) if start >= 0 else -1
-            if (
-                comma < 0
-                or len(head) < comma + 74
-                or not head.startswith(b',"prev":"', comma)
-                or head[comma + 73] != 34  # noqa: PLR2004 - the closing quote
+            comma = mark - tail_len - 73  # where ',"prev":"' starts if the tail is as before
+            if not (
+                tail_len
+                and comma > 0
+                and line.startswith(last_tail, mark - tail_len)
+                and line.startswith(prev_mark, comma)
             ):
-                unsealed.append(number)
-                continue
-            tail = head[comma + 74 :]
-            if tail != last_tail:
-                parsed_tail = self._tail(tail, index, number)
-                last_tail = tail
+                # A new writer (or a damaged line): find the seal's parts the long way.
+                start = line.rfind(_SEQ, 0, mark)
+                comma = line.find(b",", start + 16, mark) if start >= 0 else -1
+                if (
+                    comma < 0
+                    or mark < comma + 74
+                    or not line.startswith(prev_mark, comma)
+                    or line[comma + 73] != 34  # noqa: PLR2004 - the closing quote
+                ):
+                    unsealed.append(number)
+                    continue
+                last_tail = line[comma + 73 : mark]
+                tail_len = len(last_tail)
+                parsed_tail = self._tail(last_tail[1:], index, number)
                 if parsed_tail is not None:
                     chain = chains.setdefault(parsed_tail[0], [])
             if parsed_tail is None:
                 unsealed.append(number)
+                tail_len = 0
                 continue
+            start = line.rfind(_SEQ, 0, comma)
             try:
-                seq = int(head[start + 16 : comma])
+                seq = int(line[start + 16 : comma]) if start >= 0 else -1
             except ValueError:
+                seq = -1
+            if seq < 0:
                 unsealed.append(number)
                 continue
+            head = line[:mark]
             claimed = line[mark + 9 : mark + 73]
             key = parsed_tail[1]
             if key is None:
-                good = sha256(head).hexdigest() == claimed.decode("latin-1")
+                good = sha256(head).hexdigest().encode() == claimed
             elif key:
                 good = hmac.digest(key, head, "sha256").hex().encode() == claimed
             else:
@@ -301,7 +319,7 @@ class _Verifier:
                 )
             sealed += 1
             record = None
-            if audit_event in head and audit_logger in head:
+            if line.find(audit_logger, 0, 200) >= 0 and audit_event in head:
                 try:
                     value = orjson.loads(line)
                 except orjson.JSONDecodeError:
@@ -310,14 +328,7 @@ class _Verifier:
                     fields = cast("dict[str, Any]", value)
                     if fields.get("logger") == AUDIT_LOGGER:
                         record = fields
-            item: _Item = (
-                seq,
-                index,
-                number,
-                head[comma + 9 : comma + 73],
-                claimed,
-                record,
-            )
+            item: _Item = (seq, index, number, line[comma + 9 : comma + 73], claimed, record)
             chain.append(item)
             if record is not None:
                 records.append(item)
@@ -404,12 +415,13 @@ class _Verifier:
     ) -> None:
         ordered = self._ordered(chain)
         everywhere: set[int] | None = None  # built on the first gap only
-        done: set[int] = set()
+        # The seqs walked so far: built at the first line that does not simply follow
+        # (until then they are exactly the seqs of ordered[:position]).
+        done: set[int] | None = None
         last_seq, last_hash, last_file = 0, _GENESIS, -1
         reordered_reported = False
-        top = ordered[0]
-        for item in ordered:
-            seq, file, lineno, prev, digest, _ = item
+        for position, item in enumerate(ordered):
+            seq, file, lineno, prev, digest, record = item
             if seq == last_seq + 1:
                 if prev != last_hash:
                     self.problem(
@@ -419,11 +431,17 @@ class _Verifier:
                         f"seq {seq} does not follow the line before it (prev differs)",
                         writer,
                     )
-                if seq == 1 and _event(item) != "audit.opened":
+                if seq == 1 and (record is None or record.get("event") != "audit.opened"):
                     self.problem(
                         "inserted", file, lineno, "a chain without its opening record", writer
                     )
-            elif seq <= last_seq:
+                if done is not None:
+                    done.add(seq)
+                last_seq, last_hash, last_file = seq, digest, file
+                continue
+            if done is None:
+                done = {other[0] for other in ordered[:position]}
+            if seq <= last_seq:
                 if seq in done:
                     self.problem("inserted", file, lineno, f"a second line with seq {seq}", writer)
                     continue
@@ -434,41 +452,35 @@ class _Verifier:
                     reordered_reported = True
                 done.add(seq)
                 continue
-            else:
-                expected = last_seq + 1
-                if everywhere is None:
-                    everywhere = {other[0] for other in chain}
-                if expected in everywhere and expected not in done:
-                    if not reordered_reported:
-                        self.problem(
-                            "reordered",
-                            file,
-                            lineno,
-                            f"seq {seq} comes before seq {expected}",
-                            writer,
-                        )
-                        reordered_reported = True
-                elif last_seq == 0:
-                    if not retained:
-                        self.problem(
-                            "deleted",
-                            file,
-                            lineno,
-                            f"the chain starts at seq {seq}: lines 1..{seq - 1} are gone",
-                            writer,
-                        )
-                elif not (last_file not in {file, -1} and missing):
+            expected = last_seq + 1
+            if everywhere is None:
+                everywhere = {other[0] for other in chain}
+            if expected in everywhere and expected not in done:
+                if not reordered_reported:
+                    self.problem(
+                        "reordered", file, lineno, f"seq {seq} comes before seq {expected}", writer
+                    )
+                    reordered_reported = True
+            elif last_seq == 0:
+                if not retained:
                     self.problem(
                         "deleted",
                         file,
                         lineno,
-                        f"{seq - expected} line(s) missing before seq {seq} (from seq {expected})",
+                        f"the chain starts at seq {seq}: lines 1..{seq - 1} are gone",
                         writer,
                     )
+            elif not (last_file not in {file, -1} and missing):
+                self.problem(
+                    "deleted",
+                    file,
+                    lineno,
+                    f"{seq - expected} line(s) missing before seq {seq} (from seq {expected})",
+                    writer,
+                )
             done.add(seq)
             last_seq, last_hash, last_file = seq, digest, file
-            if seq > top[0]:
-                top = item
+        top = max(ordered, key=_first)
         if _event(top) != "audit.closed" and not self.live:
             self.problem(
                 "truncated",
@@ -533,6 +545,24 @@ def verify(
         OSError: a file cannot be read or decompressed.
         ModuleNotFoundError: a ``.zst`` file without the zstandard package.
     """
+    collecting = gc.isenabled()
+    # Hundreds of thousands of small tuples without cycles: the collector would only
+    # rescan them again and again (measured: half the time). Paused for this call.
+    gc.disable()
+    try:
+        return _verify(paths, keys=keys, checkpoints=checkpoints, live=live)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _verify(
+    paths: Iterable[str | Path],
+    *,
+    keys: Sequence[AuditKey],
+    checkpoints: str | Path | None,
+    live: bool,
+) -> Report:
     paths_list = list(paths)
     files, named = expand(paths_list)
     marks: list[dict[str, Any]] = []
