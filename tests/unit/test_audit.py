@@ -275,8 +275,31 @@ class TestVerifyNamesTheBreak:
 
 
 class TestAcrossFiles:
-    def test_rotated_and_compressed_files_form_one_chain(self, tmp_path: Path) -> None:
-        write_audited(tmp_path, batches=6, rotation=1500, compression="gzip")
+    def test_rotated_and_compressed_files_form_one_chain(
+        self, tmp_path: Path, validator: Any
+    ) -> None:
+        write_audited(
+            tmp_path,
+            batches=6,
+            rotation=1500,
+            compression="gzip",
+            checkpoint=(4, 60.0),
+        )
+        events = set()
+        for path in tmp_path.glob("trades*.jsonl*"):
+            if path.name.endswith((".lock", ".checkpoints")):
+                continue
+            data = path.read_bytes()
+            for line in (gzip.decompress(data) if path.suffix == ".gz" else data).splitlines():
+                entry = json.loads(line)
+                assert not list(validator.iter_errors(entry)), entry
+                events.add(entry.get("event"))
+        assert {
+            "audit.opened",
+            "audit.rotated",
+            "audit.checkpoint",
+            "audit.closed",
+        } <= events
         names = sorted(p.name for p in tmp_path.iterdir())
         assert sum(name.endswith(".gz") for name in names) >= 2
         report = verify([tmp_path])
@@ -305,7 +328,7 @@ class TestAcrossFiles:
         assert list(tmp_path.glob("*.zst"))
         assert verify([tmp_path]).ok
 
-    def test_retention_writes_a_sealed_record_first(self, tmp_path: Path) -> None:
+    def test_retention_writes_a_sealed_record_first(self, tmp_path: Path, validator: Any) -> None:
         write_audited(
             tmp_path, batches=8, rotation=1500, compression="gzip", retention={"max_files": 1}
         )
@@ -317,6 +340,7 @@ class TestAcrossFiles:
                 gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
             ).splitlines()
         ]
+        assert not [e for e in everything if not validator.is_valid(e)]
         records = [e for e in everything if e.get("event") == "audit.retention"]
         assert records
         removed = [name for e in records for name in e["chain"]["removed"]]

@@ -80,7 +80,7 @@ class OrderState:
         self.notional = ZERO
         self.avg_px = ZERO
         self.ord_status = "new"
-        self.exec_ids: set[str] = set()
+        self.exec_ids: set[str] | None = None  # made at the first fill: most orders have few
 
     @property
     def terminal(self) -> bool:
@@ -94,8 +94,16 @@ class OrderState:
             return ZERO
         return max(EXACT.subtract(self.order_qty, self.cum_qty), ZERO)
 
-    def apply_fill(self, qty: Decimal, px: Decimal) -> None:
+    def seen(self, exec_id: str) -> bool:
+        """Whether this execution was already applied to the order."""
+        return self.exec_ids is not None and exec_id in self.exec_ids
+
+    def apply_fill(self, exec_id: str, qty: Decimal, px: Decimal) -> None:
         """Add an execution to ``cum_qty`` and the volume-weighted ``avg_px``."""
+        if self.exec_ids is None:
+            self.exec_ids = {exec_id}
+        else:
+            self.exec_ids.add(exec_id)
         self.cum_qty = EXACT.add(self.cum_qty, qty)
         self.notional = EXACT.add(self.notional, EXACT.multiply(qty, px))
         self.avg_px = AVG.divide(self.notional, self.cum_qty)

@@ -398,7 +398,7 @@ class TradeLogger:
                 trade["leaves_qty"] = ZERO
                 trade["avg_px"] = px
                 event = "order.filled"
-            elif exec_id in state.exec_ids:
+            elif state.seen(exec_id):
                 violations.append(
                     ("duplicate_exec_id", f"{exec_id} was already applied; not counted again")
                 )
@@ -411,8 +411,7 @@ class TradeLogger:
                     violations.append(
                         ("fill_after_terminal", f"the order was already {state.ord_status}")
                     )
-                state.exec_ids.add(exec_id)
-                state.apply_fill(qty, px)
+                state.apply_fill(exec_id, qty, px)
                 if state.cum_qty > state.order_qty:
                     over = format(EXACT.subtract(state.cum_qty, state.order_qty), "f")
                     violations.append(
