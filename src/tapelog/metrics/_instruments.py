@@ -164,8 +164,11 @@ class Histogram(_Series):
         else:
             shard.other(value, self.factor)
         shard.sum += value
-        shard.min = min(shard.min, value)
-        shard.max = max(shard.max, value)
+        # Compare-and-store, not min()/max(): two builtin calls would cost more than the rest.
+        if value < shard.min:  # noqa: PLR1730
+            shard.min = value
+        if value > shard.max:  # noqa: PLR1730
+            shard.max = value
 
     def read(self, *, commit: bool) -> tuple[Sketch, Sketch]:
         """``(interval, total)``: the observations since the last commit, and all of them.
@@ -327,16 +330,22 @@ class Registry:
         return cast("Gauge", self._find("gauge", key, name, unit, attributes, self.gauges))
 
     def clear(self) -> None:
-        """Forget every series (a forked child starts its own)."""
-        self.histograms = {}
-        self.counters = {}
-        self.gauges = {}
+        """Forget every series (a forked child starts its own).
+
+        The tables are emptied, not replaced: the instruments hold them as module globals.
+        """
+        self.histograms.clear()
+        self.counters.clear()
+        self.gauges.clear()
         self._kinds = {}
         self._canonical = {}
         self._lock = threading.Lock()
 
 
 registry: Final = Registry()
+_HISTOGRAMS: Final = registry.histograms
+_COUNTERS: Final = registry.counters
+_GAUGES: Final = registry.gauges
 
 
 # -- the caller's side ----------------------------------------------------------------------
@@ -356,7 +365,7 @@ def observe(name: str, value: float, unit: str = "s", **attributes: AttributeVal
             that is NaN or infinite.
     """
     key = (name, *attributes.items()) if attributes else name
-    series = registry.histograms.get(key)
+    series = _HISTOGRAMS.get(key)
     if series is None:
         series = registry.histogram(name, unit, attributes)
     shard = series.shards.get(_get_ident()) or series.new_shard()
@@ -370,8 +379,11 @@ def observe(name: str, value: float, unit: str = "s", **attributes: AttributeVal
     else:
         shard.other(value, series.factor)
     shard.sum += value
-    shard.min = min(shard.min, value)
-    shard.max = max(shard.max, value)
+    # Compare-and-store, not min()/max(): two builtin calls would cost more than the rest.
+    if value < shard.min:  # noqa: PLR1730
+        shard.min = value
+    if value > shard.max:  # noqa: PLR1730
+        shard.max = value
 
 
 def increment(name: str, value: float = 1, **attributes: AttributeValue) -> None:
@@ -381,7 +393,7 @@ def increment(name: str, value: float = 1, **attributes: AttributeValue) -> None
         ValueError: a bad name, a name used with another type, or a negative value.
     """
     key = (name, *attributes.items()) if attributes else name
-    series = registry.counters.get(key)
+    series = _COUNTERS.get(key)
     if series is None:
         series = registry.counter(name, "1", attributes)
     if not value >= 0:
@@ -398,7 +410,7 @@ def gauge(name: str, value: float, unit: str = "1", **attributes: AttributeValue
         ValueError: a bad name, a name used with another type or unit.
     """
     key = (name, *attributes.items()) if attributes else name
-    series = registry.gauges.get(key)
+    series = _GAUGES.get(key)
     if series is None:
         series = registry.gauge(name, unit, attributes)
     series.value = value

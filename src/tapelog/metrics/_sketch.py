@@ -40,7 +40,8 @@ __all__ = ["DEFAULT_RELATIVE_ERROR", "MAX_SERIALISED", "Sketch", "multiplier"]
 
 DEFAULT_RELATIVE_ERROR: Final = 0.01
 MAX_SERIALISED: Final = 1536
-"""Bytes of the base64 text a serialised sketch may take at most."""
+"""Bytes the serialised sketch (its JSON text) may take at most."""
+_OTHER_KEYS: Final = 160  # the JSON of the keys besides ``bins``, with room to spare
 
 
 def multiplier(relative_error: float) -> float:
@@ -250,7 +251,7 @@ class Sketch:
         Folds the lowest buckets if the form would exceed ``MAX_SERIALISED`` bytes.
         """
         blob = self._blob()
-        while len(blob) > MAX_SERIALISED and self.bins > 1:
+        while len(blob) > MAX_SERIALISED - _OTHER_KEYS and self.bins > 1:
             self._collapse_lowest(max(1, self.bins // 8))
             blob = self._blob()
         out: dict[str, object] = {
