@@ -79,8 +79,12 @@ class Reporter:
     # -- configuration -----------------------------------------------------------------
 
     def apply(self, config: MetricsConfig) -> None:
-        """Take a new ``[metrics]``; accumulated series and alert states are kept."""
+        """Take a new ``[metrics]``; accumulated series and alert states are kept.
+
+        A ``configure()`` after ``shutdown()`` starts the reporter again.
+        """
         with self._lock:
+            self._stopping = False
             self.config = config
             registry.relative_error = config.relative_error
             self.alerts.configure(config.thresholds)
@@ -121,7 +125,7 @@ class Reporter:
     # -- the thread --------------------------------------------------------------------
 
     def _run(self) -> None:
-        while not self._stopping:
+        while not self._stopping and self._thread is threading.current_thread():
             due = self._last_report + self.config.interval
             wait = due - time.monotonic()
             if wait > 0:
@@ -137,14 +141,19 @@ class Reporter:
                 self._last_report = time.monotonic()
 
     def stop(self, *, final: bool = True) -> None:
-        """Stop the thread; ``final`` writes the last, partial interval first."""
-        thread = self._thread
-        if thread is None:
-            return
-        self._stopping = True
-        self._wake.set()
+        """Stop the thread; ``final`` writes the last, partial interval first.
+
+        ``tapelog.shutdown()`` calls this before the dispatcher drains, and so does the
+        interpreter's exit; the second call finds nothing to do.
+        """
+        with self._lock:
+            thread = self._thread
+            if thread is None:
+                return
+            self._thread = None
+            self._stopping = True
+            self._wake.set()
         thread.join(_STOP_WAIT)
-        self._thread = None  # stopped: a second stop (shutdown, then atexit) writes nothing
         if final and self.config.enabled:
             with contextlib.suppress(Exception):
                 self.report()
