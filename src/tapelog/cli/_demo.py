@@ -23,6 +23,7 @@ from tapelog.audit import verify
 from tapelog.cli._collector import Collector
 from tapelog.cli._query import query_paths
 from tapelog.cli._schema import schema_text
+from tapelog.cli._tour import run_tour
 from tapelog.retention import list_archives
 from tapelog.trading import get_trade_logger
 
@@ -58,6 +59,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dir", default="tapelog-demo", help="where to write logs (default ./tapelog-demo)"
     )
     parser.add_argument("--seed", type=int, default=None, help="random seed, for a repeatable run")
+    parser.add_argument(
+        "--no-tour",
+        dest="tour",
+        action="store_false",
+        help="skip the tour of the two example applications (proxy rotator, trading engine)",
+    )
+    parser.add_argument(
+        "--tour-seconds", type=float, default=4.0, help="how long each example runs (default 4)"
+    )
 
 
 def _trading(stop: threading.Event, rng: random.Random) -> None:
@@ -302,7 +312,10 @@ def run(args: argparse.Namespace) -> int:
     # Everything the file sink wrote, live and archived, read back in time order.
     entries = list(query_paths([out / "logs", out / "archive"]))
     status = _summarise(entries, stats, out, collector)
-    return status or _archive_report(out) or _audit_report(out)
+    status = status or _archive_report(out) or _audit_report(out)
+    if args.tour:
+        status = status or run_tour(out, seconds=args.tour_seconds)
+    return status
 
 
 def _audit_report(out: Path) -> int:
