@@ -417,8 +417,9 @@ def test_us5_2_oldest_files_are_purged_when_storage_runs_short(tmp_path: Path) -
 def test_us5_3_archived_logs_can_be_retrieved_and_restored_for_review(
     session: Session, tmp_path: Path
 ) -> None:
-    """For an audit: the archive lists as intact, restores byte for byte, and one order's
-    whole history is found across live and archived files."""
+    """For an audit: the trade file's hash chain verifies (and an edit is caught), the archive
+    lists as intact and restores, and one order's whole history is found across live and
+    archived files."""
     archive = session.out / "logs" / "archive"
     tapelog = [sys.executable, "-m", "tapelog"]
     listing = subprocess.run(
@@ -434,7 +435,22 @@ def test_us5_3_archived_logs_can_be_retrieved_and_restored_for_review(
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     history = [json.loads(line) for line in query.stdout.splitlines()]
+    audit_file = session.out / "logs" / "trades.audit.jsonl"
+    verify = subprocess.run(
+        [*tapelog, "verify", str(audit_file)], capture_output=True, text=True, check=False
+    )
+    edited = tmp_path / "edited" / "trades.audit.jsonl"
+    edited.parent.mkdir()
+    text = audit_file.read_text(encoding="utf-8")
+    edited.write_text(text.replace('"last_px":"', '"last_px":"1', 1), encoding="utf-8")
+    tampered = subprocess.run(
+        [*tapelog, "verify", str(edited)], capture_output=True, text=True, check=False
+    )
 
+    # The trade file's hash chain holds, and a fill edited after the fact is caught.
+    assert 0 == verify.returncode, verify.stdout + verify.stderr
+    assert all("audit" in e for e in session.audit)
+    assert 1 == tampered.returncode, tampered.stdout + tampered.stderr
     assert 0 == listing.returncode, listing.stdout + listing.stderr
     assert " OK" in listing.stdout
     assert 0 == restore.returncode, restore.stderr
