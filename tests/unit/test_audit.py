@@ -322,6 +322,17 @@ class TestAcrossFiles:
         victim.write_bytes(gzip.compress(b"".join(lines[:-1])))
         assert "truncated" in _kinds(tmp_path)
 
+    def test_a_damaged_archive_is_reported_not_raised(self, tmp_path: Path) -> None:
+        write_audited(tmp_path, batches=6, rotation=1500, compression="gzip")
+        victim = min(tmp_path.glob("*.gz"))
+        data = bytearray(victim.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        victim.write_bytes(bytes(data))
+        problems = verify([tmp_path]).problems
+        assert problems
+        assert problems[0].kind == "edited"
+        assert problems[0].file == str(victim)
+
     def test_zstd_archives_are_read(self, tmp_path: Path) -> None:
         pytest.importorskip("zstandard")
         write_audited(tmp_path, batches=6, rotation=1500, compression="zstd")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -18,14 +19,23 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
-def _stall_worker(seconds: float) -> threading.Thread:
-    """Hold the worker's lock for a while: the queue fills as under a slow disk."""
+def _stall_worker() -> threading.Thread:
+    """Hold the worker's lock until the queue overflowed: as under a slow disk.
+
+    Released once an entry was dropped and a caller waits for room (a kept record), or
+    after 20 s at most; the wait is on those conditions, not on a guess of time.
+    """
     held = threading.Event()
+    dispatcher = RUNTIME.dispatcher
 
     def hold() -> None:
-        with RUNTIME.dispatcher._work_lock:
+        with dispatcher._work_lock:
             held.set()
-            threading.Event().wait(seconds)
+            deadline = time.monotonic() + 20.0
+            while time.monotonic() < deadline:
+                if dispatcher.stats().dropped_overflow and dispatcher._waiters:
+                    break
+                time.sleep(0.005)
 
     thread = threading.Thread(target=hold)
     thread.start()
@@ -46,7 +56,7 @@ def test_trade_events_wait_while_plain_entries_are_dropped(tmp_path: Path, polic
     assert tapelog.flush(5)
     trades = get_trade_logger("shed.trading")
     plain = tapelog.get_logger("shed.plain")
-    stall = _stall_worker(0.5)
+    stall = _stall_worker()
     for n in range(40):
         plain.info("noise", n=n)
         trades.order_placed(f"C-{n}", "X", "buy", 1, 1)
@@ -81,7 +91,7 @@ def test_entries_bound_for_an_audited_sink_are_kept(tmp_path: Path) -> None:
     assert tapelog.flush(5)
     ledger = tapelog.get_logger("ledger.cash")
     other = tapelog.get_logger("app")
-    stall = _stall_worker(0.5)
+    stall = _stall_worker()
     for n in range(40):
         other.info("noise", n=n)
         ledger.info("cash moved", n=n)
