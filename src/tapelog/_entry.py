@@ -60,8 +60,6 @@ RESERVED: Final = frozenset(
 # there breaks the schema's pattern and is kept aside like a reserved key.
 _KEPT_ASIDE: Final = RESERVED | {"event"}
 
-OPTIONAL_FIELDS: Final = frozenset({"pid", "thread", "host", "service", "source", "function"})
-
 _IMMUTABLE: Final = frozenset({str, int, float, bool, type(None), Decimal, bytes, tuple, frozenset})
 _EVENT_NAME: Final = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*")
 _BAD_LOGGER_CHARS: Final = re.compile(r"[\x00-\x20\s]")

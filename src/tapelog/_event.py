@@ -21,12 +21,14 @@ from tapelog._context import EMPTY
 __all__ = [
     "BOUND",
     "CONTEXT",
+    "CORE_FIELDS",
     "EXC",
     "FIELDS",
     "LEVEL",
     "LOGGER",
     "MESSAGE",
     "META",
+    "OPTIONAL_FIELDS",
     "TIME",
     "ExcInfo",
     "Record",
@@ -48,6 +50,12 @@ Record: TypeAlias = tuple[
     "Mapping[str, object] | None",  # 8 meta: call-site facts and domain objects, or None
 ]
 """What one call leaves in the queue. Built on the caller's thread, read on the worker's."""
+
+CORE_FIELDS: Final = ("timestamp", "level", "logger", "message")
+"""The keys every entry starts with, in this order."""
+
+OPTIONAL_FIELDS: Final = ("pid", "thread", "host", "service", "source", "function")
+"""The keys ``[fields] include`` may add to every entry, in the documentation's order."""
 
 TIME: Final = 0
 LEVEL: Final = 1

@@ -20,12 +20,12 @@ from tapelog._levels import CRITICAL, DEBUG, ERROR, INFO, TRACE, WARNING, parse_
 
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
     from tapelog._event import ExcInfo, Record
 
 
-__all__ = ["Logger", "LoggerCore", "set_otel_context", "set_outlet"]
+__all__ = ["Logger", "LoggerCore", "name_under", "set_otel_context", "set_outlet"]
 
 
 @final
@@ -83,6 +83,19 @@ def _nothing() -> None:  # pragma: no cover - replaced at import
 
 
 _outlet: Outlet = _Nowhere()
+
+
+def name_under(name: str, prefixes: Iterable[str]) -> bool:
+    """Whether the dotted ``name`` is one of ``prefixes`` or below one.
+
+    ``shop.orders`` is under ``shop``; ``shopping`` is not. The one rule for logger
+    prefixes in levels, sink filters and ``tapelog query --logger``.
+
+    Example:
+        >>> name_under("shop.orders", ["proxy", "shop"]), name_under("shopping", ["shop"])
+        (True, False)
+    """
+    return any(name == prefix or name.startswith(prefix + ".") for prefix in prefixes)
 
 
 def set_outlet(outlet: Outlet) -> None:

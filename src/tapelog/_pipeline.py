@@ -15,9 +15,10 @@ import sys
 import time
 from typing import TYPE_CHECKING, Final, final
 
-from tapelog._entry import OPTIONAL_FIELDS, EntryBuilder
-from tapelog._event import LEVEL, META, make_record
+from tapelog._entry import EntryBuilder
+from tapelog._event import LEVEL, META, OPTIONAL_FIELDS, make_record
 from tapelog._levels import ERROR
+from tapelog._logger import name_under
 from tapelog._stats import SinkCounters
 from tapelog.exceptions import SinkError
 from tapelog.formats import get_formatter, should_color
@@ -411,14 +412,11 @@ def _logger_filter(sink: SinkConfig) -> Callable[[EventDict], bool] | None:
     components = frozenset(flt.components)
     exclude_components = frozenset(flt.exclude_components)
 
-    def matches(name: str, prefixes: tuple[str, ...]) -> bool:
-        return any(name == p or name.startswith(p + ".") for p in prefixes)
-
     def accepts(entry: EventDict) -> bool:
         name = str(entry.get("logger", ""))
-        if include and not matches(name, include):
+        if include and not name_under(name, include):
             return False
-        if exclude and matches(name, exclude):
+        if exclude and name_under(name, exclude):
             return False
         component = entry.get("component")
         if components and component not in components:
@@ -474,7 +472,7 @@ def build_pipeline(config: Config, previous: Pipeline | None = None) -> Pipeline
     )
     builder = EntryBuilder(
         redactor=redactor,
-        include=frozenset(fields.include) & OPTIONAL_FIELDS,
+        include=frozenset(fields.include).intersection(OPTIONAL_FIELDS),
         service=config.service,
         selector=selector,
         seq=previous.builder.seq if previous is not None else None,

@@ -49,10 +49,9 @@ from typing import TYPE_CHECKING, Final, Literal, TypeAlias, cast
 from tapelog import _logger
 from tapelog._context import EMPTY
 from tapelog._dispatch import Dispatcher, PipelineLike
-from tapelog._entry import OPTIONAL_FIELDS
-from tapelog._event import make_record
+from tapelog._event import OPTIONAL_FIELDS, make_record
 from tapelog._levels import DEBUG, ERROR, INFO, parse_level
-from tapelog._logger import Logger, LoggerCore
+from tapelog._logger import Logger, LoggerCore, name_under
 from tapelog._otel import context_getter
 from tapelog._pipeline import Pipeline, SinkSlot, build_pipeline
 from tapelog.config import load_config
@@ -104,10 +103,6 @@ class CapturingSink(BaseSink):
 
     def close(self, timeout: float | None = None) -> None:
         """Nothing to close."""
-
-
-def _prefix_matches(name: str, prefix: str) -> bool:
-    return name == prefix or name.startswith(prefix + ".")
 
 
 class Runtime:
@@ -349,7 +344,7 @@ class Runtime:
             self._watcher.start()
 
     def _apply_callsite(self) -> None:
-        wanted = set(self.config.fields.include) & _CALLSITE_FIELDS & OPTIONAL_FIELDS
+        wanted = _CALLSITE_FIELDS.intersection(self.config.fields.include, OPTIONAL_FIELDS)
         _logger.set_otel_context(context_getter())
         _logger.CALLSITE.clear()
         _logger.CALLSITE.update(wanted)
@@ -369,10 +364,10 @@ class Runtime:
         overrides = self._api_levels
         level = overrides.get("", config.level)
         for prefix, value in config.levels.items():
-            if prefix and len(prefix) > best and _prefix_matches(name, prefix):
+            if prefix and len(prefix) > best and name_under(name, (prefix,)):
                 best, level = len(prefix), value
         for prefix, value in overrides.items():
-            if prefix and len(prefix) >= best and _prefix_matches(name, prefix):
+            if prefix and len(prefix) >= best and name_under(name, (prefix,)):
                 best, level = len(prefix), value
         return level
 

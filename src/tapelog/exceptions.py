@@ -4,7 +4,6 @@
 
     TapelogError(Exception)
     ├── ConfigError(TapelogError, ValueError)     a bad configuration value; .path .value .expected
-    ├── SchemaError(TapelogError, ValueError)     an entry that does not fit the shipped schema
     └── SinkError(TapelogError)                   a sink could not write; worker side only,
                                                   counted in stats(), never raised to a caller
 
@@ -16,7 +15,7 @@ from __future__ import annotations
 from typing import final
 
 
-__all__ = ["ConfigError", "SchemaError", "SinkError", "TapelogError"]
+__all__ = ["ConfigError", "SinkError", "TapelogError"]
 
 
 class TapelogError(Exception):
@@ -44,11 +43,6 @@ class ConfigError(TapelogError, ValueError):
         where = path or "config"
         origin = f" (from {source})" if source else ""
         super().__init__(f"{where}: expected {expected}, got {value!r}{origin}")
-
-
-@final
-class SchemaError(TapelogError, ValueError):
-    """An entry does not fit the shipped log-entry schema."""
 
 
 @final

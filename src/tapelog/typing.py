@@ -1,4 +1,4 @@
-"""Types and protocols for extending tapelog: processors, formatters and sinks.
+"""Types and protocols for extending tapelog: formatters and sinks.
 
 Users satisfy these structurally; nothing here needs to be subclassed.
 """
@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 
 
-__all__ = ["EventDict", "Formatter", "LevelName", "Processor", "Sink"]
+__all__ = ["EventDict", "FormatName", "Formatter", "LevelName", "Sink"]
 
 EventDict: TypeAlias = dict[str, Any]
 """One log entry on the worker side: ordered keys, JSON-ready values after normalisation.
@@ -20,8 +20,8 @@ The required keys come first: ``timestamp``, ``level``, ``logger``, ``message``.
 LevelName: TypeAlias = Literal["trace", "debug", "info", "warning", "error", "critical"]
 """The six level names, lowest first."""
 
-Processor: TypeAlias = Callable[[EventDict], "EventDict | None"]
-"""Takes an entry and returns it (changed or not), or ``None`` to drop it (counted)."""
+FormatName: TypeAlias = Literal["json", "logfmt", "console"]
+"""The formats a sink can write, by the names the configuration uses."""
 
 Formatter: TypeAlias = Callable[[EventDict], bytes]
 """Renders one normalised entry as one line of bytes, ending with ``b"\\n"``."""

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 import orjson
 
+from tapelog._logger import name_under
 from tapelog.cli._query import EntryFilter, ReadStats, report, search
 from tapelog.metrics._sketch import Sketch
 
@@ -145,7 +146,7 @@ def collect(
             continue
         metric = cast("dict[str, Any]", metric)
         name = str(metric.get("name"))
-        if wanted and not any(name == w or name.startswith(w + ".") for w in wanted):
+        if wanted and not name_under(name, wanted):
             continue
         key = _key(metric)
         series = found.get(key)

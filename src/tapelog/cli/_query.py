@@ -21,6 +21,7 @@ from typing import IO, TYPE_CHECKING, Any, Final, TextIO, TypeVar, cast, final
 import orjson
 
 from tapelog._levels import LEVEL_NUMBERS, parse_level
+from tapelog._logger import name_under
 from tapelog.config._units import parse_duration
 from tapelog.formats import ConsoleFormat, JsonFormat, LogfmtFormat, should_color
 from tapelog.formats._text import escape_invisible
@@ -204,9 +205,7 @@ class EntryFilter:
                 return False
         if self.loggers:
             name = entry.get("logger")
-            if not isinstance(name, str) or not any(
-                name == prefix or name.startswith(prefix + ".") for prefix in self.loggers
-            ):
+            if not isinstance(name, str) or not name_under(name, self.loggers):
                 return False
         for key, wanted in self.where:
             found, value = lookup(entry, key)

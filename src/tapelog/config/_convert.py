@@ -67,6 +67,23 @@ def join(path: str, key: object) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
+def origin_of(path: str, origins: Mapping[str, str]) -> str:
+    """Where the value at ``path`` came from.
+
+    The path's own origin, else that of the nearest table holding it (a whole list of
+    sinks), else that of the first key under it (a sink's table), else ``default``.
+    """
+    parent = path
+    while parent:
+        if parent in origins:
+            return origins[parent]
+        parent = parent[: max(parent.rfind("."), parent.rfind("["), 0)]
+    for key, origin in origins.items():
+        if key.startswith((f"{path}.", f"{path}[")):
+            return origin
+    return "default"
+
+
 def words(choices: Iterable[str], last: str = "or") -> str:
     """Return ``"a, b or c"``."""
     items = list(choices)

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+
+
+if TYPE_CHECKING:
+    from tapelog.typing import FormatName
 
 
 OverflowPolicy: TypeAlias = Literal["block", "drop_newest", "drop_oldest"]
-FormatName: TypeAlias = Literal["json", "logfmt", "console"]
 
 _EMPTY: MappingProxyType[str, Any] = MappingProxyType({})
 

@@ -45,9 +45,10 @@ from tapelog.config._convert import (
     text,
     words,
 )
-from tapelog.config._model import FilterConfig, FormatName, SampleConfig, SinkConfig
+from tapelog.config._model import FilterConfig, SampleConfig, SinkConfig
 from tapelog.config._units import OutOfRangeError, parse_duration
 from tapelog.exceptions import ConfigError
+from tapelog.typing import FormatName
 
 
 __all__ = ["FORMATS", "SinkOptionsValidator", "read_sinks", "register_sink_options"]
@@ -324,18 +325,36 @@ def _file_mode(value: object, path: str) -> int:
     return mode
 
 
-def _file_check(values: dict[str, Any], path: str) -> dict[str, Any]:
-    if values["compression"] is None:
-        values["compression"] = "gzip" if values["rotation"] is not None else "none"
-    for option in ("audit_key_env", "audit_key_file", "audit_checkpoint"):
-        if values[option] is not None and not values["audit"]:
-            fail(join(path, option), values[option], "audit = true alongside it")
-    if values["compression"] == "zstd":
+COMPRESSIONS: Final = ("gzip", "zstd", "none")
+
+
+def file_compression(compression: str | None, rotated: bool, path: str = "compression") -> str:
+    """The compression a file sink uses: the one named, else gzip if it rotates, else none.
+
+    Raises:
+        ConfigError: an unknown name, or zstd without the zstandard package installed.
+    """
+    if compression is None:
+        return "gzip" if rotated else "none"
+    if compression not in COMPRESSIONS:
+        fail(path, compression, f"one of {words(COMPRESSIONS)}")
+    if compression == "zstd":
         from importlib.util import find_spec  # finds the package without importing it
 
         if find_spec("zstandard") is None:
             expected = 'gzip or none, or install zstd support: pip install "tapelog[zstd]"'
-            fail(join(path, "compression"), "zstd", expected)
+            fail(path, compression, expected)
+    return compression
+
+
+def _file_check(values: dict[str, Any], path: str) -> dict[str, Any]:
+    for option in ("audit_key_env", "audit_key_file", "audit_checkpoint"):
+        if values[option] is not None and not values["audit"]:
+            fail(join(path, option), values[option], "audit = true alongside it")
+    rotated = values["rotation"] is not None
+    values["compression"] = file_compression(
+        values["compression"], rotated, join(path, "compression")
+    )
     return values
 
 
@@ -345,7 +364,7 @@ FILE_OPTIONS: Final = Table(
         "mode": Option(_file_mode, 0o640),
         "rotation": Option(ROTATION_OPTIONS),
         "retention": Option(RETENTION_OPTIONS),
-        "compression": Option(choice("gzip", "zstd", "none")),
+        "compression": Option(choice(*COMPRESSIONS)),
         "archive_dir": Option(directory_path),
         "audit": Option(boolean, default=False),
         "audit_key_env": Option(

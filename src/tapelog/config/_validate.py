@@ -14,6 +14,7 @@ from dataclasses import fields
 from types import MappingProxyType
 from typing import Any, Final, cast, get_args
 
+from tapelog._event import CORE_FIELDS, OPTIONAL_FIELDS
 from tapelog.config._convert import (
     Converter,
     Record,
@@ -26,6 +27,7 @@ from tapelog.config._convert import (
     level,
     mapping,
     number,
+    origin_of,
     read_keys,
     sequence,
     string,
@@ -46,10 +48,7 @@ from tapelog.config._sinks import FORMATS, read_sinks
 from tapelog.exceptions import ConfigError
 
 
-__all__ = ["CORE_FIELDS", "OPTIONAL_FIELDS", "THRESHOLD_STATS", "leaf_paths", "validate"]
-
-OPTIONAL_FIELDS: Final = ("pid", "thread", "host", "service", "source", "function")
-CORE_FIELDS: Final = ("timestamp", "level", "logger", "message")
+__all__ = ["THRESHOLD_STATS", "leaf_paths", "validate"]
 
 
 def _pattern(value: object, path: str) -> str:
@@ -211,7 +210,8 @@ def validate(data: Mapping[str, object], *, origins: Mapping[str, str] | None = 
     try:
         values = read_keys(data, "", _CONFIG)
     except ConfigError as exc:
-        source = exc.source or _origin_of(exc.path, given)
+        origin = origin_of(exc.path, given)
+        source = exc.source or ("" if origin in {"dict", "default"} else origin)
         raise ConfigError(exc.path, exc.value, exc.expected, source=source) from exc.__cause__
     values.setdefault("sinks", _DEFAULT_SINKS)
     return Config(**values, origins=MappingProxyType(_with_defaults(given)))
@@ -234,15 +234,6 @@ def leaf_paths(data: object, prefix: str = "") -> Iterator[str]:
             yield from leaf_paths(value, f"{prefix}[{index}]")
     elif data is not None:
         yield prefix
-
-
-def _origin_of(path: str, origins: Mapping[str, str]) -> str:
-    """Return the origin of ``path`` or of the nearest table holding it, if not ``dict``."""
-    while path:
-        if path in origins:
-            return "" if origins[path] == "dict" else origins[path]
-        path = path[: max(path.rfind("."), path.rfind("["), 0)]
-    return ""
 
 
 def _with_defaults(origins: dict[str, str]) -> dict[str, str]:

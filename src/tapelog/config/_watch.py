@@ -31,7 +31,7 @@ from datetime import date, time
 from typing import Final, Protocol, TypeAlias, cast, final
 
 from tapelog._levels import LEVEL_NAMES, OFF
-from tapelog.config._convert import join
+from tapelog.config._convert import join, origin_of
 from tapelog.config._model import Config, SinkConfig
 
 
@@ -45,7 +45,6 @@ __all__ = [
     "file_digest",
     "file_signature",
     "level_text",
-    "origin_of",
 ]
 
 WATCH_INTERVAL: Final = 0.25
@@ -289,23 +288,6 @@ def _flatten(
     elif value is not None:
         out[path] = value
     return out
-
-
-def origin_of(path: str, origins: Mapping[str, str]) -> str:
-    """Where the value at ``path`` came from.
-
-    The path's own origin, else that of the nearest table holding it (a whole list of
-    sinks), else that of the first key under it (a sink's table), else ``default``.
-    """
-    parent = path
-    while parent:
-        if parent in origins:
-            return origins[parent]
-        parent = parent[: max(parent.rfind("."), parent.rfind("["), 0)]
-    for key, origin in origins.items():
-        if key.startswith((f"{path}.", f"{path}[")):
-            return origin
-    return "default"
 
 
 def _redacted(value: object, key: str, redactor: Redacting) -> object:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, get_args
+
+from tapelog.typing import FormatName
 
 from ._console import ConsoleFormat
 from ._json import JsonFormat
@@ -15,7 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FORMAT_NAMES", "get_formatter"]
 
-FORMAT_NAMES: Final = ("console", "json", "logfmt")
+FORMAT_NAMES: Final[tuple[str, ...]] = tuple(sorted(get_args(FormatName)))
 """The names ``get_formatter`` accepts."""
 
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 
 from tapelog._levels import INFO, WARNING, level_name
 from tapelog.audit._chain import AuditKey, AuditWriter, load_key, writer_for
+from tapelog.config._sinks import file_compression
 from tapelog.exceptions import ConfigError, SinkError
 from tapelog.retention import (
     SYSTEM_CLOCK,
@@ -50,7 +51,6 @@ __all__ = ["FileSink"]
 
 _RECHECK = 1.0  # seconds between two checks that the file at path is still ours
 
-_COMPRESSIONS: Final = ("gzip", "zstd", "none")
 _HOUSEKEEPING_INTERVAL: Final = 60.0  # seconds between retention passes when nothing rotates
 _CLOSE_WAIT: Final = 5.0  # how long close() lets a compression in progress finish
 _LEFTOVER_ROUNDS: Final = 3
@@ -118,18 +118,7 @@ class FileSink(BaseSink):
         self.clock: Clock = clock or SYSTEM_CLOCK
         self.rotation = RotationPolicy.of(rotation) if rotation is not None else None
         self.retention = RetentionPolicy.of(retention) if retention is not None else None
-        if compression is None:
-            compression = "gzip" if self.rotation is not None else "none"
-        if compression not in _COMPRESSIONS:
-            raise ConfigError("compression", compression, "one of gzip, zstd, none")
-        if compression == "zstd":
-            from importlib.util import find_spec
-
-            if find_spec("zstandard") is None:
-                raise ConfigError(
-                    "compression", compression, 'gzip or none, or: pip install "tapelog[zstd]"'
-                )
-        self.compression = compression
+        self.compression = file_compression(compression, self.rotation is not None)
         self.archive_dir = Path(archive_dir) if archive_dir is not None else None
         self._fd: int | None = None
         self._identity: tuple[int, int] | None = None
@@ -163,7 +152,7 @@ class FileSink(BaseSink):
         if self.rotation is not None or self.retention is not None:
             self._housekeeper = Housekeeper(
                 self.path,
-                compression=compression,
+                compression=self.compression,
                 archive_dir=self.archive_dir,
                 retention=self.retention,
                 clock=self.clock,
