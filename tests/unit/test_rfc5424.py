@@ -164,14 +164,25 @@ def entries(draw: st.DrawFn) -> dict[str, Any]:
 def expected_params(entry: dict[str, Any]) -> list[tuple[str, str]]:
     """What the structured data should hold: scalars, by the rules in the module docs."""
     params = []
+    taken = set(entry)
     for key, value in entry.items():
-        if key in {"timestamp", "message"} or len(key) > 32:
+        if key in {"timestamp", "message"}:
             continue
         if value is None or isinstance(value, (dict, list)):
             continue
         text = ("true" if value else "false") if isinstance(value, bool) else str(value)
-        params.append((key, surrogate_free(text)))
+        params.append((key if len(key) <= 32 else cut_name(key, taken), surrogate_free(text)))
     return params
+
+
+def cut_name(key: str, taken: set[str]) -> str:
+    """A name over 32 characters is cut to 32, then marked with _ while another has it."""
+    name, count = key[:32], 1
+    while name in taken:
+        suffix = "_" * count if count <= 3 else f"_{count}"
+        name, count = key[: 32 - len(suffix)] + suffix, count + 1
+    taken.add(name)
+    return name
 
 
 def surrogate_free(text: str) -> str:
