@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -181,6 +182,20 @@ class TestChain:
         marks = read_jsonl(tmp_path / "audit.jsonl.checkpoints")
         assert len(marks) >= 3
         assert verify([path], checkpoints=tmp_path / "audit.jsonl.checkpoints").ok
+
+    def test_an_idle_chain_is_checkpointed_on_time(self, tmp_path: Path) -> None:
+        path = tmp_path / "audit.jsonl"
+        sink = FileSink(path, JsonFormat(), audit=True, audit_checkpoint=(10_000, 0.05))
+        sink.write_batch([_entry(0)])  # the first batch's interval has not run out yet
+        sidecar = tmp_path / "audit.jsonl.checkpoints"
+        deadline = time.monotonic() + 10
+        while not sidecar.exists() and time.monotonic() < deadline:
+            sink.periodic()  # what the worker's timer calls
+            time.sleep(0.01)
+        (mark,) = read_jsonl(sidecar)
+        sink.close()
+        assert mark["seq"] == 3  # the opening record, the entry, then the checkpoint itself
+        assert verify([path], checkpoints=sidecar).ok
 
     def test_config_refuses_what_it_cannot_do(self, tmp_path: Path) -> None:
         path = str(tmp_path / "a.jsonl")

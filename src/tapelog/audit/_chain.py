@@ -270,6 +270,20 @@ class AuditWriter:
             return
         self.checkpoint(out)
 
+    def due_checkpoint(self) -> bytearray:
+        """A checkpoint of an idle chain whose interval ran out (empty when none is due).
+
+        Called from the sink's timer, so a quiet chain's head is shipped on time too.
+        """
+        out = bytearray()
+        if (
+            self.seq > self._checkpoint_seq
+            and not self._closed
+            and time.monotonic() - self._checkpoint_at >= self.checkpoint_interval
+        ):
+            self.checkpoint(out)
+        return out
+
     def checkpoint(self, out: bytearray) -> None:
         """Seal an ``audit.checkpoint`` record into ``out`` and queue its side-file line."""
         head_seq, head = self.seq, self.prev

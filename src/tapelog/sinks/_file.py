@@ -376,6 +376,26 @@ class FileSink(BaseSink):
 
         Called by the worker thread when it is idle.
         """
+        audit = self._audit
+        if audit is not None:
+            with audit.lock:
+                data = audit.due_checkpoint()
+                if data:
+                    try:
+                        self._write_data(data)
+                        self._durable(audit)
+                    except SinkError as exc:
+                        self._events.append(
+                            (
+                                WARNING,
+                                f"cannot write an audit checkpoint to {self.path.name}",
+                                {
+                                    "event": "audit.failed",
+                                    "file": str(self.path),
+                                    "reason": str(exc),
+                                },
+                            )
+                        )
         if self._rotating is not None:
             try:
                 with self._lock:
