@@ -87,7 +87,12 @@ def configuration(args: argparse.Namespace) -> dict[str, Any]:
         },
     ]
     if args.syslog:
-        sinks.append({"type": "syslog", "address": args.syslog, "app_name": "trading-engine"})
+        # Error entries with locals run to tens of KiB: allow them whole (rsyslog needs its
+        # maxMessageSize raised to match, or it cuts them).
+        sinks.append({
+            "type": "syslog", "address": args.syslog, "app_name": "trading-engine",
+            "max_message_size": "64 KiB",
+        })  # fmt: skip
     if args.collector:
         sinks.append({
             "type": "http", "url": args.collector, "spool_dir": str(args.out / "spool"),
