@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from tapelog._context import bind_context, clear_context, context, get_context, unbind_context
 from tapelog._logger import Logger
-from tapelog._runtime import RUNTIME
+from tapelog._runtime import RUNTIME as _RUNTIME
 from tapelog._signals import install_signal_handlers
 from tapelog._stats import SinkStats, Stats
 from tapelog.config._model import Config
@@ -85,7 +85,7 @@ def configure(
         ConfigError: a value is invalid; the message names its key path, the value and
             what is allowed. Nothing was changed: the previous pipeline keeps logging.
     """
-    return RUNTIME.configure(source, overrides)
+    return _RUNTIME.configure(source, overrides)
 
 
 def get_logger(name: str | None = None, /, **bound: object) -> Logger:
@@ -97,7 +97,7 @@ def get_logger(name: str | None = None, /, **bound: object) -> Logger:
     """
     if name is None:
         name = str(sys._getframe(1).f_globals.get("__name__", "root"))  # pyright: ignore[reportPrivateUsage]
-    return RUNTIME.get_logger(name, bound)
+    return _RUNTIME.get_logger(name, bound)
 
 
 def set_level(level: int | str | None, logger: str | None = None) -> None:
@@ -109,7 +109,7 @@ def set_level(level: int | str | None, logger: str | None = None) -> None:
     Raises:
         ConfigError: ``level`` is not a level name or number.
     """
-    RUNTIME.set_level(level, logger)
+    _RUNTIME.set_level(level, logger)
 
 
 def flush(timeout: float | None = None) -> bool:
@@ -118,7 +118,7 @@ def flush(timeout: float | None = None) -> bool:
     Returns:
         True when everything was written; False if ``timeout`` (seconds) ran out first.
     """
-    return RUNTIME.flush(timeout)
+    return _RUNTIME.flush(timeout)
 
 
 def shutdown(timeout: float | None = None) -> None:
@@ -129,12 +129,12 @@ def shutdown(timeout: float | None = None) -> None:
     interpreter exit (10 seconds). Entries logged afterwards are written synchronously;
     ``configure()`` starts a worker again.
     """
-    RUNTIME.shutdown(timeout)
+    _RUNTIME.shutdown(timeout)
 
 
 def stats() -> Stats:
     """Return a snapshot of tapelog's exact counters (see ``Stats``)."""
-    return RUNTIME.stats()
+    return _RUNTIME.stats()
 
 
 def reload() -> bool:
@@ -144,7 +144,7 @@ def reload() -> bool:
         True if the new configuration is in effect; False if it was invalid, in which
         case the old one keeps running and an entry (``config.reload_failed``) says why.
     """
-    return RUNTIME.reload()
+    return _RUNTIME.reload()
 
 
 # Each public object names its public home, so reprs, docs and pickles point there.

@@ -19,14 +19,16 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 from tapelog._event import LEVEL, LOGGER, MESSAGE, TIME
 from tapelog._levels import LEVEL_NAMES, level_name
 from tapelog._otel import trace_fields
-from tapelog.processors import clean_field_value, clean_fields, clean_value, sanitize_key
+from tapelog.processors._normalize import clean_field_value, clean_fields, clean_value, sanitize_key
 
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
     from tapelog._event import ExcInfo, Record
-    from tapelog.processors import FieldSelector, JsonValue, Redactor
+    from tapelog.processors._fields import FieldSelector
+    from tapelog.processors._normalize import JsonValue
+    from tapelog.processors._redact import Redactor
     from tapelog.typing import EventDict
 
 

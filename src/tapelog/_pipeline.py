@@ -21,8 +21,11 @@ from tapelog._levels import ERROR
 from tapelog._logger import name_under
 from tapelog._stats import SinkCounters
 from tapelog.exceptions import SinkError
-from tapelog.formats import get_formatter, should_color
-from tapelog.processors import FieldSelector, Redactor, Sampler
+from tapelog.formats._console import should_color
+from tapelog.formats._registry import get_formatter
+from tapelog.processors._fields import FieldSelector
+from tapelog.processors._redact import Redactor
+from tapelog.processors._sample import Sampler
 from tapelog.sinks._base import lifecycle
 from tapelog.sinks._registry import build_sink
 

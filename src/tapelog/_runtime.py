@@ -54,12 +54,11 @@ from tapelog._levels import DEBUG, ERROR, INFO, parse_level
 from tapelog._logger import Logger, LoggerCore, name_under
 from tapelog._otel import context_getter
 from tapelog._pipeline import Pipeline, SinkSlot, build_pipeline
-from tapelog.config import load_config
 from tapelog.config._model import Config, MetricsConfig, SinkConfig
-from tapelog.config._sources import ENV_CONFIG
+from tapelog.config._sources import ENV_CONFIG, load_config
 from tapelog.config._watch import ConfigWatcher, diff, file_digest, file_signature, level_text
 from tapelog.exceptions import ConfigError
-from tapelog.processors import Redactor
+from tapelog.processors._redact import Redactor
 from tapelog.sinks._base import BaseSink
 
 

@@ -17,9 +17,9 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Final, final
 
-from tapelog._context import get_current
-from tapelog._event import make_record
-from tapelog._levels import parse_level
+from tapelog._context import get_current as _get_current
+from tapelog._event import make_record as _make_record
+from tapelog._levels import parse_level as _parse_level
 
 
 if TYPE_CHECKING:
@@ -55,12 +55,12 @@ def _record_to_tapelog(record: logging.LogRecord) -> Record:
         "thread": record.threadName or "",
     }
     time_ns = int(record.created * 1_000_000_000)
-    return make_record(
+    return _make_record(
         record.levelno,
         message,
         fields,
         logger=record.name,
-        context=get_current(),
+        context=_get_current(),
         exc=exc,
         meta=meta,
         time_ns=time_ns,
@@ -98,8 +98,8 @@ class TapelogFormatter(logging.Formatter):
         super().__init__()
         del args, kwargs
         from tapelog._entry import EntryBuilder
-        from tapelog.formats import JsonFormat
-        from tapelog.processors import Redactor
+        from tapelog.formats._json import JsonFormat
+        from tapelog.processors._redact import Redactor
 
         self._builder = EntryBuilder(redactor=Redactor())
         self._format = JsonFormat()
@@ -133,7 +133,7 @@ def capture_stdlib(level: int | str = "info", *, replace_handlers: bool = False)
     Returns:
         The installed handler.
     """
-    number = parse_level(level)
+    number = _parse_level(level)
     handler = TapelogHandler(level=number)
     root = logging.getLogger()
     for old in list(root.handlers):

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
-from tapelog._runtime import RUNTIME, CapturingSink
-from tapelog._stats import SinkCounters
-from tapelog.sinks._base import lifecycle
+from tapelog._runtime import RUNTIME as _RUNTIME
+from tapelog._runtime import CapturingSink
+from tapelog._stats import SinkCounters as _SinkCounters
+from tapelog.sinks._base import lifecycle as _lifecycle
 
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ def capture(level: int | str | None = None) -> AbstractContextManager[list[Event
     Args:
         level: a temporary global level for the block (default: the configured levels).
     """
-    return RUNTIME.capturing(level)
+    return _RUNTIME.capturing(level)
 
 
 def check_sink(
@@ -89,10 +90,10 @@ def check_sink(
     name = cast("object", getattr(sink, "name", None))
     if not isinstance(name, str) or not name:
         _broken(f"a sink has a non-empty str name, got {name!r}")
-    hooks = lifecycle(sink)
+    hooks = _lifecycle(sink)
     given_up: list[EventDict] = []
     hooks.set_fallback(given_up.extend)
-    counters = SinkCounters()
+    counters = _SinkCounters()
     if hooks.delivers_itself:
         hooks.bind_counters(counters)
     sink.write_batch([])

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
+
+import pytest
 
 import tapelog
 
@@ -74,6 +78,65 @@ class TestExports:
         from tapelog import testing
 
         assert callable(testing.capture)
+
+
+# Every public module: the names users import, and nothing else (tapelog's own plumbing
+# stays in the private modules, which the package imports directly).
+PUBLIC_MODULES = (
+    "tapelog",
+    "tapelog.cli",
+    "tapelog.config",
+    "tapelog.exceptions",
+    "tapelog.formats",
+    "tapelog.processors",
+    "tapelog.retention",
+    "tapelog.sinks",
+    "tapelog.stdlib",
+    "tapelog.testing",
+    "tapelog.typing",
+)
+
+
+def leaked(module: ModuleType) -> list[str]:
+    """Public-looking names of ``module`` that tapelog defines but ``__all__`` leaves out."""
+    exported = set(module.__all__)
+    found = []
+    for name, value in vars(module).items():
+        if name.startswith("_") or name in exported or name == "TYPE_CHECKING":
+            continue
+        if isinstance(value, ModuleType):
+            continue
+        home = getattr(value, "__module__", None)
+        defined_here = not hasattr(value, "__module__") and not callable(value)
+        if (isinstance(home, str) and home.startswith("tapelog")) or (
+            defined_here and name.isupper()
+        ):
+            found.append(name)
+    return sorted(found)
+
+
+@pytest.mark.parametrize("name", PUBLIC_MODULES)
+class TestEveryPublicModule:
+    def test_all_is_sorted_and_resolves(self, name: str) -> None:
+        """__all__ is sorted (constants, classes, functions) and every name in it exists."""
+        module = importlib.import_module(name)
+        missing = [item for item in module.__all__ if not hasattr(module, item)]
+
+        assert sorted(module.__all__, key=_export_order) == list(module.__all__)
+        assert [] == missing
+
+    def test_nothing_public_outside_all(self, name: str) -> None:
+        """A name tapelog defines is either in the module's __all__ or private."""
+        module = importlib.import_module(name)
+        for lazy in getattr(module, "__all__", ()):
+            getattr(module, lazy)  # lazy exports (tapelog.sinks) are loaded, then compared
+
+        assert [] == leaked(module)
+
+
+def _export_order(name: str) -> tuple[int, str]:
+    """ruff's order for __all__: CONSTANTS, then Classes, then functions."""
+    return (0 if name.isupper() else 1 if name[0].isupper() else 2, name)
 
 
 # Each layer may import only from the layers listed for it (and from itself), lowest first.
@@ -152,6 +215,23 @@ class TestLayers:
                     violations.append(f"{module} ({layer}) imports {imported} ({target})")
 
         assert [] == violations
+
+    def test_the_package_imports_private_modules_not_its_facades(self) -> None:
+        """Inside tapelog, a name comes from the private module that defines it, so the
+        public facades can stay small (a facade module itself re-exports, of course)."""
+        facades = {  # tapelog.cli defines main() itself: it is not a facade
+            name
+            for name in PUBLIC_MODULES
+            if (SRC / name.removeprefix("tapelog.")).is_dir() and name != "tapelog.cli"
+        }
+        through_facades = [
+            f"{path.relative_to(SRC)} imports from {module}"
+            for path in SRC.rglob("*.py")
+            if path.name != "__init__.py"
+            for module in sorted(imports_of(path) & facades)
+        ]
+
+        assert [] == through_facades
 
     def test_the_maps_show_this_table(self) -> None:
         """tapelog's docstring and docs/architecture.md show the layer table as it is here."""

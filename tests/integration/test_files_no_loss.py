@@ -24,7 +24,8 @@ from tests.conftest import need
 
 import tapelog
 from tapelog.exceptions import ConfigError
-from tapelog.retention import NamePattern, list_archives
+from tapelog.retention._archive import list_archives
+from tapelog.retention._names import NamePattern
 from tapelog.retention._reader import compression_of, iter_lines
 
 

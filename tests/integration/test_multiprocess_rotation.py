@@ -10,7 +10,8 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from tapelog.retention import NamePattern, list_archives
+from tapelog.retention._archive import list_archives
+from tapelog.retention._names import NamePattern
 from tapelog.retention._reader import compression_of, iter_lines
 
 

@@ -17,7 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tapelog._entry import EntryBuilder
-from tapelog.processors import FieldSelector, Redactor
+from tapelog.processors import Redactor
+from tapelog.processors._fields import FieldSelector
 
 
 if TYPE_CHECKING:

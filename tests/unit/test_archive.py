@@ -13,15 +13,10 @@ from tests.conftest import need_module
 
 from tapelog.cli import main
 from tapelog.formats import JsonFormat
-from tapelog.retention import (
-    ManualClock,
-    RestoreError,
-    list_archives,
-    read_manifest,
-    restore_archive,
-)
+from tapelog.retention import ManualClock
+from tapelog.retention._archive import RestoreError, list_archives, restore_archive
 from tapelog.retention._compress import finish_file
-from tapelog.retention._manifest import MANIFEST_NAME
+from tapelog.retention._manifest import MANIFEST_NAME, read_manifest
 from tapelog.sinks import FileSink
 
 

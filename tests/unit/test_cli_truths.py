@@ -15,7 +15,7 @@ import tapelog
 from tapelog._levels import parse_level
 from tapelog.cli import main
 from tapelog.cli._collector import Collector
-from tapelog.retention import restore_archive
+from tapelog.retention._archive import restore_archive
 
 
 if TYPE_CHECKING:

@@ -11,19 +11,10 @@ from typing import Any
 import pytest
 
 import tapelog
-from tapelog.config import (
-    Config,
-    FilterConfig,
-    QueueConfig,
-    SampleConfig,
-    SinkConfig,
-    ThresholdConfig,
-    load_config,
-    register_sink_options,
-    validate,
-)
+from tapelog.config import Config, SinkConfig, load_config, validate
 from tapelog.config._convert import Option, Table, boolean
-from tapelog.config._sinks import _REGISTRY, FILE_OPTIONS
+from tapelog.config._model import FilterConfig, QueueConfig, SampleConfig, ThresholdConfig
+from tapelog.config._sinks import _REGISTRY, FILE_OPTIONS, register_sink_options
 from tapelog.exceptions import ConfigError
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tapelog.exceptions import ConfigError
-from tapelog.processors import FieldSelector
+from tapelog.processors._fields import FieldSelector
 
 
 @pytest.fixture(name="entry")

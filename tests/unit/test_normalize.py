@@ -18,7 +18,8 @@ from typing import Any, NamedTuple
 import orjson
 import pytest
 
-from tapelog.processors import MAX_DEPTH, Redactor, clean_fields, clean_value, sanitize_key
+from tapelog.processors import Redactor, clean_fields, clean_value
+from tapelog.processors._normalize import MAX_DEPTH, sanitize_key
 
 
 class Color(enum.Enum):

@@ -12,15 +12,10 @@ from typing import Any
 import pytest
 
 from tapelog.formats import JsonFormat
-from tapelog.retention import (
-    FinishedFile,
-    Housekeeper,
-    ManualClock,
-    NamePattern,
-    RetentionPolicy,
-    plan_retention,
-    read_manifest,
-)
+from tapelog.retention import FinishedFile, ManualClock, RetentionPolicy, plan_retention
+from tapelog.retention._housekeeping import Housekeeper
+from tapelog.retention._manifest import read_manifest
+from tapelog.retention._names import NamePattern
 from tapelog.retention._reader import compression_of, iter_lines
 from tapelog.sinks import FileSink
 
@@ -486,7 +481,7 @@ class TestBackground:
         """An exception in a pass becomes a retention.failed event; the next kick still runs."""
         from collections import deque
 
-        from tapelog.retention import Background
+        from tapelog.retention._housekeeping import Background
 
         calls: list[int] = []
 

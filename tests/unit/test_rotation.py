@@ -14,8 +14,8 @@ from tests.conftest import need_module
 import tapelog
 from tapelog.exceptions import ConfigError, SinkError
 from tapelog.formats import ConsoleFormat, JsonFormat
-from tapelog.retention import ManualClock, NamePattern, RotationPolicy
-from tapelog.retention._names import format_stamp, span_of
+from tapelog.retention import ManualClock, RotationPolicy
+from tapelog.retention._names import NamePattern, format_stamp, span_of
 from tapelog.retention._reader import compression_of, iter_lines
 from tapelog.retention._rotate import split_entries
 from tapelog.sinks import FileSink
@@ -633,7 +633,7 @@ class TestClock:
         """The defaults read the real time and the real disk."""
         import time as real_time
 
-        from tapelog.retention import SYSTEM_CLOCK, free_disk
+        from tapelog.retention._clock import SYSTEM_CLOCK, free_disk
 
         assert abs(SYSTEM_CLOCK.time() - real_time.time()) < 5
         assert free_disk(tmp_path) > 0

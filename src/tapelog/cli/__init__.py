@@ -41,7 +41,7 @@ _COMMANDS: dict[
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _build_parser() -> argparse.ArgumentParser:
     """The argument parser with every command."""
     parser = argparse.ArgumentParser(prog="tapelog", description="Structured logging tools.")
     parser.add_argument(
@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
-    parser = build_parser()
+    parser = _build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

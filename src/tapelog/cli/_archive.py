@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from tapelog.retention import RestoreError, list_archives, restore_archive
+from tapelog.retention._archive import RestoreError, list_archives, restore_archive
 
 
 if TYPE_CHECKING:
     import argparse
 
-    from tapelog.retention import ArchiveStatus
+    from tapelog.retention._archive import ArchiveStatus
 
 
 __all__ = ["add_arguments", "run"]

@@ -17,7 +17,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from tapelog._runtime import redactor_for
-from tapelog.config import load_config
+from tapelog.config._sources import load_config
 from tapelog.config._watch import describe
 from tapelog.exceptions import ConfigError
 

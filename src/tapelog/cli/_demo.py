@@ -24,7 +24,7 @@ from tapelog.cli._collector import Collector
 from tapelog.cli._query import query_paths
 from tapelog.cli._schema import schema_text
 from tapelog.cli._tour import run_tour
-from tapelog.retention import list_archives
+from tapelog.retention._archive import list_archives
 from tapelog.trading import get_trade_logger
 
 

@@ -23,7 +23,9 @@ import orjson
 from tapelog._levels import LEVEL_NUMBERS, parse_level
 from tapelog._logger import name_under
 from tapelog.config._units import parse_duration
-from tapelog.formats import ConsoleFormat, JsonFormat, LogfmtFormat, should_color
+from tapelog.formats._console import ConsoleFormat, should_color
+from tapelog.formats._json import JsonFormat
+from tapelog.formats._logfmt import LogfmtFormat
 from tapelog.formats._text import escape_invisible
 from tapelog.retention._manifest import MANIFEST_NAME
 from tapelog.retention._names import COMPRESSED_SUFFIXES, span_of

@@ -10,19 +10,15 @@ from __future__ import annotations
 from ._console import ConsoleFormat as ConsoleFormat
 from ._console import should_color as should_color
 from ._json import JsonFormat as JsonFormat
-from ._logfmt import NESTED_OBJECTS as NESTED_OBJECTS
 from ._logfmt import LogfmtFormat as LogfmtFormat
 from ._logfmt import flatten as flatten
 from ._logfmt import parse_logfmt as parse_logfmt
 from ._logfmt import unflatten as unflatten
-from ._registry import FORMAT_NAMES as FORMAT_NAMES
 from ._registry import get_formatter as get_formatter
 from ._rfc5424 import Rfc5424Format as Rfc5424Format
 
 
 __all__ = [
-    "FORMAT_NAMES",
-    "NESTED_OBJECTS",
     "ConsoleFormat",
     "JsonFormat",
     "LogfmtFormat",

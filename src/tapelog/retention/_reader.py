@@ -15,7 +15,7 @@ from typing import IO, TYPE_CHECKING, Any, Final, cast
 
 import orjson
 
-from tapelog.formats import parse_logfmt, unflatten
+from tapelog.formats._logfmt import parse_logfmt, unflatten
 
 
 if TYPE_CHECKING:

@@ -24,17 +24,17 @@ from tapelog._levels import INFO, WARNING, level_name
 from tapelog.audit._chain import AuditKey, AuditWriter, load_key, writer_for
 from tapelog.config._sinks import file_compression
 from tapelog.exceptions import ConfigError, SinkError
-from tapelog.retention import (
-    SYSTEM_CLOCK,
-    Background,
-    Housekeeper,
-    RetentionPolicy,
+from tapelog.retention._clock import SYSTEM_CLOCK, free_disk
+from tapelog.retention._housekeeping import Background, Housekeeper
+from tapelog.retention._policy import RetentionPolicy, RotationPolicy
+from tapelog.retention._rotate import (
     RotatingFile,
     RotationError,
-    RotationPolicy,
-    free_disk,
+    WriteError,
+    ends_a_line,
+    open_append,
+    whole_entries,
 )
-from tapelog.retention._rotate import WriteError, ends_a_line, open_append, whole_entries
 from tapelog.sinks._base import BaseSink, BuildEntries, render_batch
 
 
@@ -43,7 +43,9 @@ if TYPE_CHECKING:
     from datetime import timedelta
 
     from tapelog.config._model import SinkConfig
-    from tapelog.retention import Clock, Event, FreeDisk, Rotation
+    from tapelog.retention._clock import Clock, FreeDisk
+    from tapelog.retention._housekeeping import Event
+    from tapelog.retention._rotate import Rotation
     from tapelog.typing import EventDict, Formatter
 
 
@@ -134,7 +136,7 @@ class FileSink(BaseSink):
         self._closing = False
         self._audit: AuditWriter | None = None
         if audit:
-            from tapelog.formats import JsonFormat
+            from tapelog.formats._json import JsonFormat
 
             if not isinstance(formatter, JsonFormat):
                 raise ConfigError("format", name, "json: an audited file holds JSON lines")

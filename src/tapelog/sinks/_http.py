@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 from tapelog._levels import INFO, WARNING
 from tapelog._version import __version__
 from tapelog.exceptions import SinkError
-from tapelog.formats import JsonFormat
+from tapelog.formats._json import JsonFormat
 from tapelog.sinks._background import BackgroundSink
 from tapelog.sinks._base import render_batch
 from tapelog.sinks._batching import (
