@@ -177,13 +177,17 @@ class Histogram(_Series):
         """
         total = Sketch(self.relative_error)
         low, high = _INF, -_INF
-        for shard in list(self.shards.values()):
-            for mine, theirs in (
-                (total.positive, shard.positive.copy()),
-                (total.negative, shard.negative.copy()),
-            ):
-                for key, count in theirs.items():
-                    mine[key] = mine.get(key, 0) + count
+        for index, shard in enumerate(list(self.shards.values())):
+            if index == 0:  # most series are recorded by one thread: nothing to merge
+                total.positive = shard.positive.copy()
+                total.negative = shard.negative.copy()
+            else:
+                for mine, theirs in (
+                    (total.positive, shard.positive.copy()),
+                    (total.negative, shard.negative.copy()),
+                ):
+                    for key, count in theirs.items():
+                        mine[key] = mine.get(key, 0) + count
             total.zero_count += shard.zero
             total.sum += shard.sum
             low, high = min(low, shard.min), max(high, shard.max)
@@ -192,13 +196,10 @@ class Histogram(_Series):
         total.count = total.zero_count + sum(total.positive.values()) + sum(total.negative.values())
         before = self.previous
         interval = Sketch(self.relative_error)
-        for mine, now, then in (
-            (interval.positive, total.positive, before.positive),
-            (interval.negative, total.negative, before.negative),
-        ):
-            for key, count in now.items():
-                if count != then.get(key, 0):
-                    mine[key] = count - then.get(key, 0)
+        then = before.positive.get
+        interval.positive = {k: d for k, c in total.positive.items() if (d := c - then(k, 0))}
+        then = before.negative.get
+        interval.negative = {k: d for k, c in total.negative.items() if (d := c - then(k, 0))}
         interval.zero_count = total.zero_count - before.zero_count
         interval.count = total.count - before.count
         interval.sum = total.sum - before.sum

@@ -41,6 +41,8 @@ __all__ = ["DEFAULT_RELATIVE_ERROR", "MAX_SERIALISED", "Sketch", "multiplier"]
 DEFAULT_RELATIVE_ERROR: Final = 0.01
 MAX_SERIALISED: Final = 1536
 """Bytes the serialised sketch (its JSON text) may take at most."""
+_ONE_BYTE: Final = 0x80  # varints below this take one byte, below _TWO_BYTES two
+_TWO_BYTES: Final = 0x4000
 _OTHER_KEYS: Final = 160  # the JSON of the keys besides ``bins``, with room to spare
 
 
@@ -85,9 +87,22 @@ def _unzigzag(number: int) -> int:
 def _encode(bins: Mapping[int, int], out: bytearray) -> None:
     _put_varint(out, len(bins))
     previous: int | None = None
+    append = out.append
     for key in sorted(bins):
-        _put_varint(out, _zigzag(key) if previous is None else key - previous)
-        _put_varint(out, bins[key])
+        if previous is None:
+            _put_varint(out, _zigzag(key))
+        elif (gap := key - previous) < _ONE_BYTE:  # the common case: neighbouring buckets
+            append(gap)
+        else:
+            _put_varint(out, gap)
+        count = bins[key]
+        if count < _ONE_BYTE:
+            append(count)
+        elif count < _TWO_BYTES:
+            append(count & 0x7F | 0x80)
+            append(count >> 7)
+        else:
+            _put_varint(out, count)
         previous = key
 
 
