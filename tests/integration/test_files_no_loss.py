@@ -394,6 +394,14 @@ class TestPathsCheckedUpFront:
         with pytest.raises(ConfigError, match=r"sinks\[0\]\.archive_dir: expected a directory"):
             tapelog.configure(sinks=[sink])
 
+    def test_a_spool_dir_that_is_a_file_is_refused(self, tmp_path: Path) -> None:
+        """A network sink's spool is a directory too."""
+        blocker = tmp_path / "spool"
+        blocker.write_text("not a directory")
+        sink = {"type": "http", "url": "http://127.0.0.1:9/", "spool_dir": str(blocker)}
+        with pytest.raises(ConfigError, match=r"sinks\[0\]\.spool_dir: expected a directory"):
+            tapelog.configure(sinks=[sink])
+
     def test_paths_that_will_be_created_are_accepted(self, tmp_path: Path) -> None:
         """Directories that do not exist yet are fine: the sink creates them."""
         live = tmp_path / "a" / "b" / "app.jsonl"

@@ -247,6 +247,14 @@ class TestNames:
         assert finished is not None
         assert finished.name.endswith(".000004.jsonl")
 
+    def test_span_of_a_name_with_a_sequence(self) -> None:
+        """Archive listing and query read the spans of names with a rotation number."""
+        first = format_stamp(START.timestamp())
+
+        assert (START.timestamp(), START.timestamp()) == span_of(
+            f"app.{first}--{first}.000042.jsonl.gz"
+        )
+
     def test_span_of_any_name(self) -> None:
         """Archive listing finds spans without knowing the live file."""
 
