@@ -313,6 +313,53 @@ class TestHousekeeping:
         assert list(range(60 - len(kept), 60)) == sorted(kept)
         assert len(kept) > 3
 
+    def test_a_file_rotated_during_a_pass_waits_for_its_compression(
+        self, tmp_path: Path, clock: ManualClock
+    ) -> None:
+        """A file the writer rotates while a pass compresses is neither counted nor purged.
+
+        At 8 KiB uncompressed it alone is over a 4 KiB total; before, the pass purged it
+        (and every archive) before it was ever compressed.
+        """
+        live = tmp_path / "app.jsonl"
+        line = json.dumps({"timestamp": "2026-11-23T07:00:00.000000Z", "pad": "x" * 100})
+        body = ((line + "\n") * 80).encode()
+        (tmp_path / NAMES.make(START, START, sequence=1)).write_bytes(body)
+
+        class WriterRotatesMidPass:
+            """The time, read while compressing; meanwhile the writer finishes a file."""
+
+            def __init__(self) -> None:
+                self.rotated = False
+
+            def time(self) -> float:
+                if not self.rotated:
+                    self.rotated = True
+                    (tmp_path / NAMES.make(START, START, sequence=2)).write_bytes(body)
+                return clock.time()
+
+        keeper = Housekeeper(
+            live,
+            compression="gzip",
+            archive_dir=None,
+            retention=RetentionPolicy.of({"max_total_size": "4 KiB"}),
+            clock=WriterRotatesMidPass(),
+            free_disk=lambda _path: 0,
+        )
+        first = keeper.run()
+        after_first = sorted(p.name for p in tmp_path.iterdir())
+        keeper.run()
+
+        assert [] == [f for _, _, f in first if f["event"] == "retention.purged"]
+        assert [
+            NAMES.make(START, START, sequence=1) + ".gz",
+            NAMES.make(START, START, sequence=2),
+        ] == [n for n in after_first if n != "manifest.jsonl"]
+        assert [  # the next pass compresses it; compressed, both fit in 4 KiB
+            NAMES.make(START, START, sequence=1) + ".gz",
+            NAMES.make(START, START, sequence=2) + ".gz",
+        ] == sorted(p.name for p in tmp_path.iterdir() if p.name != "manifest.jsonl")
+
     def test_purges_are_recorded_in_the_manifest(self, tmp_path: Path, clock: ManualClock) -> None:
         """A purged archive leaves a removed line with its reason, not a missing file."""
         sink = FileSink(

@@ -100,9 +100,10 @@ class Housekeeper:
     def run(self) -> list[Event]:
         """Do one pass: finish every rotated file waiting, then apply retention."""
         with self._lock:
-            events = self._finish_waiting()
+            waiting = self._waiting()
+            events = self._finish_waiting(waiting)
             if self.retention is not None and self.retention.limits_anything:
-                events.extend(self._apply_retention())
+                events.extend(self._apply_retention(set(waiting)))
             self._remove_stale_temporaries()
             return events
 
@@ -119,9 +120,9 @@ class Housekeeper:
                     waiting[path] = None
         return list(waiting)
 
-    def _finish_waiting(self) -> list[Event]:
+    def _finish_waiting(self, waiting: list[Path]) -> list[Event]:
         events: list[Event] = []
-        for path in self._waiting():
+        for path in waiting:
             try:
                 record = finish_file(
                     path, self.finish_dir, self.compression, _iso(self.clock.time()), self.mode
@@ -180,10 +181,20 @@ class Housekeeper:
                 files.append(FinishedFile(path, parsed, tier, status.st_size, status.st_dev))
         return files
 
-    def _apply_retention(self) -> list[Event]:
+    def _apply_retention(self, offered: set[Path]) -> list[Event]:
+        """Plan and carry out retention over the files that are finished.
+
+        A plain file rotated while this pass ran (the writer goes on meanwhile) is not
+        finished yet when compressing: it is left out until the next pass has compressed
+        it (a rotation kicks one), so a fresh file is never purged before it was offered
+        for compression, nor counted at its uncompressed size. One that was offered and
+        could not be compressed counts as it is.
+        """
         assert self.retention is not None
         policy = self.retention
         files = self.finished_files()
+        if self.compression != "none":
+            files = [f for f in files if f.name.compression != "none" or f.path in offered]
         if not files:
             return []
         log_dir = self.live.parent
