@@ -256,3 +256,32 @@ def test_otlp_records_keep_the_metric_name_unit_and_attributes() -> None:
         assert abs(metric["p99"] - 0.2) <= 0.002
     finally:
         receiver.close()
+
+
+def test_a_file_reload_changes_interval_and_rules_and_keeps_series_and_alert_state(
+    tmp_path: Any,
+) -> None:
+    path = tmp_path / "tapelog.toml"
+    rule = '[[metrics.thresholds]]\nmetric = "app.depth"\nabove = {above}\n'
+    path.write_text('sinks = []\n[metrics]\ninterval = "1h"\n' + rule.format(above=10))
+    tapelog.configure(str(path))
+    metrics.observe("app.kept", 0.5)
+    metrics.gauge("app.depth", 50)
+    with capture() as entries:
+        metrics.report()
+        tapelog.flush()
+    assert [e["event"] for e in entries if e["level"] == "warning"] == [
+        "metrics.threshold_exceeded"
+    ]
+    metrics.observe("app.kept", 0.7)
+    path.write_text('sinks = []\n[metrics]\ninterval = "30m"\n' + rule.format(above=20))
+    assert tapelog.reload()
+    assert REPORTER.config.interval == 1800
+    assert REPORTER.config.thresholds[0].above == 20
+    assert only("app.kept")["count"] == 1  # the interval that was running goes on
+    metrics.gauge("app.depth", 60)
+    with capture() as entries:
+        metrics.report()
+        tapelog.flush()
+    # still firing under the new limit: no second warning
+    assert [e for e in entries if e.get("event", "").startswith("metrics.threshold")] == []
