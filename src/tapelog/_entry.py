@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 from tapelog._event import LEVEL, LOGGER, MESSAGE, TIME
 from tapelog._levels import LEVEL_NAMES, level_name
 from tapelog._otel import trace_fields
+from tapelog.errors._capture import finish, snapshot, type_name
+from tapelog.errors._info import ErrorInfo
 from tapelog.processors._normalize import clean_field_value, clean_fields, clean_value, sanitize_key
 
 
@@ -94,21 +96,51 @@ _NOTHING_SHARED: Final[
 ] = (None, None, None)
 
 
-def error_object(exc: ExcInfo, redact: Callable[[str], str]) -> dict[str, JsonValue]:
-    """Describe an exception as the entry's ``error`` object: type, message, stack trace."""
+def error_object(exc: ExcInfo | ErrorInfo, redactor: Redactor | None) -> dict[str, JsonValue]:
+    """The entry's ``error`` object, redacted: see ``tapelog.errors``.
+
+    It holds the type, message, stack trace, frames, chain, group members, notes and
+    network facts.
+
+    ``exc`` is a live exception (read here, on the worker, without locals) or the snapshot
+    the caller took (with locals). Never raises: if reading the exception fails, the
+    object still has its type, message and the stdlib's text.
+    """
+    try:
+        info = exc if isinstance(exc, ErrorInfo) else snapshot(exc[1])
+        info = finish(info, redactor)
+        data = info.to_dict()
+        text = info.render(locals=False)  # what Python printed; locals stay in frames
+        rest = {key: value for key, value in data.items() if key not in {"type", "message"}}
+        return {
+            "type": data["type"],
+            "message": _safe_text(data["message"]),
+            "stack_trace": _safe_text(text),
+            **rest,
+        }
+    except Exception:  # a hostile exception; keep what the stdlib can say
+        return _plain_error(exc, redactor)
+
+
+def _plain_error(exc: ExcInfo | ErrorInfo, redactor: Redactor | None) -> dict[str, JsonValue]:
+    redact: Callable[[str], str] = redactor.redact_text if redactor is not None else _identity
+    if isinstance(exc, ErrorInfo):
+        return {"type": exc.type or "Exception", "message": redact(exc.message), "truncated": True}
     etype, value, tb = exc
-    module = getattr(etype, "__module__", "builtins")
-    qualname = getattr(etype, "__qualname__", etype.__name__)
-    type_name = qualname if module in {"builtins", "__main__"} else f"{module}.{qualname}"
+    name = type_name(etype)
     try:
         message = str(value)
     except Exception:
-        message = f"<unprintable {type_name}>"
+        message = f"<unprintable {name}>"
     try:
         stack = "".join(traceback.format_exception(etype, value, tb))
     except Exception:  # a broken __str__ or a cycle tripping the formatter
-        stack = f"{type_name}: {message}\n"
-    return {"type": type_name, "message": redact(message), "stack_trace": redact(stack)}
+        stack = f"{name}: {message}\n"
+    return {
+        "type": name,
+        "message": _safe_text(redact(message)),
+        "stack_trace": _safe_text(redact(stack)),
+    }
 
 
 class SeqCounter:
@@ -242,6 +274,11 @@ class EntryBuilder:
         self._last = _NOTHING_SHARED
         self._set_static()
         self.seq = seq if seq is not None else SeqCounter()
+
+    @property
+    def redactor(self) -> Redactor | None:
+        """The redactor entries are built with (None when redaction is off)."""
+        return self._redactor
 
     def _set_static(self) -> None:
         """The optional fields that are the same in every entry (pid, host, service)."""
@@ -536,13 +573,20 @@ class EntryBuilder:
                         key = _free_key(entry, key)  # noqa: PLW2901 - the kept-aside name
                     entry[key] = value
         if exc is not None:
-            entry["error"] = error_object(exc, self._redact)
+            entry["error"] = error_object(exc, self._redactor)
         if meta is not None:
             for key in _DOMAIN_KEYS:
                 if key in meta:
                     entry[key] = clean_value(meta[key], self._redactor)
             if "error" in meta:
-                entry["error"] = clean_value(meta["error"], self._redactor)
+                error = meta["error"]
+                entry["error"] = (
+                    error_object(error, self._redactor)
+                    if isinstance(error, ErrorInfo)
+                    else clean_value(error, self._redactor)
+                )
+            if "error" in entry:
+                self._add_site(entry, meta)
         if self._selector is not None:
             return self._selector(entry)
         return entry
@@ -582,6 +626,13 @@ class EntryBuilder:
             # The cache holds the mapping itself, so its id cannot be reused meanwhile.
             _remember(self._clean_cache, key, (mapping, cleaned))
         return cleaned
+
+    def _add_site(self, entry: EventDict, meta: Mapping[str, object]) -> None:
+        """An error entry's execution context: thread, task and call site, always."""
+        for key in ("thread", "source", "function", "task"):
+            value = meta.get(key)
+            if value is not None and key not in entry:
+                entry[key] = _safe_text(str(value))
 
     def _add_optional(
         self, entry: EventDict, include: frozenset[str], meta: Mapping[str, object] | None

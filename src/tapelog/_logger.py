@@ -134,6 +134,48 @@ def _callsite(depth: int) -> dict[str, object] | None:
     return meta or None
 
 
+#: Whether ``[errors] locals`` is on: an exception's locals are read on the caller's thread.
+ERROR_LOCALS: list[bool] = [False]
+
+
+def _task_name() -> str | None:
+    """The running asyncio task's name, if the caller runs in one."""
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return None
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # no running loop in this thread
+        return None
+    return task.get_name() if task is not None else None
+
+
+def _error_site(
+    meta: Mapping[str, object] | None, exc: ExcInfo, depth: int
+) -> tuple[dict[str, object], ExcInfo | None]:
+    """The execution context an error entry carries: thread, task and call site.
+
+    With ``[errors] locals`` on, the exception is read here, on the caller's thread, while
+    its locals still hold the values they had when it was logged; the record then carries
+    that snapshot instead of the live exception.
+    """
+    site: dict[str, object] = dict(meta) if meta else {}
+    site["thread"] = threading.current_thread().name
+    if "source" not in site:
+        frame = sys._getframe(depth + 1)  # pyright: ignore[reportPrivateUsage]
+        site["source"] = f"{frame.f_code.co_filename}:{frame.f_lineno}"
+        site["function"] = frame.f_code.co_name
+    task = _task_name()
+    if task is not None:
+        site["task"] = task
+    if ERROR_LOCALS[0] and "error" not in site:
+        from tapelog.errors._capture import snapshot
+
+        site["error"] = snapshot(exc[1], locals=True)
+        return site, None
+    return site, exc
+
+
 def exc_tuple(exc_info: object) -> ExcInfo | None:
     """Normalise the ``exc_info=`` forms: True, an exception, or a ``sys.exc_info()`` tuple."""
     if exc_info is True:
@@ -192,6 +234,8 @@ class Logger:
             meta = {"otel": otel}  # a span is active: the worker writes its ids
         else:
             meta = None
+        if exc is not None:
+            meta, exc = _error_site(meta, exc, 2)
         # make_record's tuple, built inline: a call less on every enabled log call.
         record: Record = (
             time_ns(),
@@ -236,6 +280,8 @@ class Logger:
             extra = _callsite(depth + 1)
             if extra:
                 meta.update(extra)
+        if exc is not None:
+            meta, exc = _error_site(meta, exc, depth + 1)
         _outlet.put(
             make_record(
                 level,

@@ -123,6 +123,7 @@ class Runtime:
         self._serving_requests = False
         self._failed_reload: tuple[str, str | None] | None = None
         self._fork_held = False
+        self._hooks_by_config = False
         # While ``capturing`` blocks are open (innermost last): their sinks, and the
         # pipeline entries go to once the last block ends (kept up to date by configure).
         self._captures: list[CapturingSink] = []
@@ -347,6 +348,20 @@ class Runtime:
         _logger.set_otel_context(context_getter())
         _logger.CALLSITE.clear()
         _logger.CALLSITE.update(wanted)
+        _logger.ERROR_LOCALS[0] = self.config.errors.locals
+        self._apply_hooks()
+
+    def _apply_hooks(self) -> None:
+        """``[errors] hooks``: install the unhandled-exception hooks, or remove ours."""
+        from tapelog.errors import hooks_installed, install_hooks, uninstall_hooks
+
+        if self.config.errors.hooks:
+            if not hooks_installed():
+                install_hooks()
+                self._hooks_by_config = True
+        elif self._hooks_by_config:
+            uninstall_hooks()
+            self._hooks_by_config = False
 
     # -- levels ----------------------------------------------------------------------
 

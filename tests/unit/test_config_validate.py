@@ -354,7 +354,7 @@ class TestMessages:
     def test_unknown_key_without_guess(self) -> None:
         """When nothing is close, the message lists the keys without a guess."""
 
-        assert "errors.zzz: expected a known key (locals), got 'zzz'" == str(
+        assert "errors.zzz: expected a known key (locals or hooks), got 'zzz'" == str(
             error({"errors": {"zzz": 1}})
         )
 

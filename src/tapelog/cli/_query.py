@@ -23,10 +23,11 @@ import orjson
 from tapelog._levels import LEVEL_NUMBERS, parse_level
 from tapelog._logger import name_under
 from tapelog.config._units import parse_duration
+from tapelog.errors._info import ErrorInfo
 from tapelog.formats._console import ConsoleFormat, should_color
 from tapelog.formats._json import JsonFormat
 from tapelog.formats._logfmt import LogfmtFormat
-from tapelog.formats._text import escape_invisible
+from tapelog.formats._text import escape_controls, escape_invisible
 from tapelog.retention._manifest import MANIFEST_NAME
 from tapelog.retention._names import COMPRESSED_SUFFIXES, span_of
 from tapelog.retention._reader import (
@@ -496,6 +497,29 @@ def render(hit: Hit, name: str, formatter: Formatter) -> bytes:
         return hit.line + b"\n"
 
 
+def traceback_text(entry: Mapping[str, object]) -> str | None:
+    """A header naming the entry, then its error's traceback; None if it logged no error.
+
+    The traceback is rebuilt from the ``error`` object (``tapelog.errors.ErrorInfo``), so
+    it needs no source file; an entry whose object cannot be read shows its
+    ``stack_trace`` text as written.
+    """
+    error = entry.get("error")
+    if not isinstance(error, Mapping):
+        return None
+    error = cast("Mapping[str, object]", error)
+    try:
+        body = ErrorInfo.from_dict(error).render()
+    except (ValueError, TypeError, RecursionError):
+        stack = error.get("stack_trace")
+        body = stack if isinstance(stack, str) else f"{error.get('type')}: {error.get('message')}\n"
+    head = " ".join(
+        escape_controls(_as_text(entry.get(key, "")))
+        for key in ("timestamp", "level", "logger", "message")
+    )
+    return f"--- {head}\n{body}\n"
+
+
 @final
 class Progress:
     """A progress bar on stderr: bytes read of the total (compressed bytes for archives).
@@ -570,6 +594,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="json",
         help="output format (default json)",
     )
+    parser.add_argument(
+        "--traceback",
+        action="store_true",
+        help="print the traceback of each matching entry that logged an error, as Python "
+        "printed it (locals under their frame when captured); entries without one are skipped",
+    )
 
 
 def build_filter(args: argparse.Namespace, *, with_time: bool = True) -> EntryFilter:
@@ -624,11 +654,19 @@ def run(args: argparse.Namespace) -> int:
 
     progress = Progress(stats, sys.stderr, out.flush) if sys.stderr.isatty() else None
     stats.tick = progress.tick if progress is not None else None
+    tracebacks = bool(getattr(args, "traceback", False))
     try:
         for hit in search(args.paths, keep, stats):
+            if tracebacks:
+                text = traceback_text(hit.entry)
+                if text is None:
+                    continue
+                output = text.encode("utf-8", "backslashreplace")
+            else:
+                output = render(hit, args.format, formatter)
             if progress is not None:
                 progress.clear()
-            write(render(hit, args.format, formatter))
+            write(output)
         if progress is not None:
             progress.clear()
         out.flush()

@@ -119,9 +119,15 @@ class MetricsConfig:
 
 @dataclass(frozen=True, slots=True)
 class ErrorsConfig:
-    """``[errors]``: how exceptions are captured."""
+    """``[errors]``: how exceptions are captured.
+
+    ``locals``: capture each frame's local variables (redacted, size-capped reprs); off by
+    default, since locals hold whatever the code held (credentials, personal data).
+    ``hooks``: install ``tapelog.errors.install_hooks()`` at ``configure()``.
+    """
 
     locals: bool = False
+    hooks: bool = False
 
 
 @dataclass(frozen=True, slots=True)

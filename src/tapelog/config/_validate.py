@@ -180,7 +180,7 @@ _CONFIG: Final[Mapping[str, Converter[Any]]] = {
             ),
         },
     ),
-    "errors": Record(ErrorsConfig, {"locals": boolean}),
+    "errors": Record(ErrorsConfig, {"locals": boolean, "hooks": boolean}),
     "watch": boolean,
 }
 

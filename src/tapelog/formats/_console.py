@@ -11,6 +11,8 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar, Final, cast, final
 
+from tapelog.errors._info import ErrorInfo
+
 from ._logfmt import encode_value, flat_items
 from ._text import escape_controls, escape_invisible, safe_text
 
@@ -143,18 +145,14 @@ class ConsoleFormat:
         if not isinstance(error, Mapping):
             return line
         marker = self.CONTINUATION
-        details = _describe(cast("Mapping[str, object]", error), 0)
+        details = _traceback_lines(cast("Mapping[str, object]", error))
+        if details is None:
+            details = _describe(cast("Mapping[str, object]", error), 0)
         if color:
-            return "\n".join(
-                [
-                    line,
-                    *(
-                        f"{marker}{_ERROR_STYLE}{_clean(text)}{_RESET}" if text else marker
-                        for text in details
-                    ),
-                ]
-            )
-        return "\n".join([line, *(marker + _clean(text) for text in details)])
+            return "\n".join([line, *(_colored(marker, text) for text in details)])
+        return "\n".join(
+            [line, *(marker + _clean(text.replace(_LOCAL_LINE, "")) for text in details)]
+        )
 
 
 def _timestamp(value: object) -> str:
@@ -166,6 +164,29 @@ def _timestamp(value: object) -> str:
 
 def _clean(text: str) -> str:
     return escape_controls(text.expandtabs(4))
+
+
+_LOCAL_LINE: Final = "\x00tapelog-local\x00"  # marks a local variable's line, for dimming
+
+
+def _colored(marker: str, text: str) -> str:
+    if not text:
+        return marker
+    if _LOCAL_LINE in text:  # after a group's margin, if any
+        return f"{marker}{_DIM}{_clean(text.replace(_LOCAL_LINE, ''))}{_RESET}"
+    return f"{marker}{_ERROR_STYLE}{_clean(text)}{_RESET}"
+
+
+def _traceback_lines(error: Mapping[str, object]) -> list[str] | None:
+    """The traceback rebuilt from the error's data (locals marked), or None if it has none."""
+    if not isinstance(error.get("frames"), list):
+        return None  # an object from elsewhere, or no traceback: _describe shows it
+    try:
+        info = ErrorInfo.from_dict(error)
+        text = "".join(info.lines(locals_style=(_LOCAL_LINE, "")))
+    except (ValueError, TypeError, RecursionError):
+        return None
+    return text.splitlines()
 
 
 def _describe(error: Mapping[str, object], depth: int) -> list[str]:

@@ -55,6 +55,11 @@ _CONTAINER_FIELDS: Final = frozenset(
 # Maps whose keys are OpenTelemetry attribute names, which contain dots themselves:
 # metric.attributes.network.io.direction is the key "network.io.direction" of attributes.
 _ATTRIBUTE_MAPS: Final = frozenset({"attributes"})
+# OpenTelemetry names that are single keys inside ``error`` (and its cause or context):
+# error.server.address is the key "server.address" of error, not a "server" object.
+_DOTTED_LEAVES: Final = frozenset(
+    {"server.address", "server.port", "url.full", "http.response.status_code"}
+)
 
 _MAX_DEPTH: Final = 32
 # A key holds no space (of any script), control character, "=", '"' or backslash, which
@@ -448,6 +453,9 @@ def _decode_container(value: object) -> object:
 def _split_path(rest: str) -> list[str]:
     parts: list[str] = []
     while True:
+        if rest in _DOTTED_LEAVES:
+            parts.append(rest)
+            return parts
         head, dot, tail = rest.partition(".")
         parts.append(head)
         if not dot:
