@@ -75,8 +75,24 @@ class PipelineLike(Protocol):
         """Flush every sink."""
         ...
 
-    def close(self, keep: PipelineLike | None = None, timeout: float | None = None) -> None:
-        """Close the sinks that ``keep`` does not also use, network sinks within ``timeout``."""
+    def close(
+        self,
+        keep: PipelineLike | None = None,
+        timeout: float | None = None,
+        *,
+        delivering_only: bool = False,
+    ) -> None:
+        """Close the sinks that ``keep`` does not also use, network sinks within ``timeout``.
+
+        ``delivering_only``: close only the sinks that deliver on their own thread.
+        """
+        ...
+
+    def final_reports(self, *, local_only: bool = False) -> Sequence[Record]:
+        """Every failure not reported yet, rate limit or not.
+
+        ``local_only``: the reports skip the sinks with a thread of their own.
+        """
         ...
 
     def wait_delivered(self, timeout: float | None) -> bool:
@@ -137,6 +153,7 @@ class Dispatcher:
         self._last_report = 0.0
         self._sync_depth = 0
         self._sync_pending: list[Record] = []
+        self._sync_duties_due = 0.0
         self._fork_held = False
         # Flush markers put in the queue and taken out by the worker: when the two are
         # equal, a batch holds records only and skips the per-item marker test.
@@ -191,6 +208,13 @@ class Dispatcher:
         # pipeline is no longer reachable by the worker.
         if close_old:
             old.close(keep=pipeline)
+        # What the old pipeline's sinks failed to do since its last report (closing them
+        # included) is reported now, through the new pipeline: it would be lost with it.
+        # Written before configure() returns, so the reports are not left in the queue.
+        reports = list(_safe_records(getattr(old, "final_reports", list)))
+        if reports:
+            with self._work_lock:
+                self._put_sync_many(reports)
         return old
 
     @property
@@ -315,6 +339,14 @@ class Dispatcher:
                     self._pipeline.process(batch, self._counters)
                     self._processed += count
                     self._inflight = 0
+                    if not self._sync_pending:
+                        # No worker runs the timers in sync mode: the caller does, every
+                        # _IDLE_WAIT seconds, so a sink failure or a rotation is reported
+                        # as it happens, not at exit.
+                        now = time.monotonic()
+                        if self._sync and not self._closed and now >= self._sync_duties_due:
+                            self._sync_duties_due = now + _IDLE_WAIT
+                            self._sync_pending.extend(self._duties())
                     if not self._sync_pending:  # what a sink logged meanwhile, if anything
                         break
                     batch, self._sync_pending = self._sync_pending, []
@@ -413,11 +445,15 @@ class Dispatcher:
 
     def _periodic(self) -> None:
         """Idle-time duties: the drop report and the pipeline's timers."""
+        self._queue.extend(self._duties())
+
+    def _duties(self) -> list[Record]:
+        """Run the pipeline's timers; return what they and the drop counters report."""
         internal = list(_safe_records(self._pipeline.periodic))
         report = self._drop_report()
         if report is not None:
             internal.append(report)
-        self._queue.extend(internal)
+        return internal
 
     def _drop_report(self, *, force: bool = False) -> Record | None:
         """Build a ``tapelog.dropped`` record when drops happened since the last one."""
@@ -517,14 +553,27 @@ class Dispatcher:
             self._queue.clear()
             # A last round of timed duties, so their reports (a rotation, the last drops)
             # are written before the sinks close.
-            leftovers.extend(_safe_records(self._pipeline.periodic))
+            pipeline = self._pipeline
+            leftovers.extend(_safe_records(pipeline.periodic))
+            # Failures of the last seconds, which the rate limit held back: written now.
+            final_reports = getattr(pipeline, "final_reports", None)
+            if final_reports is not None:
+                leftovers.extend(_safe_records(final_reports))
             report = self._drop_report(force=True)
             if report is not None:
                 leftovers.append(report)
             if leftovers:
                 self._put_sync_many(leftovers)
-            _safe(self._pipeline.flush)
-            self._pipeline.close(timeout=remaining())
+            _safe(pipeline.flush)
+            if final_reports is not None:
+                # Network sinks close first: what they give up while closing (a receiver
+                # that never answered) is reported to the sinks still open, which close last.
+                pipeline.close(timeout=remaining(), delivering_only=True)
+                last = list(_safe_records(lambda: final_reports(local_only=True)))
+                if last:
+                    self._put_sync_many(last)
+                    _safe(pipeline.flush)
+            pipeline.close(timeout=remaining())
         finally:
             self._work_lock.release()
         return drained

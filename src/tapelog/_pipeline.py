@@ -114,6 +114,7 @@ class Pipeline:
         self.must_keep: Callable[[Record], bool] | None = (
             _audited_filter(audited) if audited else None
         )
+        self._closed: set[int] = set()  # ids of sinks closed already (see close)
 
     @property
     def sink_names(self) -> tuple[str, ...]:
@@ -161,7 +162,10 @@ class Pipeline:
             if number < level:
                 continue
             meta = record[META]
-            if meta is not None and meta.get("skip_sink") == slot.name:
+            if meta is not None and (
+                meta.get("skip_sink") == slot.name
+                or (slot.delivers_itself and meta.get("local_only"))
+            ):
                 continue
             if accepts is not None and not accepts(entry):
                 continue
@@ -249,17 +253,40 @@ class Pipeline:
             reports.extend(self._failure_reports(now_ns))
         return reports
 
-    def _failure_reports(self, now_ns: int) -> list[Record]:
+    def final_reports(self, *, local_only: bool = False) -> list[Record]:
+        """Every failure not reported yet, whatever the rate limit: for a pipeline's end.
+
+        Only failures that cost entries: a failed attempt whose batch is still parked, or
+        was delivered since, is not reported at the end. Collects what the sinks' own
+        threads recorded (``take_failures``) too. With ``local_only``, the reports skip the
+        sinks that deliver on their own thread (closed already at shutdown; counted as
+        filtered there).
+        """
+        for slot in self.slots:
+            try:
+                taken = slot.lifecycle.take_failures()
+            except Exception as exc:
+                taken = (0, f"{type(exc).__name__}: {exc}")
+            if taken is not None:
+                self.note_failure(slot.name, taken[0], taken[1])
+        return self._failure_reports(time.time_ns(), force=True, local_only=local_only)
+
+    def _failure_reports(
+        self, now_ns: int, *, force: bool = False, local_only: bool = False
+    ) -> list[Record]:
         now = time.monotonic()
         reports: list[Record] = []
         for name, (count, error) in list(self._failures.items()):
             if (
-                now - self._last_failure_report.get(name, -_FAILURE_REPORT_INTERVAL)
+                not force
+                and now - self._last_failure_report.get(name, -_FAILURE_REPORT_INTERVAL)
                 < _FAILURE_REPORT_INTERVAL
             ):
                 continue
             self._last_failure_report[name] = now
             del self._failures[name]
+            if force and not count:
+                continue  # at the end, an attempt that failed without losing an entry is noise
             fields: dict[str, object] = {
                 "event": "tapelog.sink_failed",
                 "sink": name,
@@ -267,6 +294,8 @@ class Pipeline:
                 "reason": error,
             }
             meta: dict[str, object] = {"skip_sink": name}
+            if local_only:
+                meta["local_only"] = True
             message = f"sink {name!r} failed"
             reports.append(make_record(ERROR, message, fields, meta=meta, time_ns=now_ns))
             if not self._healthy_sink_for(name, fields, now):
@@ -320,17 +349,28 @@ class Pipeline:
                 delivered = False
         return delivered
 
-    def close(self, keep: object | None = None, timeout: float | None = None) -> None:
+    def close(
+        self,
+        keep: object | None = None,
+        timeout: float | None = None,
+        *,
+        delivering_only: bool = False,
+    ) -> None:
         """Close every sink that ``keep`` (the next pipeline) does not use.
 
         ``timeout`` bounds the whole close for the sinks that deliver on their own thread
-        (they take a ``timeout``); None leaves each its own bound.
+        (they take a ``timeout``); None leaves each its own bound. ``delivering_only``
+        closes those sinks only, so the others can still write the last reports of
+        failures that closing them caused; a later ``close`` skips what is closed.
         """
         kept = {id(slot.sink) for slot in keep.slots} if isinstance(keep, Pipeline) else set[int]()
         deadline = None if timeout is None else time.monotonic() + timeout
         for slot in self.slots:
-            if id(slot.sink) in kept:
+            if id(slot.sink) in kept or id(slot.sink) in self._closed:
                 continue
+            if delivering_only and not slot.delivers_itself:
+                continue
+            self._closed.add(id(slot.sink))
             try:
                 if deadline is not None:
                     slot.lifecycle.close(timeout=max(0.0, deadline - time.monotonic()))

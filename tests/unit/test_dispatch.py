@@ -316,3 +316,29 @@ class TestHighWater:
         stats = tapelog.stats()
         assert stats.queue_high_water == 4
         assert stats.emitted == stats.processed + stats.dropped_overflow
+
+
+class TestReportsInSyncMode:
+    def test_a_failing_sink_is_reported_as_it_happens(self, gate: GateSink) -> None:
+        """#11 (defect 10): in sync mode no worker ran the timers, so sink_failed waited for exit.
+
+        Now the calling thread runs them at most every quarter second: a later call reports.
+        """
+        gate.gate.set()
+        install(BrokenSink(), gate, mode="sync")
+        log = tapelog.get_logger("sync")
+
+        def reports() -> list[EventDict]:
+            return [e for e in gate.entries if e.get("event") == "tapelog.sink_failed"]
+
+        calls = 0
+        while not reports() and calls < 200:  # bounded: 10 s of calls 50 ms apart
+            log.info("call", i=calls)
+            calls += 1
+            if not reports():
+                threading.Event().wait(0.05)
+        [report] = reports()
+
+        assert "broken" == report["sink"]
+        assert 1 <= report["failed"] <= calls
+        assert calls == tapelog.stats().sinks["broken"].failed
