@@ -36,7 +36,7 @@ from collections import deque
 from itertools import repeat
 from threading import get_ident
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final, Protocol, cast
+from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
 from tapelog._event import make_record
 from tapelog._levels import WARNING
@@ -62,6 +62,8 @@ _FILL_TIME: Final = 0.5e-6  # about the least time a caller takes per entry: no 
 # longer than a burst takes to fill half the queue, nor shorter than _NAP (then: no naps)
 _BLOCK_POLL: Final = 0.05  # a blocked caller re-checks the queue this often
 _FORK_WAIT: Final = 2.0  # how long fork waits for the batch being written
+_EXIT_WAIT: Final = 10.0  # the drain at exit (atexit, or a multiprocessing child's end)
+_EXIT_PRIORITY: Final = 0  # among multiprocessing's finalizers: run before children are joined
 
 
 class PipelineLike(Protocol):
@@ -128,6 +130,9 @@ class Dispatcher:
             after_in_child=self._after_fork_in_child,
         )
         atexit.register(self._at_exit)
+        self._after_forker_registered = False
+        self._exit_drain: object | None = None
+        self._arm_multiprocessing()
 
     def _reset(self) -> None:
         """Fresh runtime state: at start and in a forked child."""
@@ -600,7 +605,40 @@ class Dispatcher:
 
     def _at_exit(self) -> None:
         if not self._closed:
-            self.shutdown(timeout=10.0)
+            self.shutdown(timeout=_EXIT_WAIT)
+
+    # -- multiprocessing children --------------------------------------------------
+    #
+    # A child started by multiprocessing with fork or forkserver ends with os._exit(): the
+    # interpreter's exit, and with it our atexit drain, never runs there. What it does run
+    # is multiprocessing's own exit: the finalizers registered with multiprocessing.util.
+    # But a child's bootstrap clears the finalizers it inherited (or that were registered
+    # while it was being set up), then runs the "after fork" callbacks. So we register an
+    # after-fork callback once per process that has multiprocessing loaded (inherited by
+    # every child), and it registers the drain as a finalizer in each child; a child that
+    # imports tapelog inside its target registers the finalizer directly.
+
+    def _arm_multiprocessing(self) -> None:
+        """Make multiprocessing children drain at their end (see the comment above)."""
+        util = sys.modules.get("multiprocessing.util")
+        if util is None:
+            return  # not loaded: checked again before every fork
+        if not self._after_forker_registered:
+            self._after_forker_registered = True
+            util.register_after_fork(self, Dispatcher._arm_exit_drain)
+        process = sys.modules.get("multiprocessing.process")
+        if process is not None and process.parent_process() is not None:
+            self._arm_exit_drain()  # already inside a child's target
+
+    def _arm_exit_drain(self) -> None:
+        """Register the drain as a multiprocessing finalizer, once per process."""
+        util = sys.modules.get("multiprocessing.util")
+        if util is None:
+            return
+        current = cast("Any", self._exit_drain)
+        if current is not None and current.still_active():
+            return
+        self._exit_drain = util.Finalize(None, self._at_exit, exitpriority=_EXIT_PRIORITY)
 
     def stats(self) -> Stats:
         """A snapshot of the counters; exact at a quiet moment."""
@@ -623,6 +661,7 @@ class Dispatcher:
     # -- fork ----------------------------------------------------------------------
 
     def _before_fork(self) -> None:
+        self._arm_multiprocessing()  # multiprocessing may have been imported after us
         # Let the batch being written finish, so the child does not inherit a sink
         # mid-write (bounded: a hung network sink must not hang fork()).
         self._fork_held = self._work_lock.acquire(timeout=_FORK_WAIT)
