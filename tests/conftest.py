@@ -53,7 +53,7 @@ def _restore_tapelog(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
     yield
     tapelog.flush(5)
-    RUNTIME._api_levels = {}
+    RUNTIME.loggers.clear_overrides()
     RUNTIME.dispatcher.reopen()
     tapelog.configure({"sinks": [{"type": "console"}]})
     tapelog.clear_context()

@@ -3,7 +3,7 @@
 The layers, top first, each with the layers it may import (the table lives in
 tests/contract/test_public_api.py, which checks every import against it and this map)::
 
-    (on top)    the API, _runtime, _signals, _otel, stdlib, testing, cli/ ...
+    (on top)    the API, _runtime, _capture, _signals, _otel, stdlib, testing, cli/ ...
     pipeline    _entry _pipeline  -> sinks, dispatch, formats, processors, config, caller
     sinks       sinks/  -> dispatch, retention, formats, config, caller
     dispatch    _dispatch _stats  -> config, caller
@@ -11,7 +11,7 @@ tests/contract/test_public_api.py, which checks every import against it and this
     formats     formats/  -> caller
     processors  processors/  -> caller
     config      config/  -> caller
-    caller      _context _event exceptions _levels _logger typing  -> nothing of tapelog
+    caller      _context _event exceptions _levels _logger _loggers typing  -> nothing of tapelog
 
 Quick start:
     >>> import tapelog

@@ -36,8 +36,6 @@ the child a new lock and start its own watcher.
 from __future__ import annotations
 
 import atexit
-import contextlib
-import dataclasses
 import os
 import sys
 import threading
@@ -47,27 +45,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal, TypeAlias, cast
 
 from tapelog import _logger
+from tapelog._capture import Captures
 from tapelog._context import EMPTY
-from tapelog._dispatch import Dispatcher, PipelineLike
+from tapelog._dispatch import Dispatcher
 from tapelog._event import OPTIONAL_FIELDS, make_record
 from tapelog._levels import DEBUG, ERROR, INFO, parse_level
-from tapelog._logger import Logger, LoggerCore, name_under
+from tapelog._logger import Logger
+from tapelog._loggers import Loggers, level_in
 from tapelog._otel import context_getter
-from tapelog._pipeline import Pipeline, SinkSlot, build_pipeline
-from tapelog.config._model import Config, MetricsConfig, SinkConfig
+from tapelog._pipeline import Pipeline, build_pipeline
+from tapelog.config._model import Config, MetricsConfig
 from tapelog.config._sources import ENV_CONFIG, load_config
 from tapelog.config._watch import ConfigWatcher, diff, file_digest, file_signature, level_text
 from tapelog.exceptions import ConfigError
 from tapelog.processors._redact import Redactor
-from tapelog.sinks._base import BaseSink
 
 
 if TYPE_CHECKING:
-    from collections.abc import Generator, Sequence
-
     from tapelog._stats import Stats
     from tapelog.config._watch import Signature
-    from tapelog.typing import EventDict
 
 
 __all__ = ["RUNTIME", "ConfigSource", "Runtime", "Trigger", "redactor_for"]
@@ -86,37 +82,12 @@ Trigger: TypeAlias = Literal["configure", "reload", "watch", "signal", "set_leve
 watcher (``watch``) or a ``SIGHUP`` (``signal``)."""
 
 
-class CapturingSink(BaseSink):
-    """Keeps entries in a list, as dicts. ``tapelog.testing`` builds on it."""
-
-    def __init__(self, name: str = "capture") -> None:
-        self.name = name
-        self.entries: list[EventDict] = []
-
-    def write_batch(self, entries: Sequence[EventDict]) -> None:
-        """Append the entries."""
-        self.entries.extend(entries)
-
-    def flush(self) -> None:
-        """Nothing to flush."""
-
-    def close(self, timeout: float | None = None) -> None:
-        """Nothing to close."""
-
-
 class Runtime:
     """Configuration, dispatcher and logger levels of this process."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._cores: dict[str, LoggerCore] = {}
-        # Guards ``_cores`` only, never held while waiting for anything: the worker may
-        # create a logger (a sink, or a library bridged from the standard library) while
-        # a reconfiguration holds ``_lock`` and waits for the worker's batch.
-        self._cores_lock = threading.Lock()
-        # Replaced, never changed in place, so readers on any thread (the stdlib bridge
-        # asks ``level_for`` for every record) iterate a snapshot without a lock.
-        self._api_levels: dict[str, int] = {}
+        self.loggers = Loggers()
         self._source: ConfigSource = None
         self._overrides: dict[str, object] = {}
         self._configured = False
@@ -124,10 +95,7 @@ class Runtime:
         self._failed_reload: tuple[str, str | None] | None = None
         self._fork_held = False
         self._hooks_by_config = False
-        # While ``capturing`` blocks are open (innermost last): their sinks, and the
-        # pipeline entries go to once the last block ends (kept up to date by configure).
-        self._captures: list[CapturingSink] = []
-        self._after_capture: PipelineLike | None = None
+        self.captures = Captures(self)
         startup_error: ConfigError | None = None
         seen = file_signature(path) if (path := _config_file(None)) else None
         try:
@@ -138,6 +106,7 @@ class Runtime:
             config = load_config({}, environ={})
             pipeline = build_pipeline(config)
         self.config = config
+        self.loggers.configure(config.level, config.levels)
         self.dispatcher = Dispatcher(pipeline, config.queue)
         _logger.set_outlet(self.dispatcher)
         self._apply_callsite()
@@ -183,28 +152,23 @@ class Runtime:
 
     def _install(self, config: Config, trigger: Trigger | None) -> None:
         """Build, log the change, set levels, drain, swap: steps 2-4 of the module doc."""
-        current = self._after_capture if self._captures else self.dispatcher.pipeline
+        current = self.captures.real_pipeline()
         pipeline = build_pipeline(config, current if isinstance(current, Pipeline) else None)
         old = self.config
         if trigger is not None:
-            before, after = self._level_in(old, "tapelog"), self._level_in(config, "tapelog")
+            overrides = self.loggers.overrides
+            before = level_in("tapelog", old.level, old.levels, overrides)
+            after = level_in("tapelog", config.level, config.levels, overrides)
             # Queued before the drain: the old pipeline writes it, so a sink being removed
             # still records why it stops.
             changes = diff(old, config, redactor_for(config))
             self._log_changes(changes, trigger, min(before, after), config.source_path)
         self.config = config
-        self._apply_levels()
+        self.loggers.configure(config.level, config.levels)
         # Entries logged before this call go where they were headed when logged: drain
         # them through the old pipeline first (bounded, so a hung sink cannot hang us).
         self.dispatcher.flush(_DRAIN_BEFORE_SWAP)
-        if self._captures:
-            # Inside ``capturing``: the new settings (redaction, fields, levels) apply to
-            # the captured entries at once, and the new sinks take over when it ends.
-            if current is not None:
-                _retire(current, pipeline)
-            self._after_capture = pipeline
-            self.dispatcher.swap(self._capture_pipeline(self._captures[-1]), close_old=False)
-        else:
+        if not self.captures.install(current, pipeline):
             self.dispatcher.configure_queue(config.queue)
             self.dispatcher.swap(pipeline)
         self._apply_callsite()
@@ -337,7 +301,7 @@ class Runtime:
 
     def _after_fork_in_child(self) -> None:
         self._lock = threading.RLock()
-        self._cores_lock = threading.Lock()
+        self.loggers.after_fork()
         self._fork_held = False
         self._watcher.after_fork()
         if self._watcher.path is not None or self._serving_requests:
@@ -366,55 +330,31 @@ class Runtime:
     # -- levels ----------------------------------------------------------------------
 
     def level_for(self, name: str) -> int:
-        """The effective level of a logger.
-
-        The longest matching prefix wins; at equal length a ``set_level`` override
-        beats the configuration.
-        """
-        return self._level_in(self.config, name)
-
-    def _level_in(self, config: Config, name: str) -> int:
-        best = -1
-        overrides = self._api_levels
-        level = overrides.get("", config.level)
-        for prefix, value in config.levels.items():
-            if prefix and len(prefix) > best and name_under(name, (prefix,)):
-                best, level = len(prefix), value
-        for prefix, value in overrides.items():
-            if prefix and len(prefix) >= best and name_under(name, (prefix,)):
-                best, level = len(prefix), value
-        return level
-
-    def _apply_levels(self) -> None:
-        # Under the lock, so that a logger created meanwhile either is in ``_cores``
-        # already or reads the configuration and overrides set before this call.
-        with self._cores_lock:
-            for core in self._cores.values():
-                core.level = self.level_for(core.name)
+        """The effective level of a logger (see ``Loggers.level_for``)."""
+        return self.loggers.level_for(name)
 
     def set_level(self, level: int | str | None, logger: str | None = None) -> None:
         """Override a level at run time (top precedence); ``None`` removes the override."""
         self._set_level(level, logger, audit=True)
 
+    def set_level_quietly(self, level: int | str | None, logger: str | None = None) -> None:
+        """``set_level`` without logging the change (``capture(level=...)``'s own)."""
+        self._set_level(level, logger, audit=False)
+
     def _set_level(self, level: int | str | None, logger: str | None, *, audit: bool) -> None:
         key = logger or ""
         with self._lock:
-            before, tapelog_before = self._level_setting(key), self.level_for("tapelog")
-            overrides = dict(self._api_levels)
-            if level is None:
-                overrides.pop(key, None)
-            else:
-                try:
-                    overrides[key] = parse_level(level)
-                except ValueError as exc:
-                    raise ConfigError(
-                        "level" if not logger else f"levels.{logger}",
-                        level,
-                        str(exc).removeprefix("expected "),
-                    ) from None
-            self._api_levels = overrides
-            self._apply_levels()
-            after = self._level_setting(key)
+            before, tapelog_before = self.loggers.setting(key), self.level_for("tapelog")
+            try:
+                number = None if level is None else parse_level(level)
+            except ValueError as exc:
+                raise ConfigError(
+                    "level" if not logger else f"levels.{logger}",
+                    level,
+                    str(exc).removeprefix("expected "),
+                ) from None
+            self.loggers.override(key, number)
+            after = self.loggers.setting(key)
             if audit and after != before:
                 change: dict[str, object] = {
                     "key": f"levels.{key}" if key else "level",
@@ -425,21 +365,9 @@ class Runtime:
                 lowest = min(tapelog_before, self.level_for("tapelog"))
                 self._log_changes([change], "set_level", lowest)
 
-    def _level_setting(self, key: str) -> int | None:
-        """The level set for ``key`` (``""``: the root), by set_level or configuration."""
-        if key in self._api_levels:
-            return self._api_levels[key]
-        return self.config.levels.get(key) if key else self.config.level
-
     def get_logger(self, name: str, bound: Mapping[str, object]) -> Logger:
         """Return a logger; every logger of one name shares its level."""
-        core = self._cores.get(name)
-        if core is None:
-            with self._cores_lock:
-                core = self._cores.get(name)
-                if core is None:
-                    core = self._cores[name] = LoggerCore(name, self.level_for(name))
-        return Logger(core, dict(bound) if bound else EMPTY)
+        return Logger(self.loggers.core(name), dict(bound) if bound else EMPTY)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -476,54 +404,10 @@ class Runtime:
     def _emit(self, level: int, message: str, fields: dict[str, object]) -> None:
         self.dispatcher.put(make_record(level, message, fields))
 
-    # -- testing ---------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def capturing(self, level: int | str | None = None) -> Generator[list[EventDict], None, None]:
-        """Send entries, synchronously, to a list instead of the sinks for a while."""
-        with self._lock:
-            self.dispatcher.flush()
-            sink = CapturingSink()
-            if not self._captures:
-                self._after_capture = self.dispatcher.pipeline
-            self._captures.append(sink)
-            previous_level = self._api_levels.get("")
-            self.dispatcher.configure_queue(dataclasses.replace(self.config.queue, mode="sync"))
-            self.dispatcher.swap(self._capture_pipeline(sink), close_old=False)
-            if level is not None:
-                self._set_level(level, None, audit=False)
-        try:
-            yield sink.entries
-        finally:
-            with self._lock:
-                self._captures.remove(sink)
-                if self._captures:  # back to the enclosing block's capture
-                    enclosing = self._capture_pipeline(self._captures[-1])
-                    self.dispatcher.swap(enclosing, close_old=False)
-                else:
-                    # The latest configuration's sinks, a configure() inside the block
-                    # included; the queue as that configuration has it.
-                    after, self._after_capture = self._after_capture, None
-                    if after is not None:
-                        self.dispatcher.swap(after, close_old=False)
-                    self.dispatcher.configure_queue(self.config.queue)
-                if level is not None:
-                    self._set_level(previous_level, None, audit=False)
-
-    def _capture_pipeline(self, sink: CapturingSink) -> Pipeline:
-        """A pipeline building entries as the configuration says, all into ``sink``."""
-        after = self._after_capture
-        previous = after if isinstance(after, Pipeline) else None
-        base = build_pipeline(dataclasses.replace(self.config, sinks=()), previous)
-        slot = SinkSlot(sink, SinkConfig(type="capture", name="capture"), 0)
-        return Pipeline(base.builder, [slot], self.config)
-
-
-def _retire(old: PipelineLike, new: Pipeline) -> None:
-    """What ``Dispatcher.swap`` does to a pipeline it replaces, for one not in use."""
-    with contextlib.suppress(Exception):
-        old.flush()
-    old.close(keep=new)
+    @property
+    def lock(self) -> threading.RLock:
+        """Held while the configuration or the pipeline changes (replaced in a fork child)."""
+        return self._lock
 
 
 def redactor_for(config: Config) -> Redactor:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
+from tapelog._capture import CapturingSink
 from tapelog._runtime import RUNTIME as _RUNTIME
-from tapelog._runtime import CapturingSink
 from tapelog._stats import SinkCounters as _SinkCounters
 from tapelog.sinks._base import lifecycle as _lifecycle
 
@@ -63,7 +63,7 @@ def capture(level: int | str | None = None) -> AbstractContextManager[list[Event
     Args:
         level: a temporary global level for the block (default: the configured levels).
     """
-    return _RUNTIME.capturing(level)
+    return _RUNTIME.captures.capturing(level)
 
 
 def check_sink(

@@ -143,7 +143,7 @@ def _export_order(name: str) -> tuple[int, str]:
 # This table is the one map of the layers: tapelog/__init__.py and docs/architecture.md
 # show it as rendered by ``layer_map()`` below, and a test keeps them equal.
 LAYERS: dict[str, set[str]] = {
-    "caller": {"_logger", "_context", "_levels", "_event", "typing", "exceptions"},
+    "caller": {"_logger", "_loggers", "_context", "_levels", "_event", "typing", "exceptions"},
     "config": {"config"},
     "processors": {"processors"},
     "formats": {"formats"},
@@ -169,7 +169,9 @@ def layer_map() -> str:
     """The layers, top first: each one's modules, then the layers it may import."""
     order = list(LAYERS)
     width = max(map(len, order)) + 2
-    lines = [f"{'(on top)':<{width}}the API, _runtime, _signals, _otel, stdlib, testing, cli/ ..."]
+    lines = [
+        f"{'(on top)':<{width}}the API, _runtime, _capture, _signals, _otel, stdlib, testing, cli/ ..."
+    ]
     for layer in reversed(order):
         below = sorted(ALLOWED[layer] - {layer}, key=order.index, reverse=True)
         imports = ", ".join(below) if below else "nothing of tapelog"
