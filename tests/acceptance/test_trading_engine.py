@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tapelog.cli._collector import Collector
-from tests.acceptance.apps import entries, lines, run, schema_errors
+from tests.acceptance.apps import entries, lines, run, running, schema_errors, wait_for
 
 
 if TYPE_CHECKING:
@@ -476,3 +476,45 @@ def test_us5_3_archived_logs_can_be_retrieved_and_restored_for_review(
         Counter(e["timestamp"] <= f["timestamp"] for e, f in itertools.pairwise(history))[False]
         == 0
     )
+
+
+# -- Shutdown ------------------------------------------------------------------------------
+
+
+def test_sigterm_cancels_open_orders_and_loses_nothing(tmp_path: Path) -> None:
+    """Trading until SIGTERM: the engine cancels what is still open, says it stopped, and
+    every entry it made is in the file (exit status 0)."""
+    out = tmp_path / "out"
+    log = out / "logs" / "engine.jsonl"
+    with running(APP, out, "--serve", "--no-chaos") as process:
+        assert wait_for(lambda: any(e.get("event") == "order.replaced" for e in entries(log)))
+        pid = process.pid
+    written = entries(log)
+    stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    stopping = next(e for e in written if e.get("event") == "engine.stopping")
+    after = [e for e in written if e["seq"] > stopping["seq"] and e["logger"] == "trading"]
+
+    status: dict[str, str] = {}
+    for entry in written:
+        if entry["seq"] > stopping["seq"] or entry["logger"] != "trading" or "trade" not in entry:
+            continue
+        trade = entry["trade"]
+        if entry["event"] == "order.replaced":
+            status.pop(trade["orig_cl_ord_id"], None)
+        if "ord_status" in trade:
+            status[trade["cl_ord_id"]] = trade["ord_status"]
+    open_at_stop = {cl for cl, state in status.items() if state in {"new", "partially_filled"}}
+    ended = {
+        e["trade"]["cl_ord_id"]
+        for e in after
+        if (e["event"] == "order.canceled" and e["trade"]["text"] == "engine shutdown")
+        or e["event"] == "order.filled"
+    }
+
+    assert stopping["signal"] is True
+    assert {e["pid"] for e in written} == {pid}
+    assert open_at_stop <= ended  # every order still open was canceled (or filled meanwhile)
+    assert stats["orders"]["live"] == 0
+    assert any(e.get("event") == "engine.stopped" for e in written)
+    assert stats["tapelog"]["processed"] == len(written)
+    assert stats["tapelog"]["dropped_overflow"] == 0
