@@ -301,6 +301,56 @@ def test_us3_2_invalid_order_parameter_names_parameter_rule_and_context(session:
     assert [7] == [e["step"] for e in skipped]
 
 
+# -- US3: errors (network and unexpected) ------------------------------------------------
+
+
+def test_us3_1_network_failure_logs_connection_details_error_code_and_stack_trace(
+    session: Session,
+) -> None:
+    """The exchange refused connections, answered 503 and stalled: each failed call has an
+    error entry with the code, the address, port and URL it went to, and the stack trace."""
+    failed = session.events("exchange.call_failed")
+    port = json.loads((session.out / "exchange.json").read_text(encoding="utf-8"))["api"]
+    by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for entry in failed:
+        by_type[entry["error"]["type"]].append(entry)
+
+    assert {"ConnectionRefusedError", "engine.ExchangeHTTPError", "TimeoutError"} <= by_type.keys()
+    for entry in failed:
+        assert entry["level"] == "error"
+        assert entry["server.address"] == "127.0.0.1"
+        assert entry["server.port"] == port
+        assert entry["url.full"].startswith(f"http://127.0.0.1:{port}/orders")
+        assert entry["error"]["stack_trace"].startswith("Traceback (most recent call last):")
+        assert entry["error"]["frames"]
+    refused = by_type["ConnectionRefusedError"][0]["error"]
+    assert refused["code"] == "ECONNREFUSED"
+    assert refused["errno"] == 111
+    assert refused["server.address"] == "127.0.0.1"
+    assert refused["server.port"] == port
+    assert {e["http.response.status_code"] for e in by_type["engine.ExchangeHTTPError"]} == {503}
+
+
+def test_us3_3_unexpected_exception_logs_stack_trace_locals_and_context(session: Session) -> None:
+    """The strategy's bug (a division by zero deep in its risk code) is logged with the full
+    stack trace, each frame's local variables, and the step's context, and trading goes on."""
+    failed = session.events("strategy.error")
+
+    assert 1 == len(failed)
+    entry = failed[0]
+    error = entry["error"]
+    assert error["type"] == "ZeroDivisionError"
+    assert "lots = 100 // ticks_of_risk" in error["stack_trace"]
+    functions = [frame["function"] for frame in error["frames"]]
+    assert functions[-2:] == ["act", "rebalance"]
+    innermost = error["frames"][-1]["locals"]
+    assert innermost["ticks_of_risk"] == "0"
+    assert "window" in innermost
+    assert (entry["strategy"], entry["step"]) == ("mean_reversion", 9)
+    assert entry["logger"] == "engine"
+    assert max(e.get("step", 0) for e in session.entries) > 9  # it went on trading
+
+
 # -- US4: metrics -----------------------------------------------------------------------
 
 
