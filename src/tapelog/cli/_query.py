@@ -27,6 +27,7 @@ from tapelog.errors._info import ErrorInfo
 from tapelog.formats._console import ConsoleFormat, should_color
 from tapelog.formats._json import JsonFormat
 from tapelog.formats._logfmt import LogfmtFormat
+from tapelog.formats._registry import FORMAT_NAMES
 from tapelog.formats._text import escape_controls, escape_invisible
 from tapelog.retention._manifest import MANIFEST_NAME
 from tapelog.retention._names import COMPRESSED_SUFFIXES, span_of
@@ -590,7 +591,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_filter_arguments(parser)
     parser.add_argument(
         "--format",
-        choices=("json", "logfmt", "console"),
+        choices=FORMAT_NAMES,
         default="json",
         help="output format (default json)",
     )

@@ -17,6 +17,7 @@ from tapelog.cli._query import (
     is_terminal,
     output_formatter,
 )
+from tapelog.formats._registry import FORMAT_NAMES
 from tapelog.retention._reader import compression_of, entry_time, iter_lines, parse_entry
 
 
@@ -211,7 +212,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_filter_arguments(parser)
     parser.add_argument(
         "--format",
-        choices=("console", "json", "logfmt"),
+        choices=FORMAT_NAMES,
         default="console",
         help="how to print entries (default console, coloured on a terminal)",
     )

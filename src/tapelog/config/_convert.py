@@ -244,16 +244,21 @@ def _quote_hint(value: object, path: str) -> str:
     return f'; a logger name with dots must be quoted in TOML: "{name}"{shown}'
 
 
+def _unit(parse: Callable[[object], T], value: object, path: str, expected: str) -> T:
+    """Parse a size or a duration; a value it refuses becomes a ConfigError at ``path``."""
+    try:
+        return parse(value)
+    except OutOfRangeError as exc:
+        raise ConfigError(path, value, exc.expected) from None
+    except ValueError as exc:
+        raise ConfigError(path, value, expected) from exc
+
+
 def size(*, minimum: int = 0) -> Converter[int]:
     """Return a converter for a size in bytes of at least ``minimum``."""
 
     def convert(value: object, path: str) -> int:
-        try:
-            result = parse_size(value)
-        except OutOfRangeError as exc:
-            raise ConfigError(path, value, exc.expected) from None
-        except ValueError as exc:
-            raise ConfigError(path, value, SIZE_EXPECTED) from exc
+        result = _unit(parse_size, value, path, SIZE_EXPECTED)
         if result < minimum:
             fail(path, value, f"a size of at least {minimum} byte{'s' * (minimum != 1)}")
         return result
@@ -265,12 +270,7 @@ def duration(*, positive: bool = False) -> Converter[float]:
     """Return a converter for a duration in seconds, greater than zero if ``positive``."""
 
     def convert(value: object, path: str) -> float:
-        try:
-            result = parse_duration(value)
-        except OutOfRangeError as exc:
-            raise ConfigError(path, value, exc.expected) from None
-        except ValueError as exc:
-            raise ConfigError(path, value, DURATION_EXPECTED) from exc
+        result = _unit(parse_duration, value, path, DURATION_EXPECTED)
         if positive and result <= 0:
             fail(path, value, "a duration greater than zero")
         return result
