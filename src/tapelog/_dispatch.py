@@ -39,7 +39,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
 from tapelog._event import make_record
-from tapelog._levels import WARNING
+from tapelog._levels import ERROR, WARNING, level_name
 from tapelog._stats import SinkCounters, Stats
 
 
@@ -64,6 +64,7 @@ _BLOCK_POLL: Final = 0.05  # a blocked caller re-checks the queue this often
 _FORK_WAIT: Final = 2.0  # how long fork waits for the batch being written
 _EXIT_WAIT: Final = 10.0  # the drain at exit (atexit, or a multiprocessing child's end)
 _EXIT_PRIORITY: Final = 0  # among multiprocessing's finalizers: run before children are joined
+_SHED_SHARE: Final = 8  # shed_by_level frees up to 1/8 of the queue per scan of it
 
 
 class PipelineLike(Protocol):
@@ -153,8 +154,16 @@ class Dispatcher:
         self._inflight = 0
         self._waiters = 0
         self._high_water = 0
-        self._dropped = {"drop_newest": 0, "drop_oldest": 0, "block_timeout": 0}
+        self._dropped = {"drop_newest": 0, "drop_oldest": 0, "block_timeout": 0, "shed_by_level": 0}
         self._reported = dict(self._dropped)
+        # The same drops by the level of the entry lost (any policy), and what the last
+        # tapelog.dropped report covered of them.
+        self._dropped_levels: dict[str, int] = {}
+        self._reported_levels: dict[str, int] = {}
+        # Batches the worker took: shed_by_level remembers, until the next one, that the
+        # queue held nothing below some level (so it need not scan again to know).
+        self._drains = 0
+        self._shed_floor = (-1, -1)
         self._last_report = 0.0
         self._sync_depth = 0
         self._sync_pending: list[Record] = []
@@ -264,16 +273,19 @@ class Dispatcher:
             # ourselves, and dropping would hide tapelog's own reports. Exceed the bound.
             queue.append(record)
             return
-        keep = self._must_keep(record)
+        # shed_by_level never sheds an error or a critical entry either.
+        keep = self._must_keep(record) or (self._policy == "shed_by_level" and record[1] >= ERROR)
         with self._lock:
             # The queue was full: the high water reaches the bound, never beyond it (the
             # records that concurrent callers, markers and reports add are not counted).
             self._high_water = self._maxsize
             if self._policy == "drop_newest" and not keep:
-                self._dropped["drop_newest"] += 1
+                self._count_drop_locked("drop_newest", record[1])
             elif self._policy == "drop_oldest" and not keep:
                 self._drop_oldest_locked()
                 queue.append(record)
+            elif self._policy == "shed_by_level" and self._shed_locked(record, keep=keep):
+                pass  # queued after shedding lower entries, or shed itself
             else:
                 deadline = time.monotonic() + self._block_timeout
                 while len(queue) >= self._maxsize:
@@ -282,7 +294,7 @@ class Dispatcher:
                         if keep:  # never shed: past the bound rather than lost
                             queue.append(record)
                         else:
-                            self._dropped["block_timeout"] += 1
+                            self._count_drop_locked("block_timeout", record[1])
                         break
                     self._waiters += 1
                     self._wake.set()
@@ -324,11 +336,80 @@ class Dispatcher:
                 ):
                     kept.append(oldest)
                     continue
-                self._dropped["drop_oldest"] += 1
+                self._count_drop_locked("drop_oldest", oldest[1])
                 break
         except IndexError:
             pass  # the worker emptied the queue meanwhile: nothing to drop
         queue.extendleft(reversed(kept))
+
+    def _count_drop_locked(self, reason: str, level: int) -> None:
+        self._dropped[reason] += 1
+        name = level_name(level)
+        self._dropped_levels[name] = self._dropped_levels.get(name, 0) + 1
+
+    def _sheddable(self, item: Record | threading.Event) -> bool:
+        """Whether ``shed_by_level`` may remove a queued item: below error, not kept."""
+        return (
+            not isinstance(item, threading.Event)
+            and item[1] < ERROR
+            and item[2] != _INTERNAL_LOGGER
+            and not self._must_keep(item)
+        )
+
+    def _shed_locked(self, record: Record, *, keep: bool) -> bool:
+        """``shed_by_level`` on a full queue; True when ``record`` was dealt with.
+
+        The lowest level present among the queued entries that may be shed is found; if
+        it is at or below the new entry's level (any level, for an entry never shed), up
+        to an eighth of the queue's oldest entries at that level are removed and the new
+        entry is queued. Otherwise the new entry is itself the lowest and is shed. An
+        entry never shed that finds nothing to shed is left to the ``block`` path (False).
+        Each scan of the queue frees many places, so its cost is paid once per chunk.
+        """
+        queue = self._queue
+        level = record[1]
+        limit = ERROR - 1 if keep else level  # the highest level this entry may displace
+        drains, floor = self._shed_floor
+        if drains != self._drains or limit > floor:
+            # ``tuple`` copies the deque in one step under the GIL: lock-free appends by
+            # callers cannot change it while it is read.
+            snapshot = tuple(queue)
+            levels = sorted({i[1] for i in snapshot if type(i) is tuple and i[1] <= limit})
+            chunk = max(1, self._maxsize // _SHED_SHARE)
+            for lowest in levels:
+                if self._shed_level_locked(lowest, chunk):
+                    queue.append(record)
+                    return True
+            # Nothing queued at or below ``limit`` may be shed: remember it until the
+            # worker takes its next batch (only that makes room for new entries again).
+            self._shed_floor = (self._drains, limit)
+        if keep:
+            return False
+        self._count_drop_locked("shed_by_level", level)
+        return True
+
+    def _shed_level_locked(self, level: int, chunk: int) -> int:
+        """Remove up to ``chunk`` of the oldest sheddable queued records at ``level``."""
+        queue = self._queue
+        popleft = queue.popleft
+        # Only this thread and the worker (under the same lock) take from the left; callers
+        # append on the right meanwhile, after the items taken here.
+        items = [popleft() for _ in repeat(None, len(queue))]
+        kept: list[Record | threading.Event] = []
+        removed = 0
+        for item in items:
+            if (
+                removed < chunk
+                and type(item) is tuple
+                and item[1] == level
+                and self._sheddable(item)
+            ):
+                removed += 1
+                self._count_drop_locked("shed_by_level", level)
+            else:
+                kept.append(item)
+        queue.extendleft(reversed(kept))
+        return removed
 
     def _put_sync(self, record: Record) -> None:
         """Sync mode: the caller runs the pipeline. A sink that logs is queued, not recursed."""
@@ -418,6 +499,7 @@ class Dispatcher:
             # marker among the first ``depth`` items was counted before this read.
             markers_queued = self._markers_put != self._markers_taken
             items = [popleft() for _ in repeat(None, min(depth, self._batch_size))]
+            self._drains += 1
         self._high_water = max(self._high_water, min(depth, self._maxsize))
         markers: list[threading.Event] = []
         if markers_queued:
@@ -467,16 +549,18 @@ class Dispatcher:
             return None
         with self._lock:
             current = dict(self._dropped)
-        since = {
-            k: current[k] - self._reported[k] for k in current if current[k] > self._reported[k]
-        }
+            levels = dict(self._dropped_levels)
+        since = _since(current, self._reported)
         if not since:
             return None
+        by_level = _since(levels, self._reported_levels)
         self._reported = current
+        self._reported_levels = levels
         self._last_report = now
         fields: dict[str, object] = {
             "event": "tapelog.dropped",
             "dropped": since,
+            "dropped_by_level": by_level,
             "dropped_total": sum(current.values()),
             "queue_size": self._maxsize,
             "overflow": self._policy,
@@ -590,6 +674,8 @@ class Dispatcher:
             self._high_water = 0
             self._dropped = dict.fromkeys(self._dropped, 0)
             self._reported = dict(self._dropped)
+            self._dropped_levels = {}
+            self._reported_levels = {}
             self._last_report = 0.0  # the next drops start a new report period
             self._counters.clear()
 
@@ -644,6 +730,7 @@ class Dispatcher:
         """A snapshot of the counters; exact at a quiet moment."""
         with self._lock:
             dropped = dict(self._dropped)
+            by_level = dict(self._dropped_levels)
         processed = self._processed
         inflight = self._inflight
         depth = sum(1 for item in tuple(self._queue) if not isinstance(item, threading.Event))
@@ -656,6 +743,7 @@ class Dispatcher:
             queue_high_water=min(max(self._high_water, depth), self._maxsize),
             sinks=MappingProxyType({n: c.snapshot() for n, c in self._counters.items()}),
             dropped_by_reason=MappingProxyType(dropped),
+            dropped_by_level=MappingProxyType(by_level),
         )
 
     # -- fork ----------------------------------------------------------------------
@@ -676,6 +764,11 @@ class Dispatcher:
         self._worker = None
         self._reset()
         _safe(self._pipeline.after_fork)
+
+
+def _since(current: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    """The counts that grew since ``before``, by how much."""
+    return {k: n - before.get(k, 0) for k, n in current.items() if n > before.get(k, 0)}
 
 
 def _safe(func: Callable[[], object]) -> None:

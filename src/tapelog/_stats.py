@@ -66,7 +66,11 @@ class Stats:
     sinks: Mapping[str, SinkStats] = field(default_factory=lambda: MappingProxyType({}))
     """Per sink, by name."""
     dropped_by_reason: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
-    """``dropped_overflow`` split by why: ``drop_newest``, ``drop_oldest``, ``block_timeout``."""
+    """``dropped_overflow`` split by why: ``drop_newest``, ``drop_oldest``, ``block_timeout``,
+    ``shed_by_level``."""
+    dropped_by_level: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    """``dropped_overflow`` split by the level of the entries lost (``debug``, ``info``, ...),
+    whatever the policy; a level with no drop is absent."""
 
     def as_dict(self) -> dict[str, object]:
         """Return the snapshot as plain dicts and ints, for export."""
@@ -78,6 +82,7 @@ class Stats:
             "queue_high_water": self.queue_high_water,
             "sinks": {name: asdict(sink) for name, sink in self.sinks.items()},
             "dropped_by_reason": dict(self.dropped_by_reason),
+            "dropped_by_level": dict(self.dropped_by_level),
         }
 
 

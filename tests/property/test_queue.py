@@ -73,7 +73,7 @@ def run_producers(
     return sink
 
 
-policies = st.sampled_from(["block", "drop_newest", "drop_oldest"])
+policies = st.sampled_from(["block", "drop_newest", "drop_oldest", "shed_by_level"])
 
 
 class TestQueueAccounting:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from tapelog.typing import FormatName
 
 
-OverflowPolicy: TypeAlias = Literal["block", "drop_newest", "drop_oldest"]
+OverflowPolicy: TypeAlias = Literal["block", "drop_newest", "drop_oldest", "shed_by_level"]
 
 _EMPTY: MappingProxyType[str, Any] = MappingProxyType({})
 
