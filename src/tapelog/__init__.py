@@ -29,14 +29,15 @@ from tapelog._logger import Logger
 from tapelog._runtime import RUNTIME as _RUNTIME
 from tapelog._signals import install_signal_handlers
 from tapelog._stats import SinkStats, Stats
-from tapelog.config._model import Config
 from tapelog.exceptions import ConfigError, TapelogError
-from tapelog.stdlib import capture_stdlib
 
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from os import PathLike
+
+    from tapelog.config._model import Config
+    from tapelog.stdlib import capture_stdlib
 
 
 __all__ = [
@@ -153,7 +154,6 @@ for _name in (
     "SinkStats",
     "Stats",
     "bind_context",
-    "capture_stdlib",
     "clear_context",
     "context",
     "get_context",
@@ -161,13 +161,26 @@ for _name in (
     "unbind_context",
 ):
     globals()[_name].__module__ = __name__
-Config.__module__ = "tapelog.config"
 
 
-def __getattr__(name: str) -> str:
+def __getattr__(name: str) -> object:
+    # Imported on first use, so that ``import tapelog`` stays cheap (docs/architecture.md,
+    # "Import time"): the configuration model and the standard-library bridge.
     if name == "__version__":
         from tapelog._version import __version__
 
         return __version__
+    if name == "Config":
+        from tapelog.config._model import Config
+
+        Config.__module__ = "tapelog.config"
+        globals()[name] = Config
+        return Config
+    if name == "capture_stdlib":
+        from tapelog.stdlib import capture_stdlib
+
+        capture_stdlib.__module__ = __name__
+        globals()[name] = capture_stdlib
+        return capture_stdlib
     msg = f"module 'tapelog' has no attribute {name!r}"
     raise AttributeError(msg)

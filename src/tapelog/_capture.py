@@ -16,8 +16,6 @@ import contextlib
 import dataclasses
 from typing import TYPE_CHECKING, final
 
-from tapelog._pipeline import Pipeline, SinkSlot, build_pipeline
-from tapelog.config._model import SinkConfig
 from tapelog.sinks._base import BaseSink
 
 
@@ -25,6 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Generator, Sequence
 
     from tapelog._dispatch import PipelineLike
+    from tapelog._pipeline import Pipeline
     from tapelog._runtime import Runtime
     from tapelog.typing import EventDict
 
@@ -114,6 +113,9 @@ class Captures:
 
     def _pipeline(self, sink: CapturingSink) -> Pipeline:
         """A pipeline building entries as the configuration says, all into ``sink``."""
+        from tapelog._pipeline import Pipeline, SinkSlot, build_pipeline  # on first use
+        from tapelog.config._model import SinkConfig
+
         config = self._runtime.config
         previous = self.after if isinstance(self.after, Pipeline) else None
         base = build_pipeline(dataclasses.replace(config, sinks=()), previous)
@@ -121,7 +123,7 @@ class Captures:
         return Pipeline(base.builder, [slot], config)
 
 
-def _retire(old: PipelineLike, new: Pipeline) -> None:
+def _retire(old: PipelineLike, new: PipelineLike) -> None:
     """What ``Dispatcher.swap`` does to a pipeline it replaces, for one not in use."""
     with contextlib.suppress(Exception):
         old.flush()

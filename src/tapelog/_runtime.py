@@ -41,7 +41,6 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal, TypeAlias, cast
 
 from tapelog import _logger
@@ -53,20 +52,20 @@ from tapelog._levels import DEBUG, ERROR, INFO, parse_level
 from tapelog._logger import Logger
 from tapelog._loggers import Loggers, level_in
 from tapelog._otel import context_getter
-from tapelog._pipeline import Pipeline, build_pipeline
-from tapelog.config._model import Config, MetricsConfig
-from tapelog.config._sources import ENV_CONFIG, load_config
-from tapelog.config._watch import ConfigWatcher, diff, file_digest, file_signature, level_text
 from tapelog.exceptions import ConfigError
-from tapelog.processors._redact import Redactor
 
 
 if TYPE_CHECKING:
     from tapelog._stats import Stats
-    from tapelog.config._watch import Signature
+    from tapelog.config._model import Config
+    from tapelog.config._watch import ConfigWatcher, Signature
+    from tapelog.processors._redact import Redactor
 
 
 __all__ = ["RUNTIME", "ConfigSource", "Runtime", "Trigger", "redactor_for"]
+
+# What ``Runtime._start`` sets: reading one of them first starts the runtime.
+_STARTED_BY: Final = frozenset({"config", "dispatcher", "_watcher"})
 
 _DRAIN_BEFORE_SWAP: Final = 5.0
 _CALLSITE_FIELDS: Final = frozenset({"thread", "source", "function"})
@@ -83,9 +82,21 @@ watcher (``watch``) or a ``SIGHUP`` (``signal``)."""
 
 
 class Runtime:
-    """Configuration, dispatcher and logger levels of this process."""
+    """Configuration, dispatcher and logger levels of this process.
+
+    Created at import, started on first use: reading ``config``, ``dispatcher`` or the
+    watcher (``get_logger`` and every public function do) loads the configuration and
+    builds the pipeline (``_start``), so ``import tapelog`` imports no parser, format or
+    sink (docs/architecture.md, "Import time").
+    """
+
+    config: Config
+    dispatcher: Dispatcher
+    _watcher: ConfigWatcher
 
     def __init__(self) -> None:
+        self._start_lock = threading.RLock()
+        self._starting = False
         self._lock = threading.RLock()
         self.loggers = Loggers()
         self._source: ConfigSource = None
@@ -96,6 +107,30 @@ class Runtime:
         self._fork_held = False
         self._hooks_by_config = False
         self.captures = Captures(self)
+
+    def __getattr__(self, name: str) -> object:
+        """Start the runtime on first use of what ``_start`` sets; see the class doc."""
+        if name not in _STARTED_BY:
+            msg = f"{type(self).__name__!r} object has no attribute {name!r}"
+            raise AttributeError(msg)
+        with self._start_lock:
+            if name not in self.__dict__:
+                if self._starting:  # read by _start before it set it: a bug, not a start
+                    msg = f"{name!r} read before the runtime set it"
+                    raise AttributeError(msg)
+                self._starting = True
+                try:
+                    self._start()
+                finally:
+                    self._starting = False
+        return self.__dict__[name]
+
+    def _start(self) -> None:
+        """Load the configuration, build the pipeline and the dispatcher, watch the file."""
+        from tapelog._pipeline import build_pipeline
+        from tapelog.config._sources import load_config
+        from tapelog.config._watch import ConfigWatcher, file_signature
+
         startup_error: ConfigError | None = None
         seen = file_signature(path) if (path := _config_file(None)) else None
         try:
@@ -137,6 +172,9 @@ class Runtime:
         self, source: ConfigSource = None, overrides: Mapping[str, object] | None = None
     ) -> Config:
         """Validate, build, then swap; see ``tapelog.configure``."""
+        from tapelog.config._sources import load_config
+        from tapelog.config._watch import file_signature
+
         with self._lock:
             seen = file_signature(path) if (path := _config_file(source)) else None
             config = load_config(source, overrides=overrides)
@@ -152,6 +190,9 @@ class Runtime:
 
     def _install(self, config: Config, trigger: Trigger | None) -> None:
         """Build, log the change, set levels, drain, swap: steps 2-4 of the module doc."""
+        from tapelog._pipeline import Pipeline, build_pipeline
+        from tapelog.config._watch import diff
+
         current = self.captures.real_pipeline()
         pipeline = build_pipeline(config, current if isinstance(current, Pipeline) else None)
         old = self.config
@@ -181,6 +222,9 @@ class Runtime:
             True if the new configuration is in effect (changed or not), False if it was
             invalid: then a ``config.reload_failed`` entry says why.
         """
+        from tapelog.config._sources import load_config
+        from tapelog.config._watch import file_signature
+
         with self._lock:
             source = self._source
             if source is None:
@@ -205,6 +249,8 @@ class Runtime:
 
     def _reload_failed(self, exc: ConfigError, trigger: Trigger, path: str | None) -> None:
         """Log why a reload failed; the watcher says it once per distinct file content."""
+        from tapelog.config._watch import file_digest
+
         problem = (str(exc), file_digest(path) if path else None)
         if trigger == "watch" and problem == self._failed_reload:
             return  # the same bad content saved again: said already
@@ -262,6 +308,8 @@ class Runtime:
 
     def _watched_file(self) -> str | None:
         """The file ``reload()`` would read, if it is to be watched."""
+        from tapelog.config._model import Config
+
         if not self.config.watch or isinstance(self._source, Mapping | Config):
             return None
         return self.config.source_path or _config_file(self._source)
@@ -331,6 +379,8 @@ class Runtime:
 
     def level_for(self, name: str) -> int:
         """The effective level of a logger (see ``Loggers.level_for``)."""
+        if "config" not in self.__dict__:
+            self.__getattr__("config")
         return self.loggers.level_for(name)
 
     def set_level(self, level: int | str | None, logger: str | None = None) -> None:
@@ -343,6 +393,7 @@ class Runtime:
 
     def _set_level(self, level: int | str | None, logger: str | None, *, audit: bool) -> None:
         key = logger or ""
+        self.__getattr__("config")  # levels set before the first use start the runtime
         with self._lock:
             before, tapelog_before = self.loggers.setting(key), self.level_for("tapelog")
             try:
@@ -356,6 +407,8 @@ class Runtime:
             self.loggers.override(key, number)
             after = self.loggers.setting(key)
             if audit and after != before:
+                from tapelog.config._watch import level_text
+
                 change: dict[str, object] = {
                     "key": f"levels.{key}" if key else "level",
                     "old": level_text(before),
@@ -367,6 +420,8 @@ class Runtime:
 
     def get_logger(self, name: str, bound: Mapping[str, object]) -> Logger:
         """Return a logger; every logger of one name shares its level."""
+        if "dispatcher" not in self.__dict__:  # the first logger starts the runtime
+            self.__getattr__("dispatcher")
         return Logger(self.loggers.core(name), dict(bound) if bound else EMPTY)
 
     # -- lifecycle -------------------------------------------------------------------
@@ -416,6 +471,8 @@ def redactor_for(config: Config) -> Redactor:
     For describing configurations, which hold credentials (an http sink's headers)
     whatever the entries' redaction settings are.
     """
+    from tapelog.processors._redact import Redactor
+
     redaction = config.redaction
     try:
         return Redactor(redaction.keys, redaction.patterns, redaction.replacement)
@@ -425,6 +482,8 @@ def redactor_for(config: Config) -> Redactor:
 
 def _apply_metrics(config: Config) -> None:
     """Hand ``[metrics]`` to ``tapelog.metrics``, imported only when configured or in use."""
+    from tapelog.config._model import MetricsConfig
+
     if config.metrics != MetricsConfig() or "tapelog.metrics" in sys.modules:
         from tapelog.metrics._reporter import REPORTER
 
@@ -434,12 +493,22 @@ def _apply_metrics(config: Config) -> None:
 def _config_file(source: object) -> str | None:
     """The absolute path of the file ``load_config(source)`` reads, if it reads one."""
     if source is None:
+        from tapelog.config._sources import ENV_CONFIG
+
         name = os.environ.get(ENV_CONFIG, "").strip()
     elif isinstance(source, str | os.PathLike):
         name = os.fspath(cast("str | os.PathLike[str]", source))
     else:
         return None
-    return str(Path(name).absolute()) if name else None
+    if not name:
+        return None
+    from pathlib import Path  # only when a file is named: pathlib costs import time
+
+    return str(Path(name).absolute())
 
 
 RUNTIME: Final = Runtime()
+if any(key.startswith("TAPELOG_") for key in os.environ):
+    # The environment configures tapelog: load it now, so that a bad setting is reported
+    # even by a program that never logs. Without one, the first use starts the runtime.
+    RUNTIME.__getattr__("config")

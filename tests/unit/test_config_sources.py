@@ -422,7 +422,7 @@ class TestErrors:
             load_config(path, environ={})
 
         assert (
-            f"queue.overflow: expected one of block, drop_newest, drop_oldest, got 'sometimes' (from file:{path})"
+            f"queue.overflow: expected one of block, drop_newest, drop_oldest, shed_by_level, got 'sometimes' (from file:{path})"
             == str(info.value)
         )
 

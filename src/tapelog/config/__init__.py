@@ -7,13 +7,19 @@ global state or builds a sink.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
 from tapelog.config._model import Config as Config
 from tapelog.config._model import SinkConfig as SinkConfig
-from tapelog.config._sources import load_config as load_config
-from tapelog.config._sources import read_file as read_file
-from tapelog.config._units import parse_duration as parse_duration
-from tapelog.config._units import parse_size as parse_size
-from tapelog.config._validate import validate as validate
+
+
+if TYPE_CHECKING:
+    from tapelog.config._sources import load_config as load_config
+    from tapelog.config._sources import read_file as read_file
+    from tapelog.config._units import parse_duration as parse_duration
+    from tapelog.config._units import parse_size as parse_size
+    from tapelog.config._validate import validate as validate
 
 
 __all__ = [
@@ -25,3 +31,23 @@ __all__ = [
     "read_file",
     "validate",
 ]
+
+# Loading and validating are imported on first use: ``import tapelog`` needs the model
+# only, and a program that never configures anything never pays for the parsers.
+_LAZY = {
+    "load_config": "tapelog.config._sources",
+    "read_file": "tapelog.config._sources",
+    "parse_duration": "tapelog.config._units",
+    "parse_size": "tapelog.config._units",
+    "validate": "tapelog.config._validate",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        msg = f"module 'tapelog.config' has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

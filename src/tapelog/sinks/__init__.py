@@ -4,9 +4,9 @@
 to the configuration, with its options validated like the built-in ones
 (docs/sinks.md).
 
-Every sink but the console's is imported on first use, so ``import tapelog`` does not pay
-for rotation and archives, ``ssl``, ``http.client`` or protobuf until a configuration asks
-for them.
+Every sink, the console's included, is imported on first use, so ``import tapelog`` does
+not pay for formats, rotation and archives, ``ssl``, ``http.client`` or protobuf until a
+configuration asks for them.
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ import importlib
 from typing import TYPE_CHECKING
 
 from tapelog.sinks._base import BaseSink as BaseSink
-from tapelog.sinks._console import ConsoleSink as ConsoleSink
-from tapelog.sinks._registry import register_sink as register_sink
 
 
 if TYPE_CHECKING:
     from tapelog.sinks._background import BackgroundSink as BackgroundSink
+    from tapelog.sinks._console import ConsoleSink as ConsoleSink
     from tapelog.sinks._file import FileSink as FileSink
     from tapelog.sinks._http import HttpSink as HttpSink
     from tapelog.sinks._otlp import OtlpSink as OtlpSink
+    from tapelog.sinks._registry import register_sink as register_sink
     from tapelog.sinks._syslog import SyslogSink as SyslogSink
 
 
@@ -39,6 +39,8 @@ __all__ = [
 ]
 
 _LAZY = {
+    "ConsoleSink": "tapelog.sinks._console",
+    "register_sink": "tapelog.sinks._registry",
     "BackgroundSink": "tapelog.sinks._background",
     "FileSink": "tapelog.sinks._file",
     "HttpSink": "tapelog.sinks._http",

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, TypeAlias, cast, final
 
-import orjson
-
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -155,6 +153,8 @@ def _fallback_line(entry: EventDict, exc: BaseException) -> bytes:
         "message": str(entry.get("message", "")),
         "tapelog_format_error": f"{type(exc).__name__}: {exc}",
     }
+    import orjson  # on first use: orjson imports json, uuid and datetime
+
     return orjson.dumps(safe) + b"\n"
 
 
