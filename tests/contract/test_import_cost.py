@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 
 # What a configuration may not use, and what tapelog therefore must not import up front.
+# (Not `tomllib`: coverage, measuring a subprocess, reads pyproject.toml with it.)
 LAZY = (
     "tapelog._pipeline",
     "tapelog._entry",
@@ -36,7 +37,6 @@ LAZY = (
     "tapelog.trading",
     "logging",
     "orjson",
-    "tomllib",
 )
 
 
