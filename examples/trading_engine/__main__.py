@@ -31,14 +31,10 @@ from typing import Any
 from engine import ExchangeClient, MarketData, OrderManager, Strategy, log, trades
 
 import tapelog
+from tapelog import errors
 
 
 HERE = Path(__file__).resolve().parent
-
-try:  # error capture with hooks; the engine runs without it
-    from tapelog import errors
-except ImportError:  # pragma: no cover - only before tapelog.errors exists
-    errors = None  # type: ignore[assignment]
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -151,8 +147,7 @@ async def chaos(port: int) -> None:
 async def run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     tapelog.configure(configuration(args))
-    if errors is not None:
-        errors.install_hooks()
+    errors.install_hooks()  # anything no one catches still gets an error.unhandled entry
     exchange, ports = start_exchange(args.out)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

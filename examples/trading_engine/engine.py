@@ -9,7 +9,6 @@ everything a strategy step logs carries the step's context.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import time
@@ -18,13 +17,9 @@ from decimal import Decimal
 from typing import Any
 
 import tapelog
+from tapelog import metrics
 from tapelog.trading import OrderValidationError, get_trade_logger
 
-
-try:  # the metrics module; the engine runs without it, timing nothing
-    from tapelog import metrics
-except ImportError:  # pragma: no cover - only before tapelog.metrics exists
-    metrics = None  # type: ignore[assignment]
 
 log = tapelog.get_logger("engine", component="engine")
 feed_log = tapelog.get_logger("engine.marketdata", component="marketdata")
@@ -43,17 +38,6 @@ class ExchangeHTTPError(Exception):
         self.body = body
 
 
-def timer(name: str, **attributes: Any) -> contextlib.AbstractContextManager[Any]:
-    if metrics is None:
-        return contextlib.nullcontext()
-    return metrics.timer(name, **attributes)
-
-
-def observe(name: str, value: float, **attributes: Any) -> None:
-    if metrics is not None:
-        metrics.observe(name, value, **attributes)
-
-
 class ExchangeClient:
     """Order entry over HTTP, one connection per call, every call timed."""
 
@@ -64,7 +48,7 @@ class ExchangeClient:
         return f"http://{self.host}:{self.port}{path}"
 
     async def call(self, path: str, body: dict[str, Any], endpoint: str) -> dict[str, Any]:
-        with timer("exchange.api.duration", endpoint=endpoint):
+        with metrics.timer("exchange.api.duration", endpoint=endpoint):
             async with asyncio.timeout(API_TIMEOUT):
                 reader, writer = await asyncio.open_connection(self.host, self.port)
                 try:
@@ -182,7 +166,7 @@ class OrderManager:
         order = Order(cl_ord_id, symbol, side, qty, price, answer["order_id"])
         self.orders[cl_ord_id] = order
         trades.order_placed(cl_ord_id, symbol, side, qty, price, order_id=order.order_id)
-        observe("order.processing.delay", time.perf_counter() - started, stage="ack")
+        metrics.observe("order.processing.delay", time.perf_counter() - started, stage="ack")
         return order
 
     async def cancel(self, order: Order, reason: str) -> bool:
@@ -220,7 +204,7 @@ class OrderManager:
             commission=Decimal(fill["commission"]), currency=fill["currency"],
             transact_time=int(fill["ts"]),
         )  # fmt: skip
-        observe("order.processing.delay", (received - int(fill["ts"])) / 1e9, stage="fill")
+        metrics.observe("order.processing.delay", (received - int(fill["ts"])) / 1e9, stage="fill")
         if order is None:
             return
         state = trades.order(order.cl_ord_id)
@@ -276,7 +260,7 @@ class MarketData:
         symbol = message["symbol"]
         now = time.perf_counter()
         if symbol in self.last_at:
-            observe("marketdata.interval", now - self.last_at[symbol], symbol=symbol)
+            metrics.observe("marketdata.interval", now - self.last_at[symbol], symbol=symbol)
         self.last_at[symbol] = now
         self.last[symbol] = message
         self.ticks += 1
@@ -308,8 +292,7 @@ class Strategy:
                     log.info("order skipped", event="strategy.order_skipped", param=exc.param)
                 except ZeroDivisionError:
                     log.exception("strategy step failed", event="strategy.error")
-            if metrics is not None:
-                metrics.gauge("engine.open_orders", len(self.manager.open_orders()))
+            metrics.gauge("engine.open_orders", len(self.manager.open_orders()))
 
     async def act(self, step: int) -> None:
         btc, eth = self.feed.last["BTC-USD"], self.feed.last["ETH-USD"]
