@@ -449,12 +449,21 @@ class FileSink(BaseSink):
     def close(self, timeout: float | None = None) -> None:
         """Close the file; the next write reopens it.
 
-        Compression in progress gets up to 5 seconds (or ``timeout``, if shorter) to
-        finish; anything left is finished
-        by the next pass of any process that writes the file. Events the pipeline has not
+        A housekeeping pass that is due (none ran since the file was opened or last
+        rotated) runs first. Compression in progress gets up to 5 seconds (or
+        ``timeout``, if shorter) to finish; anything left is finished by the next pass
+        of any process that writes the file. Events the pipeline has not
         collected yet (the last rotations, compressions) are written to this file directly,
         so that no action goes unrecorded at shutdown.
         """
+        if self._housekeeper is not None and self._next_housekeeping == 0.0:
+            # A pass is due and none ran since the file was opened (or last rotated): run
+            # it now, so files a killed process left half-finished are finished by this
+            # process, not only by whichever runs long enough later.
+            if self._background is not None:
+                self._background.kick()
+            else:
+                self._events.extend(self._housekeeper.run())
         if self._background is not None:
             self._background.stop(_CLOSE_WAIT if timeout is None else min(_CLOSE_WAIT, timeout))
         self._closing = True
