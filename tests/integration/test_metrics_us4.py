@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from tests.conftest import read_jsonl
+from tests.conftest import need, read_jsonl
 
 from tapelog.metrics._system import SystemSampler
 
@@ -228,8 +228,7 @@ def test_scenario_3_one_warning_with_value_and_limit_and_one_recovery(
 
 def test_without_psutil_linux_readings_come_from_proc() -> None:
     sampler = SystemSampler(use_psutil=False)
-    if sampler.source != "proc":
-        pytest.skip("no /proc on this system: the portable fallback has only CPU time")
+    need(sampler.source == "proc", "no /proc on this system: the fallback has only CPU time")
     first = sampler.read()
     sum(range(200_000))
     second = sampler.read()

@@ -16,6 +16,7 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 import pytest
+from tests.conftest import need
 
 
 if TYPE_CHECKING:
@@ -57,8 +58,10 @@ PROGRAM = textwrap.dedent(
 @pytest.mark.parametrize("method", ["fork", "forkserver"])
 def test_every_entry_of_every_child_is_written(tmp_path: Path, method: str, who: str) -> None:
     """4 children x 1000 entries: all 4000 lines, each once, whoever configured."""
-    if method not in multiprocessing.get_all_start_methods():
-        pytest.skip(f"no {method} start method on this platform")
+    need(
+        method in multiprocessing.get_all_start_methods(),
+        f"no {method} start method on this platform",
+    )
     log = tmp_path / "app.jsonl"
     config = tmp_path / "tapelog.json"
     config.write_text(json.dumps({"watch": False, "sinks": [{"type": "file", "path": str(log)}]}))

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from tests import error_scenarios
+from tests.conftest import need
 
 import tapelog
 from tapelog.errors import LIMITS, ErrorInfo, capture
@@ -56,8 +57,7 @@ def _other_pythons() -> list[str]:
 @pytest.mark.parametrize("python", _other_pythons() or ["none"])
 def test_render_is_what_other_pythons_print(python: str) -> None:
     """The same golden scenarios under the other interpreters this machine has."""
-    if python == "none":
-        pytest.skip("no Python 3.12 or 3.13 interpreter on this machine")
+    need(python != "none", "no Python 3.12 or 3.13 interpreter on this machine")
     script = Path(error_scenarios.__file__)
     result = subprocess.run(
         [python, str(script), str(SRC)], capture_output=True, text=True, timeout=60, check=False
