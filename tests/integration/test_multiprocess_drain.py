@@ -78,7 +78,10 @@ def test_every_entry_of_every_child_is_written(tmp_path: Path, method: str, who:
     assert 0 == done.returncode, done.stderr
     assert [0, 0, 0, 0] == json.loads(done.stdout.splitlines()[-1])
 
-    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    # Four processes append to one plain file. One may see another's multi-page append
+    # half done, take it for a torn line and end it: an empty line (docs/files.md), which
+    # readers skip. Every entry must still be there exactly once.
+    entries = [json.loads(line) for line in log.read_text().splitlines() if line]
     written = Counter((e["child"], e["i"]) for e in entries if e["logger"] == "child")
     assert 4000 == len(written)
     assert {1} == set(written.values())
