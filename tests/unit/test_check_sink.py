@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 from typing import TYPE_CHECKING
 
 import pytest
 
 from tapelog.formats import JsonFormat, LogfmtFormat, parse_logfmt, unflatten
-from tapelog.sinks import ConsoleSink, FileSink
+from tapelog.sinks import BaseSink, ConsoleSink, FileSink
 from tapelog.testing import CapturingSink, check_sink
 
 
@@ -49,7 +51,9 @@ class TestCheckSink:
         """ConsoleSink passes the conformance kit on stdout."""
         check_sink(ConsoleSink(JsonFormat(), stream="stdout"))
 
-        assert 2 == len(capsys.readouterr().out.splitlines())
+        # The two sample entries and the parent's entry after the fork; the forked child
+        # wrote into its own copy of the captured stream.
+        assert 3 == len(capsys.readouterr().out.splitlines())
 
     def test_capturing_sink_conforms(self) -> None:
         """CapturingSink keeps entries exactly."""
@@ -108,3 +112,52 @@ class TestRenderBatch:
 
         assert ["a", "bad", "c"] == [json.loads(line)["message"] for line in lines]
         assert "ValueError: cannot" == json.loads(lines[1])["tapelog_format_error"]
+
+
+class ProcessBound(BaseSink):
+    """Like a client connection: usable only in the process that opened it, unless reopened."""
+
+    def __init__(self, reopen: bool) -> None:
+        self.name = "bound"
+        self.owner = os.getpid()
+        self.reopen = reopen
+        self.kept: list[EventDict] = []
+
+    def write_batch(self, entries: Sequence[EventDict]) -> None:
+        if os.getpid() != self.owner:
+            raise ConnectionError("connection opened by another process")
+        self.kept.extend(entries)
+
+    def after_fork(self) -> None:
+        if self.reopen:
+            self.owner = os.getpid()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="after_fork runs only where processes fork")
+class TestCheckSinkForks:
+    def test_a_sink_that_reopens_after_fork_conforms(self) -> None:
+        """The child runs after_fork before writing, as tapelog's fork handler does."""
+        sink = ProcessBound(reopen=True)
+
+        check_sink(sink, lambda: sink.kept)
+
+        assert ["order placed", "Zürich 東京 🚀 line\nbreak", "parent, after the fork"] == [
+            e["message"] for e in sink.kept
+        ]
+
+    def test_a_sink_that_ignores_the_fork_is_caught(self) -> None:
+        """A sink that keeps the parent's connection in the child fails, naming the fork."""
+        sink = ProcessBound(reopen=False)
+
+        with pytest.raises(AssertionError, match=r"after_fork\(\) and a batch in a forked child"):
+            check_sink(sink, lambda: sink.kept)
+
+    def test_a_child_that_hangs_is_reported_not_waited_for(self) -> None:
+        """A child stuck after the fork (a lock the parent held) fails the kit in time."""
+
+        class Stuck(ProcessBound):
+            def after_fork(self) -> None:
+                threading.Event().wait()
+
+        with pytest.raises(AssertionError, match="forked child that ran after_fork"):
+            check_sink(Stuck(reopen=True), timeout=0.5)

@@ -66,15 +66,56 @@ class TestReadFile:
             str(info.value).startswith("config: expected valid TOML ("),
         )
 
-    def test_json_syntax_error_names_file_and_line(self, tmp_path: Path) -> None:
-        """A JSON syntax error names the file, the line and the column."""
-        path = write(tmp_path, "bad.json", '{\n  "level": "info",\n}')
+    @pytest.mark.parametrize(
+        ("text", "problem"),
+        [
+            (
+                '{\n  "level": "info",\n}',
+                "a comma before the closing '}' (JSON allows none) at line 2, column 18",
+            ),
+            (
+                '{"sinks": [{"type": "console"},\n]}',
+                "a comma before the closing ']' (JSON allows none) at line 1, column 31",
+            ),
+            ('{"level" "info"}', "a ':' should follow the key here at line 1, column 10"),
+            ("{level: 1}", "a key in double quotes should start here at line 1, column 2"),
+            ('{"level": }', "a value should start here at line 1, column 11"),
+            (
+                '{"level": "info"} {}',
+                "more text after the end of the top-level object at line 1, column 19",
+            ),
+            ('{"level": "in', "a string that is never closed starts here at line 1, column 11"),
+            ("", "the text ends where a value should be at line 1, column 1"),
+        ],
+    )
+    def test_json_syntax_error_names_file_line_and_problem(
+        self, tmp_path: Path, text: str, problem: str
+    ) -> None:
+        """A JSON syntax error names the file, the line, the column and what is wrong, in the
+        same words on every Python (3.13 changed the json module's messages and positions)."""
+        path = write(tmp_path, "bad.json", text)
         with pytest.raises(ConfigError) as info:
             read_file(path)
 
-        assert (
-            f"config: expected valid JSON (Expecting property name enclosed in double quotes at line 3, column 1), got {str(path)!r}"
-            == str(info.value)
+        assert f"config: expected valid JSON ({problem}), got {str(path)!r}" == str(info.value)
+
+    @pytest.mark.parametrize("name", ["deep.json", "deep.toml"])
+    def test_a_file_nested_past_the_limit_is_refused_on_every_python(
+        self, tmp_path: Path, name: str
+    ) -> None:
+        """101 levels are refused and 100 are read, whatever the parser's own limit is."""
+        body = {101: "[" * 100 + "]" * 100, 100: "[" * 99 + "]" * 99}
+        prefix = '{"a": ' if name.endswith(".json") else "a = "
+        suffix = "}" if name.endswith(".json") else "\n"
+        kind = "JSON" if name.endswith(".json") else "TOML"
+        deep = write(tmp_path, name, prefix + body[101] + suffix)
+        with pytest.raises(ConfigError) as info:
+            read_file(deep)
+        fine = write(tmp_path, "fine" + name[4:], prefix + body[100] + suffix)
+
+        assert (f"valid {kind} (nested too deeply to read)", 1) == (
+            info.value.expected,
+            len(read_file(fine)),
         )
 
     @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Final, cast
@@ -73,13 +73,85 @@ def read_file(path: str | os.PathLike[str], *, allow_empty: bool = True) -> dict
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("", name, f"valid TOML ({exc})") from exc
     except json.JSONDecodeError as exc:
-        where = f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
-        raise ConfigError("", name, f"valid JSON ({where})") from exc
+        raise ConfigError("", name, f"valid JSON ({_json_problem(exc)})") from exc
+    if _deeper_than(data, _MAX_FILE_DEPTH):
+        kind = "TOML" if suffix == ".toml" else "JSON"
+        raise ConfigError("", name, f"valid {kind} (nested too deeply to read)")
     if not isinstance(data, dict):
         raise ConfigError("", name, "a JSON object at the top level")
     if not data and not allow_empty:
         raise ConfigError("", name, _NOT_EMPTY)
     return cast("dict[str, object]", data)
+
+
+# What the json module's messages mean, in this project's words: its wording (and, for a
+# trailing comma, the position it points at) changes between Python versions.
+_JSON_PROBLEMS: Final = (
+    ("Expecting property name", "a key in double quotes should start here"),
+    ("Expecting ':'", "a ':' should follow the key here"),
+    ("Expecting ','", "a ',' or the closing bracket should come here"),
+    ("Extra data", "more text after the end of the top-level object"),
+    ("Unterminated string", "a string that is never closed starts here"),
+    ("Invalid control character", "a control character (tab, line break) inside a string"),
+    ("Invalid \\uXXXX", "a \\u escape without four hex digits"),
+    ("Invalid \\escape", "an unknown backslash escape"),
+)
+
+_MAX_FILE_DEPTH: Final = 100
+"""Tables and arrays nested deeper than this in a config file are refused, on every Python
+(the parsers' own limits differ between versions; a real configuration is 4 deep)."""
+
+
+def _json_problem(exc: json.JSONDecodeError) -> str:
+    """Say what is wrong in a JSON text and where (line and column, from 1).
+
+    The words do not change with the Python version, as the json module's do.
+
+    >>> try:
+    ...     json.loads('{"level": "info",}')
+    ... except json.JSONDecodeError as exc:
+    ...     print(_json_problem(exc))
+    a comma before the closing '}' (JSON allows none) at line 1, column 17
+    """
+    doc, pos = exc.doc, exc.pos
+    before = doc[:pos].rstrip()
+    after = doc[pos + 1 :].lstrip()
+    if doc[pos : pos + 1] == "," and after[:1] in {"}", "]"}:  # Python 3.13 points here
+        what = f"a comma before the closing {after[0]!r} (JSON allows none)"
+    elif doc[pos : pos + 1] in {"}", "]"} and before.endswith(","):  # 3.11 and 3.12 here
+        what = f"a comma before the closing {doc[pos]!r} (JSON allows none)"
+        pos = len(before) - 1
+    elif exc.msg.startswith("Expecting value"):
+        what = (
+            "the text ends where a value should be"
+            if pos >= len(doc)
+            else ("a value should start here")
+        )
+    else:
+        what = next(
+            (ours for theirs, ours in _JSON_PROBLEMS if exc.msg.startswith(theirs)),
+            "text that is not JSON",
+        )
+    line = doc.count("\n", 0, pos) + 1
+    column = pos - doc.rfind("\n", 0, pos)
+    return f"{what} at line {line}, column {column}"
+
+
+def _deeper_than(value: object, limit: int) -> bool:
+    """Whether tables or arrays in ``value`` nest more than ``limit`` levels (no recursion)."""
+    todo: list[tuple[object, int]] = [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children: Iterable[object] = (
+                cast("dict[str, object]", item).values()
+                if isinstance(item, dict)
+                else cast("list[object]", item)
+            )
+            todo.extend((child, depth + 1) for child in children)
+    return False
 
 
 def load_config(
