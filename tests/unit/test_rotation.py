@@ -525,11 +525,16 @@ class TestFailures:
         assert [0, 1, 2] == [e["i"] for e in read_all(tmp_path)]
         assert ["rotate"] == [f["action"] for _, _, f in events if f["event"] == "retention.failed"]
 
+    @pytest.mark.parametrize("rotation", [None, {"size": 1_000_000}], ids=["plain", "rotating"])
     def test_short_writes_are_completed(
-        self, tmp_path: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+        self,
+        tmp_path: Path,
+        clock: ManualClock,
+        monkeypatch: pytest.MonkeyPatch,
+        rotation: dict[str, int] | None,
     ) -> None:
         """A kernel that takes only part of a write (a signal, a nearly full disk) gets the
-        rest in further writes: every line arrives whole, in order."""
+        rest in further writes: every line arrives whole, in order, rotating or not."""
         real_write = file_module.os.write
         calls: list[int] = []
 
@@ -537,7 +542,7 @@ class TestFailures:
             calls.append(len(data))
             return real_write(fd, bytes(data[:7]))
 
-        sink = FileSink(tmp_path / "app.jsonl", JsonFormat(), name="plain")
+        sink = make_sink(tmp_path / "app.jsonl", clock, name="plain", rotation=rotation)
         monkeypatch.setattr(file_module.os, "write", seven_bytes_at_a_time)
         sink.write_batch([entry(clock, i) for i in range(3)])
         monkeypatch.undo()

@@ -251,12 +251,15 @@ class RotatingFile:
     def _append(self, data: bytes | bytearray) -> None:
         fd = self._fd
         assert fd is not None  # _sync opened it
-        view = memoryview(data)
         end, self._end = self._end, None  # unknown until the write is whole
-        while view:
-            done = os.write(fd, view)
-            self._written += done
-            view = view[done:]
+        done = os.write(fd, data)
+        self._written += done
+        if done < len(data):  # a short write: the rest, without copying (see FileSink)
+            view = memoryview(data)
+            while done < len(view):
+                step = os.write(fd, view[done:])
+                done += step
+                self._written += step
         if end is not None:
             self._end = end + len(data)
 

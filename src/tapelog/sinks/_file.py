@@ -286,11 +286,13 @@ class FileSink(BaseSink):
                     os.write(fd, b"\n")  # never append to a torn line
                     size += 1
                 self._end = None
-                view = memoryview(data)
-                while view:  # a short write (a signal, a full disk): the rest
-                    done = os.write(fd, view)
-                    written += done
-                    view = view[done:]
+                # One write, as a rule; a memoryview only for a short write's rest (a
+                # signal, a full disk): making one measured as much as the write itself.
+                written = os.write(fd, data)
+                if written < len(data):
+                    view = memoryview(data)
+                    while written < len(view):
+                        written += os.write(fd, view[written:])
                 self._end = size + written
             except OSError as exc:
                 raise self._failed(exc, data, written) from exc
