@@ -78,11 +78,52 @@ def test_every_entry_of_every_child_is_written(tmp_path: Path, method: str, who:
     assert 0 == done.returncode, done.stderr
     assert [0, 0, 0, 0] == json.loads(done.stdout.splitlines()[-1])
 
-    # Four processes append to one plain file. One may see another's multi-page append
-    # half done, take it for a torn line and end it: an empty line (docs/files.md), which
-    # readers skip. Every entry must still be there exactly once.
-    entries = [json.loads(line) for line in log.read_text().splitlines() if line]
+    # Four processes append to one plain file: no empty line (a torn-line check that read
+    # another's append half copied would leave one), every entry whole and there once.
+    lines = log.read_text().splitlines()
+    assert [] == [n for n, line in enumerate(lines) if not line]
+    entries = [json.loads(line) for line in lines]
     written = Counter((e["child"], e["i"]) for e in entries if e["logger"] == "child")
     assert 4000 == len(written)
     assert {1} == set(written.values())
     assert {(n, i) for n in range(4) for i in range(1000)} == set(written)
+
+
+APPENDER = textwrap.dedent(
+    """
+    import sys
+    from tapelog.formats import JsonFormat
+    from tapelog.sinks import FileSink
+
+    path, who = sys.argv[1], int(sys.argv[2])
+    sink = FileSink(path, JsonFormat())
+    pad = "x" * 80
+    for batch in range(40):  # 40 batches of about 30 kB: each takes several pages
+        sink.write_batch([
+            {"timestamp": "t", "level": "info", "logger": "a", "message": pad, "who": who,
+             "i": batch * 250 + i}
+            for i in range(250)
+        ])
+    sink.close()
+    """
+)
+
+
+def test_independent_appenders_to_one_plain_file_leave_no_empty_line(tmp_path: Path) -> None:
+    """Four unrelated processes append multi-page batches to one non-rotating file.
+
+    Each checks for a torn last line before it writes; without a lock across that check
+    and the write, one reads another's append while the kernel is still copying it, and
+    ends a line that was not torn.
+    """
+    log = tmp_path / "shared.jsonl"
+    writers = [
+        subprocess.Popen([sys.executable, "-c", APPENDER, str(log), str(n)]) for n in range(4)
+    ]
+    codes = [writer.wait(120) for writer in writers]
+
+    lines = log.read_text().splitlines()
+    assert [0, 0, 0, 0] == codes
+    assert [] == [n for n, line in enumerate(lines) if not line]
+    written = Counter((e["who"], e["i"]) for e in map(json.loads, lines))
+    assert (40_000, {1}) == (len(written), set(written.values()))

@@ -12,6 +12,8 @@ compresses rotated files and applies ``retention``; what it does is logged as
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import threading
 import time
@@ -272,14 +274,26 @@ class FileSink(BaseSink):
         return SinkError(msg, written=whole)
 
     def _append(self, data: bytes | bytearray) -> None:
+        """Append whole entries, after ending a torn last line if there is one.
+
+        The check and the write hold ``flock`` on the file, so that several processes
+        appending to it never read each other's append half copied (the kernel makes a
+        write of more than a page visible a page at a time): that last byte, taken for a
+        torn line, would make an empty line. Each process has its own open file
+        description (a forked child reopens, see ``after_fork``), as ``flock`` needs.
+        """
         with self._lock:
             written = 0
+            fd = -1
             try:
                 fd = self._current_fd()
+                fcntl.flock(fd, fcntl.LOCK_EX)
                 status = os.fstat(fd)
                 if status.st_nlink == 0:  # deleted (with its directory, perhaps): start anew
                     self._checked_at = -_RECHECK
+                    fd = -1  # closed by _current_fd, which releases its lock
                     fd = self._current_fd()
+                    fcntl.flock(fd, fcntl.LOCK_EX)
                     status = os.fstat(fd)
                 size = status.st_size
                 if size and size != self._end and not ends_a_line(fd, size):
@@ -296,6 +310,9 @@ class FileSink(BaseSink):
                 self._end = size + written
             except OSError as exc:
                 raise self._failed(exc, data, written) from exc
+            finally:
+                if fd >= 0:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
 
     def _current_fd(self) -> int:
         """The descriptor of the file now at ``path``, reopened if it was moved away.
@@ -519,12 +536,18 @@ class FileSink(BaseSink):
         self._build_entries = build
 
     def after_fork(self) -> None:
-        """A child keeps appending through the inherited descriptor, under new locks.
+        """A child reopens the file, under new locks.
 
-        The parent's housekeeping stays the parent's: the child starts with no thread and
-        no events of its own.
+        A descriptor of its own, because ``flock`` locks belong to an open file
+        description, which an inherited descriptor shares with the parent: the two would
+        not exclude each other. The parent's housekeeping stays the parent's: the child
+        starts with no thread and no events of its own.
         """
         self._lock = threading.Lock()
+        fd, self._fd, self._identity, self._end = self._fd, None, None, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
         self._events.clear()
         if self._rotating is not None:
             self._rotating.after_fork()
