@@ -1,8 +1,10 @@
 """``python -m benchmarks.metrics``: what recording a metric costs the caller, beside its peers.
 
-One process, one run: for each row, the median over repeats of ns per call in a loop of
-N calls (the loop's own cost, measured the same way on an empty body, subtracted), then the
-cost of a snapshot round and the serialised size of a histogram. Writes
+One process, one run: for each row, the least and the median over interleaved repeats of
+the thread's CPU time (``time.thread_time_ns``: a shared host's other processes do not
+count) per call in a loop of N calls (the loop's own cost, measured the same way on an
+empty body, subtracted), then the CPU cost of a snapshot round and the serialised size of
+a histogram. Writes
 ``benchmarks/results/metrics.md`` and ``metrics.json``. Peers that are not installed are
 listed as missing rather than failing the run.
 """
@@ -27,16 +29,14 @@ if TYPE_CHECKING:
 
 def once(body: Callable[[list[float]], None], values: list[float]) -> float:
     """ns per value of one ``body(values)``."""
-    start = time.perf_counter_ns()
+    start = time.thread_time_ns()
     body(values)
-    return (time.perf_counter_ns() - start) / len(values)
+    return (time.thread_time_ns() - start) / len(values)
 
 
 def rows(n: int, repeats: int) -> tuple[list[dict[str, Any]], float]:
     import tapelog
     from tapelog import metrics
-    from tapelog.metrics._instruments import registry
-
     tapelog.configure({"sinks": [], "metrics": {"enabled": False}})
     rng = random.Random(7)
     values = [rng.lognormvariate(-5, 1) for _ in range(n)]
@@ -62,13 +62,6 @@ def rows(n: int, repeats: int) -> tuple[list[dict[str, Any]], float]:
         for v in vs:
             observe("bench.latency.attrs", v, method="GET", status=200)
 
-    series = registry.histogram("bench.latency.bound", "s", {})
-    record = series.record
-
-    def tapelog_bound(vs: list[float]) -> None:
-        for v in vs:
-            record(v)
-
     increment = metrics.increment
 
     def tapelog_increment(vs: list[float]) -> None:
@@ -90,7 +83,6 @@ def rows(n: int, repeats: int) -> tuple[list[dict[str, Any]], float]:
 
     add("tapelog observe(name, v)", tapelog_observe, "the target: at most 250 ns")
     add("tapelog observe(name, v, method=, status=)", tapelog_observe_attrs, "two attributes")
-    add("tapelog Histogram.record(v) (a series held)", tapelog_bound)
     add("tapelog increment(name)", tapelog_increment)
     add("tapelog gauge(name, v)", tapelog_gauge)
     add("tapelog with timer: (two clock reads + observe)", tapelog_timer)
@@ -178,9 +170,9 @@ def snapshot_costs(repeats: int) -> list[dict[str, Any]]:
     def timed(label: str, body: Callable[[], object]) -> None:
         runs = []
         for _ in range(repeats):
-            start = time.perf_counter_ns()
+            start = time.thread_time_ns()
             body()
-            runs.append((time.perf_counter_ns() - start) / 1000)
+            runs.append((time.thread_time_ns() - start) / 1000)
         cost, typical = min(runs), statistics.median(runs)
         out.append({"row": label, "us": round(cost, 1), "median_us": round(typical, 1)})
         print(f"{label:55} {cost:8.1f} us (median {typical:.1f})", file=sys.stderr, flush=True)
@@ -247,9 +239,9 @@ def write(results: dict[str, Any]) -> None:
         (
             f"Python {sys.version.split()[0]}, {results['n']:,} values per repeat, "
             f"{results['repeats']} interleaved repeats; the empty loop "
-            f"({results['loop_ns']:.1f} ns) is subtracted. On a shared, loaded 2-core host the "
-            "least of the repeats is the better estimate of a call's own cost; compare rows "
-            "within one run."
+            f"({results['loop_ns']:.1f} ns) is subtracted. Times are the thread's CPU time "
+            "(time.thread_time_ns); on a shared 2-core host the least of the repeats is the "
+            "better estimate of a call's own cost; compare rows within one run (ratios)."
         ),
         "",
         "| row | ns per call (least) | ns per call (median) | note |",

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tapelog.metrics import Sketch
-from tapelog.metrics._sketch import MAX_SERIALISED
+from tapelog.metrics._sketch import MAX_SERIALISED, log2_multiplier, multiplier
 
 
 QUANTILES = (0.0, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0)
@@ -68,6 +68,27 @@ def test_random_distributions_stay_within_one_percent(kind: str, seed: int, n: i
     sketch.update(data)
     for q in QUANTILES:
         assert close(sketch.quantile(q), exact(data, q), 0.01)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.floats(min_value=5e-324, max_value=1e300, allow_nan=False, allow_infinity=False),
+    alphas,
+)
+def test_the_log2_bucket_is_the_log_bucket_but_at_an_edge_and_keeps_the_bound(
+    value: float, alpha: float
+) -> None:
+    """The instruments' cheaper bucket (log2) is DDSketch's logarithmic one, or at a bucket's
+    very edge its neighbour; either way the bucket's value is within the relative error."""
+    by_log = math.ceil(math.log(value) * multiplier(alpha))
+    by_log2 = math.ceil(math.log2(value) * log2_multiplier(alpha))
+    gamma = (1 + alpha) / (1 - alpha)
+    edge = math.log(value) / math.log(gamma)  # an integer when the value sits on an edge
+    assert by_log2 == by_log or abs(edge - round(edge)) < 1e-9 * max(1.0, abs(edge))
+    sketch = Sketch(alpha)
+    sketch.add(value)
+    assert list(sketch.positive) == [by_log2]
+    assert close(sketch.value_of(by_log2), value, alpha)
 
 
 @settings(max_examples=200, deadline=None)

@@ -114,6 +114,36 @@ def test_no_update_is_lost_across_threads() -> None:
     assert only("app.threads.calls")["value"] == 40_000
 
 
+def test_threads_that_come_and_go_lose_nothing() -> None:
+    """Short-lived threads (whose ids the system reuses) each record; every one counts."""
+
+    def once(i: int) -> None:
+        metrics.observe("app.short.duration", i / 1000 + 0.001, venue="v")
+        metrics.increment("app.short.calls", venue="v")
+
+    for batch in range(20):
+        threads = [threading.Thread(target=once, args=(batch * 10 + i,)) for i in range(10)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    metrics.observe("app.short.duration", 1.0, venue="v")
+    assert only("app.short.duration")["count"] == 201
+    assert only("app.short.calls")["value"] == 200
+
+
+def test_attribute_values_of_any_kind_are_written_as_text() -> None:
+    """A value that is not a string, number or boolean is its str(), even unhashable."""
+    for _ in range(2):
+        metrics.observe("app.odd.duration", 0.5, tags=["a", "b"])
+        metrics.increment("app.odd.calls", tags=["a", "b"])
+        metrics.gauge("app.odd.level", 2, tags=["a", "b"])
+    assert only("app.odd.duration")["attributes"] == {"tags": "['a', 'b']"}
+    assert only("app.odd.duration")["count"] == 2
+    assert only("app.odd.calls")["value"] == 2
+    assert only("app.odd.level")["value"] == 2
+
+
 def test_counters_and_gauges() -> None:
     metrics.increment("app.orders", venue="x")
     metrics.increment("app.orders", 4, venue="x")

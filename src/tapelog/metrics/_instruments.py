@@ -1,27 +1,36 @@
 """The instruments: what a caller pays for, and the series they feed.
 
-The caller's side is a dictionary lookup and a few additions, with no lock: each series
-keeps one *shard* per thread (by ``threading.get_ident()``), written only by its own
-thread, so under the GIL no update is lost however many threads record at once. The
-shards hold cumulative state; the reporter thread reads them (``dict.copy`` is atomic
+The caller's side is two dictionary lookups and a few additions, with no lock. Each series
+keeps one *shard* per thread (in ``shards``, by ``threading.get_ident()``), written only by
+its own thread, so under the GIL no update is lost however many threads record at once.
+A thread finds its shards through a table of its own (a ``threading.local``) keyed by the
+call's name and attributes as written: one lookup instead of three (the series, the thread,
+its shard). The first call per thread and attribute set takes the slow path (names and
+units checked, the series found or created, the shard registered); a thread id the system
+reuses after a thread ended continues that thread's shard, so nothing is dropped.
+
+The shards hold cumulative state; the reporter thread reads them (``dict.copy`` is atomic
 under the GIL) and works out an interval's numbers as the difference from its previous
 reading, so it never has to reset what a caller may be writing. Only an interval's min
 and max are reset by the reader; an observation racing that reset may count toward the
 neighbouring interval's min or max, never toward anything else.
 
 Memory is bounded whatever the number of observations: a histogram shard holds at most
-one counter per logarithmic bucket (about 230 buckets per decade of range at 1%), a
+one counter per logarithmic bucket (about 115 buckets per decade of range at 1%), a
 counter shard one number.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import math
 import re
 import threading
 import time
+from itertools import compress, repeat
+from operator import sub
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -35,7 +44,7 @@ from typing import (
     overload,
 )
 
-from tapelog.metrics._sketch import DEFAULT_RELATIVE_ERROR, Sketch, multiplier
+from tapelog.metrics._sketch import DEFAULT_RELATIVE_ERROR, Sketch, log2_multiplier
 
 
 if TYPE_CHECKING:
@@ -61,10 +70,15 @@ AttributeValue: TypeAlias = "str | int | float | bool"
 Kind: TypeAlias = Literal["histogram", "counter", "gauge"]
 P = ParamSpec("P")
 R = TypeVar("R")
+S = TypeVar("S")
 
 _NAME: Final = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*\Z")
 _get_ident: Final = threading.get_ident
-_log: Final = math.log
+# log2, not log: math.log takes an optional base, so CPython calls it with an argument
+# tuple; log2 takes one argument and costs half. ceil(log2(x) * m / ln 2) is the same
+# bucket as ceil(log(x) * m) but at a bucket's very edge, where float rounding decides
+# either way and both buckets' values are within the relative error (a property test).
+_log2: Final = math.log2
 _ceil: Final = math.ceil
 _INF: Final = math.inf
 
@@ -89,6 +103,23 @@ def _clean_attributes(attributes: Mapping[str, object]) -> dict[str, AttributeVa
     return clean
 
 
+def _call_key(name: str, attributes: Mapping[str, object]) -> object:
+    """A series' key as called: the name, then the attributes in the order written.
+
+    The instruments build it inline (the same expression) to save a call.
+    """
+    return (name, *attributes.items()) if attributes else name
+
+
+def _own(shards: dict[int, S], make: Callable[[], S]) -> S:
+    """The calling thread's shard in ``shards``, created if new."""
+    ident = _get_ident()
+    found = shards.get(ident)
+    if found is None:
+        found = shards[ident] = make()
+    return found
+
+
 class _Series:
     """What every series has: its identity and when it started."""
 
@@ -104,9 +135,12 @@ class _Series:
 
 
 class _HistogramShard:
-    __slots__ = ("max", "min", "negative", "positive", "sum", "zero")
+    """One thread's part of a histogram; ``factor`` maps a value's log2 to its bucket."""
 
-    def __init__(self) -> None:
+    __slots__ = ("factor", "max", "min", "negative", "positive", "sum", "zero")
+
+    def __init__(self, factor: float) -> None:
+        self.factor = factor
         self.positive: dict[int, int] = {}
         self.negative: dict[int, int] = {}
         self.zero = 0
@@ -114,15 +148,36 @@ class _HistogramShard:
         self.min = _INF
         self.max = -_INF
 
-    def other(self, value: float, factor: float) -> None:
+    def other(self, value: float) -> None:
         """The slow path: zero, negative, and values a histogram refuses."""
         if value == 0.0:
             self.zero += 1
         elif value < 0.0 and value > -_INF:
-            key = _ceil(_log(-value) * factor)
+            key = _ceil(_log2(-value) * self.factor)
             self.negative[key] = self.negative.get(key, 0) + 1
         else:
             raise ValueError(f"a histogram takes finite numbers, not {value!r}")
+
+
+class _CounterCell:
+    """One thread's part of a counter."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value: float = 0
+
+
+def _added(mine: dict[int, int], theirs: dict[int, int]) -> None:
+    for key, count in theirs.items():
+        mine[key] = mine.get(key, 0) + count
+
+
+def _since(now: dict[int, int], before: dict[int, int]) -> dict[int, int]:
+    """The buckets' counts added since ``before`` (C loops: a reading has hundreds)."""
+    keys = list(now)
+    deltas = list(map(sub, now.values(), map(before.get, keys, repeat(0))))
+    return dict(zip(compress(keys, deltas), filter(None, deltas), strict=False))
 
 
 class Histogram(_Series):
@@ -140,35 +195,15 @@ class Histogram(_Series):
     ) -> None:
         super().__init__(name, unit, attributes)
         self.relative_error = relative_error
-        self.factor = multiplier(relative_error)
+        self.factor = log2_multiplier(relative_error)
         self.shards: dict[int, _HistogramShard] = {}
         self.previous = Sketch(relative_error)
         self.total_min: float = _INF
         self.total_max: float = -_INF
 
-    def new_shard(self) -> _HistogramShard:
-        """The calling thread's shard, created."""
-        shard = self.shards[_get_ident()] = _HistogramShard()
-        return shard
-
-    def record(self, value: float) -> None:
-        """Record one observation (the same steps as ``observe``, for bound use)."""
-        shard = self.shards.get(_get_ident()) or self.new_shard()
-        if value > 0.0:
-            try:
-                key = _ceil(_log(value) * self.factor)
-            except OverflowError:
-                raise ValueError(f"a histogram takes finite numbers, not {value!r}") from None
-            bins = shard.positive
-            bins[key] = bins.get(key, 0) + 1
-        else:
-            shard.other(value, self.factor)
-        shard.sum += value
-        # Compare-and-store, not min()/max(): two builtin calls would cost more than the rest.
-        if value < shard.min:  # noqa: PLR1730
-            shard.min = value
-        if value > shard.max:  # noqa: PLR1730
-            shard.max = value
+    def shard(self) -> _HistogramShard:
+        """The calling thread's shard, created if new."""
+        return _own(self.shards, functools.partial(_HistogramShard, self.factor))
 
     def read(self, *, commit: bool) -> tuple[Sketch, Sketch]:
         """``(interval, total)``: the observations since the last commit, and all of them.
@@ -182,12 +217,8 @@ class Histogram(_Series):
                 total.positive = shard.positive.copy()
                 total.negative = shard.negative.copy()
             else:
-                for mine, theirs in (
-                    (total.positive, shard.positive.copy()),
-                    (total.negative, shard.negative.copy()),
-                ):
-                    for key, count in theirs.items():
-                        mine[key] = mine.get(key, 0) + count
+                _added(total.positive, shard.positive.copy())
+                _added(total.negative, shard.negative.copy())
             total.zero_count += shard.zero
             total.sum += shard.sum
             low, high = min(low, shard.min), max(high, shard.max)
@@ -196,10 +227,8 @@ class Histogram(_Series):
         total.count = total.zero_count + sum(total.positive.values()) + sum(total.negative.values())
         before = self.previous
         interval = Sketch(self.relative_error)
-        then = before.positive.get
-        interval.positive = {k: d for k, c in total.positive.items() if (d := c - then(k, 0))}
-        then = before.negative.get
-        interval.negative = {k: d for k, c in total.negative.items() if (d := c - then(k, 0))}
+        interval.positive = _since(total.positive, before.positive)
+        interval.negative = _since(total.negative, before.negative)
         interval.zero_count = total.zero_count - before.zero_count
         interval.count = total.count - before.count
         interval.sum = total.sum - before.sum
@@ -224,12 +253,16 @@ class Counter(_Series):
 
     def __init__(self, name: str, unit: str, attributes: dict[str, AttributeValue]) -> None:
         super().__init__(name, unit, attributes)
-        self.cells: dict[int, float] = {}
+        self.cells: dict[int, _CounterCell] = {}
         self.previous: float = 0
+
+    def cell(self) -> _CounterCell:
+        """The calling thread's cell, created if new."""
+        return _own(self.cells, _CounterCell)
 
     def read(self, *, commit: bool) -> tuple[float, float]:
         """``(interval, total)`` as for histograms."""
-        total = sum(self.cells.copy().values())
+        total = sum([cell.value for cell in list(self.cells.values())])
         interval = total - self.previous
         if commit:
             self.previous = total
@@ -248,6 +281,16 @@ class Gauge(_Series):
         self.fresh = False
 
 
+class _ThreadTables(threading.local):
+    """One thread's way to its shards: call key -> shard, per kind."""
+
+    histograms: dict[object, _HistogramShard]
+    counters: dict[object, _CounterCell]
+
+
+_local: _ThreadTables = _ThreadTables()
+
+
 class Registry:
     """Every series of this process, by ``(name, attribute items...)`` as called."""
 
@@ -259,6 +302,11 @@ class Registry:
         self._kinds: dict[str, tuple[Kind, str]] = {}
         self._canonical: dict[tuple[Kind, object], _Series] = {}
         self._lock = threading.Lock()
+        self._tables: dict[Kind, dict[object, Any]] = {
+            "histogram": self.histograms,
+            "counter": self.counters,
+            "gauge": self.gauges,
+        }
         self.on_new_series: Callable[[], None] | None = None
 
     def series(self) -> list[_Series]:
@@ -269,16 +317,16 @@ class Registry:
                 seen.setdefault(id(item), item)
         return list(seen.values())
 
-    def _find(  # noqa: PLR0917 - internal, one call site per kind
-        self,
-        kind: Kind,
-        key: object,
-        name: str,
-        unit: str,
-        attributes: Mapping[str, object],
-        table: dict[object, Any],
-    ) -> Any:
-        """The slow path of every instrument: check, then create or alias a series."""
+    def find(self, kind: Kind, name: str, unit: str, attributes: Mapping[str, object]) -> Any:
+        """The series of this kind for the call, created (names and units checked) if new."""
+        table = self._tables[kind]
+        try:
+            key = _call_key(name, attributes)
+            found = table.get(key)
+        except TypeError:  # an unhashable attribute value: found by its cleaned form
+            key, found = None, None
+        if found is not None:
+            return found
         _check_name(name)
         with self._lock:
             known = self._kinds.get(name)
@@ -299,54 +347,53 @@ class Registry:
                     series = Gauge(name, unit, clean)
                 self._canonical[canonical] = series
                 self._kinds[name] = (kind, unit)
-            table[key] = series
+            table[canonical[1] if key is None else key] = series
         if self.on_new_series is not None:
             self.on_new_series()
         return series
 
-    def histogram(self, name: str, unit: str, attributes: Mapping[str, object]) -> Histogram:
-        """The histogram series for these attributes, created if new."""
-        key = (name, *attributes.items()) if attributes else name
-        found = self.histograms.get(key)
-        if found is not None:
-            return found
-        return cast(
-            "Histogram", self._find("histogram", key, name, unit, attributes, self.histograms)
-        )
-
-    def counter(self, name: str, unit: str, attributes: Mapping[str, object]) -> Counter:
-        """The counter series for these attributes, created if new."""
-        key = (name, *attributes.items()) if attributes else name
-        found = self.counters.get(key)
-        if found is not None:
-            return found
-        return cast("Counter", self._find("counter", key, name, unit, attributes, self.counters))
-
-    def gauge(self, name: str, unit: str, attributes: Mapping[str, object]) -> Gauge:
-        """The gauge series for these attributes, created if new."""
-        key = (name, *attributes.items()) if attributes else name
-        found = self.gauges.get(key)
-        if found is not None:
-            return found
-        return cast("Gauge", self._find("gauge", key, name, unit, attributes, self.gauges))
-
     def clear(self) -> None:
-        """Forget every series (a forked child starts its own).
+        """Forget every series (a forked child starts its own), and every thread's table.
 
-        The tables are emptied, not replaced: the instruments hold them as module globals.
+        The registry's tables are emptied, not replaced (the gauge holds one as a module
+        global); the threads' tables are replaced (a thread's own cannot be emptied from
+        another thread).
         """
+        global _local  # the instruments read it as a global, for speed
         self.histograms.clear()
         self.counters.clear()
         self.gauges.clear()
         self._kinds = {}
         self._canonical = {}
         self._lock = threading.Lock()
+        _local = _ThreadTables()
 
 
 registry: Final = Registry()
-_HISTOGRAMS: Final = registry.histograms
-_COUNTERS: Final = registry.counters
 _GAUGES: Final = registry.gauges
+
+
+def _remember(kind: Literal["histograms", "counters"], key: object, shard: object) -> None:
+    tables = _local.__dict__
+    # an unhashable attribute value: such calls stay on the slow path
+    with contextlib.suppress(TypeError):
+        tables.setdefault(kind, {})[key] = shard
+
+
+def _histogram_shard(name: str, unit: str, attributes: Mapping[str, object]) -> _HistogramShard:
+    """The slow path of ``observe``: the first call of a thread with these attributes."""
+    series = cast("Histogram", registry.find("histogram", name, unit, attributes))
+    shard = series.shard()
+    _remember("histograms", _call_key(name, attributes), shard)
+    return shard
+
+
+def _counter_cell(name: str, attributes: Mapping[str, object]) -> _CounterCell:
+    """The slow path of ``increment``, as ``_histogram_shard``."""
+    series = cast("Counter", registry.find("counter", name, "1", attributes))
+    cell = series.cell()
+    _remember("counters", _call_key(name, attributes), cell)
+    return cell
 
 
 # -- the caller's side ----------------------------------------------------------------------
@@ -365,20 +412,22 @@ def observe(name: str, value: float, unit: str = "s", **attributes: AttributeVal
         ValueError: a bad name, a name already used with another type or unit, or a value
             that is NaN or infinite.
     """
-    key = (name, *attributes.items()) if attributes else name
-    series = _HISTOGRAMS.get(key)
-    if series is None:
-        series = registry.histogram(name, unit, attributes)
-    shard = series.shards.get(_get_ident()) or series.new_shard()
+    try:
+        shard = _local.histograms[(name, *attributes.items()) if attributes else name]
+    except (AttributeError, KeyError, TypeError):
+        shard = _histogram_shard(name, unit, attributes)
     if value > 0.0:
         try:
-            bucket = _ceil(_log(value) * series.factor)
+            bucket = _ceil(_log2(value) * shard.factor)
         except OverflowError:
             raise ValueError(f"a histogram takes finite numbers, not {value!r}") from None
         bins = shard.positive
-        bins[bucket] = bins.get(bucket, 0) + 1
+        try:
+            bins[bucket] += 1
+        except KeyError:
+            bins[bucket] = 1
     else:
-        shard.other(value, series.factor)
+        shard.other(value)
     shard.sum += value
     # Compare-and-store, not min()/max(): two builtin calls would cost more than the rest.
     if value < shard.min:  # noqa: PLR1730
@@ -393,15 +442,13 @@ def increment(name: str, value: float = 1, **attributes: AttributeValue) -> None
     Raises:
         ValueError: a bad name, a name used with another type, or a negative value.
     """
-    key = (name, *attributes.items()) if attributes else name
-    series = _COUNTERS.get(key)
-    if series is None:
-        series = registry.counter(name, "1", attributes)
+    try:
+        cell = _local.counters[(name, *attributes.items()) if attributes else name]
+    except (AttributeError, KeyError, TypeError):
+        cell = _counter_cell(name, attributes)
     if not value >= 0:
         raise ValueError(f"a counter only goes up; {name} got {value!r}")
-    cells = series.cells
-    ident = _get_ident()
-    cells[ident] = cells.get(ident, 0) + value
+    cell.value += value
 
 
 def gauge(name: str, value: float, unit: str = "1", **attributes: AttributeValue) -> None:
@@ -410,10 +457,10 @@ def gauge(name: str, value: float, unit: str = "1", **attributes: AttributeValue
     Raises:
         ValueError: a bad name, a name used with another type or unit.
     """
-    key = (name, *attributes.items()) if attributes else name
-    series = _GAUGES.get(key)
-    if series is None:
-        series = registry.gauge(name, unit, attributes)
+    try:
+        series = _GAUGES[(name, *attributes.items()) if attributes else name]
+    except (KeyError, TypeError):
+        series = cast("Gauge", registry.find("gauge", name, unit, attributes))
     series.value = value
     series.fresh = True
 

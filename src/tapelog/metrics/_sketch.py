@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
 
 
-__all__ = ["DEFAULT_RELATIVE_ERROR", "MAX_SERIALISED", "Sketch", "multiplier"]
+__all__ = ["DEFAULT_RELATIVE_ERROR", "MAX_SERIALISED", "Sketch", "log2_multiplier", "multiplier"]
 
 DEFAULT_RELATIVE_ERROR: Final = 0.01
 MAX_SERIALISED: Final = 1536
@@ -50,6 +50,16 @@ def multiplier(relative_error: float) -> float:
     """``1 / log(gamma)``: a value's bucket is ``ceil(log(x) * multiplier)``."""
     gamma = (1.0 + relative_error) / (1.0 - relative_error)
     return 1.0 / math.log(gamma)
+
+
+def log2_multiplier(relative_error: float) -> float:
+    """``ln 2 / log(gamma)``: the same bucket is ``ceil(log2(x) * log2_multiplier)``.
+
+    ``math.log2`` costs half of ``math.log`` in CPython (it takes no optional base), and
+    the bucket is the same but at a bucket's very edge, where float rounding decides
+    either way; both neighbours' values are within the relative error of such a value.
+    """
+    return multiplier(relative_error) * math.log(2.0)
 
 
 def _put_varint(out: bytearray, number: int) -> None:
@@ -123,6 +133,7 @@ class Sketch:
     """
 
     __slots__ = (
+        "_per_log2",
         "_scale",
         "collapsed_below",
         "count",
@@ -141,6 +152,7 @@ class Sketch:
             raise ValueError(f"relative_error must be between 0 and 1, not {relative_error!r}")
         self.relative_error = relative_error
         self.multiplier = multiplier(relative_error)
+        self._per_log2 = log2_multiplier(relative_error)
         self._scale = 2.0 / (1.0 + math.exp(1.0 / self.multiplier))
         self.positive: dict[int, int] = {}
         self.negative: dict[int, int] = {}
@@ -158,10 +170,10 @@ class Sketch:
         if not math.isfinite(value):
             raise ValueError(f"a sketch takes finite numbers, not {value!r}")
         if value > 0.0:
-            key = math.ceil(math.log(value) * self.multiplier)
+            key = math.ceil(math.log2(value) * self._per_log2)
             self.positive[key] = self.positive.get(key, 0) + count
         elif value < 0.0:
-            key = math.ceil(math.log(-value) * self.multiplier)
+            key = math.ceil(math.log2(-value) * self._per_log2)
             self.negative[key] = self.negative.get(key, 0) + count
         else:
             self.zero_count += count
