@@ -88,6 +88,7 @@ PUBLIC_MODULES = (
     "tapelog.config",
     "tapelog.exceptions",
     "tapelog.formats",
+    "tapelog.metrics",
     "tapelog.processors",
     "tapelog.retention",
     "tapelog.sinks",

@@ -235,12 +235,13 @@ def test_without_psutil_linux_readings_come_from_proc() -> None:
     assert second.process_cpu is not None
     assert first.process_cpu is not None
     assert second.process_cpu >= first.process_cpu
-    assert second.rss
-    assert second.rss > 1_000_000
-    assert second.memory_total
-    assert second.memory_used
-    assert second.system_total
-    assert second.system_busy is not None
+    assert second.process_memory is not None
+    assert second.process_memory[0] > 1_000_000
+    assert second.process_memory[1] >= second.process_memory[0]
+    assert second.system_memory is not None
+    assert 0 < second.system_memory[0] < second.system_memory[1]
+    assert second.system_cpu is not None
+    assert second.system_cpu[1] > 0
     assert set(second.net) == {"transmit", "receive"}
     assert set(second.disk) == {"read", "write"}
     assert second.threads

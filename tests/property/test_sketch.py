@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import math
+import zlib
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -121,6 +123,58 @@ def test_the_serialised_form_reads_back_to_the_same_quantiles(data: list[float])
     assert back.count == len(data)
     assert [back.quantile(q) for q in QUANTILES] == [sketch.quantile(q) for q in QUANTILES]
     assert len(json.dumps(form)) <= MAX_SERIALISED
+
+
+def walked_quantile(sketch: Sketch, q: float) -> float | None:
+    """The quantile by walking the buckets one by one, lowest value first (the reference)."""
+    buckets = [(-sketch.value_of(k), c) for k, c in sorted(sketch.negative.items(), reverse=True)]
+    buckets += [(0.0, sketch.zero_count)] if sketch.zero_count else []
+    buckets += [(sketch.value_of(k), c) for k, c in sorted(sketch.positive.items())]
+    total = sum(c for _, c in buckets)
+    if not total:
+        return None
+    rank, seen = math.floor(q * (total - 1)), 0
+    for value, count in buckets:
+        seen += count
+        if seen > rank:
+            return min(max(value, sketch.min), sketch.max)
+    raise AssertionError("rank past the buckets")
+
+
+def varints_by_hand(sketch: Sketch) -> bytes:
+    """The documented form, one number at a time (the reference for the serialiser)."""
+    numbers: list[int] = []
+    for bins in (sketch.positive, sketch.negative):
+        keys = sorted(bins)
+        numbers.append(len(keys))
+        for index, key in enumerate(keys):
+            step = (key * 2 if key >= 0 else -key * 2 - 1) if index == 0 else key - keys[index - 1]
+            numbers += [step, bins[key]]
+    out = bytearray()
+    for number in numbers:
+        rest = number
+        while rest >= 0x80:
+            out.append(rest & 0x7F | 0x80)
+            rest >>= 7
+        out.append(rest)
+    return bytes(out)
+
+
+@settings(max_examples=300, deadline=None)
+@given(samples, alphas, st.integers(min_value=1, max_value=20_000))
+def test_one_pass_quantiles_and_the_serialiser_equal_their_references(
+    data: list[float], alpha: float, weight: int
+) -> None:
+    """Quantiles by bisection equal the bucket walk; the form's bytes are the documented
+    varints; ``summary`` is ``quantiles`` and ``to_dict`` together."""
+    sketch = Sketch(alpha)
+    sketch.update(data)
+    sketch.add(data[0], weight)  # counts past one and two varint bytes
+    assert sketch.quantiles(QUANTILES) == [walked_quantile(sketch, q) for q in QUANTILES]
+    form = sketch.to_dict()
+    if "collapsed_below" not in form:
+        assert zlib.decompress(base64.b64decode(str(form["bins"]))) == varints_by_hand(sketch)
+    assert sketch.summary(QUANTILES) == (sketch.quantiles(QUANTILES), sketch.to_dict())
 
 
 def test_a_million_latencies_fit_in_a_small_form_and_bounded_memory() -> None:

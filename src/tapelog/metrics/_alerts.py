@@ -109,10 +109,15 @@ class Alerts:
     def evaluate(self, points: list[dict[str, Any]], now: float) -> list[Alert]:
         """Advance every state machine with one snapshot's points, taken at ``now``."""
         out: list[Alert] = []
+        if not self.rules:
+            return out
+        by_name: dict[object, list[dict[str, Any]]] = {}
+        for point in points:
+            by_name.setdefault(point.get("name"), []).append(point)
         for rule in self.rules:
             states = self._states.setdefault(_rule_key(rule), {})
             seen: set[tuple[tuple[str, object], ...]] = set()
-            for point in points:
+            for point in by_name.get(rule.metric, ()):
                 if not _matches(rule, point):
                     continue
                 value = statistic(point, rule.stat)

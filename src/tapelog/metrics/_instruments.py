@@ -29,8 +29,6 @@ import math
 import re
 import threading
 import time
-from itertools import compress, repeat
-from operator import sub
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -174,10 +172,9 @@ def _added(mine: dict[int, int], theirs: dict[int, int]) -> None:
 
 
 def _since(now: dict[int, int], before: dict[int, int]) -> dict[int, int]:
-    """The buckets' counts added since ``before`` (C loops: a reading has hundreds)."""
-    keys = list(now)
-    deltas = list(map(sub, now.values(), map(before.get, keys, repeat(0))))
-    return dict(zip(compress(keys, deltas), filter(None, deltas), strict=False))
+    """The buckets' counts added since ``before``."""
+    then = before.get
+    return {key: added for key, count in now.items() if (added := count - then(key, 0))}
 
 
 class Histogram(_Series):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import os
 import threading
 import time
@@ -46,6 +47,7 @@ _LOGGER: Final = "tapelog.metrics"
 _STOP_WAIT: Final = 2.0
 
 
+@functools.lru_cache(maxsize=256)  # a round's points share their start times
 def iso_time(time_ns: int) -> str:
     """RFC 3339 UTC with six fractional digits, as entries' timestamps."""
     seconds, nanos = divmod(time_ns, 1_000_000_000)
@@ -162,21 +164,22 @@ class Reporter:
         """Stop without a final snapshot and forget every series (for tests)."""
         self.stop(final=False)
         with self._lock:
-            registry.clear()
-            self._thread = None
-            self._stopping = False
-            self.alerts = Alerts()
-            self.alerts.configure(self.config.thresholds)
-            self._started_ns = self._interval_start_ns = time.time_ns()
-            self._last_report = time.monotonic()
-            self._seq = 0
+            self._start_afresh()
         self._maybe_start()
 
     def after_fork_in_child(self) -> None:
         """A child records its own series from scratch."""
-        registry.clear()
         self._lock = threading.RLock()
         self._wake = threading.Event()
+        self._start_afresh()
+        if self._sampler is not None:
+            self._sampler = SystemSampler()
+            self._reading = self._sampler.read()
+        self._maybe_start()
+
+    def _start_afresh(self) -> None:
+        """No series, no alert state, no thread: as just configured."""
+        registry.clear()
         self._thread = None
         self._stopping = False
         self.alerts = Alerts()
@@ -184,10 +187,6 @@ class Reporter:
         self._started_ns = self._interval_start_ns = time.time_ns()
         self._last_report = time.monotonic()
         self._seq = 0
-        if self._sampler is not None:
-            self._sampler = SystemSampler()
-            self._reading = self._sampler.read()
-        self._maybe_start()
 
     # -- collecting --------------------------------------------------------------------
 
@@ -271,12 +270,12 @@ class Reporter:
                 point["sum"] = sketch.sum
                 point["min"] = sketch.min
                 point["max"] = sketch.max
-                values = sketch.quantiles(q for _, q in _PERCENTILES)
+                values, form = sketch.summary(q for _, q in _PERCENTILES)
                 for (key, _), value in zip(_PERCENTILES, values, strict=True):
                     if value is not None:
                         point[key] = value
                 point["relative_error"] = sketch.relative_error
-                point["sketch"] = sketch.to_dict()
+                point["sketch"] = form
             elif isinstance(series, Counter):
                 interval_value, total_value = series.read(commit=commit)
                 if not cumulative and not interval_value:
@@ -330,52 +329,29 @@ class Reporter:
                 used = (now.process_cpu - before.process_cpu) / (elapsed * sampler.cpus)
                 add("process.cpu.utilization", "gauge", "1", round(max(0.0, used), 6))
             counter("process.cpu.time", "s", now.process_cpu, before.process_cpu)
-        if now.rss is not None:
-            add("process.memory.usage", "updowncounter", "By", now.rss)
-        if now.vms is not None:
-            add("process.memory.virtual", "updowncounter", "By", now.vms)
+        if now.process_memory is not None:
+            resident, virtual = now.process_memory
+            add("process.memory.usage", "updowncounter", "By", resident)
+            add("process.memory.virtual", "updowncounter", "By", virtual)
         if now.threads is not None:
             add("process.thread.count", "updowncounter", "{thread}", now.threads)
-        if (
-            now.system_busy is not None
-            and before.system_busy is not None
-            and now.system_total is not None
-            and before.system_total is not None
-        ):
-            total = now.system_total - before.system_total
+        if now.system_cpu is not None and before.system_cpu is not None:
+            total = now.system_cpu[1] - before.system_cpu[1]
             if total > 0:
-                busy = (now.system_busy - before.system_busy) / total
+                busy = (now.system_cpu[0] - before.system_cpu[0]) / total
                 add("system.cpu.utilization", "gauge", "1", round(min(1.0, max(0.0, busy)), 6))
-        if now.memory_used is not None and now.memory_total:
-            add(
-                "system.memory.usage",
-                "updowncounter",
-                "By",
-                now.memory_used,
-                **{"system.memory.state": "used"},
-            )
-            add(
-                "system.memory.utilization",
-                "gauge",
-                "1",
-                round(now.memory_used / now.memory_total, 6),
-            )
-        for direction, value in now.net.items():
-            counter(
-                "system.network.io",
-                "By",
-                value,
-                before.net.get(direction, value),
-                **{"network.io.direction": direction},
-            )
-        for direction, value in now.disk.items():
-            counter(
-                "system.disk.io",
-                "By",
-                value,
-                before.disk.get(direction, value),
-                **{"disk.io.direction": direction},
-            )
+        if now.system_memory is not None and now.system_memory[1]:
+            used, total_memory = now.system_memory
+            state = {"system.memory.state": "used"}
+            add("system.memory.usage", "updowncounter", "By", used, **state)
+            add("system.memory.utilization", "gauge", "1", round(used / total_memory, 6))
+        for name, attribute, values, before_values in (
+            ("system.network.io", "network.io.direction", now.net, before.net),
+            ("system.disk.io", "disk.io.direction", now.disk, before.disk),
+        ):
+            for direction, value in values.items():
+                then = before_values.get(direction, value)
+                counter(name, "By", value, then, **{attribute: direction})
         return points
 
 

@@ -29,11 +29,16 @@ from __future__ import annotations
 import base64
 import math
 import zlib
-from typing import TYPE_CHECKING, Final
+from bisect import bisect_right
+from itertools import accumulate
+from typing import TYPE_CHECKING, Final, TypeAlias
 
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
+
+_Layout: TypeAlias = "tuple[list[int], list[int], list[int], list[int]]"
+"""Negative keys (most negative value first) and their counts, positive keys and counts."""
 
 
 __all__ = ["DEFAULT_RELATIVE_ERROR", "MAX_SERIALISED", "Sketch", "log2_multiplier", "multiplier"]
@@ -94,18 +99,21 @@ def _unzigzag(number: int) -> int:
     return number // 2 if not number & 1 else -(number + 1) // 2
 
 
-def _encode(bins: Mapping[int, int], out: bytearray) -> None:
-    _put_varint(out, len(bins))
+def _encode(keys: Sequence[int], counts: Sequence[int], out: bytearray) -> None:
+    """One set of buckets (ascending keys) as varints.
+
+    How many, the first key (zigzag), its count, then the gap to each next key and its count.
+    """
+    _put_varint(out, len(keys))
     previous: int | None = None
     append = out.append
-    for key in sorted(bins):
+    for key, count in zip(keys, counts, strict=True):
         if previous is None:
             _put_varint(out, _zigzag(key))
         elif (gap := key - previous) < _ONE_BYTE:  # the common case: neighbouring buckets
             append(gap)
         else:
             _put_varint(out, gap)
-        count = bins[key]
         if count < _ONE_BYTE:
             append(count)
         elif count < _TWO_BYTES:
@@ -124,6 +132,14 @@ def _decode(numbers: Iterator[int]) -> dict[int, int]:
         key = _unzigzag(step) if index == 0 else key + step
         bins[key] = next(numbers)
     return bins
+
+
+def _blob(layout: _Layout) -> str:
+    down, down_counts, up, up_counts = layout
+    raw = bytearray()
+    _encode(up, up_counts, raw)
+    _encode(down[::-1], down_counts[::-1], raw)
+    return base64.b64encode(zlib.compress(raw, 9)).decode("ascii")
 
 
 class Sketch:
@@ -222,42 +238,47 @@ class Sketch:
         return self.quantiles((q,))[0]
 
     def quantiles(self, qs: Iterable[float]) -> list[float | None]:
-        """Several quantiles in one walk over the buckets (each as ``quantile``)."""
+        """Several quantiles in one pass over the buckets (each as ``quantile``)."""
+        return self._quantiles(qs, self._layout())
+
+    def summary(self, qs: Iterable[float]) -> tuple[list[float | None], dict[str, object]]:
+        """``quantiles(qs)`` and ``to_dict()``, sorting the buckets once for both."""
+        layout = self._layout()
+        return self._quantiles(qs, layout), self._form(layout)
+
+    def _layout(self) -> _Layout:
+        negative, positive = self.negative, self.positive
+        down = sorted(negative, reverse=True)  # the most negative values sit in the highest keys
+        up = sorted(positive)
+        return down, list(map(negative.__getitem__, down)), up, list(map(positive.__getitem__, up))
+
+    def _quantiles(self, qs: Iterable[float], layout: _Layout) -> list[float | None]:
         wanted = list(qs)
         for q in wanted:
             if not 0.0 <= q <= 1.0:
                 raise ValueError(f"a quantile is between 0 and 1, not {q!r}")
-        total = self.zero_count + sum(self.positive.values()) + sum(self.negative.values())
+        down, down_counts, up, up_counts = layout
+        zero = [self.zero_count] if self.zero_count else []
+        # Counts of every bucket, lowest value first, summed: the bucket holding rank r is
+        # the first whose running count exceeds r (a bisection, not a walk).
+        running = list(accumulate(down_counts + zero + up_counts))
+        total = running[-1] if running else 0
         if total == 0:
             return [None] * len(wanted)
-        order = sorted(range(len(wanted)), key=lambda i: wanted[i])
-        ranks = [math.floor(wanted[i] * (total - 1)) for i in order]
-        answers: list[float | None] = [None] * len(wanted)
+        first_up = len(down) + len(zero)
         clamp = self.min <= self.max
-        position = 0
-        seen = 0
-        for sign, key, count in self._ascending():
-            seen += count
-            if seen <= ranks[position]:
-                continue
-            value = sign * self.value_of(key) if sign else 0.0
-            while position < len(ranks) and seen > ranks[position]:
-                # The true quantile lies between the extremes: clamping only brings it closer.
-                answers[order[position]] = min(max(value, self.min), self.max) if clamp else value
-                position += 1
-            if position == len(ranks):
-                break
+        answers: list[float | None] = []
+        for q in wanted:
+            index = bisect_right(running, math.floor(q * (total - 1)))
+            if index < len(down):
+                value = -self.value_of(down[index])
+            elif index < first_up:
+                value = 0.0
+            else:
+                value = self.value_of(up[index - first_up])
+            # The true quantile lies between the extremes: clamping only brings it closer.
+            answers.append(min(max(value, self.min), self.max) if clamp else value)
         return answers
-
-    def _ascending(self) -> Iterator[tuple[int, int, int]]:
-        """``(sign, key, count)`` of every bucket, lowest value first (sign 0: zero)."""
-        negative, positive = self.negative, self.positive
-        for key in sorted(negative, reverse=True):
-            yield -1, key, negative[key]
-        if self.zero_count:
-            yield 0, 0, self.zero_count
-        for key in sorted(positive):
-            yield 1, key, positive[key]
 
     @property
     def bins(self) -> int:
@@ -266,21 +287,18 @@ class Sketch:
 
     # -- serialising -------------------------------------------------------------------
 
-    def _blob(self) -> str:
-        raw = bytearray()
-        _encode(self.positive, raw)
-        _encode(self.negative, raw)
-        return base64.b64encode(zlib.compress(bytes(raw), 9)).decode("ascii")
-
     def to_dict(self) -> dict[str, object]:
         """The buckets in a small JSON-ready form; ``from_dict`` reads it back.
 
         Folds the lowest buckets if the form would exceed ``MAX_SERIALISED`` bytes.
         """
-        blob = self._blob()
+        return self._form(self._layout())
+
+    def _form(self, layout: _Layout) -> dict[str, object]:
+        blob = _blob(layout)
         while len(blob) > MAX_SERIALISED - _OTHER_KEYS and self.bins > 1:
             self._collapse_lowest(max(1, self.bins // 8))
-            blob = self._blob()
+            blob = _blob(self._layout())
         out: dict[str, object] = {
             "mapping": "logarithmic",
             "relative_error": self.relative_error,

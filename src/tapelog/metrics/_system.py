@@ -48,25 +48,25 @@ def _cpus() -> int:
 
 @dataclass(slots=True)
 class Reading:
-    """One set of cumulative readings at ``wall`` (monotonic seconds)."""
+    """One set of cumulative readings at ``wall`` (monotonic seconds); None: not known."""
 
     wall: float
+    source: str = "psutil"
     process_cpu: float | None = None
     """Seconds of CPU (user + system) this process used."""
-    system_busy: float | None = None
-    """Seconds all CPUs were busy, and in total (for utilisation)."""
-    system_total: float | None = None
-    rss: int | None = None
-    vms: int | None = None
+    process_memory: tuple[int, int] | None = None
+    """Bytes resident and virtual."""
     threads: int | None = None
-    memory_used: int | None = None
-    memory_total: int | None = None
+    system_cpu: tuple[float, float] | None = None
+    """Seconds all CPUs were busy, and in total (for utilisation)."""
+    system_memory: tuple[int, int] | None = None
+    """Bytes in use (total less available), and in total."""
     net: dict[str, int] = field(default_factory=dict[str, int])
     """``transmit`` and ``receive`` bytes, all interfaces."""
     disk: dict[str, int] = field(default_factory=dict[str, int])
     """``read`` and ``write`` bytes, all disks."""
     peak_rss: int | None = None
-    source: str = "psutil"
+    """Without psutil or /proc: the peak resident size, all that is known."""
 
 
 class SystemSampler:
@@ -95,7 +95,7 @@ class SystemSampler:
             times = process.cpu_times()
             reading.process_cpu = times.user + times.system
             memory = process.memory_info()
-            reading.rss, reading.vms = memory.rss, memory.vms
+            reading.process_memory = (memory.rss, memory.vms)
             reading.threads = process.num_threads()
         with contextlib.suppress(Exception):
             cpu = psutil.cpu_times()
@@ -103,11 +103,10 @@ class SystemSampler:
             total = sum(cpu)
             # guest time is already counted in user time on Linux
             total -= getattr(cpu, "guest", 0.0) + getattr(cpu, "guest_nice", 0.0)
-            reading.system_busy, reading.system_total = total - idle, total
+            reading.system_cpu = (total - idle, total)
         with contextlib.suppress(Exception):
             memory = psutil.virtual_memory()
-            reading.memory_total = memory.total
-            reading.memory_used = memory.total - memory.available
+            reading.system_memory = (memory.total - memory.available, memory.total)
         with contextlib.suppress(Exception):
             net = psutil.net_io_counters()
             if net is not None:
@@ -125,8 +124,7 @@ class SystemSampler:
         with contextlib.suppress(OSError, ValueError, IndexError):
             with Path("/proc/self/statm").open("rb") as file:
                 parts = file.read().split()
-            reading.vms = int(parts[0]) * self._page
-            reading.rss = int(parts[1]) * self._page
+            reading.process_memory = (int(parts[1]) * self._page, int(parts[0]) * self._page)
         with contextlib.suppress(OSError, ValueError, IndexError):
             with Path("/proc/self/stat").open("rb") as file:
                 stat = file.read()
@@ -140,15 +138,14 @@ class SystemSampler:
             # user nice system idle iowait irq softirq steal guest guest_nice
             total = sum(ticks[:8])
             idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # noqa: PLR2004
-            reading.system_busy, reading.system_total = (total - idle) / hz, total / hz
+            reading.system_cpu = ((total - idle) / hz, total / hz)
         with contextlib.suppress(OSError, ValueError, KeyError):
             info: dict[str, int] = {}
             with Path("/proc/meminfo").open("rb") as file:
                 for line in file:
                     key, _, rest = line.partition(b":")
                     info[key.decode()] = int(rest.split()[0]) * 1024
-            reading.memory_total = info["MemTotal"]
-            reading.memory_used = info["MemTotal"] - info["MemAvailable"]
+            reading.system_memory = (info["MemTotal"] - info["MemAvailable"], info["MemTotal"])
         with contextlib.suppress(OSError, ValueError, IndexError):
             sent = received = 0
             with Path("/proc/net/dev").open("rb") as file:
