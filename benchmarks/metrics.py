@@ -37,6 +37,7 @@ def once(body: Callable[[list[float]], None], values: list[float]) -> float:
 def rows(n: int, repeats: int) -> tuple[list[dict[str, Any]], float]:
     import tapelog
     from tapelog import metrics
+
     tapelog.configure({"sinks": [], "metrics": {"enabled": False}})
     rng = random.Random(7)
     values = [rng.lognormvariate(-5, 1) for _ in range(n)]
