@@ -1,0 +1,56 @@
+"""The audit format does not move: files sealed by an earlier tapelog still verify, and
+today's writer seals the same entries into the same bytes.
+
+``data/audit_sha256.jsonl`` and ``data/audit_hmac.jsonl`` (key ``fixture-key``) were
+written by the file sink before sealing was rewritten for speed (per-line rendering,
+precomputed HMAC states); they hold a trade entry, a line with non-ASCII text and a line
+separator, and the chain's opening and closing records.
+"""
+
+from __future__ import annotations
+
+import hmac
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tapelog.audit import AuditKey, verify
+from tapelog.audit._chain import AuditWriter, hmac_sha256
+from tapelog.formats import JsonFormat
+
+
+DATA = Path(__file__).parent / "data"
+KEY = AuditKey(b"fixture-key")
+
+
+@pytest.mark.parametrize("name", ["audit_sha256.jsonl", "audit_hmac.jsonl"])
+def test_files_sealed_by_the_earlier_writer_verify(name: str) -> None:
+    report = verify([DATA / name], keys=[KEY])
+    assert report.ok, [str(problem) for problem in report.problems]
+    assert report.entries == 6
+    assert report.chains == 1
+
+
+@pytest.mark.parametrize(("name", "key"), [("audit_sha256.jsonl", None), ("audit_hmac.jsonl", KEY)])
+def test_todays_writer_seals_the_same_entries_into_the_same_bytes(
+    name: str, key: AuditKey | None, tmp_path: Path
+) -> None:
+    lines = (DATA / name).read_bytes().splitlines(keepends=True)
+    records: list[dict[str, Any]] = [orjson.loads(line) for line in lines]
+    writer = AuditWriter(tmp_path / name, key, writer=records[0]["audit"]["writer"])
+    # The fixture's own opening record is among the entries.
+    writer._opened = True  # pyright: ignore[reportPrivateUsage]
+    entries = [{k: v for k, v in record.items() if k != "audit"} for record in records]
+    sealed = writer.seal(entries, JsonFormat())
+    assert bytes(sealed) == b"".join(lines)
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.binary(min_size=1, max_size=200), data=st.binary(max_size=2000))
+def test_the_precomputed_hmac_equals_the_standard_one(key: bytes, data: bytes) -> None:
+    expected = hmac.new(key, data, "sha256").hexdigest().encode()
+    assert hmac_sha256(key)(data) == expected
