@@ -23,21 +23,21 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import hmac
 import operator
 import re
+from binascii import hexlify
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, cast, final
 
 import orjson
 
-from tapelog.audit._chain import AUDIT_LOGGER, GENESIS, AuditKey
+from tapelog.audit._chain import AUDIT_LOGGER, GENESIS, AuditKey, hmac_sha256
 from tapelog.retention._reader import compression_of, open_decompressed
 
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
 
 __all__ = ["KINDS", "Problem", "Report", "verify"]
@@ -192,7 +192,53 @@ _SEQ: Final = b',"audit":{"seq":'
 _GENESIS: Final = GENESIS.encode()
 
 
+_PREV: Final = b',"prev":"'
+_AUDIT_LOGGER: Final = b',"logger":"' + AUDIT_LOGGER.encode() + b'"'
+_BLOCK: Final = 1 << 16
+
+
+def _no_key(data: bytes) -> bytes:  # pragma: no cover - a marker, never called
+    return data
+
+
+_NO_KEY: Final = _no_key
+"""The HMAC of a writer whose key was not given: its lines are taken at their word."""
+# A writer's name and how its lines are hashed: None for SHA-256, else its HMAC.
+_Tail = tuple[str, "Callable[[bytes], bytes] | None"]
+
 _first: Callable[[_Item], int] = operator.itemgetter(0)
+
+
+def _blocks(data: bytes) -> Iterator[list[bytes]]:
+    """The lines of ``data``, a block of about a megabyte at a time.
+
+    What follows the last newline is not a line (a torn end). Splitting block by block
+    keeps the lines of one block in memory at a time, which measured faster than splitting
+    a whole file at once (fewer fresh pages, warmer caches).
+    """
+    start = 0
+    size = len(data)
+    while start < size:
+        end = data.find(b"\n", start + _BLOCK) if start + _BLOCK < size else -1
+        if end < 0:
+            end = data.rfind(b"\n", start)
+            if end < 0:
+                return
+        yield data[start:end].split(b"\n")
+        start = end + 1
+
+
+def _record_of(line: bytes) -> dict[str, Any] | None:
+    """A line of the chain's own (logger ``tapelog.audit``), parsed; else None."""
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(value, dict):
+        fields = cast("dict[str, Any]", value)
+        if fields.get("logger") == AUDIT_LOGGER:
+            return fields
+    return None
 
 
 def _event(item: _Item) -> str | None:
@@ -204,6 +250,7 @@ def _event(item: _Item) -> str | None:
 class _Verifier:
     def __init__(self, keys: Sequence[AuditKey], checkpoints: Sequence[dict[str, Any]]) -> None:
         self.keys = {key.key_id: key.key for key in keys}
+        self.macs: dict[bytes, Callable[[bytes], bytes]] = {}
         self.report = Report()
         self.names: list[str] = []
         self.sizes: list[int] = []
@@ -221,8 +268,8 @@ class _Verifier:
         name = self.names[file] if isinstance(file, int) else file
         self.report.problems.append(Problem(kind, name, line, detail, writer))
 
-    def _tail(self, tail: bytes, index: int, number: int) -> tuple[str, bytes | None] | None:
-        """Read ``,"alg":...,"writer":"..."``: the writer, and the key (None: plain)."""
+    def _tail(self, tail: bytes, index: int, number: int) -> _Tail | None:
+        """Read ``,"alg":...,"writer":"..."``: the writer, and its HMAC (None: plain)."""
         match = _TAIL.fullmatch(tail)
         if match is None:
             return None
@@ -242,109 +289,118 @@ class _Verifier:
                     f"sealed with key_id {shown}, and no such key was given",
                     writer,
                 )
-            return writer, b""  # no key: the hash cannot be checked
-        return writer, key
+            return writer, _NO_KEY  # the hash cannot be checked
+        mac = self.macs.get(key)
+        if mac is None:
+            mac = self.macs[key] = hmac_sha256(key)
+        return writer, mac
 
     def read(self, path: Path, data: bytes, *, named: bool) -> None:
         index = len(self.names)
         self.names.append(str(path))
         self.sizes.append(len(data))
-        lines = data.split(b"\n")
-        torn = lines.pop()  # after the last newline: empty unless the file was cut
-        unsealed: list[int] = []
+        unsealed: list[tuple[int, bytes]] = []
         chains = self.chains
         records = self.records
         sha256 = hashlib.sha256
         audit_event = b'"event":"audit.'
-        audit_logger = b'"logger":"' + AUDIT_LOGGER.encode() + b'"'
         # The tail of the seal is the same on every line of one writer: parse it once.
-        last_tail = b""
-        parsed_tail: tuple[str, bytes | None] | None = None
+        # ``known`` is that tail with the hash mark after it: one comparison a line.
+        known = b""
+        parsed_tail: _Tail | None = None
         chain: list[_Item] = []
         sealed = 0
-        tail_len = 0
-        prev_mark = b',"prev":"'
-        for number, line in enumerate(lines, 1):
-            mark = len(line) - 76  # where ',"hash":"' must start: 64 digits and '"}}' follow
-            if mark < 0 or not line.startswith(b',"hash":"', mark) or not line.endswith(b'"}}'):
-                unsealed.append(number)
-                continue
-            comma = mark - tail_len - 73  # where ',"prev":"' starts if the tail is as before
-            if not (
-                tail_len
-                and comma > 0
-                and line.startswith(last_tail, mark - tail_len)
-                and line.startswith(prev_mark, comma)
-            ):
-                # A new writer (or a damaged line): find the seal's parts the long way.
-                start = line.rfind(_SEQ, 0, mark)
-                comma = line.find(b",", start + 16, mark) if start >= 0 else -1
-                if (
-                    comma < 0
-                    or mark < comma + 74
-                    or not line.startswith(prev_mark, comma)
-                    or line[comma + 73] != 34  # noqa: PLR2004 - the closing quote
+        skip = 76  # from the end of ``known`` back to the comma before ``"prev"``
+        number = 0
+        for lines in _blocks(data):
+            for line in lines:
+                number += 1
+                mark = len(line) - 76  # ',"hash":"' starts here: 64 digits and '"}}' follow
+                comma = mark - skip  # where ',"prev":"' starts if the tail is as before
+                # Slices compared, not startswith(x, offset): measured three times cheaper.
+                if not (
+                    comma > 0
+                    and line[comma + 73 : mark + 9] == known
+                    and line[-3:] == b'"}}'
+                    and line[comma : comma + 9] == _PREV
                 ):
-                    unsealed.append(number)
-                    continue
-                last_tail = line[comma + 73 : mark]
-                tail_len = len(last_tail)
-                parsed_tail = self._tail(last_tail[1:], index, number)
-                if parsed_tail is not None:
+                    # A new writer (or a damaged line): find the seal's parts the long way.
+                    found = self._seal_of(line, index, number)
+                    if found is None:
+                        unsealed.append((number, line))
+                        continue
+                    comma, known, parsed_tail = found
+                    skip = len(known) + 64
+                    if parsed_tail is None:
+                        unsealed.append((number, line))
+                        known = b""
+                        continue
                     chain = chains.setdefault(parsed_tail[0], [])
-            if parsed_tail is None:
-                unsealed.append(number)
-                tail_len = 0
-                continue
-            start = line.rfind(_SEQ, 0, comma)
-            try:
-                seq = int(line[start + 16 : comma]) if start >= 0 else -1
-            except ValueError:
-                seq = -1
-            if seq < 0:
-                unsealed.append(number)
-                continue
-            head = line[:mark]
-            key = parsed_tail[1]
-            if key is None:
-                claimed = sha256(head).hexdigest().encode()
-            elif key:
-                claimed = hmac.digest(key, head, "sha256").hex().encode()
-            else:  # wrong key, reported once per writer: take the line's word for it
-                claimed = line[mark + 9 : mark + 73]
-            if not line.startswith(claimed, mark + 9):
-                claimed = line[mark + 9 : mark + 73]
-                self.problem(
-                    "edited", index, number, "the line does not give its hash", parsed_tail[0]
-                )
-            sealed += 1
-            record = None
-            if line.find(audit_logger, 0, 200) >= 0 and audit_event in head:
+                elif parsed_tail is None:  # no writer yet (``known`` is empty)
+                    unsealed.append((number, line))
+                    continue
+                colon = line.rfind(b":", max(comma - 24, 0), comma)
                 try:
-                    value = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    value = None
-                if isinstance(value, dict):
-                    fields = cast("dict[str, Any]", value)
-                    if fields.get("logger") == AUDIT_LOGGER:
-                        record = fields
-            item: _Item = (seq, index, number, line[comma + 9 : comma + 73], claimed, record)
-            chain.append(item)
-            if record is not None:
-                records.append(item)
+                    seq = int(line[colon + 1 : comma])
+                except ValueError:
+                    seq = -1
+                if seq < 0 or line[colon - 15 : colon + 1] != _SEQ:
+                    unsealed.append((number, line))
+                    continue
+                head = line[:mark]
+                claimed = line[mark + 9 : mark + 73]
+                keyed = parsed_tail[1]
+                if keyed is None:
+                    digest = hexlify(sha256(head).digest())
+                elif keyed is _NO_KEY:  # reported once per writer: take the line's word
+                    digest = claimed
+                else:
+                    digest = keyed(head)
+                if digest != claimed:
+                    self.problem(
+                        "edited", index, number, "the line does not give its hash", parsed_tail[0]
+                    )
+                sealed += 1
+                record = None
+                # The chain's own records: logger tapelog.audit, right after the timestamp
+                # and level ``info`` it writes them with.
+                if line[57:82] == _AUDIT_LOGGER and audit_event in head:
+                    record = _record_of(line)
+                item: _Item = (seq, index, number, line[comma + 9 : comma + 73], claimed, record)
+                chain.append(item)
+                if record is not None:
+                    records.append(item)
         self.report.entries += sealed
-        if torn:
-            self.problem("truncated", index, len(lines) + 1, "the last line is cut (no newline)")
+        if data and not data.endswith(b"\n"):
+            self.problem("truncated", index, number + 1, "the last line is cut (no newline)")
         if sealed == 0:
             if named or unsealed:
                 self.problem("unsealed", index, None, "no line of this file is sealed")
             return
-        for number in unsealed:
-            line = lines[number - 1]
+        for number, line in unsealed:
             if b'"hash"' in line or b'"audit"' in line:
                 self.problem("edited", index, number, "the line's seal is damaged")
             else:
                 self.problem("inserted", index, number, "a line without a seal")
+
+    def _seal_of(
+        self, line: bytes, index: int, number: int
+    ) -> tuple[int, bytes, _Tail | None] | None:
+        """Where a line's seal is, the long way: ``(comma before "prev", known, tail)``."""
+        mark = len(line) - 76
+        if mark < 0 or not line.startswith(_HASH_MARK, mark) or not line.endswith(b'"}}'):
+            return None
+        start = line.rfind(_SEQ, 0, mark)
+        comma = line.find(b",", start + 16, mark) if start >= 0 else -1
+        if (
+            comma < 0
+            or mark < comma + 74
+            or not line.startswith(_PREV, comma)
+            or line[comma + 73] != 34  # noqa: PLR2004 - the closing quote
+        ):
+            return None
+        tail = line[comma + 73 : mark]
+        return comma, tail + _HASH_MARK, self._tail(tail[1:], index, number)
 
     # -- the chains -----------------------------------------------------------------------
 
