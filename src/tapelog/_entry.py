@@ -16,7 +16,7 @@ import traceback
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
-from tapelog._event import LEVEL, LOGGER, MESSAGE, TIME
+from tapelog._event import LEVEL, LOGGER, MESSAGE, TIME, Deferred
 from tapelog._levels import LEVEL_NAMES, level_name
 from tapelog._otel import trace_fields
 from tapelog.errors._capture import finish, snapshot, type_name
@@ -538,7 +538,10 @@ class EntryBuilder:
         """Any record: an exception, call-site facts, reserved or unusual keys."""
         time_ns, level, name, message, fields, bound, context, exc, meta = record
         if type(message) is not str:  # the API says str; a stray object still logs
-            message = str(clean_value(message, None))
+            if isinstance(message, Deferred):  # a domain API's entry, finished here (#14)
+                message, meta = message.finish(meta)
+            else:
+                message = str(clean_value(message, None))
         second, rest = divmod(time_ns, 1_000_000_000)
         logger = self._logger_names.get(name) or self._logger_name(name)
         message = self._redact(message)

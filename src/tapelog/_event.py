@@ -30,6 +30,7 @@ __all__ = [
     "META",
     "OPTIONAL_FIELDS",
     "TIME",
+    "Deferred",
     "ExcInfo",
     "Record",
     "make_record",
@@ -50,6 +51,23 @@ Record: TypeAlias = tuple[
     "Mapping[str, object] | None",  # 8 meta: call-site facts and domain objects, or None
 ]
 """What one call leaves in the queue. Built on the caller's thread, read on the worker's."""
+
+class Deferred(tuple[object, ...]):
+    """A message finished on the worker: a domain API's facts, taken at the call.
+
+    ``Deferred((finish, *facts))`` goes in a record's message slot; the entry builder
+    calls ``finish(facts_tuple, meta)`` and gets the message text and the record's meta
+    with its domain objects (``trade``...) in place. The caller pays for one tuple; the
+    text, the nested object and every number's formatting are the worker's work.
+    """
+
+    __slots__ = ()
+
+    def finish(self, meta: Mapping[str, object] | None) -> tuple[str, Mapping[str, object] | None]:
+        """The message and the meta to build the entry with."""
+        finish = self[0]
+        return finish(self, meta)  # type: ignore[operator, no-any-return]
+
 
 CORE_FIELDS: Final = ("timestamp", "level", "logger", "message")
 """The keys every entry starts with, in this order."""

@@ -12,14 +12,25 @@ import threading
 import time
 from collections import deque
 from decimal import Context, Decimal
-from typing import TYPE_CHECKING, Final, final
+from typing import TYPE_CHECKING, Final, cast, final
 
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 
-__all__ = ["AVG", "EXACT", "ZERO", "OrderBook", "OrderState"]
+__all__ = [
+    "AVG",
+    "EXACT",
+    "HEAD_KEYS",
+    "ZERO",
+    "Head",
+    "OrderBook",
+    "OrderState",
+    "average",
+    "head_object",
+    "leaves",
+]
 
 #: Sums and products of quantities and prices: wide enough never to round.
 EXACT: Final = Context(prec=200)
@@ -30,57 +41,103 @@ ZERO: Final = Decimal(0)
 LIVE_STATUSES: Final = frozenset({"pending_new", "new", "partially_filled"})
 
 
+# The order's standing facts, as the ``trade`` object shows them, in this order; the
+# optional ones (None) are left out. A tuple, so an event can carry it to the worker.
+HEAD_KEYS: Final = (
+    "cl_ord_id",
+    "orig_cl_ord_id",
+    "order_id",
+    "symbol",
+    "side",
+    "ord_type",
+    "time_in_force",
+    "order_qty",
+    "price",
+    "stop_px",
+    "account",
+)
+Head = tuple[
+    str,
+    str | None,
+    str | None,
+    str,
+    str,
+    str,
+    str,
+    Decimal,
+    "Decimal | None",
+    "Decimal | None",
+    str | None,
+]
+
+
+def head_object(head: Head) -> dict[str, object]:
+    """The ``trade`` object's first keys, from a head tuple."""
+    return {key: value for key, value in zip(HEAD_KEYS, head, strict=True) if value is not None}
+
+
+def average(notional: Decimal, cum_qty: Decimal) -> Decimal:
+    """The volume-weighted average price: exact within 34 digits, else half-even."""
+    return AVG.divide(notional, cum_qty) if cum_qty else ZERO
+
+
+def leaves(order_qty: Decimal, cum_qty: Decimal, live: bool) -> Decimal:
+    """What is still open: ``order_qty - cum_qty`` while live, 0 once terminal."""
+    if not live:
+        return ZERO
+    return max(EXACT.subtract(order_qty, cum_qty), ZERO)
+
+
 @final
 class OrderState:
-    """What the logger knows about one order; read and changed under the book's lock."""
+    """What the logger knows about one order; read and changed under the book's lock.
+
+    ``head`` holds the standing facts (``HEAD_KEYS``), rebuilt when a replace changes
+    them, so an event hands them to the worker as one tuple. ``avg_px`` is derived from
+    ``notional`` and ``cum_qty`` when it is read (on the worker, for entries).
+    """
 
     __slots__ = (
-        "account",
-        "avg_px",
-        "cl_ord_id",
         "cum_qty",
         "currency",
         "exec_ids",
+        "head",
         "notional",
         "ord_status",
-        "ord_type",
-        "order_id",
         "order_qty",
-        "orig_cl_ord_id",
-        "price",
-        "side",
-        "stop_px",
-        "symbol",
-        "time_in_force",
     )
 
-    def __init__(  # noqa: PLR0917 - the order's defining facts, in FIX order
-        self,
-        cl_ord_id: str,
-        symbol: str,
-        side: str,
-        order_qty: Decimal,
-        price: Decimal | None,
-        ord_type: str,
-        time_in_force: str,
-    ) -> None:
-        self.cl_ord_id = cl_ord_id
-        self.orig_cl_ord_id: str | None = None
-        self.order_id: str | None = None
-        self.symbol = symbol
-        self.side = side
-        self.order_qty = order_qty
-        self.price = price
-        self.stop_px: Decimal | None = None
-        self.ord_type = ord_type
-        self.time_in_force = time_in_force
-        self.currency: str | None = None
-        self.account: str | None = None
+    def __init__(self, head: Head, currency: str | None) -> None:
+        self.head = head
+        self.order_qty = head[7]
+        self.currency = currency
         self.cum_qty = ZERO
         self.notional = ZERO
-        self.avg_px = ZERO
         self.ord_status = "new"
         self.exec_ids: set[str] | None = None  # made at the first fill: most orders have few
+
+    @property
+    def cl_ord_id(self) -> str:
+        """The order's current id."""
+        return self.head[0]
+
+    @property
+    def orig_cl_ord_id(self) -> str | None:
+        """The id it replaced, if any."""
+        return self.head[1]
+
+    def replaced(
+        self, cl_ord_id: str, orig_cl_ord_id: str, qty: Decimal | None, px: Decimal | None
+    ) -> None:
+        """The order goes on as ``cl_ord_id``, maybe with a new quantity or price."""
+        head = list(self.head)
+        head[0] = cl_ord_id
+        head[1] = orig_cl_ord_id
+        if qty is not None:
+            head[7] = self.order_qty = qty
+        if px is not None:
+            head[8] = px
+        self.head = cast("Head", tuple(head))
 
     @property
     def terminal(self) -> bool:
@@ -90,47 +147,29 @@ class OrderState:
     @property
     def leaves_qty(self) -> Decimal:
         """What is still open: ``order_qty - cum_qty`` while live, 0 once terminal."""
-        if self.terminal:
-            return ZERO
-        return max(EXACT.subtract(self.order_qty, self.cum_qty), ZERO)
+        return leaves(self.order_qty, self.cum_qty, self.ord_status in LIVE_STATUSES)
+
+    @property
+    def avg_px(self) -> Decimal:
+        """The volume-weighted average price of the fills so far (0 before any)."""
+        return average(self.notional, self.cum_qty)
 
     def seen(self, exec_id: str) -> bool:
         """Whether this execution was already applied to the order."""
         return self.exec_ids is not None and exec_id in self.exec_ids
 
     def apply_fill(self, exec_id: str, qty: Decimal, px: Decimal) -> None:
-        """Add an execution to ``cum_qty`` and the volume-weighted ``avg_px``."""
+        """Add an execution to ``cum_qty`` and to the notional behind ``avg_px``."""
         if self.exec_ids is None:
             self.exec_ids = {exec_id}
         else:
             self.exec_ids.add(exec_id)
         self.cum_qty = EXACT.add(self.cum_qty, qty)
         self.notional = EXACT.add(self.notional, EXACT.multiply(qty, px))
-        self.avg_px = AVG.divide(self.notional, self.cum_qty)
-
-    def head(self) -> dict[str, object]:
-        """The order's standing facts, in the order an entry shows them."""
-        trade: dict[str, object] = {"cl_ord_id": self.cl_ord_id}
-        if self.orig_cl_ord_id is not None:
-            trade["orig_cl_ord_id"] = self.orig_cl_ord_id
-        if self.order_id is not None:
-            trade["order_id"] = self.order_id
-        trade["symbol"] = self.symbol
-        trade["side"] = self.side
-        trade["ord_type"] = self.ord_type
-        trade["time_in_force"] = self.time_in_force
-        trade["order_qty"] = self.order_qty
-        if self.price is not None:
-            trade["price"] = self.price
-        if self.stop_px is not None:
-            trade["stop_px"] = self.stop_px
-        if self.account is not None:
-            trade["account"] = self.account
-        return trade
 
     def snapshot(self) -> dict[str, object]:
         """The order now, as a ``trade`` object (Decimals still Decimals)."""
-        trade = self.head()
+        trade = head_object(self.head)
         trade["ord_status"] = self.ord_status
         trade["cum_qty"] = self.cum_qty
         trade["leaves_qty"] = self.leaves_qty

@@ -8,7 +8,10 @@ whose ``trade`` object holds the FIX facts, ``cum_qty``, ``leaves_qty``, ``avg_p
 after the end, an overfill, a repeated ``exec_id``) never raises: the event is written as
 given, followed by one ``order.lifecycle_violation`` entry at error level naming the rule.
 
-Decimals go into the queue as they are; the worker writes them with ``format(d, "f")``.
+The two frequent events (``order_placed``, ``order_filled``) hand the worker a tuple of
+the facts and the order's state as it is after the event (a :class:`Deferred`): the
+message, the ``trade`` object, the average price and every Decimal's text are made on the
+worker. The rarer ones build their object on the caller, as a lifecycle violation does.
 """
 
 from __future__ import annotations
@@ -16,10 +19,21 @@ from __future__ import annotations
 import threading
 from decimal import Decimal
 from time import time_ns
-from typing import TYPE_CHECKING, Final, final
+from typing import TYPE_CHECKING, Final, cast, final
 
+from tapelog._event import Deferred
 from tapelog._levels import ERROR, INFO, WARNING
-from tapelog.trading._orders import EXACT, ZERO, OrderBook, OrderState
+from tapelog.trading._orders import (
+    EXACT,
+    LIVE_STATUSES,
+    ZERO,
+    Head,
+    OrderBook,
+    OrderState,
+    average,
+    head_object,
+    leaves,
+)
 from tapelog.trading._values import (
     OrderValidationError,
     currency_of,
@@ -34,6 +48,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from tapelog._logger import Logger
+
+    Finished = tuple[str, "Mapping[str, object] | None"]
 
 
 __all__ = ["TradeLogger", "get_trade_logger"]
@@ -57,6 +73,138 @@ def _shown(value: object) -> object:
     if value is None or isinstance(value, (str, bool, int)):
         return value
     return repr(value)
+
+
+def _when(value: object, now: int) -> str | int:
+    """``transact_time`` checked on the caller; when not given, the call's nanoseconds.
+
+    Nanoseconds are formatted on the worker (see ``_close``).
+    """
+    return now if value is None else time_of("transact_time", value, now)
+
+
+def _with_trade(
+    meta: Mapping[str, object] | None, trade: dict[str, object]
+) -> Mapping[str, object]:
+    """The record's meta with the finished ``trade`` object in place."""
+    return {**meta, "trade": trade} if meta else {"trade": trade}
+
+
+def _close(
+    trade: dict[str, object],
+    when: str | int,
+    currency: str | None = None,
+    text: str | None = None,
+    lossy: bool = False,
+) -> dict[str, object]:
+    """Add ``currency``, ``transact_time``, ``text`` and ``lossy_input`` (when set)."""
+    if currency is not None:
+        trade["currency"] = currency
+    trade["transact_time"] = when if type(when) is str else time_of("transact_time", when, 0)
+    if text is not None:
+        trade["text"] = text
+    if lossy:
+        trade["lossy_input"] = True
+    return trade
+
+
+def _finish_placed(facts: Deferred, meta: Mapping[str, object] | None) -> Finished:
+    """``order.placed``, on the worker: facts are (finish, head, currency, when, text, lossy)."""
+    _, head, currency, when, text, lossy = cast(
+        "tuple[object, Head, str | None, str | int, str | None, bool]", facts
+    )
+    trade = head_object(head)
+    qty, px = head[7], head[8]
+    trade["exec_type"] = "new"
+    trade["ord_status"] = "new"
+    trade["cum_qty"] = ZERO
+    trade["leaves_qty"] = qty
+    trade["avg_px"] = ZERO
+    _close(trade, when, currency, text, lossy)
+    at = f" @ {format(px, 'f')}" if px is not None else ""
+    message = f"order {head[0]} placed: {head[4]} {format(qty, 'f')} {head[3]}{at}"
+    return message, _with_trade(meta, trade)
+
+
+# The facts of a fill, as the caller takes them (see ``_finish_filled``).
+_Fill = tuple[
+    object,  # the finisher
+    "Head | None",  # the order's standing facts; None: an unknown order
+    str,  # cl_ord_id as called
+    str,  # exec_id
+    str,  # ord_status after the fill
+    Decimal,  # last_qty
+    Decimal,  # last_px
+    Decimal,  # cum_qty
+    Decimal,  # notional (sum of qty * px)
+    "str | None",  # the order's currency
+    bool,  # a duplicate exec_id (not counted again)
+    "Decimal | None",  # commission
+    "str | None",  # currency as called
+    "str | None",  # last_mkt
+    "str | int",  # transact_time
+    bool,  # lossy input
+]
+
+
+def _finish_filled(facts: Deferred, meta: Mapping[str, object] | None) -> Finished:
+    """``order.filled`` / ``order.partially_filled``, on the worker."""
+    (
+        _,
+        head,
+        cl_ord_id,
+        exec_id,
+        status,
+        qty,
+        px,
+        cum_qty,
+        notional,
+        order_currency,
+        duplicate,
+        commission,
+        currency,
+        last_mkt,
+        when,
+        lossy,
+    ) = cast("_Fill", facts)
+    if head is None:  # an unknown order: the fill as given
+        trade: dict[str, object] = {"cl_ord_id": cl_ord_id, "exec_id": exec_id}
+        trade["exec_type"] = "trade"
+        trade["last_qty"] = qty
+        trade["last_px"] = px
+        trade["cum_qty"] = qty
+        trade["leaves_qty"] = ZERO
+        trade["avg_px"] = px
+    else:
+        trade = head_object(head)
+        trade["exec_id"] = exec_id
+        trade["exec_type"] = "trade"
+        trade["ord_status"] = status
+        trade["last_qty"] = qty
+        trade["last_px"] = px
+        trade["cum_qty"] = cum_qty
+        trade["leaves_qty"] = leaves(head[7], cum_qty, status in LIVE_STATUSES)
+        trade["avg_px"] = average(notional, cum_qty)
+        if order_currency is not None:
+            trade["currency"] = order_currency
+        if duplicate:
+            trade["duplicate"] = True
+    if commission is not None:
+        trade["commission"] = commission
+    if currency is not None:
+        trade["currency"] = currency
+    if last_mkt is not None:
+        trade["last_mkt"] = last_mkt
+    _close(trade, when, lossy=lossy)
+    verb = "filled" if head is None or status == "filled" else "partially filled"
+    message = f"order {cl_ord_id} {verb}: {format(qty, 'f')} @ {format(px, 'f')}"
+    return message, _with_trade(meta, trade)
+
+
+def _trade_of(facts: Deferred) -> dict[str, object]:
+    """The ``trade`` object of a deferred event, made now (for a violation's context)."""
+    _, meta = facts.finish(None)
+    return cast("dict[str, object]", (meta or {})["trade"])
 
 
 def get_trade_logger(
@@ -167,15 +315,16 @@ class TradeLogger:
     def _write(
         self,
         level: int,
-        message: str,
+        message: str | Deferred,
         event: str,
-        trade: dict[str, object],
+        trade: dict[str, object] | None,
         fields: dict[str, object],
     ) -> None:
+        """Log one event; a :class:`Deferred` message brings its ``trade`` object along."""
         if self._log._core.level <= level:  # pyright: ignore[reportPrivateUsage]
             fields["event"] = event
             self._log._emit(  # pyright: ignore[reportPrivateUsage]
-                level, message, fields, {"trade": trade}, _DEPTH
+                level, cast("str", message), fields, {"trade": trade}, _DEPTH
             )
 
     def _violations(self, violations: list[Violation], trade: Mapping[str, object]) -> None:
@@ -285,7 +434,7 @@ class TradeLogger:
             if account is not None:
                 text_of("account", account)
             cur = currency_of(currency) if currency is not None else None
-            when = time_of("transact_time", transact_time, now)
+            when = _when(transact_time, now)
         except OrderValidationError as exc:
             call: dict[str, object] = {
                 "cl_ord_id": cl_ord_id,
@@ -298,38 +447,30 @@ class TradeLogger:
                 "stop_px": stop_px,
             }
             raise self._invalid("order_placed", exc, call, fields) from None
-        state = OrderState(cl_ord_id, symbol, side_name, qty, px, type_name, tif_name)
-        state.order_id = order_id
-        state.stop_px = stop
-        state.currency = cur
-        state.account = account
-        violations: list[Violation] = []
+        head: Head = (
+            cl_ord_id,
+            None,
+            order_id,
+            symbol,
+            side_name,
+            type_name,
+            tif_name,
+            qty,
+            px,
+            stop,
+            account,
+        )
+        state = OrderState(head, cur)
         book = self._book
         with book.lock:
             known = book.get(cl_ord_id)
-            if known is not None:
-                violations.append(
-                    ("duplicate_cl_ord_id", f"{cl_ord_id} is already an order ({known.ord_status})")
-                )
+            was = None if known is None else known.ord_status
             book.add(cl_ord_id, state)
-            trade = state.head()
-            trade["exec_type"] = "new"
-            trade["ord_status"] = "new"
-            trade["cum_qty"] = ZERO
-            trade["leaves_qty"] = qty
-            trade["avg_px"] = ZERO
-        if cur is not None:
-            trade["currency"] = cur
-        trade["transact_time"] = when
-        if text is not None:
-            trade["text"] = text
-        if lossy:
-            trade["lossy_input"] = True
-        at = f" @ {format(px, 'f')}" if px is not None else ""
-        message = f"order {cl_ord_id} placed: {side_name} {format(qty, 'f')} {symbol}{at}"
-        self._write(INFO, message, "order.placed", trade, fields)
-        if violations:
-            self._violations(violations, trade)
+        facts = Deferred((_finish_placed, head, cur, when, text, lossy))
+        self._write(INFO, facts, "order.placed", None, fields)
+        if was is not None:
+            rule = ("duplicate_cl_ord_id", f"{cl_ord_id} is already an order ({was})")
+            self._violations([rule], _trade_of(facts))
 
     def order_filled(  # noqa: PLR0917 - one check per parameter; FIX order of arguments
         self,
@@ -373,7 +514,7 @@ class TradeLogger:
                 )
                 lossy = lossy or lossy_comm
             cur = currency_of(currency) if currency is not None else None
-            when = time_of("transact_time", transact_time, now)
+            when = _when(transact_time, now)
         except OrderValidationError as exc:
             call: dict[str, object] = {
                 "cl_ord_id": cl_ord_id,
@@ -390,81 +531,94 @@ class TradeLogger:
             state = book.get(cl_ord_id)
             if state is None:
                 violations.append(("unknown_order", f"no order {cl_ord_id} is known"))
-                trade: dict[str, object] = {"cl_ord_id": cl_ord_id, "exec_id": exec_id}
-                trade["exec_type"] = "trade"
-                trade["last_qty"] = qty
-                trade["last_px"] = px
-                trade["cum_qty"] = qty
-                trade["leaves_qty"] = ZERO
-                trade["avg_px"] = px
-                event = "order.filled"
-            elif state.seen(exec_id):
-                violations.append(
-                    ("duplicate_exec_id", f"{exec_id} was already applied; not counted again")
+                facts = Deferred(
+                    (
+                        _finish_filled,
+                        None,
+                        cl_ord_id,
+                        exec_id,
+                        "filled",
+                        qty,
+                        px,
+                        qty,
+                        ZERO,
+                        None,
+                        False,
+                        comm,
+                        cur,
+                        last_mkt,
+                        when,
+                        lossy,
+                    )
                 )
-                trade = self._fill_entry(state, exec_id, qty, px)
-                trade["duplicate"] = True
-                event = "order.filled" if state.ord_status == "filled" else "order.partially_filled"
+                status = "filled"
             else:
-                ended_before = state.terminal
-                if ended_before:
+                duplicate = state.seen(exec_id)
+                if duplicate:
                     violations.append(
-                        ("fill_after_terminal", f"the order was already {state.ord_status}")
+                        ("duplicate_exec_id", f"{exec_id} was already applied; not counted again")
                     )
-                state.apply_fill(exec_id, qty, px)
-                if state.cum_qty > state.order_qty:
-                    over = format(EXACT.subtract(state.cum_qty, state.order_qty), "f")
-                    violations.append(
-                        (
-                            "overfill",
-                            f"cum_qty exceeds order_qty {format(state.order_qty, 'f')} by {over}",
-                        )
+                else:
+                    self._fill(state, exec_id, qty, px, violations)
+                status = state.ord_status
+                facts = Deferred(
+                    (
+                        _finish_filled,
+                        state.head,
+                        cl_ord_id,
+                        exec_id,
+                        status,
+                        qty,
+                        px,
+                        state.cum_qty,
+                        state.notional,
+                        state.currency,
+                        duplicate,
+                        comm,
+                        cur,
+                        last_mkt,
+                        when,
+                        lossy,
                     )
-                if not ended_before:
-                    if state.cum_qty >= state.order_qty:
-                        state.ord_status = "filled"
-                        book.ended(state, *self._ids(state))
-                    else:
-                        state.ord_status = "partially_filled"
-                trade = self._fill_entry(state, exec_id, qty, px)
-                event = "order.filled" if state.ord_status == "filled" else "order.partially_filled"
-        if comm is not None:
-            trade["commission"] = comm
-        if cur is not None:
-            trade["currency"] = cur
-        if last_mkt is not None:
-            trade["last_mkt"] = last_mkt
-        trade["transact_time"] = when
-        if lossy:
-            trade["lossy_input"] = True
-        verb = "filled" if event == "order.filled" else "partially filled"
-        message = f"order {cl_ord_id} {verb}: {format(qty, 'f')} @ {format(px, 'f')}"
-        self._write(INFO, message, event, trade, fields)
+                )
+        event = "order.filled" if status == "filled" else "order.partially_filled"
+        self._write(INFO, facts, event, None, fields)
         if violations:
-            self._violations(violations, trade)
+            self._violations(violations, _trade_of(facts))
+
+    def _fill(
+        self,
+        state: OrderState,
+        exec_id: str,
+        qty: Decimal,
+        px: Decimal,
+        violations: list[Violation],
+    ) -> None:
+        """Apply a new execution to a known order (under the book's lock)."""
+        ended_before = state.terminal
+        if ended_before:
+            violations.append(("fill_after_terminal", f"the order was already {state.ord_status}"))
+        state.apply_fill(exec_id, qty, px)
+        if state.cum_qty > state.order_qty:
+            over = format(EXACT.subtract(state.cum_qty, state.order_qty), "f")
+            violations.append(
+                (
+                    "overfill",
+                    f"cum_qty exceeds order_qty {format(state.order_qty, 'f')} by {over}",
+                )
+            )
+        if not ended_before:
+            if state.cum_qty >= state.order_qty:
+                state.ord_status = "filled"
+                self._book.ended(state, *self._ids(state))
+            else:
+                state.ord_status = "partially_filled"
 
     @staticmethod
     def _ids(state: OrderState) -> tuple[str, ...]:
         if state.orig_cl_ord_id is None:
             return (state.cl_ord_id,)
         return (state.cl_ord_id, state.orig_cl_ord_id)
-
-    @staticmethod
-    def _fill_entry(
-        state: OrderState, exec_id: str, qty: Decimal, px: Decimal
-    ) -> dict[str, object]:
-        trade = state.head()
-        trade["exec_id"] = exec_id
-        trade["exec_type"] = "trade"
-        trade["ord_status"] = state.ord_status
-        trade["last_qty"] = qty
-        trade["last_px"] = px
-        trade["cum_qty"] = state.cum_qty
-        trade["leaves_qty"] = state.leaves_qty
-        trade["avg_px"] = state.avg_px
-        if state.currency is not None:
-            trade["currency"] = state.currency
-        return trade
 
     def _end(  # noqa: PLR0917 - internal, one call site per event
         self,
@@ -502,7 +656,7 @@ class TradeLogger:
                 open_qty = state.leaves_qty
                 state.ord_status = status
                 book.ended(state, *self._ids(state))
-                trade = state.head()
+                trade = head_object(state.head)
                 trade["exec_type"] = status
                 trade["ord_status"] = status
                 trade["cum_qty"] = state.cum_qty
@@ -681,27 +835,17 @@ class TradeLogger:
                 )
                 trade = {**state.snapshot(), "exec_type": "replaced"}
             else:
-                state.orig_cl_ord_id = orig_cl_ord_id
-                state.cl_ord_id = cl_ord_id
-                if qty is not None:
-                    if qty < state.cum_qty:
-                        violations.append(
-                            (
-                                "replace_below_filled",
-                                (
-                                    f"order_qty {format(qty, 'f')} is below cum_qty "
-                                    f"{format(state.cum_qty, 'f')}"
-                                ),
-                            )
-                        )
-                    state.order_qty = qty
-                if px is not None:
-                    state.price = px
+                if qty is not None and qty < state.cum_qty:
+                    below = f"order_qty {format(qty, 'f')} is below cum_qty"
+                    violations.append(
+                        ("replace_below_filled", f"{below} {format(state.cum_qty, 'f')}")
+                    )
+                state.replaced(cl_ord_id, orig_cl_ord_id, qty, px)
                 book.add(cl_ord_id, state)  # the old id still finds it, for late fills
                 if state.cum_qty >= state.order_qty:
                     state.ord_status = "filled"
                     book.ended(state, *self._ids(state))
-                trade = state.head()
+                trade = head_object(state.head)
                 trade["exec_type"] = "replaced"
                 trade["ord_status"] = state.ord_status
                 trade["cum_qty"] = state.cum_qty
