@@ -21,13 +21,13 @@ from tapelog.trading import (
     FIX_NAMES,
     FIX_TAGS,
     OrderValidationError,
-    clock_status,
     fix_code,
     fix_name,
     get_trade_logger,
     log_clock_sync,
     start_clock_sync,
 )
+from tapelog.trading._clock import clock_status
 
 
 if TYPE_CHECKING:

@@ -8,8 +8,8 @@ where a chain breaks. See ``docs/audit.md``.
 
 from __future__ import annotations
 
-from tapelog.audit._chain import AuditKey, key_id_of, load_key
+from tapelog.audit._chain import AuditKey
 from tapelog.audit._verify import Problem, Report, verify
 
 
-__all__ = ["AuditKey", "Problem", "Report", "key_id_of", "load_key", "verify"]
+__all__ = ["AuditKey", "Problem", "Report", "verify"]

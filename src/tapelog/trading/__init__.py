@@ -12,7 +12,7 @@ See ``docs/trading.md``.
 
 from __future__ import annotations
 
-from tapelog.trading._clock import ClockSync, clock_status, log_clock_sync, start_clock_sync
+from tapelog.trading._clock import ClockSync, log_clock_sync, start_clock_sync
 from tapelog.trading._fix import FIX_CODES, FIX_NAMES, FIX_TAGS, fix_code, fix_name
 from tapelog.trading._trade import TradeLogger, get_trade_logger
 from tapelog.trading._values import OrderValidationError
@@ -25,7 +25,6 @@ __all__ = [
     "ClockSync",
     "OrderValidationError",
     "TradeLogger",
-    "clock_status",
     "fix_code",
     "fix_name",
     "get_trade_logger",
