@@ -52,6 +52,7 @@ Record: TypeAlias = tuple[
 ]
 """What one call leaves in the queue. Built on the caller's thread, read on the worker's."""
 
+
 class Deferred(tuple[object, ...]):
     """A message finished on the worker: a domain API's facts, taken at the call.
 
