@@ -171,16 +171,27 @@ def _added(mine: dict[int, int], theirs: dict[int, int]) -> None:
         mine[key] = mine.get(key, 0) + count
 
 
-def _since(now: dict[int, int], before: dict[int, int]) -> dict[int, int]:
-    """The buckets' counts added since ``before``."""
+def _since(now: dict[int, int], before: dict[int, int], keys: list[int]) -> dict[int, int]:
+    """The buckets' counts added since ``before``, in the order of ``keys``.
+
+    The keys come sorted, so the sketch's later sort of the result is a single pass.
+    """
     then = before.get
-    return {key: added for key, count in now.items() if (added := count - then(key, 0))}
+    return {key: added for key in keys if (added := now[key] - then(key, 0))}
 
 
 class Histogram(_Series):
     """One histogram series: a name, a unit and one set of attribute values."""
 
-    __slots__ = ("factor", "previous", "relative_error", "shards", "total_max", "total_min")
+    __slots__ = (
+        "factor",
+        "keys",
+        "previous",
+        "relative_error",
+        "shards",
+        "total_max",
+        "total_min",
+    )
     kind: Kind = "histogram"
 
     def __init__(
@@ -194,6 +205,8 @@ class Histogram(_Series):
         self.relative_error = relative_error
         self.factor = log2_multiplier(relative_error)
         self.shards: dict[int, _HistogramShard] = {}
+        self.keys: list[int] = []
+        """The positive buckets' keys seen so far, sorted."""
         self.previous = Sketch(relative_error)
         self.total_min: float = _INF
         self.total_max: float = -_INF
@@ -224,8 +237,11 @@ class Histogram(_Series):
         total.count = total.zero_count + sum(total.positive.values()) + sum(total.negative.values())
         before = self.previous
         interval = Sketch(self.relative_error)
-        interval.positive = _since(total.positive, before.positive)
-        interval.negative = _since(total.negative, before.negative)
+        keys = self.keys
+        if len(keys) != len(total.positive):  # buckets are only ever added: same size, same keys
+            keys = self.keys = sorted(total.positive)
+        interval.positive = _since(total.positive, before.positive, keys)
+        interval.negative = _since(total.negative, before.negative, sorted(total.negative))
         interval.zero_count = total.zero_count - before.zero_count
         interval.count = total.count - before.count
         interval.sum = total.sum - before.sum

@@ -27,6 +27,7 @@ then holds above ``collapsed_below`` only, which the dict says.
 from __future__ import annotations
 
 import base64
+import functools
 import math
 import zlib
 from bisect import bisect_right
@@ -65,6 +66,13 @@ def log2_multiplier(relative_error: float) -> float:
     either way; both neighbours' values are within the relative error of such a value.
     """
     return multiplier(relative_error) * math.log(2.0)
+
+
+@functools.lru_cache(maxsize=8)
+def _constants(relative_error: float) -> tuple[float, float, float]:
+    """A sketch's multipliers (log and log2) and the scale of a bucket's value."""
+    per_log = multiplier(relative_error)
+    return per_log, log2_multiplier(relative_error), 2.0 / (1.0 + math.exp(1.0 / per_log))
 
 
 def _put_varint(out: bytearray, number: int) -> None:
@@ -167,9 +175,7 @@ class Sketch:
         if not 0.0 < relative_error < 1.0:
             raise ValueError(f"relative_error must be between 0 and 1, not {relative_error!r}")
         self.relative_error = relative_error
-        self.multiplier = multiplier(relative_error)
-        self._per_log2 = log2_multiplier(relative_error)
-        self._scale = 2.0 / (1.0 + math.exp(1.0 / self.multiplier))
+        self.multiplier, self._per_log2, self._scale = _constants(relative_error)
         self.positive: dict[int, int] = {}
         self.negative: dict[int, int] = {}
         self.zero_count = 0
@@ -249,8 +255,11 @@ class Sketch:
     def _layout(self) -> _Layout:
         negative, positive = self.negative, self.positive
         down = sorted(negative, reverse=True)  # the most negative values sit in the highest keys
-        up = sorted(positive)
-        return down, list(map(negative.__getitem__, down)), up, list(map(positive.__getitem__, up))
+        keys = list(positive)
+        up = sorted(keys)
+        # A histogram's interval comes in key order already: its counts are then its values.
+        up_counts = list(positive.values()) if up == keys else list(map(positive.__getitem__, up))
+        return down, list(map(negative.__getitem__, down)), up, up_counts
 
     def _quantiles(self, qs: Iterable[float], layout: _Layout) -> list[float | None]:
         wanted = list(qs)
