@@ -155,18 +155,26 @@ def rows(n: int, repeats: int) -> tuple[list[dict[str, Any]], float]:
 def snapshot_costs(repeats: int) -> list[dict[str, Any]]:
     import tapelog
     from tapelog import metrics
+    from tapelog.metrics import Sketch
     from tapelog.metrics._reporter import REPORTER
     from tapelog.metrics._system import SystemSampler
 
-    rng = random.Random(3)
     out = []
     tapelog.configure({"sinks": [], "metrics": {"enabled": False}})
-    REPORTER.reset()
-    for i in range(10):
-        for _ in range(10_000):
-            metrics.observe("bench.snapshot.latency", rng.lognormvariate(-5, 1), route=f"/r{i}")
-        metrics.increment("bench.snapshot.count", route=f"/r{i}")
-        metrics.gauge("bench.snapshot.level", i, route=f"/r{i}")
+
+    def record(values: int) -> int:
+        """Ten series of each kind, the histograms of ``values`` each; their buckets."""
+        REPORTER.reset()
+        rng = random.Random(3)
+        for i in range(10):
+            for _ in range(values):
+                metrics.observe("bench.snapshot.latency", rng.lognormvariate(-5, 1), route=f"/r{i}")
+            metrics.increment("bench.snapshot.count", route=f"/r{i}")
+            metrics.gauge("bench.snapshot.level", i, route=f"/r{i}")
+        histograms = [p for p in metrics.snapshot() if p["type"] == "histogram"]
+        return round(
+            statistics.mean(len(Sketch.from_dict(p["sketch"]).positive) for p in histograms)
+        )
 
     def timed(label: str, body: Callable[[], object]) -> None:
         runs = []
@@ -178,7 +186,16 @@ def snapshot_costs(repeats: int) -> list[dict[str, Any]]:
         out.append({"row": label, "us": round(cost, 1), "median_us": round(typical, 1)})
         print(f"{label:55} {cost:8.1f} us (median {typical:.1f})", file=sys.stderr, flush=True)
 
-    timed("snapshot(): 10 histograms, 10 counters, 10 gauges", metrics.snapshot)
+    buckets = record(1_000)
+    timed(
+        f"snapshot(): 10 histograms of 1,000 values (~{buckets} buckets), 10 counters, 10 gauges",
+        metrics.snapshot,
+    )
+    buckets = record(10_000)
+    timed(
+        f"snapshot(): 10 histograms of 10,000 values (~{buckets} buckets), 10 counters, 10 gauges",
+        metrics.snapshot,
+    )
     sampler = SystemSampler()
     timed(f"system readings alone ({sampler.source})", sampler.read)
     fallback = SystemSampler(use_psutil=False)

@@ -79,6 +79,7 @@ _get_ident: Final = threading.get_ident
 _log2: Final = math.log2
 _ceil: Final = math.ceil
 _INF: Final = math.inf
+_clock: Final = time.perf_counter
 
 
 def _check_name(name: object) -> str:
@@ -511,7 +512,7 @@ class Timer:
             observe(self.name, seconds, "s", **attributes)
 
     def __enter__(self) -> Self:
-        self._start = time.perf_counter()
+        self._start = _clock()
         return self
 
     def __exit__(
@@ -520,8 +521,11 @@ class Timer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.elapsed = time.perf_counter() - self._start
-        self._record(self.elapsed, exc_type)
+        self.elapsed = elapsed = _clock() - self._start
+        if exc_type is None:  # observe directly: a call less on every block
+            observe(self.name, elapsed, "s", **self.attributes)
+        else:
+            self._record(elapsed, exc_type)
 
     async def __aenter__(self) -> Self:
         return self.__enter__()
@@ -541,7 +545,7 @@ class Timer:
     def __call__(self, func: Callable[P, Any]) -> Callable[P, Any]:
         """Time every call of ``func`` (a coroutine function's calls are awaited)."""
         record = self._record
-        clock = time.perf_counter
+        clock = _clock
 
         if inspect.iscoroutinefunction(func):
 
