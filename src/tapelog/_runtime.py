@@ -365,7 +365,8 @@ class Runtime:
 
     def _apply_hooks(self) -> None:
         """``[errors] hooks``: install the unhandled-exception hooks, or remove ours."""
-        from tapelog.errors import hooks_installed, install_hooks, uninstall_hooks
+        from tapelog.errors._hooks import install_hooks, uninstall_hooks
+        from tapelog.errors._hooks import installed as hooks_installed
 
         if self.config.errors.hooks:
             if not hooks_installed():

@@ -86,6 +86,7 @@ PUBLIC_MODULES = (
     "tapelog",
     "tapelog.cli",
     "tapelog.config",
+    "tapelog.errors",
     "tapelog.exceptions",
     "tapelog.formats",
     "tapelog.metrics",
@@ -144,7 +145,16 @@ def _export_order(name: str) -> tuple[int, str]:
 # This table is the one map of the layers: tapelog/__init__.py and docs/architecture.md
 # show it as rendered by ``layer_map()`` below, and a test keeps them equal.
 LAYERS: dict[str, set[str]] = {
-    "caller": {"_logger", "_loggers", "_context", "_levels", "_event", "typing", "exceptions"},
+    "caller": {
+        "_logger",
+        "_loggers",
+        "_context",
+        "_levels",
+        "_event",
+        "_lazy",
+        "typing",
+        "exceptions",
+    },
     "config": {"config"},
     "processors": {"processors"},
     "formats": {"formats"},

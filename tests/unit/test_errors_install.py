@@ -7,7 +7,8 @@ import sys
 import threading
 
 import tapelog
-from tapelog.errors import hooks_installed, install_hooks, uninstall_hooks
+from tapelog.errors import install_hooks, uninstall_hooks
+from tapelog.errors._hooks import installed as hooks_installed
 from tapelog.testing import capture as capture_entries
 
 

@@ -7,9 +7,9 @@ global state or builds a sink.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
+from tapelog._lazy import lazy_exports as _lazy_exports
 from tapelog.config._model import Config as Config
 from tapelog.config._model import SinkConfig as SinkConfig
 
@@ -34,20 +34,13 @@ __all__ = [
 
 # Loading and validating are imported on first use: ``import tapelog`` needs the model
 # only, and a program that never configures anything never pays for the parsers.
-_LAZY = {
-    "load_config": "tapelog.config._sources",
-    "read_file": "tapelog.config._sources",
-    "parse_duration": "tapelog.config._units",
-    "parse_size": "tapelog.config._units",
-    "validate": "tapelog.config._validate",
-}
-
-
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        msg = f"module 'tapelog.config' has no attribute {name!r}"
-        raise AttributeError(msg)
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_exports(
+    __name__,
+    {
+        "load_config": "tapelog.config._sources",
+        "read_file": "tapelog.config._sources",
+        "parse_duration": "tapelog.config._units",
+        "parse_size": "tapelog.config._units",
+        "validate": "tapelog.config._validate",
+    },
+)

@@ -12,16 +12,7 @@ from __future__ import annotations
 
 from ._capture import LIMITS, capture
 from ._hooks import install_hooks, uninstall_hooks
-from ._hooks import installed as hooks_installed
-from ._info import ErrorInfo, FrameInfo
+from ._info import ErrorInfo
 
 
-__all__ = [
-    "LIMITS",
-    "ErrorInfo",
-    "FrameInfo",
-    "capture",
-    "hooks_installed",
-    "install_hooks",
-    "uninstall_hooks",
-]
+__all__ = ["LIMITS", "ErrorInfo", "capture", "install_hooks", "uninstall_hooks"]

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, time, timedelta
-from typing import Any, Literal, TypeAlias, cast, final
+from typing import Any, Literal, TypeAlias, TypeVar, cast, final
 
 
 __all__ = ["RetentionPolicy", "RotationPolicy", "When"]
@@ -92,13 +92,7 @@ class RotationPolicy:
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> RotationPolicy:
         """Build from the normalised ``rotation`` table of a validated file sink."""
-        return cls(
-            size=options.get("size"),
-            when=options.get("when"),
-            interval=options.get("interval"),
-            at=options.get("at"),
-            weekday=options.get("weekday"),
-        )
+        return _from_table(cls, options)
 
     def next_boundary(self, after: float) -> float | None:
         """Return the first scheduled rotation strictly after ``after`` (epoch seconds).
@@ -165,14 +159,7 @@ class RetentionPolicy:
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> RetentionPolicy:
         """Build from the normalised ``retention`` table of a validated file sink."""
-        return cls(
-            max_age=options.get("max_age"),
-            archive_max_age=options.get("archive_max_age"),
-            max_files=options.get("max_files"),
-            max_total_size=options.get("max_total_size"),
-            min_free_disk=options.get("min_free_disk"),
-            min_age=options.get("min_age"),
-        )
+        return _from_table(cls, options)
 
     @property
     def limits_anything(self) -> bool:
@@ -187,3 +174,11 @@ class RetentionPolicy:
                 self.min_free_disk,
             )
         )
+
+
+_Policy = TypeVar("_Policy", RotationPolicy, RetentionPolicy)
+
+
+def _from_table(cls: type[_Policy], options: Mapping[str, Any]) -> _Policy:
+    """A policy from a validated table: each field from its key, ``None`` where absent."""
+    return cls(**{field.name: options.get(field.name) for field in fields(cls)})

@@ -11,9 +11,9 @@ configuration asks for them.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
+from tapelog._lazy import lazy_exports as _lazy_exports
 from tapelog.sinks._base import BaseSink as BaseSink
 
 
@@ -38,20 +38,15 @@ __all__ = [
     "register_sink",
 ]
 
-_LAZY = {
-    "ConsoleSink": "tapelog.sinks._console",
-    "register_sink": "tapelog.sinks._registry",
-    "BackgroundSink": "tapelog.sinks._background",
-    "FileSink": "tapelog.sinks._file",
-    "HttpSink": "tapelog.sinks._http",
-    "OtlpSink": "tapelog.sinks._otlp",
-    "SyslogSink": "tapelog.sinks._syslog",
-}
-
-
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        msg = f"module 'tapelog.sinks' has no attribute {name!r}"
-        raise AttributeError(msg)
-    return getattr(importlib.import_module(module), name)
+__getattr__ = _lazy_exports(
+    __name__,
+    {
+        "ConsoleSink": "tapelog.sinks._console",
+        "register_sink": "tapelog.sinks._registry",
+        "BackgroundSink": "tapelog.sinks._background",
+        "FileSink": "tapelog.sinks._file",
+        "HttpSink": "tapelog.sinks._http",
+        "OtlpSink": "tapelog.sinks._otlp",
+        "SyslogSink": "tapelog.sinks._syslog",
+    },
+)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, Literal, Protocol, TypeVa
 
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable, Sequence
     from pathlib import Path
 
     from tapelog._stats import SinkCounters
@@ -37,7 +37,9 @@ __all__ = [
     "Outcome",
     "Parked",
     "RetryPolicy",
+    "oldest_to_drop",
     "parse_retry_after",
+    "take_head",
 ]
 
 MAX_RETRY_AFTER: Final = 900.0
@@ -352,6 +354,31 @@ class Backlog(Protocol):
         ...
 
 
+def take_head(parked: Iterable[Parked]) -> Parked | None:
+    """The oldest of ``parked`` not being attempted, now marked as being attempted."""
+    for batch in parked:
+        if not batch.inflight:
+            batch.inflight = True
+            return batch
+    return None
+
+
+def oldest_to_drop(parked: Sequence[Parked], wanted: int, cap: int) -> list[Parked]:
+    """Which batches to drop, oldest first, so that ``wanted`` bytes come under ``cap``.
+
+    ``wanted`` is what the spool would hold with the new batch. Batches being attempted
+    are never dropped, so with many of them the spool may stay over its cap.
+    """
+    victims: list[Parked] = []
+    for batch in parked:
+        if wanted <= cap:
+            break
+        if not batch.inflight:
+            victims.append(batch)
+            wanted -= batch.size
+    return victims
+
+
 @final
 class MemorySpool:
     """Batches waiting for another attempt in memory; lost at exit, so never ``durable``.
@@ -391,12 +418,9 @@ class MemorySpool:
         if size > self.max_size:
             return None, []
         dropped: list[Dropped] = []
-        for old in list(self._parked):
-            if self._size + size <= self.max_size:
-                break
-            if not old.inflight:
-                self.ack(old)
-                dropped.append(Dropped(old, old.entries or []))
+        for old in oldest_to_drop(self._parked, self._size + size, self.max_size):
+            self.ack(old)
+            dropped.append(Dropped(old, old.entries or []))
         parked = Parked(key, len(entries), size, owner, entries=entries, prepared=prepared)
         parked.inflight = hold
         self._parked.append(parked)
@@ -406,11 +430,7 @@ class MemorySpool:
 
     def head(self) -> Parked | None:
         """The oldest batch not being attempted, marked as being attempted."""
-        for parked in self._parked:
-            if not parked.inflight:
-                parked.inflight = True
-                return parked
-        return None
+        return take_head(self._parked)
 
     def load(self, parked: Parked) -> DecodedBatch:
         """The batch's entries (kept in memory)."""

@@ -284,16 +284,16 @@ class FileSink(BaseSink):
         """
         with self._lock:
             written = 0
-            fd = -1
+            locked = -1
             try:
                 fd = self._current_fd()
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                locked = _flock(fd)
                 status = os.fstat(fd)
                 if status.st_nlink == 0:  # deleted (with its directory, perhaps): start anew
                     self._checked_at = -_RECHECK
-                    fd = -1  # closed by _current_fd, which releases its lock
+                    locked = -1  # closed by _current_fd, which releases its lock
                     fd = self._current_fd()
-                    fcntl.flock(fd, fcntl.LOCK_EX)
+                    locked = _flock(fd)
                     status = os.fstat(fd)
                 size = status.st_size
                 if size and size != self._end and not ends_a_line(fd, size):
@@ -311,8 +311,8 @@ class FileSink(BaseSink):
             except OSError as exc:
                 raise self._failed(exc, data, written) from exc
             finally:
-                if fd >= 0:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
+                if locked >= 0:
+                    fcntl.flock(locked, fcntl.LOCK_UN)
 
     def _current_fd(self) -> int:
         """The descriptor of the file now at ``path``, reopened if it was moved away.
@@ -555,3 +555,16 @@ class FileSink(BaseSink):
             self._housekeeper.after_fork()
         if self._background is not None:
             self._background.after_fork()
+
+
+def _flock(fd: int) -> int:
+    """Lock ``fd`` exclusively and return it, or -1 where the file system has no locks.
+
+    Some network and FUSE mounts refuse ``flock``; there the sink appends unlocked, as it
+    did before it locked at all, rather than fail every batch.
+    """
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError:
+        return -1
+    return fd

@@ -512,17 +512,27 @@ class DeliverySink(BackgroundSink, Generic[T]):
         if self._closed_out:
             return  # shutdown gave up waiting for this attempt: the batch stays on disk
         decoded = DecodedBatch(batch.key, len(batch.entries), batch.entries)
+        if not self._answered(parked, decoded, outcome):
+            spool.sync(parked)  # it will wait: now make it survive a power loss too
+            spool.release(parked)
+
+    def _answered(self, parked: Parked, decoded: DecodedBatch, outcome: Outcome) -> bool:
+        """Settle a parked batch the receiver took, or refused for good (set aside).
+
+        Returns False, having counted the failure, for a batch to try again.
+        """
         if outcome.kind == "ok":
-            spool.ack(parked)
+            self._spool.ack(parked)
             self._delivered(outcome)
             self._settle(parked, decoded, outcome.reason, delivered=outcome)
         elif outcome.kind == "poison":
-            spool.ack(parked)
-            self._settle(parked, decoded, self._set_aside(batch.key, batch.entries, outcome))
+            self._spool.ack(parked)
+            reason = self._set_aside(parked.key, decoded.entries, outcome)
+            self._settle(parked, decoded, reason)
         else:
             self._failed(outcome)
-            spool.sync(parked)  # it will wait: now make it survive a power loss too
-            spool.release(parked)
+            return False
+        return True
 
     def _park(
         self, batch: Batch[T], attempts: int, *, hold: bool = False, sync: bool = True
@@ -579,22 +589,14 @@ class DeliverySink(BackgroundSink, Generic[T]):
                 raise
             if self._closed_out:
                 return  # shutdown stopped waiting: it dealt with the spool
-            if outcome.kind == "ok":
+            if self._answered(parked, decoded, outcome):
+                continue
+            if not spool.durable and parked.attempts >= self.retry.max_attempts:
                 spool.ack(parked)
-                self._delivered(outcome)
-                self._settle(parked, decoded, outcome.reason, delivered=outcome)
-            elif outcome.kind == "poison":
-                spool.ack(parked)
-                reason = self._set_aside(parked.key, decoded.entries, outcome)
+                reason = f"gave up after {parked.attempts} attempts: {outcome.reason}"
                 self._settle(parked, decoded, reason)
             else:
-                self._failed(outcome)
-                if not spool.durable and parked.attempts >= self.retry.max_attempts:
-                    spool.ack(parked)
-                    reason = f"gave up after {parked.attempts} attempts: {outcome.reason}"
-                    self._settle(parked, decoded, reason)
-                else:
-                    spool.release(parked)
+                spool.release(parked)
 
     def _attempt(self, prepared: Sequence[T], key: str) -> Outcome:
         """Send a batch; one the receiver refuses as too large (413) goes again in halves."""

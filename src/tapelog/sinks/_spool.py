@@ -42,7 +42,7 @@ import orjson
 
 from tapelog.exceptions import SinkError
 from tapelog.formats._json import dumps
-from tapelog.sinks._batching import DecodedBatch, Dropped, Parked
+from tapelog.sinks._batching import DecodedBatch, Dropped, Parked, oldest_to_drop, take_head
 
 
 if TYPE_CHECKING:
@@ -482,13 +482,10 @@ class DiskSpool:
             return None, []
         with self._lock:
             dropped: list[Dropped] = []
-            for old in list(self._parked):
-                if self._size + len(data) <= self.max_size:
-                    break
-                if not old.inflight:
-                    decoded = self._read(old)
-                    self._forget(old)
-                    dropped.append(Dropped(old, decoded.entries, decoded.lost))
+            for old in oldest_to_drop(self._parked, self._size + len(data), self.max_size):
+                decoded = self._read(old)
+                self._forget(old)
+                dropped.append(Dropped(old, decoded.entries, decoded.lost))
             seq = self._next_seq
             self._next_seq += 1
             path = self.directory / f"{seq:016d}{_SUFFIX}"
@@ -540,11 +537,7 @@ class DiskSpool:
     def head(self) -> Parked | None:
         """The oldest batch not being attempted, marked as being attempted."""
         with self._lock:
-            for parked in self._parked:
-                if not parked.inflight:
-                    parked.inflight = True
-                    return parked
-        return None
+            return take_head(self._parked)
 
     def load(self, parked: Parked) -> DecodedBatch:
         """Read the batch file back; damage is counted in the result."""
