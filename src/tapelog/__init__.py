@@ -11,7 +11,7 @@ tests/contract/test_public_api.py, which checks every import against it and this
     formats     formats/  -> caller
     processors  processors/  -> caller
     config      config/  -> caller
-    caller      _context _event exceptions _lazy _levels _logger _loggers typing  -> nothing of tapelog
+    caller      _context _event exceptions _lazy _levels _logger _loggers typing  -> nothing
 
 Quick start:
     >>> import tapelog

@@ -185,7 +185,7 @@ def layer_map() -> str:
     ]
     for layer in reversed(order):
         below = sorted(ALLOWED[layer] - {layer}, key=order.index, reverse=True)
-        imports = ", ".join(below) if below else "nothing of tapelog"
+        imports = ", ".join(below) if below else "nothing"
         lines.append(f"{layer:<{width}}{_modules(layer)}  -> {imports}")
     return "\n".join(line.rstrip() for line in lines)
 
