@@ -1,10 +1,13 @@
 """``python -m benchmarks [COMMAND]``: tapelog against its peers, one fresh process per run.
 
 Commands:
-    all (default)  throughput + request-loop + import-time; writes results/latest.{md,json}
+    all (default)  every command below but soak; writes results/latest.{md,json}
     throughput     the caller / end-to-end / disabled / RSS / lines-lost table
     request-loop   the seed's 10,000 requests/s loop, with and without logging
     import-time    ``python -X importtime -c "import X"`` for tapelog and the peers
+    calls          ns and allocations per call: a static message, 10 fields, a disabled call
+    rate           the fixed-rate curve: 4 threads at rising total rates, then unpaced
+    budgets        the domain features' budgets (trade events, audit, metrics, errors)
     soak           10 M entries through tapelog, RSS sampled every second (not in ``all``)
 
 See benchmarks/README.md for what each number means and how it is measured.
@@ -19,12 +22,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks import report
 from benchmarks._common import RESULTS, ROOT, child_env, median, rss_of_pid_mib
 from benchmarks._targets import QUEUE_SIZE, TARGETS
 from benchmarks.run_one import work
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 WORK_TARGET_US = 75.0  # simulated work per request: the middle of the seed's 50-100 us
@@ -38,20 +45,14 @@ def run_child(
     target: str, scenario: str, n: int, extra: list[str], timeout: float
 ) -> dict[str, Any]:
     """Run one measurement in a fresh interpreter; a failure becomes ``{"error": ...}``."""
+    return run_module(["benchmarks.run_one", target, scenario, "-n", str(n), *extra], timeout)
+
+
+def run_module(args: list[str], timeout: float) -> dict[str, Any]:
+    """``python -m ARGS --out FILE`` in a fresh interpreter; its JSON, or ``{"error": ...}``."""
     with tempfile.TemporaryDirectory(prefix="tapelog-bench-out-") as tmp:
         out = Path(tmp) / "result.json"
-        cmd = [
-            sys.executable,
-            "-m",
-            "benchmarks.run_one",
-            target,
-            scenario,
-            "-n",
-            str(n),
-            "--out",
-            str(out),
-            *extra,
-        ]
+        cmd = [sys.executable, "-m", *args, "--out", str(out)]
         try:
             proc = subprocess.run(
                 cmd,
@@ -79,28 +80,52 @@ def rotated(items: list[str], by: int) -> list[str]:
 # -- throughput ----------------------------------------------------------------------
 
 
-def run_throughput(
-    targets: list[str], n: int, repeats: int, timeout: float
+def run_rows(
+    targets: list[str],
+    scenario: str,
+    n: int,
+    extra: list[str],
+    *,
+    repeats: int,
+    timeout: float,
+    describe: Callable[[dict[str, Any]], str],
 ) -> dict[str, list[dict[str, Any]]]:
+    """Every target ``repeats`` times, each run in a fresh child, the repeats interleaved.
+
+    A target whose every run so far timed out is not run again (it hung: waiting for it
+    again would only cost the same timeout).
+    """
     runs: dict[str, list[dict[str, Any]]] = {t: [] for t in targets}
     total = len(targets) * repeats
     done = 0
     for rep in range(repeats):
         for target in rotated(targets, rep):
             done += 1
-            result = run_child(target, "throughput", n, [], timeout)
+            if runs[target] and all("timed out" in r.get("error", "") for r in runs[target]):
+                continue
+            result = run_child(target, scenario, n, extra, timeout)
             runs[target].append(result)
-            if "error" in result:
-                log(f"[{done}/{total}] throughput {target} #{rep + 1}: FAILED {result['error']}")
-            else:
-                log(
-                    f"[{done}/{total}] throughput {target} #{rep + 1}: "
-                    f"caller {result['caller_ns']:,.0f} ns, "
-                    f"end-to-end {result['e2e_eps']:,.0f}/s, "
-                    f"disabled {result['disabled_ns']:,.0f} ns, "
-                    f"RSS {result['peak_rss_mib']:.1f} MiB, lost {result['lines_lost']}"
-                )
+            status = f"FAILED {result['error']}" if "error" in result else describe(result)
+            log(f"[{done}/{total}] {scenario} {target} #{rep + 1}: {status}")
     return runs
+
+
+def run_throughput(
+    targets: list[str], n: int, repeats: int, timeout: float
+) -> dict[str, list[dict[str, Any]]]:
+    return run_rows(
+        targets,
+        "throughput",
+        n,
+        [],
+        repeats=repeats,
+        timeout=timeout,
+        describe=lambda r: (
+            f"caller {r['caller_ns']:,.0f} ns, end-to-end {r['e2e_eps']:,.0f}/s, "
+            f"disabled {r['disabled_ns']:,.0f} ns, RSS {r['peak_rss_mib']:.1f} MiB, "
+            f"lost {r['lines_lost']}"
+        ),
+    )
 
 
 # -- request loop --------------------------------------------------------------------
@@ -124,25 +149,79 @@ def run_request_loop(
 ) -> tuple[dict[str, list[dict[str, Any]]], int]:
     iters = calibrate_work()
     log(f"request loop: {requests:,} requests at {rate:,.0f}/s, {iters:,} work iterations each")
-    runs: dict[str, list[dict[str, Any]]] = {t: [] for t in targets}
-    total = len(targets) * repeats
-    done = 0
     extra = ["--rate", str(rate), "--work-iters", str(iters)]
-    for rep in range(repeats):
-        for target in rotated(targets, rep):
-            done += 1
-            result = run_child(target, "request-loop", requests, extra, timeout)
-            runs[target].append(result)
-            if "error" in result:
-                log(f"[{done}/{total}] request-loop {target} #{rep + 1}: FAILED {result['error']}")
-            else:
-                log(
-                    f"[{done}/{total}] request-loop {target} #{rep + 1}: "
-                    f"mean {result['latency_mean_us']:,.1f} us, "
-                    f"p99 {result['latency_p99_us']:,.1f} us, "
-                    f"{result['achieved_rate']:,.0f} req/s"
-                )
+    runs = run_rows(
+        targets,
+        "request-loop",
+        requests,
+        extra,
+        repeats=repeats,
+        timeout=timeout,
+        describe=lambda r: (
+            f"mean {r['latency_mean_us']:,.1f} us, p99 {r['latency_p99_us']:,.1f} us, "
+            f"{r['achieved_rate']:,.0f} req/s"
+        ),
+    )
     return runs, iters
+
+
+# -- calls table, fixed-rate curve, budgets --------------------------------------------
+
+
+def run_calls(
+    targets: list[str], n: int, rounds: int, repeats: int, timeout: float
+) -> dict[str, list[dict[str, Any]]]:
+    return run_rows(
+        targets,
+        "calls",
+        n,
+        ["--rounds", str(rounds)],
+        repeats=repeats,
+        timeout=timeout,
+        describe=lambda r: ", ".join(
+            f"{k} {v['ns']:,.0f} ns {v['blocks']:.1f} blocks {v['bytes']:,.0f} B"
+            for k, v in r["calls"].items()
+        ),
+    )
+
+
+def run_rates(
+    targets: list[str], rates: list[int], threads: int, seconds: float, repeats: int
+) -> dict[str, list[dict[str, Any]]]:
+    extra = [
+        "--rates",
+        ",".join(str(r) for r in rates),
+        "--threads",
+        str(threads),
+        "--seconds",
+        str(seconds),
+    ]
+    # A logger that cannot keep up builds a backlog it must write before the next rate;
+    # a peer that hangs (picologging's queue handler did, with 4 threads) fails the run.
+    timeout = 60 + 10 * seconds * (len(rates) + 1)
+    return run_rows(
+        targets,
+        "rate",
+        0,
+        extra,
+        repeats=repeats,
+        timeout=timeout,
+        describe=lambda r: ", ".join(
+            f"{s['rate'] / 1000:.0f}k p99 {s['p99_us']:,.0f} us"
+            if s["rate"]
+            else f"unpaced {s['achieved_rate']:,.0f}/s"
+            for s in r["steps"]
+        ),
+    )
+
+
+def run_budgets(repeats: int, *, quick: bool, timeout: float) -> list[dict[str, Any]]:
+    runs = []
+    for rep in range(repeats):
+        result = run_module(["benchmarks.budgets", *(["--quick"] if quick else [])], timeout)
+        runs.append(result)
+        log(f"budgets #{rep + 1}: " + result.get("error", "done"))
+    return runs
 
 
 # -- import time ---------------------------------------------------------------------
@@ -302,7 +381,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "command",
         nargs="?",
         default="all",
-        choices=["all", "throughput", "request-loop", "import-time", "soak"],
+        choices=[
+            "all",
+            "throughput",
+            "request-loop",
+            "import-time",
+            "calls",
+            "rate",
+            "budgets",
+            "soak",
+        ],
     )
     parser.add_argument("--repeats", type=int, default=5, help="runs per row (default 5)")
     parser.add_argument("-n", type=int, default=200_000, help="entries per throughput run")
@@ -318,11 +406,32 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--soak-target", default="tapelog", choices=list(TARGETS))
     parser.add_argument("--dir", type=Path, help="soak: where the (large) log file goes")
     parser.add_argument("--timeout", type=float, default=900.0, help="per child process, s")
+    parser.add_argument(
+        "--calls-n", type=int, default=10_000, help="calls table: calls per timed round"
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="calls table: rounds per run")
+    parser.add_argument(
+        "--rates",
+        default="10000,50000,100000,200000",
+        help="rate curve: total calls/s, comma-separated (then an unpaced step)",
+    )
+    parser.add_argument("--threads", type=int, default=4, help="rate curve: logging threads")
+    parser.add_argument(
+        "--rate-seconds", type=float, default=1.0, help="rate curve: seconds per rate"
+    )
     args = parser.parse_args(argv)
+    # The curve and the calls table take fewer repeats than the throughput table: their
+    # numbers are medians within a run already, and the default run must stay ~20 min.
+    args.side_repeats = max(1, (args.repeats + 1) // 2)
     if args.quick:
         args.n = min(args.n, 20_000)
         args.repeats = min(args.repeats, 2)
         args.seconds = min(args.seconds, 1.0)
+        args.side_repeats = 1
+        args.calls_n = min(args.calls_n, 2_000)
+        args.rounds = min(args.rounds, 3)
+        args.rates = "10000,50000"
+        args.rate_seconds = min(args.rate_seconds, 0.3)
     return args
 
 
@@ -365,6 +474,38 @@ def main(argv: list[str] | None = None) -> int:
         loop_med = report.loop_medians(loop_runs)
         data["request_loop"] = {"medians": loop_med, "runs": loop_runs, "work_iters": iters}
 
+    calls_med = None
+    if args.command in ("all", "calls"):
+        params["calls table"] = (
+            f"{args.calls_n:,} calls x {args.rounds} rounds per call, {args.side_repeats} runs"
+        )
+        calls_targets = [t for t in TARGETS if t in chosen]
+        calls_runs = run_calls(
+            calls_targets, args.calls_n, args.rounds, args.side_repeats, args.timeout
+        )
+        calls_med = report.calls_medians(calls_runs)
+        data["calls"] = {"medians": calls_med, "runs": calls_runs}
+
+    rate_med = None
+    rates = [int(r) for r in args.rates.split(",")]
+    if args.command in ("all", "rate"):
+        params["rate curve"] = (
+            f"{args.threads} threads, {', '.join(f'{r:,}' for r in rates)}/s then unpaced, "
+            f"{args.rate_seconds:g} s each, {args.side_repeats} runs"
+        )
+        rate_targets = [t for t in report.RATE_TARGETS if t == "off" or t in chosen]
+        rate_runs = run_rates(
+            rate_targets, rates, args.threads, args.rate_seconds, args.side_repeats
+        )
+        rate_med = report.rate_medians(rate_runs)
+        data["rate_curve"] = {"medians": rate_med, "runs": rate_runs}
+
+    budget_runs = None
+    if args.command in ("all", "budgets"):
+        budget_repeats = 2 if args.quick else 3
+        params["budgets"] = f"{budget_repeats} runs" + (" (quick sizes)" if args.quick else "")
+        budget_runs = run_budgets(budget_repeats, quick=args.quick, timeout=args.timeout)
+
     imports = None
     if args.command in ("all", "import-time"):
         imports = run_import_time(report.IMPORT_MODULES, max(args.repeats, 5))
@@ -406,6 +547,64 @@ def main(argv: list[str] | None = None) -> int:
             *report.loop_table(loop_med),
             "",
         ]
+    if calls_med is not None:
+        md += [
+            "## Per call: time and allocations",
+            "",
+            (
+                f"As zap and zerolog publish theirs: three calls through the logger with its "
+                f"three bound fields, each timed over {args.calls_n:,} calls x {args.rounds} "
+                "rounds (the queue emptied between rounds; ns/call is the median round, then "
+                "the median of the runs). Allocations come from a separate pass under "
+                "`tracemalloc` (which slows every allocation), with the writer thread held: "
+                "blocks and bytes still alive per call after 1,000 calls (for async rows, "
+                "the entry handed to the writer; for sync rows, what the call leaves behind), "
+                "and the peak bytes one call had allocated at once (its temporary objects)."
+            ),
+            "",
+            *report.calls_table(calls_med),
+            "",
+        ]
+    if rate_med is not None:
+        md += [
+            "## Response time at fixed rates",
+            "",
+            (
+                f"As log4j2 publishes its async loggers': {args.threads} threads log the "
+                "workload's call at a fixed total rate, each on its own schedule, for "
+                f"{args.rate_seconds:g} s per rate, then as fast as they can. A call's latency "
+                "runs from its intended send time to its return, so a thread that falls "
+                "behind counts the delay of every call it postponed (no coordinated "
+                "omission). Cells: p50 · p99 · p99.9 · max in µs, medians of the runs; "
+                "every line is written before the next rate. The first row calls an empty "
+                "function: the threads' own latency on this machine (sleep overshoot, the "
+                "GIL passing between four threads)."
+            ),
+            "",
+            *report.rate_table(rate_med),
+            "",
+        ]
+    budget_verdicts = None
+    if budget_runs is not None:
+        budget_lines, budget_verdicts = report.budgets_section(budget_runs)
+        data["budgets"] = {"verdicts": budget_verdicts, "runs": budget_runs}
+        md += [
+            "## Budgets",
+            "",
+            (
+                "The domain features' budgets (#18 item 8), measured by the functions of "
+                "`benchmarks/trading_audit.py`, `benchmarks/metrics.py` and "
+                "`benchmarks/errors.py`, each run in a fresh process: the median of the "
+                "runs, and the least and greatest run. Trade events: caller wall time "
+                "per call minus a plain `log.info` with the same fields; audit: the "
+                "worker's CPU per entry for render + seal minus render alone; metrics: the "
+                "median repeat less the empty loop; errors: the error object without "
+                "locals for code that failed before."
+            ),
+            "",
+            *budget_lines,
+            "",
+        ]
     if imports is not None:
         table, import_med = report.import_table(imports)
         data["import_time_median_us"] = import_med
@@ -425,7 +624,19 @@ def main(argv: list[str] | None = None) -> int:
         soak = json.loads(soak_path.read_text()) if soak_path.exists() else None
         if soak is not None and "error" in soak:
             soak = None
-        target_lines, verdicts = report.targets_section(med, loop_med, soak, imports)
+        target_lines, verdicts = report.targets_section(
+            med, loop_med, soak, imports, n_calls=args.n
+        )
+        if budget_verdicts is not None:
+            met = sum(1 for v in budget_verdicts if v["met"])
+            line = f"{met} of {len(budget_verdicts)} met (the Budgets table above)."
+            target_lines.append(
+                f"- domain budgets (#18 item 8): "
+                f"{'**met**' if met == len(budget_verdicts) else '**missed**'}. {line}"
+            )
+            verdicts.append(
+                {"target": "domain budgets", "met": met == len(budget_verdicts), "detail": line}
+            )
         data["targets"] = verdicts
         md += ["## The issue's targets", "", *target_lines, ""]
 

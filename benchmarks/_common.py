@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import statistics
@@ -92,3 +93,12 @@ def percentile(sorted_values: list[int], fraction: float) -> int:
 def child_env() -> dict[str, str]:
     """The environment for a child: this one without ``TAPELOG_*`` overrides."""
     return {k: v for k, v in os.environ.items() if not k.startswith("TAPELOG_")}
+
+
+def emit(result: dict[str, object], out: Path | None) -> None:
+    """A child's result: JSON to ``out`` (where the parent reads it), or to stdout."""
+    text = json.dumps(result)
+    if out is None:
+        print(text)
+    else:
+        out.write_text(text)

@@ -16,7 +16,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from time import time_ns
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from benchmarks._common import make_stamper
 
@@ -36,6 +36,15 @@ FIELDS: dict[str, object] = {
     "order_id": "a1b2c3",
     "attempt": 3,
 }
+# The "10 fields" call of the calls table (zap's and zerolog's benchmarks log ten).
+FIELDS10: dict[str, object] = {
+    **FIELDS,
+    "side": "buy",
+    "tif": "day",
+    "ord_type": "limit",
+    "latency_us": 41.5,
+    "retry": False,
+}
 INFO = 20
 DEBUG = 10
 QUEUE_SIZE = 65536
@@ -47,6 +56,10 @@ def _nothing() -> None:
 
 def _no_stats() -> dict[str, object]:
     return {}
+
+
+def _no_hold() -> Callable[[], None]:
+    return _nothing
 
 
 @dataclass
@@ -66,6 +79,10 @@ class Harness:
     close: Callable[[], None] = _nothing
     stats: Callable[[], dict[str, object]] = _no_stats
     notes: dict[str, object] = field(default_factory=dict)
+    hold: Callable[[], Callable[[], None]] = _no_hold
+    """Keep the writer thread (if any) from taking entries; returns the function that
+    lets it go again. The allocation pass holds it, so that what a call hands over is
+    still alive when it is counted."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +144,7 @@ def _floor_enqueue(path: Path) -> Harness:
     queue: deque[tuple[int, int, str, dict[str, object]]] = deque()
     append = queue.append
     stopping = threading.Event()
+    held = threading.Event()
     f = path.open("wb")
     threshold = INFO
 
@@ -138,7 +156,7 @@ def _floor_enqueue(path: Path) -> Harness:
         bound = BOUND
         while True:
             depth = len(queue)
-            if not depth:
+            if not depth or held.is_set():
                 if stopping.is_set():
                     break
                 time.sleep(0.0005)
@@ -182,7 +200,12 @@ def _floor_enqueue(path: Path) -> Harness:
         stopping.set()
         thread.join()
 
-    return Harness(info, debug, "kw", drain=drain, finish=finish, close=f.close)
+    def hold() -> Callable[[], None]:
+        held.set()
+        time.sleep(0.01)  # a batch already taken is being formatted
+        return held.clear
+
+    return Harness(info, debug, "kw", drain=drain, finish=finish, close=f.close, hold=hold)
 
 
 # -- stdlib logging -----------------------------------------------------------------
@@ -229,6 +252,21 @@ def _json_formatter() -> logging.Formatter:
         rename_fields={"levelname": "level", "name": "logger"},
         timestamp=True,
     )
+
+
+class _Listener(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+def _listener_hold(listener: _Listener) -> Callable[[], Callable[[], None]]:
+    """A QueueListener holds off by stopping (it writes what it has) and starting again."""
+
+    def hold() -> Callable[[], None]:
+        listener.stop()
+        return listener.start
+
+    return hold
 
 
 def _stdlib_logger() -> logging.Logger:
@@ -282,6 +320,7 @@ def _stdlib(path: Path, *, queued: bool) -> Harness:
         finish=listener.stop,
         close=handler.close,
         notes=notes,
+        hold=_listener_hold(listener),
     )
 
 
@@ -351,7 +390,15 @@ def _picologging(path: Path, *, queued: bool) -> Harness:
         listener.stop()  # enqueues the sentinel and joins: everything before it is written
         listener.start()
 
-    return Harness(info, debug, "kw", drain=drain, finish=listener.stop, close=handler.close)
+    return Harness(
+        info,
+        debug,
+        "kw",
+        drain=drain,
+        finish=listener.stop,
+        close=handler.close,
+        hold=_listener_hold(listener),
+    )
 
 
 # -- structlog ----------------------------------------------------------------------
@@ -424,7 +471,13 @@ def _structlog_queued(path: Path) -> Harness:
         listener.start()
 
     return Harness(
-        log.info, log.debug, "kw", drain=drain, finish=listener.stop, close=handler.close
+        log.info,
+        log.debug,
+        "kw",
+        drain=drain,
+        finish=listener.stop,
+        close=handler.close,
+        hold=_listener_hold(listener),
     )
 
 
@@ -479,6 +532,15 @@ def _tapelog(path: Path, *, mode: str) -> Harness:
             "written": sink.written if sink is not None else None,
         }
 
+    def hold() -> Callable[[], None]:
+        # The worker runs each batch under the dispatcher's work lock: holding it keeps
+        # the entries queued (or in the one batch the worker took, waiting for the lock).
+        from tapelog._runtime import RUNTIME
+
+        lock = RUNTIME.dispatcher._work_lock
+        lock.acquire()
+        return lock.release
+
     return Harness(
         log.info,
         log.debug,
@@ -487,6 +549,7 @@ def _tapelog(path: Path, *, mode: str) -> Harness:
         finish=finish,
         close=tapelog.shutdown,
         stats=stats,
+        hold=hold if mode == "async" else _no_hold,
     )
 
 

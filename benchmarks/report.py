@@ -73,6 +73,7 @@ def machine() -> dict[str, object]:
     versions = {}
     for dist in (
         "tapelog",
+        "picologging",
         "structlog",
         "loguru",
         "orjson",
@@ -240,6 +241,7 @@ def targets_section(
     loop: dict[str, dict[str, Any]] | None,
     soak: dict[str, Any] | None,
     imports: dict[str, list[float]] | None = None,
+    n_calls: int = 200_000,
 ) -> tuple[list[str], list[dict[str, object]]]:
     """One line per target of the issue: met or missed, and by how much."""
     lines: list[str] = []
@@ -273,6 +275,21 @@ def targets_section(
         f"burst: {fmt(mine['burst_ns'])} against {TARGETS[burst_name].label} "
         f"{fmt(burst_ns)}, {fmt_ratio(mine['burst_ns'] / burst_ns)}.",
     )
+
+    pico = [n for n in ("picologging", "picologging-async") if n in peers(med)]
+    if pico:
+        pico_name = min(pico, key=lambda n: med[n]["caller_ns"])
+        r = mine["caller_ns"] / med[pico_name]["caller_ns"]
+        verdict(
+            f"caller cost over a {n_calls:,}-call burst ≤ 1/3 of picologging's (#18 item 3)",
+            r <= 1 / 3,
+            f"tapelog {fmt(mine['caller_ns'])} ns/call (caller wall time over the whole "
+            f"burst, waits for a full queue included) against {TARGETS[pico_name].label} "
+            f"{fmt(med[pico_name]['caller_ns'])}: {fmt_ratio(r)} (target ≤ 0.33{X}); "
+            f"runs: tapelog {mine['caller_ns_all']}, picologging "
+            f"{med[pico_name]['caller_ns_all']}; worst tapelog run lost "
+            f"{mine['lines_lost_max']} lines.",
+        )
 
     peer_name, peer_eps = fastest(med, "e2e_eps", lowest=False)
     r = mine["e2e_eps"] / peer_eps
@@ -478,3 +495,163 @@ def write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     print(f"wrote {path.relative_to(ROOT)}", file=sys.stderr)
+
+
+# -- calls table (zap / zerolog style) -----------------------------------------------
+
+CALL_KINDS = {
+    "static": "static message",
+    "fields10": "10 fields",
+    "disabled": "disabled",
+}
+
+
+def calls_medians(runs: dict[str, list[Run]]) -> dict[str, dict[str, Any]]:
+    """Per target and call: medians over the repeats of ns, blocks, bytes and peak bytes."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, target_runs in runs.items():
+        ok = [r for r in target_runs if "error" not in r]
+        row: dict[str, Any] = {
+            "runs": len(ok),
+            "errors": [r["error"] for r in target_runs if "error" in r],
+        }
+        for kind in CALL_KINDS:
+            row[kind] = {
+                key: median(r["calls"][kind][key] for r in ok)
+                for key in ("ns", "blocks", "bytes", "peak_bytes")
+            }
+            row[kind]["ns_runs"] = [round(r["calls"][kind]["ns"]) for r in ok]
+        out[name] = row
+    return out
+
+
+def calls_table(med: dict[str, dict[str, Any]]) -> list[str]:
+    header = ["row"]
+    for title in CALL_KINDS.values():
+        header += [f"{title}: ns/call", "allocs/call: blocks · bytes · peak bytes"]
+    rows = []
+    for name, target in TARGETS.items():
+        m = med.get(name)
+        if m is None:
+            continue
+        cells = [target.label + (f" ({len(m['errors'])} failed runs)" if m["errors"] else "")]
+        for kind in CALL_KINDS:
+            c = m[kind]
+            cells.append(fmt(c["ns"]))
+            cells.append(
+                "n/a"
+                if c["blocks"] is None
+                else f"{c['blocks']:.1f} · {fmt(c['bytes'])} · {fmt(c['peak_bytes'])}"
+            )
+        rows.append(cells)
+    return table(header, rows)
+
+
+# -- fixed-rate curve (log4j2 style) -------------------------------------------------
+
+RATE_TARGETS = [
+    "off",
+    "floor-enqueue",
+    "tapelog",
+    "stdlib-async",
+    "picologging-async",
+    "structlog-async",
+    "loguru-async",
+]
+
+
+def rate_medians(runs: dict[str, list[Run]]) -> dict[str, dict[str, Any]]:
+    """Per target, per rate step: the median over the repeats of each percentile."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, target_runs in runs.items():
+        ok = [r for r in target_runs if "error" not in r]
+        steps: list[dict[str, Any]] = []
+        if ok:
+            for index, first in enumerate(ok[0]["steps"]):
+                same = [r["steps"][index] for r in ok if len(r["steps"]) > index]
+                step = {
+                    key: median(s[key] for s in same)
+                    for key in ("achieved_rate", "p50_us", "p99_us", "p999_us", "max_us")
+                }
+                step["rate"] = first["rate"]
+                step["p99_runs"] = [round(s["p99_us"]) for s in same]
+                steps.append(step)
+        out[name] = {
+            "runs": len(ok),
+            "errors": [r["error"] for r in target_runs if "error" in r],
+            "steps": steps,
+            "lines_lost_max": max((r.get("lines_lost", 0) for r in ok), default=None),
+        }
+    return out
+
+
+def rate_table(med: dict[str, dict[str, Any]]) -> list[str]:
+    rates: list[float] = []
+    for m in med.values():
+        if m["steps"]:
+            rates = [s["rate"] for s in m["steps"]]
+            break
+    header = [
+        "row",
+        *(f"{r / 1000:,.0f}k/s" if r else "unpaced: p50 · p99 · p99.9 · max" for r in rates),
+        "unpaced: calls/s reached",
+        "lines lost",
+    ]
+    rows = []
+    for name in RATE_TARGETS:
+        m = med.get(name)
+        if m is None:
+            continue
+        label = "off (an empty function)" if name == "off" else TARGETS[name].label
+        if not m["runs"]:
+            rows.append(
+                [f"{label} (failed: {'; '.join(m['errors'])[:80]})", *[""] * (len(header) - 1)]
+            )
+            continue
+        cells = [label]
+        cells.extend(
+            " · ".join(fmt(step[k]) for k in ("p50_us", "p99_us", "p999_us", "max_us"))
+            for step in m["steps"]
+        )
+        cells.append(fmt(m["steps"][-1]["achieved_rate"]))
+        cells.append("" if name == "off" else fmt(m["lines_lost_max"]))
+        rows.append(cells)
+    return table(header, rows)
+
+
+# -- domain budgets ------------------------------------------------------------------
+
+
+def budgets_section(runs: list[Run]) -> tuple[list[str], list[dict[str, object]]]:
+    """One line per budget: the median of the runs, their spread, met or not."""
+    from benchmarks.budgets import BUDGETS
+
+    ok = [r for r in runs if "error" not in r]
+    rows = []
+    verdicts: list[dict[str, object]] = []
+    for budget in BUDGETS:
+        values = [r[budget.key] for r in ok if r.get(budget.key) is not None]
+        mid = median(values)
+        met = (
+            None
+            if mid is None
+            else (mid <= budget.limit if budget.at_most else mid >= budget.limit)
+        )
+        digits = 0 if budget.limit >= 100 else 2
+        spread = f"{fmt(min(values), digits)} to {fmt(max(values), digits)}" if values else "n/a"
+        rows.append(
+            [
+                budget.label,
+                f"{'≤' if budget.at_most else '≥'} {fmt(budget.limit, digits)} {budget.unit}",
+                f"{fmt(mid, digits)} {budget.unit}" if mid is not None else "n/a",
+                spread,
+                "n/a" if met is None else ("**met**" if met else "**missed**"),
+            ]
+        )
+        verdicts.append({"target": budget.label, "met": met, "median": mid, "runs": values})
+    failed = len(runs) - len(ok)
+    lines = [
+        *table(["budget", "target", "median", f"spread of {len(ok)} runs", ""], rows),
+        *(["", f"{failed} run(s) failed: {runs[-1].get('error', '')}"] if failed else []),
+    ]
+    return lines, verdicts

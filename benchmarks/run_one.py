@@ -12,25 +12,34 @@ Scenarios:
                   iterations of pure-Python work and then logging one entry; per-request
                   latency. Target ``off`` does the work without logging.
     soak          N enabled calls in chunks, for the parent to sample RSS meanwhile.
+    calls         the calls table: ns per call for a static message, a message with 10
+                  fields and a disabled call (N calls per round, ``--rounds`` rounds), then
+                  a tracemalloc pass counting what each call allocates.
+    rate          the fixed-rate curve: ``--threads`` threads logging at each of
+                  ``--rates`` total calls/s for ``--seconds``, then unpaced; latency from
+                  each call's intended send time (free of coordinated omission).
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
+import threading
 import time
+import tracemalloc
+from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
 from time import perf_counter_ns, process_time_ns, thread_time_ns
 from typing import TYPE_CHECKING
 
-from benchmarks._common import count_lines, current_rss_mib, peak_rss_mib, percentile
-from benchmarks._targets import TARGETS, Harness
+from benchmarks._common import count_lines, current_rss_mib, emit, peak_rss_mib, percentile
+from benchmarks._targets import FIELDS10, TARGETS, Harness
 
 
 if TYPE_CHECKING:
@@ -65,6 +74,29 @@ def loop_extra(call: Callable[..., object], n: int) -> None:
 
 
 LOOPS = {"kw": loop_kw, "extra": loop_extra}
+
+
+def loop_static(call: Callable[..., object], n: int) -> None:
+    """A static message, no call fields (the logger's bound fields still go in)."""
+    for _ in repeat(None, n):
+        call("order placed")
+
+
+def loop_ten_kw(call: Callable[..., object], n: int) -> None:
+    """A message with 10 fields, as keyword arguments (unpacked: the same dict per call)."""
+    ten = FIELDS10
+    for _ in repeat(None, n):
+        call("order placed", **ten)
+
+
+def loop_ten_extra(call: Callable[..., object], n: int) -> None:
+    """A message with 10 fields, stdlib style (``extra=``)."""
+    ten = FIELDS10
+    for _ in repeat(None, n):
+        call("order placed", extra=ten)
+
+
+TEN_LOOPS = {"kw": loop_ten_kw, "extra": loop_ten_extra}
 
 
 def one_call(harness: Harness) -> Callable[[], object]:
@@ -247,6 +279,202 @@ def _summary(values: list[int]) -> dict[str, float]:
     }
 
 
+def _call_kinds(harness: Harness) -> dict[str, Callable[[int], None]]:
+    """The three calls of the calls table, each as ``run(n)``: n calls in a loop."""
+    info, debug, style = harness.info, harness.debug, harness.style
+    ten = TEN_LOOPS[style]
+    default = LOOPS[style]
+    return {
+        "static": lambda n: loop_static(info, n),
+        "fields10": lambda n: ten(info, n),
+        "disabled": lambda n: default(debug, n),
+    }
+
+
+def calls(harness: Harness, path: Path, n: int, rounds: int, alloc_calls: int) -> dict[str, object]:
+    """ns per call (timing pass), then allocations per call (a separate tracemalloc pass)."""
+    kinds = _call_kinds(harness)
+    LOOPS[harness.style](harness.info, WARMUP)
+    harness.drain()
+    timing: dict[str, list[float]] = {kind: [] for kind in kinds}
+    for _ in range(rounds):
+        for kind, run in kinds.items():
+            gc.collect()
+            t0 = perf_counter_ns()
+            run(n)
+            timing[kind].append((perf_counter_ns() - t0) / n)
+            harness.drain()  # every round starts with an empty queue
+
+    # tracemalloc slows every allocation several times: a pass of its own. The writer is
+    # held, so what a call hands to it is still alive when counted ("kept"); "peak" is the
+    # most memory one call had allocated at once above what was there before it.
+    allocs: dict[str, dict[str, float]] = {}
+    tracemalloc.start()
+    try:
+        for kind, run in kinds.items():
+            run(100)  # first-call caches (a call site's plan, interned keys) before counting
+            harness.drain()
+            release = harness.hold()
+            try:
+                allocs[kind] = _allocations(run, alloc_calls)
+            finally:
+                release()
+            harness.drain()
+    finally:
+        tracemalloc.stop()
+    found, _, _, _ = count_lines(path)
+    stats = harness.stats()
+    harness.close()
+    return {
+        "calls": {
+            kind: {
+                "ns": statistics.median(values),
+                "ns_min": min(values),
+                "ns_all": [round(v, 1) for v in values],
+                **allocs[kind],
+            }
+            for kind, values in timing.items()
+        },
+        "rounds": rounds,
+        "alloc_calls": alloc_calls,
+        "lines_found": found,
+        "loadavg_1m": os.getloadavg()[0],
+        "stats": stats,
+    }
+
+
+def _allocations(run: Callable[[int], None], n: int) -> dict[str, float]:
+    ignore = [tracemalloc.Filter(inclusive=False, filename_pattern=tracemalloc.__file__)]
+    gc.collect()
+    before = tracemalloc.take_snapshot().filter_traces(ignore)
+    run(n)
+    after = tracemalloc.take_snapshot().filter_traces(ignore)
+    diff = after.compare_to(before, "filename")
+    blocks = sum(d.count_diff for d in diff)
+    size = sum(d.size_diff for d in diff)
+    get, reset = tracemalloc.get_traced_memory, tracemalloc.reset_peak
+
+    def peak(calls: int) -> float:
+        peaks = [0] * 200
+        for i in range(len(peaks)):
+            reset()
+            start = get()[0]
+            run(calls)
+            peaks[i] = get()[1] - start
+        return statistics.median(peaks)
+
+    return {
+        "blocks": blocks / n,
+        "bytes": size / n,
+        # less what the measuring loop itself allocates (the same loop, making no call)
+        "peak_bytes": max(0.0, peak(1) - peak(0)),
+    }
+
+
+@dataclass(frozen=True)
+class _Plan:
+    call: Callable[[], object]
+    barrier: threading.Barrier
+    start_box: list[int]
+    rate: float
+    threads: int
+    per_thread: int
+
+
+def _send(plan: _Plan, j: int, mine: list[int], ends: list[int]) -> None:
+    """One sending thread of the rate curve: its share of the calls, on its schedule."""
+    call, rate, sleep = plan.call, plan.rate, time.sleep
+    plan.barrier.wait()
+    start = plan.start_box[0]
+    step = plan.threads * 1e9 / rate if rate else 0.0
+    offset = j * 1e9 / rate if rate else 0.0
+    for i in range(plan.per_thread):
+        if rate:
+            intended = start + int(offset + i * step)
+            # Sleep, never spin: four threads spinning on sleep(0) would pass the GIL
+            # around and measure that. A thread that is late sends at once.
+            if (remaining := intended - perf_counter_ns()) > 0:
+                sleep(remaining / 1e9)
+        else:
+            intended = perf_counter_ns()
+        call()
+        mine[i] = perf_counter_ns() - intended
+    ends[j] = perf_counter_ns()
+
+
+def rate_curve(
+    harness: Harness | None,
+    path: Path,
+    rates: list[float],
+    threads: int,
+    seconds: float,
+) -> dict[str, object]:
+    """Fixed total rates from ``threads`` threads, then unpaced; latency from intended time.
+
+    Each thread sends its share of the calls on a fixed schedule (thread j at
+    ``start + (j + i * threads) / rate``); a call's latency runs from its scheduled time to
+    its return, so a thread that falls behind counts the wait of every call it delayed
+    (no coordinated omission). Between two rates every line is written first. Target
+    ``off`` calls a function that does nothing: the harness's own latency.
+    """
+    if harness is not None:
+        LOOPS[harness.style](harness.info, WARMUP)
+        harness.drain()
+        call = one_call(harness)
+    else:
+
+        def call() -> object:
+            return None
+
+    steps: list[dict[str, object]] = []
+    sent = 0
+    top = max(rates)
+    for rate in [*rates, 0.0]:  # 0: unpaced, as fast as the threads go
+        per_thread = max(1, int((rate or top) * seconds / threads))
+        latencies = [[0] * per_thread for _ in range(threads)]
+        ends = [0] * threads
+        barrier = threading.Barrier(threads + 1)
+        start_box = [0]
+
+        plan = _Plan(call, barrier, start_box, rate, threads, per_thread)
+        workers = [
+            threading.Thread(target=_send, args=(plan, j, latencies[j], ends))
+            for j in range(threads)
+        ]
+        for w in workers:
+            w.start()
+        gc.collect()
+        start_box[0] = perf_counter_ns() + 2_000_000
+        barrier.wait()
+        for w in workers:
+            w.join()
+        elapsed = (max(ends) - start_box[0]) / 1e9
+        if harness is not None:
+            harness.drain()
+        merged = sorted(v for row in latencies for v in row)
+        total = len(merged)
+        sent += total
+        steps.append(
+            {
+                "rate": rate,
+                "calls": total,
+                "achieved_rate": total / elapsed if elapsed > 0 else None,
+                "p50_us": percentile(merged, 0.50) / 1000,
+                "p99_us": percentile(merged, 0.99) / 1000,
+                "p999_us": percentile(merged, 0.999) / 1000,
+                "max_us": merged[-1] / 1000,
+                "loadavg_1m": os.getloadavg()[0],
+            }
+        )
+    result: dict[str, object] = {"threads": threads, "seconds": seconds, "steps": steps}
+    if harness is not None:
+        harness.finish()
+        result.update(_lines(path, WARMUP + sent))
+        result["stats"] = harness.stats()
+        harness.close()
+    return result
+
+
 def soak(harness: Harness, path: Path, n: int) -> dict[str, object]:
     loop = LOOPS[harness.style]
     chunk = 100_000
@@ -282,12 +510,17 @@ def soak(harness: Harness, path: Path, n: int) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run_one")
     parser.add_argument("target", choices=[*TARGETS, "off"])
-    parser.add_argument("scenario", choices=["throughput", "request-loop", "soak"])
+    parser.add_argument("scenario", choices=["throughput", "request-loop", "soak", "calls", "rate"])
     parser.add_argument("-n", type=int, default=200_000, help="entries (requests for the loop)")
     parser.add_argument("--out", type=Path, help="where to write the JSON result")
     parser.add_argument("--rate", type=float, default=10_000.0)
     parser.add_argument("--work-iters", type=int, default=1_500)
     parser.add_argument("--dir", type=Path, help="where to put the log file (default: a temp dir)")
+    parser.add_argument("--rounds", type=int, default=5, help="calls: timed rounds per call")
+    parser.add_argument("--alloc-calls", type=int, default=1_000, help="calls: counted calls")
+    parser.add_argument("--rates", default="10000,50000,100000,200000", help="rate: calls/s")
+    parser.add_argument("--threads", type=int, default=4, help="rate: logging threads")
+    parser.add_argument("--seconds", type=float, default=1.0, help="rate: seconds per rate")
     args = parser.parse_args(argv)
 
     tmp = Path(tempfile.mkdtemp(prefix="tapelog-bench-", dir=args.dir))
@@ -296,20 +529,20 @@ def main(argv: list[str] | None = None) -> int:
         harness = None if args.target == "off" else TARGETS[args.target].make(path)
         if args.scenario == "request-loop":
             result = request_loop(harness, path, args.n, args.rate, args.work_iters)
+        elif args.scenario == "rate":
+            rates = [float(r) for r in args.rates.split(",")]
+            result = rate_curve(harness, path, rates, args.threads, args.seconds)
         elif harness is None:
-            parser.error("target 'off' exists only for the request loop")
+            parser.error("target 'off' exists only for the request loop and the rate curve")
+        elif args.scenario == "calls":
+            result = calls(harness, path, args.n, args.rounds, args.alloc_calls)
         elif args.scenario == "soak":
             result = soak(harness, path, args.n)
         else:
             result = throughput(harness, path, args.n)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    result = {"target": args.target, "scenario": args.scenario, "n": args.n, **result}
-    text = json.dumps(result)
-    if args.out is None:
-        print(text)
-    else:
-        args.out.write_text(text)
+    emit({"target": args.target, "scenario": args.scenario, "n": args.n, **result}, args.out)
     return 0
 
 
