@@ -107,7 +107,7 @@ def _call_key(name: str, attributes: Mapping[str, object]) -> object:
 
     The instruments build it inline (the same expression) to save a call.
     """
-    return (name, *attributes.items()) if attributes else name
+    return (name, tuple(attributes.items())) if attributes else name
 
 
 def _own(shards: dict[int, S], make: Callable[[], S]) -> S:
@@ -158,7 +158,7 @@ class _HistogramShard:
             raise ValueError(f"a histogram takes finite numbers, not {value!r}")
 
 
-class _CounterCell:
+class _CounterShard:
     """One thread's part of a counter."""
 
     __slots__ = ("value",)
@@ -260,23 +260,23 @@ class Histogram(_Series):
 
 
 class Counter(_Series):
-    """One monotonic counter series; per-thread cells summed by the reader."""
+    """One monotonic counter series; per-thread shards summed by the reader."""
 
-    __slots__ = ("cells", "previous")
+    __slots__ = ("previous", "shards")
     kind: Kind = "counter"
 
     def __init__(self, name: str, unit: str, attributes: dict[str, AttributeValue]) -> None:
         super().__init__(name, unit, attributes)
-        self.cells: dict[int, _CounterCell] = {}
+        self.shards: dict[int, _CounterShard] = {}
         self.previous: float = 0
 
-    def cell(self) -> _CounterCell:
-        """The calling thread's cell, created if new."""
-        return _own(self.cells, _CounterCell)
+    def shard(self) -> _CounterShard:
+        """The calling thread's shard, created if new."""
+        return _own(self.shards, _CounterShard)
 
     def read(self, *, commit: bool) -> tuple[float, float]:
         """``(interval, total)`` as for histograms."""
-        total = sum([cell.value for cell in list(self.cells.values())])
+        total = sum([shard.value for shard in list(self.shards.values())])
         interval = total - self.previous
         if commit:
             self.previous = total
@@ -298,8 +298,8 @@ class Gauge(_Series):
 class _ThreadTables(threading.local):
     """One thread's way to its shards: call key -> shard, per kind."""
 
-    histograms: dict[object, _HistogramShard]
-    counters: dict[object, _CounterCell]
+    histogram: dict[object, _HistogramShard]
+    counter: dict[object, _CounterShard]
 
 
 _local: _ThreadTables = _ThreadTables()
@@ -387,27 +387,18 @@ registry: Final = Registry()
 _GAUGES: Final = registry.gauges
 
 
-def _remember(kind: Literal["histograms", "counters"], key: object, shard: object) -> None:
-    tables = _local.__dict__
-    # an unhashable attribute value: such calls stay on the slow path
+def _thread_shard(kind: Kind, name: str, unit: str, attributes: Mapping[str, object]) -> Any:
+    """The slow path of ``observe`` and ``increment``: a thread's first call per series.
+
+    Finds the series (checking name and unit), the thread's shard of it, and remembers the
+    shard in the thread's table under the call's key (a key with an unhashable attribute
+    value is not remembered: such calls stay on this path).
+    """
+    tables = _local  # taken first: a clear() meanwhile then drops what is remembered here
+    shard = registry.find(kind, name, unit, attributes).shard()
     with contextlib.suppress(TypeError):
-        tables.setdefault(kind, {})[key] = shard
-
-
-def _histogram_shard(name: str, unit: str, attributes: Mapping[str, object]) -> _HistogramShard:
-    """The slow path of ``observe``: the first call of a thread with these attributes."""
-    series = cast("Histogram", registry.find("histogram", name, unit, attributes))
-    shard = series.shard()
-    _remember("histograms", _call_key(name, attributes), shard)
+        tables.__dict__.setdefault(kind, {})[_call_key(name, attributes)] = shard
     return shard
-
-
-def _counter_cell(name: str, attributes: Mapping[str, object]) -> _CounterCell:
-    """The slow path of ``increment``, as ``_histogram_shard``."""
-    series = cast("Counter", registry.find("counter", name, "1", attributes))
-    cell = series.cell()
-    _remember("counters", _call_key(name, attributes), cell)
-    return cell
 
 
 # -- the caller's side ----------------------------------------------------------------------
@@ -427,9 +418,9 @@ def observe(name: str, value: float, unit: str = "s", **attributes: AttributeVal
             that is NaN or infinite.
     """
     try:
-        shard = _local.histograms[(name, *attributes.items()) if attributes else name]
+        shard = _local.histogram[(name, tuple(attributes.items())) if attributes else name]
     except (AttributeError, KeyError, TypeError):
-        shard = _histogram_shard(name, unit, attributes)
+        shard = _thread_shard("histogram", name, unit, attributes)
     if value > 0.0:
         try:
             bucket = _ceil(_log2(value) * shard.factor)
@@ -457,12 +448,12 @@ def increment(name: str, value: float = 1, **attributes: AttributeValue) -> None
         ValueError: a bad name, a name used with another type, or a negative value.
     """
     try:
-        cell = _local.counters[(name, *attributes.items()) if attributes else name]
+        shard = _local.counter[(name, tuple(attributes.items())) if attributes else name]
     except (AttributeError, KeyError, TypeError):
-        cell = _counter_cell(name, attributes)
+        shard = _thread_shard("counter", name, "1", attributes)
     if not value >= 0:
         raise ValueError(f"a counter only goes up; {name} got {value!r}")
-    cell.value += value
+    shard.value += value
 
 
 def gauge(name: str, value: float, unit: str = "1", **attributes: AttributeValue) -> None:
@@ -472,7 +463,7 @@ def gauge(name: str, value: float, unit: str = "1", **attributes: AttributeValue
         ValueError: a bad name, a name used with another type or unit.
     """
     try:
-        series = _GAUGES[(name, *attributes.items()) if attributes else name]
+        series = _GAUGES[(name, tuple(attributes.items())) if attributes else name]
     except (KeyError, TypeError):
         series = cast("Gauge", registry.find("gauge", name, unit, attributes))
     series.value = value
