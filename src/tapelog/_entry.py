@@ -14,13 +14,16 @@ import socket
 import time
 import traceback
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar, cast
+
+import orjson
 
 from tapelog._event import LEVEL, LOGGER, MESSAGE, TIME, Deferred
 from tapelog._levels import LEVEL_NAMES, level_name
 from tapelog._otel import trace_fields
 from tapelog.errors._capture import finish, snapshot, type_name
 from tapelog.errors._info import ErrorInfo
+from tapelog.formats._json import JsonFormat, escape_separators
 from tapelog.processors._normalize import clean_field_value, clean_fields, clean_value, sanitize_key
 
 
@@ -91,9 +94,21 @@ _HEAD: Final[dict[str, JsonValue]] = {
     "seq": 0,
 }
 """The keys every fast-path entry starts with, in order; the values are placeholders."""
-_NOTHING_SHARED: Final[
-    tuple[Mapping[str, object] | None, Mapping[str, object] | None, dict[str, JsonValue] | None]
-] = (None, None, None)
+_Shared: TypeAlias = tuple[
+    "Mapping[str, object] | None",
+    "Mapping[str, object] | None",
+    "dict[str, JsonValue] | None",
+    bytes | None,
+    set[str],
+    frozenset[str],
+]
+"""Bound and context mappings and their template; for ``json_lines``, the template's fields
+after the head as JSON (None when the template is not kept), the call keys found fit to
+splice after them, and the template's own keys."""
+_NOTHING_SHARED: Final[_Shared] = (None, None, None, None, set(), frozenset())
+_SITES: Final = 1024  # call keys remembered per template; the set is emptied when full
+_MICROS_JSON: Final = tuple(text.encode() for text in _MICROS)
+_batch_json: Final = JsonFormat().batch
 
 
 def error_object(exc: ExcInfo | ErrorInfo, redactor: Redactor | None) -> dict[str, JsonValue]:
@@ -194,6 +209,22 @@ def _text_of(value: object) -> str:
         return f"<unrepresentable {type(value).__name__}>"
 
 
+def _after_head(template: EventDict | None) -> tuple[bytes | None, set[str], frozenset[str]]:
+    """A template's fields after the head (``seq``), as JSON to splice after it, and their keys.
+
+    ``b""`` when there are none; None when the template is None or its values will not
+    encode as they are (``json_lines`` then writes such records the general way).
+    """
+    if template is None:
+        return None, set(), frozenset()
+    after = {key: value for key, value in template.items() if key not in _HEAD}
+    try:
+        text = orjson.dumps(after)
+    except Exception:
+        return None, set(), frozenset()
+    return (b"," + text[1:-1] if after else b""), set(), frozenset(template)
+
+
 def _identity(text: str) -> str:
     return text
 
@@ -215,8 +246,10 @@ class EntryBuilder:
 
     __slots__ = (
         "_clean_cache",
+        "_heads",
         "_host",
         "_include",
+        "_json_millisecond",
         "_last",
         "_logger_names",
         "_messages",
@@ -234,6 +267,7 @@ class EntryBuilder:
         "_static",
         "_template",
         "_texts",
+        "_unbound",
         "seq",
     )
 
@@ -262,18 +296,24 @@ class EntryBuilder:
         self._seconds: tuple[int, str] = (-1, "")
         self._logger_names: dict[str, str] = {}
         self._clean_cache: dict[int, tuple[Mapping[str, object], dict[str, JsonValue]]] = {}
-        self._shared: dict[
-            int, tuple[Mapping[str, object], Mapping[str, object], dict[str, JsonValue] | None]
-        ] = {}
+        self._shared: dict[int, _Shared] = {}
+        self._heads: dict[tuple[int, str, str], bytes] = {}
+        self._json_millisecond: tuple[int, bytes] = (-1, b"")
         self._messages: dict[str, str] = {}
         self._plans: dict[str, int] = {}
         self._plain: set[str] = set()  # the keys planned _PLAIN, for one subset test
         self._millisecond: tuple[int, str] = (-1, "")  # as _seconds, to the millisecond
         self._static: dict[str, JsonValue] = {}
         self._template: EventDict = {}
+        self._unbound: _Shared = _NOTHING_SHARED
         self._last = _NOTHING_SHARED
         self._set_static()
         self.seq = seq if seq is not None else SeqCounter()
+
+    @property
+    def selector(self) -> FieldSelector | None:
+        """The ``[fields]`` exclude and rename step entries pass through, if configured."""
+        return self._selector
 
     @property
     def redactor(self) -> Redactor | None:
@@ -291,6 +331,7 @@ class EntryBuilder:
             static["service"] = self._service
         self._static = static
         self._template: EventDict = {**_HEAD, **static}
+        self._unbound = (None, None, self._template, *_after_head(self._template))
         self._shared.clear()  # their templates hold the old static fields
         self._last = _NOTHING_SHARED
 
@@ -389,21 +430,25 @@ class EntryBuilder:
                 self._plain.add(key)
         return plan
 
-    def _template_for(
-        self, bound: Mapping[str, object], context: Mapping[str, object]
-    ) -> EventDict | None:
-        """The template for a pair of context and bound mappings: cached, else made."""
+    def _shared_for(self, bound: Mapping[str, object], context: Mapping[str, object]) -> _Shared:
+        """The template (and its JSON) for a pair of context and bound mappings."""
         key = id(bound) + id(context)
         shared = self._shared.get(key)
         if shared is None or shared[0] is not bound or shared[1] is not context:
             shared = self._share(key, bound, context)
         else:
             self._last = shared
-        return shared[2]
+        return shared
+
+    def _template_for(
+        self, bound: Mapping[str, object], context: Mapping[str, object]
+    ) -> EventDict | None:
+        """The template for a pair of context and bound mappings: cached, else made."""
+        return self._shared_for(bound, context)[2]
 
     def _share(
         self, key: int, bound: Mapping[str, object], context: Mapping[str, object]
-    ) -> tuple[Mapping[str, object], Mapping[str, object], dict[str, JsonValue] | None]:
+    ) -> _Shared:
         """The fast path's template for a pair of context and bound mappings, kept per pair.
 
         The template is an entry's first keys (placeholders for the required keys and
@@ -417,12 +462,13 @@ class EntryBuilder:
         if bound:
             merged.update(self._cleaned_once(bound))
         template = {**self._template, **merged} if _KEPT_ASIDE.isdisjoint(merged) else None
-        shared = (bound, context, template)
         if _immutable(bound) and _immutable(context):
             # Holding both mappings keeps their ids from being reused meanwhile.
+            shared: _Shared = (bound, context, template, *_after_head(template))
             _remember(self._shared, key, shared)
             self._last = shared
-        return shared
+            return shared
+        return (bound, context, template, None, set(), frozenset())  # made for each record
 
     def _logger_name(self, name: str) -> str:
         clean = self._logger_names.get(name)
@@ -512,6 +558,134 @@ class EntryBuilder:
             except Exception as exc:  # the builder is defensive; this is the last line
                 append(self.broken_entry(record, exc))
         return entries
+
+    def json_lines(self, records: Iterable[Record]) -> bytearray:
+        """Records straight to JSON lines, without building the common records' entries.
+
+        Writes exactly what ``JsonFormat().batch(self.build_many(records))`` writes, byte
+        for byte, ``seq`` numbers included. A record takes the direct way when
+        ``build_many`` would take its fast path and, beyond that, its call fields' keys
+        are plain and not among its bound or context keys and every value is JSON as it
+        is: text the redactor left alone (seen before), a finite float, a 64-bit int, a
+        bool or None. Its line is then spliced from bytes kept per call site: the second's
+        stem, the level, logger and message (once per such triple), the static, bound
+        and context fields (once per template), and one ``orjson.dumps`` of the caller's
+        own fields dict. Any other record is built and encoded one by one, in order.
+        """
+        if self._selector is not None:  # keys to drop or rename: only an entry has them
+            return bytearray(_batch_json(self.build_many(records)))
+        buffer = bytearray()
+        heads = self._heads
+        texts = self._texts
+        seq = self.seq
+        number = seq.value  # held here, given back around the general way and at the end
+        unbound = self._unbound
+        dumps = orjson.dumps
+        int_min, int_max = _INT_MIN, _INT_MAX
+        millis_now, stem = self._json_millisecond
+        value: Any  # the exact-type tests below narrow it; isinstance() costs more
+        for record in records:
+            try:
+                time_ns, level, name, message, fields, bound, context, exc, meta = record
+                shared = self._last  # consecutive records mostly come from one logger
+                if bound is not shared[0] or context is not shared[1]:
+                    shared = self._shared_for(bound, context) if bound or context else unbound
+                after = shared[3]
+                if after is None or exc is not None or meta is not None or type(message) is not str:
+                    seq.value = number
+                    buffer += self._json_line(record)
+                    number = seq.value
+                    continue
+                tail = b"}" if not fields else None
+                if (
+                    fields
+                    and _type_of(fields) is dict
+                    and (  # orjson writes dicts, not mappings
+                        shared[4].issuperset(fields) or self._call_keys(shared, fields)
+                    )
+                ):
+                    for value in fields.values():
+                        cls = _type_of(value)
+                        if cls is str:
+                            if texts.get(value) != value:
+                                break
+                        elif cls is float:
+                            if value - value:  # NaN for NaN and the infinities
+                                break
+                        elif cls is int:
+                            if not int_min <= value <= int_max:
+                                break
+                        elif value is not None and cls is not bool:
+                            break
+                    else:
+                        tail = b"," + dumps(fields)[1:]
+                if tail is None:  # a key or a value to clean: the general way
+                    seq.value = number
+                    buffer += self._json_line(record)
+                    number = seq.value
+                    continue
+                millis, rest = divmod(time_ns, 1_000_000)
+                if millis != millis_now:
+                    millis_now, stem = (
+                        millis,
+                        b'{"timestamp":"' + self._stamp_millis(millis).encode(),
+                    )
+                head = heads.get((level, name, message))
+                if head is None:
+                    head = self._json_head(level, name, message)
+                number += 1
+                buffer += b"%b%b%b%d%b%b\n" % (
+                    stem,
+                    _MICROS_JSON[rest // 1000],
+                    head,
+                    number,
+                    after,
+                    tail,
+                )
+            except Exception as exc:  # the builder is defensive; this is the last line
+                buffer += _batch_json([self.broken_entry(record, exc)])
+        seq.value = number
+        self._json_millisecond = (millis_now, stem)
+        return buffer if buffer.isascii() else escape_separators(buffer)
+
+    def _call_keys(self, shared: _Shared, fields: Mapping[str, object]) -> bool:
+        """Whether ``json_lines`` may splice these call fields after a template's.
+
+        Each key must be planned plain and not be one of the template's own keys (a call
+        field replaces a bound one in place). Keys found so are remembered in the
+        template's set, so the next record needs one subset test.
+        """
+        known, taken = shared[4], shared[5]
+        for key in fields:
+            if key in known:
+                continue
+            plan = self._plans.get(key)
+            if plan is None:
+                plan = self._plan(key)
+            if plan != _PLAIN or key in taken:
+                return False
+            if len(known) >= _SITES:
+                known.clear()
+            known.add(key)
+        return True
+
+    def _json_head(self, level: int, name: str, message: str) -> bytes:
+        """A line's bytes from the end of the timestamp to ``"seq":``; kept if short."""
+        text = self._messages.get(message)
+        if text is None:
+            text = self._message(message)
+        head = b'","level":%b,"logger":%b,"message":%b,"seq":' % (
+            orjson.dumps(LEVEL_NAMES.get(level) or level_name(level)),
+            orjson.dumps(self._logger_names.get(name) or self._logger_name(name)),
+            orjson.dumps(text),
+        )
+        if len(message) <= _CACHEABLE_LENGTH:
+            _remember(self._heads, (level, name, message), head)
+        return head
+
+    def _json_line(self, record: Record) -> bytes | bytearray:
+        """One record the general way: its entry built, then encoded as JSON."""
+        return _batch_json(self.build_many((record,)))
 
     def broken_entry(self, record: Record, exc: Exception) -> EventDict:
         """An entry that still carries the record's core facts when building it failed."""

@@ -115,6 +115,9 @@ class Pipeline:
             _audited_filter(audited) if audited else None
         )
         self._closed: set[int] = set()  # ids of sinks closed already (see close)
+        #: The one sink that takes JSON lines the builder renders without entries, if any,
+        #: and its method that takes them.
+        self._lines = _lines_slot(builder, self.slots)
 
     @property
     def sink_names(self) -> tuple[str, ...]:
@@ -124,11 +127,15 @@ class Pipeline:
     def process(self, records: Sequence[Record], counters: dict[str, SinkCounters]) -> None:
         """Build every record once, then offer the batch to every sink. Never raises."""
         self._counters = counters
-        entries = self.builder.build_many(records)
         # Whether every record passes a sink's level, and whether any record may skip a
         # sink, decided once per batch in C loops rather than once per entry and sink.
         lowest = min(map(_level_of, records), default=0)
         any_meta = any(map(_meta_of, records))
+        lines = self._lines
+        if lines is not None and lines[0].level <= lowest and not any_meta:
+            self._hand_lines(lines[0], lines[1], records)
+            return
+        entries = self.builder.build_many(records)
         for slot in self.slots:
             counter = counters.get(slot.name)
             if counter is None:
@@ -198,6 +205,25 @@ class Pipeline:
         else:
             if not slot.delivers_itself:
                 counter.written += len(chosen)
+
+    def _hand_lines(
+        self, slot: SinkSlot, write: Callable[[bytes | bytearray], None], records: Sequence[Record]
+    ) -> None:
+        """The one JSON file sink takes every record: render the lines, skip the entries."""
+        counter = self._counters.get(slot.name)
+        if counter is None:
+            counter = self._counters[slot.name] = SinkCounters()
+        _bind(slot, counter)
+        try:
+            write(self.builder.json_lines(records))
+        except Exception as exc:
+            done = getattr(exc, "written", 0) if isinstance(exc, SinkError) else 0
+            done = min(max(done, 0), len(records))
+            counter.written += done
+            counter.failed += len(records) - done
+            self.note_failure(slot.name, len(records) - done, exc)
+        else:
+            counter.written += len(records)
 
     def _give_up(
         self,
@@ -405,6 +431,30 @@ def _bind(slot: SinkSlot, counter: SinkCounters) -> None:
 # C-level accessors of a record's level and meta, for the per-batch checks in ``process``.
 _level_of: Callable[[Record], int] = operator.itemgetter(LEVEL)
 _meta_of: Callable[[Record], object] = operator.itemgetter(META)
+
+
+def _lines_slot(
+    builder: EntryBuilder, slots: tuple[SinkSlot, ...]
+) -> tuple[SinkSlot, Callable[[bytes | bytearray], None]] | None:
+    """The slot ``Pipeline.process`` may hand JSON lines without building entries.
+
+    Only when it is the only sink, a file sink writing JSON, not audited, with no filter,
+    sampling or fallback, and no ``[fields]`` exclude or rename: then the lines are all
+    that is asked of the entries.
+    """
+    if len(slots) != 1 or builder.selector is not None:
+        return None
+    slot = slots[0]
+    if (
+        slot.accepts is not None
+        or slot.sampler is not None
+        or slot.fallback is not None
+        or slot.delivers_itself
+        or not getattr(slot.sink, "takes_json_lines", False)
+    ):
+        return None
+    write: Callable[[bytes | bytearray], None] = getattr(slot.sink, "write_json_lines")  # noqa: B009
+    return slot, write
 
 
 def _own_entries(builder: EntryBuilder) -> Callable[[Iterable[SinkEvent]], list[EventDict]]:

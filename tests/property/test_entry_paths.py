@@ -8,15 +8,19 @@ twin builder, and require the same entry, key order included.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from decimal import Decimal
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.property.test_secrets_everywhere import FORMATS
 
 from tapelog._entry import EntryBuilder
+from tapelog.formats import JsonFormat
 from tapelog.processors import Redactor
 from tapelog.processors._fields import FieldSelector
 
@@ -83,6 +87,31 @@ SHARED = st.one_of(
     FIELDS.map(MappingProxyType),
 )
 MESSAGES = st.one_of(TEXTS, st.integers(), st.lists(st.integers(), max_size=2))
+# The fast path's own ground: keys it takes as they are (and one sensitive name), values
+# at the edges of what it copies unchanged (non-finite floats, ints past 64 bits, text
+# the redactor or the encoder must change, subclasses of plain types, odd objects).
+PLAIN_KEYS = st.sampled_from(["symbol", "qty", "price", "order_id", "attempt", "token"])
+EDGES = st.sampled_from(
+    [
+        math.nan,
+        math.inf,
+        -math.inf,
+        -0.0,
+        2**63 - 1,
+        2**64,
+        -(2**63) - 1,
+        True,
+        "password=hunter2",
+        "Bearer abc.def",
+        "caf\u00e9",
+        "\ud800",
+        b"raw",
+        Decimal("1.50"),
+        frozenset({1}),
+        object,
+    ]
+)
+PLAIN_FIELDS = st.dictionaries(PLAIN_KEYS, st.one_of(EDGES, VALUES), max_size=6)
 
 
 def _twins(
@@ -201,6 +230,8 @@ def test_a_record_that_cannot_be_built_gives_an_entry_saying_so_and_spoils_no_ot
     # A logger name that is not text: the builder's name check raises on it.
     bad: Record = (1_795_000_000_000_000_000, 40, None, "boom", {}, {}, {}, None, None)  # type: ignore[assignment]
     entries = builder.build_many([good, bad, good])
+    twin = EntryBuilder(redactor=Redactor())
+    assert twin.json_lines([good, bad, good]) == JsonFormat().batch(entries)
     assert [entry["message"] for entry in entries] == ["fine", "boom", "fine"]
     assert [entry.get("seq") for entry in entries] == [1, None, 2]
     broken = entries[1]
@@ -208,3 +239,122 @@ def test_a_record_that_cannot_be_built_gives_an_entry_saying_so_and_spoils_no_ot
     assert broken["logger"] == "None"
     assert str(broken["tapelog_error"]).startswith("TypeError: ")
     assert broken["timestamp"] == entries[0]["timestamp"]
+
+
+# Every output: json, logfmt, console (plain and coloured), RFC 5424 (both bodies) and,
+# with the otlp extra installed, OTLP.
+OUTPUTS = [
+    (name, write)
+    for name, write in FORMATS
+    if name != "otlp" or importlib.util.find_spec("opentelemetry.proto") is not None
+]
+
+
+@st.composite
+def batches(draw: st.DrawFn) -> list[Record]:
+    """A worker's batch: records of a few loggers (mostly on the fast path's ground),
+    repeated, so that later records find what earlier ones left in the caches (the last
+    logger's template, the millisecond's stem, cached texts); it crosses a second."""
+    records = draw(
+        st.lists(
+            st.tuples(
+                st.one_of(TEXTS, MESSAGES),
+                st.one_of(PLAIN_FIELDS, PLAIN_FIELDS, FIELDS),
+                st.one_of(st.just({}), PLAIN_FIELDS, SHARED),
+                st.one_of(st.just({}), PLAIN_FIELDS.map(MappingProxyType), SHARED),
+                st.sampled_from([5, 20, 25, 40]),
+                st.sampled_from(["app.orders", "app", "bad name\n"]),
+            ),
+            min_size=1,
+            max_size=8,
+        )
+    )
+    repeats = draw(st.integers(min_value=2, max_value=3))
+    time_ns = 1_795_000_000_999_000_000
+    return [
+        (time_ns + step * 250_013, level, name, message, fields, bound, context, None, None)
+        for step, (message, fields, bound, context, level, name) in enumerate(records * repeats)
+    ]
+
+
+BUILDERS = st.tuples(
+    st.booleans(),
+    st.sets(st.sampled_from(["pid", "host", "service"])).map(frozenset),
+    st.booleans(),
+)
+"""Twin builders' options: redaction on, the optional fields included, a selector."""
+
+
+@settings(max_examples=100, deadline=None)
+@given(batch=batches(), options=BUILDERS)
+def test_a_batch_through_the_fast_path_is_written_as_the_general_path_writes_it(
+    batch: list[Record], options: tuple[bool, frozenset[str], bool]
+) -> None:
+    """The worker's way, whole batches through ``build_many``; every format writes the
+    same bytes for an entry from the fast path as for the general path's."""
+    fast_builder, general_builder = _twins(*options)
+    for _ in range(2):  # cold caches, then warm ones
+        built = fast_builder.build_many(batch)
+        for fast, record in zip(built, batch, strict=True):
+            general = general_builder._build_general(record)
+            _assert_same(fast, general)
+            for name, formatter in OUTPUTS:
+                assert formatter(fast) == formatter(general), name
+
+
+@settings(max_examples=150, deadline=None)
+@given(batch=batches(), options=BUILDERS)
+def test_json_lines_spliced_from_bytes_are_the_lines_of_the_built_entries(
+    batch: list[Record], options: tuple[bool, frozenset[str], bool]
+) -> None:
+    """``json_lines`` (the JSON file sink's way, no entries) writes byte for byte what
+    ``JsonFormat().batch`` writes for the entries ``build_many`` builds, ``seq`` included,
+    whichever records take the spliced way and whichever the general one."""
+    lines_builder, entries_builder = _twins(*options)
+    for _ in range(2):  # cold caches, then warm ones
+        lines = lines_builder.json_lines(batch)
+        expected = JsonFormat().batch(entries_builder.build_many(batch))
+        assert lines.splitlines() == expected.splitlines()
+    assert lines_builder.seq.value == entries_builder.seq.value
+
+
+@pytest.mark.parametrize(
+    ("fields", "bound"),
+    [
+        ({"qty": math.nan}, {}),
+        ({"qty": -math.inf, "n": 2**64}, {"venue": "X"}),
+        ({"venue": "Y", "qty": 1.0}, {"venue": "X"}),  # replaces the bound field in place
+        ({"token": "t-1", "qty": 1}, {}),  # a sensitive name
+        ({"note": "password=hunter2"}, {}),  # a secret in the text
+        ({"note": "line\u2028two", "who": "caf\u00e9"}, {}),
+        ({"qty": Decimal("1.5"), "flag": True, "none": None}, {}),
+        ({"seq": 1, "a-b": 2}, {}),  # kept aside, sanitised
+        ({}, {"strategy": "mm-1"}),
+        ({}, {}),
+        (MappingProxyType({"qty": 1}), {}),  # a mapping that is not a dict
+    ],
+)
+def test_json_lines_at_the_edges_of_the_spliced_way(
+    fields: Mapping[str, object], bound: dict[str, object]
+) -> None:
+    """Each record three times (cold, then warm caches), against the built entries."""
+    lines_builder, entries_builder = _twins(redact=True, include=frozenset({"pid"}), selector=False)
+    record: Record = (1_795_000_000_000_000_000, 20, "app", "m", fields, bound, {}, None, None)
+    batch = [record] * 3
+    assert lines_builder.json_lines(batch) == JsonFormat().batch(entries_builder.build_many(batch))
+
+
+def test_a_text_seen_first_as_a_message_is_written_as_a_field_would_be() -> None:
+    """A message keeps lone surrogates until it is made safe; the same text as a field
+    value is escaped first. The text cache the two share must not carry the message's raw
+    form over to the field (the fast path took a cached text as clean)."""
+    lone = "\ud800 lone"
+    fast, general = _twins(redact=True, include=frozenset(), selector=False)
+    lines, _ = _twins(redact=True, include=frozenset(), selector=False)
+    first: Record = (1_795_000_000_000_000_000, 20, "app", lone, {}, {}, {}, None, None)
+    second: Record = (1_795_000_000_000_000_000, 20, "app", "m", {"note": lone}, {}, {}, None, None)
+    built = fast.build_many([first, second, second])
+    for entry, record in zip(built, [first, second, second], strict=True):
+        _assert_same(entry, general._build_general(record))
+    assert lines.json_lines([first, second, second]) == JsonFormat().batch(built)
+    assert built[1]["note"] == "\\ud800 lone"

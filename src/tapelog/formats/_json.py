@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from tapelog.typing import EventDict
 
 
-__all__ = ["JsonFormat", "dumps"]
+__all__ = ["JsonFormat", "dumps", "escape_separators"]
 
 # orjson writes U+2028, U+2029 and U+0085 raw; str.splitlines() and JavaScript split on
 # them. In UTF-8 they are E2 80 A8, E2 80 A9 and C2 85, sequences that cannot occur inside
@@ -42,7 +42,8 @@ def _default(value: object) -> str:
     return safe_text(value)
 
 
-def _escape_separators(out: _Bytes) -> _Bytes:
+def escape_separators(out: _Bytes) -> _Bytes:
+    r"""Escape U+2028, U+2029 and U+0085 in JSON text as ``\u2028``, ``\u2029``, ``\u0085``."""
     # Measured: a one-byte find (memchr) is several times cheaper than a three-byte one, so
     # walk the E2 lead bytes (dashes, curly quotes) and look at the two bytes after each.
     # Most non-ASCII text (accented Latin, CJK) has no E2 or C2 byte at all and costs two
@@ -113,7 +114,7 @@ def dumps(value: object, *, newline: bool = False) -> bytes:
         out = orjson.dumps(_sanitise(value, 0, set()), default=_default, option=option)
     if out.isascii():
         return out
-    return _escape_separators(out)
+    return escape_separators(out)
 
 
 @final
@@ -140,7 +141,7 @@ class JsonFormat:
         # Most lines are ASCII, and isascii() is far cheaper than three substring scans.
         if out.isascii():
             return out
-        return _escape_separators(out)
+        return escape_separators(out)
 
     def batch(self, entries: Sequence[EventDict]) -> bytes | bytearray:
         """Return many entries as JSON lines, joined: the worker's way, one call a batch.
@@ -160,7 +161,7 @@ class JsonFormat:
                 buffer += dumps(entry, newline=True)
         # The buffer itself is returned: copying it into ``bytes`` measured as costly as
         # the encoding. The separators cannot straddle two lines, so one check covers it.
-        return buffer if buffer.isascii() else _escape_separators(buffer)
+        return buffer if buffer.isascii() else escape_separators(buffer)
 
     def __repr__(self) -> str:
         return "JsonFormat()"

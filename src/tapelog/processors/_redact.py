@@ -179,6 +179,15 @@ def _looks_like_basic_credentials(credentials: str) -> bool:
         return False
 
 
+def _encodable(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8 (it holds no lone surrogates)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 @final
 class Redactor:
     """Finds secrets by key name and by shape of text, and replaces them.
@@ -322,12 +331,15 @@ class Redactor:
         """:meth:`redact_text` for a text its caller already looked up in :attr:`texts`.
 
         Remembers the result of a short text. The entry builder calls this on a cache
-        miss, which for unique values (order ids, request ids) is every call.
+        miss, which for unique values (order ids, request ids) is every call. A text
+        with lone surrogates is not remembered: readers of :attr:`texts` (the entry
+        builder, ``clean_fields``) take a hit as clean, and such a text is not (a field
+        value escapes them first; a message that held them would leave them raw).
         """
         if not self._enabled:
             return text
         redacted = self._redact(text)
-        if len(text) <= _CACHEABLE_TEXT_LENGTH:
+        if len(text) <= _CACHEABLE_TEXT_LENGTH and (text.isascii() or _encodable(text)):
             texts = self.texts
             if len(texts) >= _CACHE_SIZE:
                 texts.clear()

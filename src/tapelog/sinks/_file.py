@@ -225,6 +225,25 @@ class FileSink(BaseSink):
             return
         self._write_data(render_batch(self.formatter, entries))
 
+    @property
+    def takes_json_lines(self) -> bool:
+        """Whether the pipeline may hand this sink JSON lines it rendered itself.
+
+        True for a sink writing JSON that is not audited (sealing needs the entries).
+        """
+        from tapelog.formats._json import JsonFormat
+
+        return self._audit is None and type(self.formatter) is JsonFormat
+
+    def write_json_lines(self, data: bytes | bytearray) -> None:
+        """Append a batch already rendered as JSON lines, as ``write_batch`` would.
+
+        Raises:
+            SinkError: as ``write_batch``.
+        """
+        if data:
+            self._write_data(data)
+
     def _durable(self, audit: AuditWriter) -> None:
         """Audited: the batch reaches the disk before the chain's checkpoints name it."""
         try:
