@@ -7,6 +7,8 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import tapelog
 from tapelog import metrics
@@ -142,6 +144,49 @@ def test_attribute_values_of_any_kind_are_written_as_text() -> None:
     assert only("app.odd.duration")["count"] == 2
     assert only("app.odd.calls")["value"] == 2
     assert only("app.odd.level")["value"] == 2
+
+
+observations = st.one_of(
+    st.floats(min_value=1e-7, max_value=1e4, allow_nan=False),
+    st.floats(min_value=-1e3, max_value=-1e-3, allow_nan=False),
+    st.just(0.0),
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.lists(observations, max_size=60), min_size=1, max_size=5), st.booleans())
+def test_each_delta_round_holds_exactly_the_buckets_of_its_observations(
+    rounds: list[list[float]], two_threads: bool
+) -> None:
+    """Round after round (new buckets appearing late, one thread or two), a snapshot's
+    sketch is the sketch of that round's observations, bucket for bucket."""
+    REPORTER.reset()
+    for values in rounds:
+        halves = (values[::2], values[1::2]) if two_threads else (values,)
+        for half in halves:
+            thread = threading.Thread(
+                target=lambda vs=half: [metrics.observe("app.round.value", v, "1") for v in vs]
+            )
+            thread.start()
+            thread.join()
+        with capture():
+            found = [p for p in metrics.report() if p["name"] == "app.round.value"]
+        if not values:
+            assert found == []
+            continue
+        expected = metrics.Sketch()
+        expected.update(values)
+        (point,) = found
+        back = metrics.Sketch.from_dict(point["sketch"])
+        assert (back.positive, back.negative) == (expected.positive, expected.negative)
+        assert back.zero_count == expected.zero_count
+        assert (point["count"], point["min"], point["max"]) == (
+            len(values),
+            min(values),
+            max(values),
+        )
 
 
 def test_counters_and_gauges() -> None:
