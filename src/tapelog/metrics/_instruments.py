@@ -284,15 +284,14 @@ class Counter(_Series):
 
 
 class Gauge(_Series):
-    """One gauge series: the last value set, and whether it was set since the last read."""
+    """One gauge series: the last value set, and whether it was set since the last read.
 
-    __slots__ = ("fresh", "value")
+    Both start as the class's defaults; ``gauge()`` sets them on the instance.
+    """
+
     kind: Kind = "gauge"
-
-    def __init__(self, name: str, unit: str, attributes: dict[str, AttributeValue]) -> None:
-        super().__init__(name, unit, attributes)
-        self.value: float = 0.0
-        self.fresh = False
+    value: float = 0.0
+    fresh: bool = False
 
 
 class _ThreadTables(threading.local):
