@@ -20,6 +20,7 @@ from tapelog.cli._collector import Collector
 from tapelog.formats import JsonFormat
 from tapelog.sinks import HttpSink
 from tapelog.sinks._batching import RetryPolicy
+from tapelog.testing import check_sink
 
 
 if TYPE_CHECKING:
@@ -509,3 +510,11 @@ class TestSinkThreadSurvives:
         finally:
             sink.close()
         assert 2 == sink.counters.failed  # given up at close, counted
+
+
+class TestConformance:
+    def test_passes_the_sink_kit_forks_included(self, collector: Collector) -> None:
+        """HttpSink keeps the sink contract; a forked child delivers its own batch through a
+        connection of its own, and the parent's sink goes on after it."""
+        collector.up()
+        check_sink(HttpSink("kit", collector.url, JsonFormat()), lambda: list(collector.records))

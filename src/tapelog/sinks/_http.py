@@ -810,6 +810,11 @@ class DeliverySink(BackgroundSink, Generic[T]):
         super().after_fork()
         old = self._transport
         self._transport = HttpTransport(self.url, old.timeout, old.context, old.proxy)
+        # The child's copy of the parent's connection: closing it closes only the child's
+        # descriptor (nothing is sent, so the parent's connection goes on); left to the
+        # garbage collector, it would warn (ResourceWarning) in the child.
+        with contextlib.suppress(OSError):
+            old.close()
         self._batcher.clear()
         self._ready.clear()
         self._sending = None
