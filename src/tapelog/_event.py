@@ -56,18 +56,17 @@ Record: TypeAlias = tuple[
 class Deferred(tuple[object, ...]):
     """A message finished on the worker: a domain API's facts, taken at the call.
 
-    ``Deferred((finish, *facts))`` goes in a record's message slot; the entry builder
-    calls ``finish(facts_tuple, meta)`` and gets the message text and the record's meta
-    with its domain objects (``trade``...) in place. The caller pays for one tuple; the
-    text, the nested object and every number's formatting are the worker's work.
+    A subclass's instance (a tuple of the facts) goes in a record's message slot; the
+    entry builder calls its ``finish(meta)`` and gets the message text and the record's
+    meta with its domain objects (``trade``...) in place. The caller pays for one tuple;
+    the text, the nested object and every number's formatting are the worker's work.
     """
 
     __slots__ = ()
 
     def finish(self, meta: Mapping[str, object] | None) -> tuple[str, Mapping[str, object] | None]:
         """The message and the meta to build the entry with."""
-        finish = self[0]
-        return finish(self, meta)  # type: ignore[operator, no-any-return]
+        raise NotImplementedError
 
 
 CORE_FIELDS: Final = ("timestamp", "level", "logger", "message")

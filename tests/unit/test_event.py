@@ -130,6 +130,22 @@ class TestLoggerLogAgreesWithPut:
 
         assert expected == logged
 
+    def test_emit_builds_the_record_make_record_builds(self, dispatcher: Dispatcher) -> None:
+        """The domain door (``_emit``) inlines the same tuple, its meta carrying the domain."""
+        log = Logger(LoggerCore("shop", INFO), {"strategy": "s1"})
+        with context(request_id="r-1"):
+            log._emit(INFO, "placed", {"event": "order.placed"}, {"trade": {"qty": 1}})  # pyright: ignore[reportPrivateUsage]
+            expected = make_record(
+                INFO,
+                "placed",
+                {"event": "order.placed"},
+                logger="shop",
+                bound={"strategy": "s1"},
+                context={"request_id": "r-1"},
+                meta={"trade": {"qty": 1}},
+            )
+        assert [_without_time(r) for r in dispatcher.queue] == [_without_time(expected)]
+
     @pytest.mark.parametrize(
         ("queued", "idle"), [(0, False), (0, True), (2, True), (3, False), (3, True)]
     )

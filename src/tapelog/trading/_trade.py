@@ -19,10 +19,12 @@ from __future__ import annotations
 import threading
 from decimal import Decimal
 from time import time_ns
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Final, cast, final
 
 from tapelog._event import Deferred
 from tapelog._levels import ERROR, INFO, WARNING
+from tapelog.trading._fix import FIX_CODES
 from tapelog.trading._orders import (
     EXACT,
     LIVE_STATUSES,
@@ -56,7 +58,13 @@ __all__ = ["TradeLogger", "get_trade_logger"]
 
 _DEPTH: Final = 2  # frames from the user's call to Logger._emit: method -> _write -> _emit
 _NEEDS_PRICE: Final = frozenset({"limit", "stop_limit"})
+_SIDES: Final = frozenset(FIX_CODES["side"])
+_ORD_TYPES: Final = frozenset(FIX_CODES["ord_type"])
+_TIMES_IN_FORCE: Final = frozenset(FIX_CODES["time_in_force"])
 _NEEDS_STOP: Final = frozenset({"stop", "stop_limit"})
+
+#: The domain of a deferred event: ``trade`` is there (never shed), made on the worker.
+_PENDING: Final[Mapping[str, object]] = MappingProxyType({"trade": None})
 
 _books: dict[str, OrderBook] = {}
 _books_lock = threading.Lock()
@@ -68,19 +76,16 @@ def _missing(param: str, ord_type: str) -> None:
     raise OrderValidationError(param, f"given for a {ord_type} order", None)
 
 
+def _named(value: object, names: frozenset[str]) -> bool:
+    """Whether ``value`` is already one of ``names`` (anything else goes to ``enum_of``)."""
+    return type(value) is str and value in names
+
+
 def _shown(value: object) -> object:
     """A parameter as the validation entry shows it: text as is, anything else as repr."""
     if value is None or isinstance(value, (str, bool, int)):
         return value
     return repr(value)
-
-
-def _when(value: object, now: int) -> str | int:
-    """``transact_time`` checked on the caller; when not given, the call's nanoseconds.
-
-    Nanoseconds are formatted on the worker (see ``_close``).
-    """
-    return now if value is None else time_of("transact_time", value, now)
 
 
 def _with_trade(
@@ -108,27 +113,32 @@ def _close(
     return trade
 
 
-def _finish_placed(facts: Deferred, meta: Mapping[str, object] | None) -> Finished:
-    """``order.placed``, on the worker: facts are (finish, head, currency, when, text, lossy)."""
-    _, head, currency, when, text, lossy = cast(
-        "tuple[object, Head, str | None, str | int, str | None, bool]", facts
-    )
-    trade = head_object(head)
-    qty, px = head[7], head[8]
-    trade["exec_type"] = "new"
-    trade["ord_status"] = "new"
-    trade["cum_qty"] = ZERO
-    trade["leaves_qty"] = qty
-    trade["avg_px"] = ZERO
-    _close(trade, when, currency, text, lossy)
-    at = f" @ {format(px, 'f')}" if px is not None else ""
-    message = f"order {head[0]} placed: {head[4]} {format(qty, 'f')} {head[3]}{at}"
-    return message, _with_trade(meta, trade)
+@final
+class _Placed(Deferred):
+    """``order.placed``'s facts: (head, currency, when, text, lossy)."""
+
+    __slots__ = ()
+
+    def finish(self, meta: Mapping[str, object] | None) -> Finished:
+        """The message and the ``trade`` object, on the worker."""
+        head, currency, when, text, lossy = cast(
+            "tuple[Head, str | None, str | int, str | None, bool]", self
+        )
+        trade = head_object(head)
+        qty, px = head[7], head[8]
+        trade["exec_type"] = "new"
+        trade["ord_status"] = "new"
+        trade["cum_qty"] = ZERO
+        trade["leaves_qty"] = qty
+        trade["avg_px"] = ZERO
+        _close(trade, when, currency, text, lossy)
+        at = f" @ {format(px, 'f')}" if px is not None else ""
+        message = f"order {head[0]} placed: {head[4]} {format(qty, 'f')} {head[3]}{at}"
+        return message, _with_trade(meta, trade)
 
 
 # The facts of a fill, as the caller takes them (see ``_finish_filled``).
-_Fill = tuple[
-    object,  # the finisher
+_FillFacts = tuple[
     "Head | None",  # the order's standing facts; None: an unknown order
     str,  # cl_ord_id as called
     str,  # exec_id
@@ -147,10 +157,19 @@ _Fill = tuple[
 ]
 
 
-def _finish_filled(facts: Deferred, meta: Mapping[str, object] | None) -> Finished:
-    """``order.filled`` / ``order.partially_filled``, on the worker."""
+@final
+class _Filled(Deferred):
+    """``order.filled`` / ``order.partially_filled``'s facts (``_FillFacts``)."""
+
+    __slots__ = ()
+
+    def finish(self, meta: Mapping[str, object] | None) -> Finished:
+        """The message and the ``trade`` object, on the worker."""
+        return _finish_filled(cast("_FillFacts", self), meta)
+
+
+def _finish_filled(facts: _FillFacts, meta: Mapping[str, object] | None) -> Finished:
     (
-        _,
         head,
         cl_ord_id,
         exec_id,
@@ -166,7 +185,7 @@ def _finish_filled(facts: Deferred, meta: Mapping[str, object] | None) -> Finish
         last_mkt,
         when,
         lossy,
-    ) = cast("_Fill", facts)
+    ) = facts
     if head is None:  # an unknown order: the fill as given
         trade: dict[str, object] = {"cl_ord_id": cl_ord_id, "exec_id": exec_id}
         trade["exec_type"] = "trade"
@@ -323,8 +342,9 @@ class TradeLogger:
         """Log one event; a :class:`Deferred` message brings its ``trade`` object along."""
         if self._log._core.level <= level:  # pyright: ignore[reportPrivateUsage]
             fields["event"] = event
+            domain = _PENDING if trade is None else {"trade": trade}
             self._log._emit(  # pyright: ignore[reportPrivateUsage]
-                level, cast("str", message), fields, {"trade": trade}, _DEPTH
+                level, cast("str", message), fields, domain, _DEPTH
             )
 
     def _violations(self, violations: list[Violation], trade: Mapping[str, object]) -> None:
@@ -411,9 +431,14 @@ class TradeLogger:
         try:
             text_of("cl_ord_id", cl_ord_id)
             text_of("symbol", symbol)
-            side_name = enum_of("side", side)
-            type_name = enum_of("ord_type", ord_type)
-            tif_name = enum_of("time_in_force", time_in_force)
+            # A name as FIX writes it is the usual case: one lookup, not a call.
+            side_name = side if _named(side, _SIDES) else enum_of("side", side)
+            type_name = ord_type if _named(ord_type, _ORD_TYPES) else enum_of("ord_type", ord_type)
+            tif_name = (
+                time_in_force
+                if _named(time_in_force, _TIMES_IN_FORCE)
+                else enum_of("time_in_force", time_in_force)
+            )
             qty, lossy = decimal_of(
                 "order_qty", order_qty, allow_float=self.allow_float, positive=True
             )
@@ -434,7 +459,7 @@ class TradeLogger:
             if account is not None:
                 text_of("account", account)
             cur = currency_of(currency) if currency is not None else None
-            when = _when(transact_time, now)
+            when = now if transact_time is None else time_of("transact_time", transact_time, now)
         except OrderValidationError as exc:
             call: dict[str, object] = {
                 "cl_ord_id": cl_ord_id,
@@ -466,7 +491,7 @@ class TradeLogger:
             known = book.get(cl_ord_id)
             was = None if known is None else known.ord_status
             book.add(cl_ord_id, state)
-        facts = Deferred((_finish_placed, head, cur, when, text, lossy))
+        facts = _Placed((head, cur, when, text, lossy))
         self._write(INFO, facts, "order.placed", None, fields)
         if was is not None:
             rule = ("duplicate_cl_ord_id", f"{cl_ord_id} is already an order ({was})")
@@ -514,7 +539,7 @@ class TradeLogger:
                 )
                 lossy = lossy or lossy_comm
             cur = currency_of(currency) if currency is not None else None
-            when = _when(transact_time, now)
+            when = now if transact_time is None else time_of("transact_time", transact_time, now)
         except OrderValidationError as exc:
             call: dict[str, object] = {
                 "cl_ord_id": cl_ord_id,
@@ -531,9 +556,8 @@ class TradeLogger:
             state = book.get(cl_ord_id)
             if state is None:
                 violations.append(("unknown_order", f"no order {cl_ord_id} is known"))
-                facts = Deferred(
+                facts = _Filled(
                     (
-                        _finish_filled,
                         None,
                         cl_ord_id,
                         exec_id,
@@ -561,9 +585,8 @@ class TradeLogger:
                 else:
                     self._fill(state, exec_id, qty, px, violations)
                 status = state.ord_status
-                facts = Deferred(
+                facts = _Filled(
                     (
-                        _finish_filled,
                         state.head,
                         cl_ord_id,
                         exec_id,

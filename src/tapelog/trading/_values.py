@@ -63,7 +63,7 @@ def decimal_of(
         OrderValidationError: not a number, not finite, a float not allowed, or the sign.
     """
     lossy = False
-    if isinstance(value, Decimal):
+    if type(value) is Decimal or isinstance(value, Decimal):  # the exact type: the common case
         number = value
     elif isinstance(value, bool):
         raise OrderValidationError(param, "a Decimal, int or str", value)
@@ -90,7 +90,8 @@ def decimal_of(
     if positive:
         if number <= 0:
             raise OrderValidationError(param, "greater than 0", value)
-    elif number < 0:
+        return number, lossy  # above 0: never "-0"
+    if number < 0:
         raise OrderValidationError(param, "at least 0", value)
     if number.is_zero() and number.is_signed():
         number = abs(number)  # "-0" would not read as a quantity
