@@ -17,10 +17,12 @@ import argparse
 import statistics
 import tempfile
 import time
+from collections import deque
 from decimal import Decimal
 from pathlib import Path
 
 import tapelog
+from tapelog import _logger
 from tapelog.audit import AuditKey, verify
 from tapelog.audit._chain import AuditWriter
 from tapelog.formats import JsonFormat
@@ -107,6 +109,70 @@ def caller_costs(directory: Path, n: int, repeats: int) -> list[tuple[str, float
     ]
 
 
+class _Discard:
+    """An outlet that keeps nothing: the caller's own work, with no worker running."""
+
+    def __init__(self) -> None:
+        self.queue: deque[object] = deque(maxlen=1)
+        self.room = 1 << 30
+        self.idle = False
+
+    def wake(self) -> None:
+        return None
+
+    def slow_put(self, record: object) -> None:
+        del record
+
+    put = slow_put
+
+
+def caller_costs_alone(n: int, repeats: int) -> list[tuple[str, float]]:
+    """The same three calls with every record discarded at the queue: no worker competes.
+
+    In place, the worker builds a trade entry in several times a plain entry's time, so a
+    burst of trade events leaves a backlog whose garbage collection and interpreter-lock
+    handovers the calling thread pays too; this shows the caller's own work.
+    """
+    log = tapelog.get_logger("trading")
+    trades = get_trade_logger("bench.alone", terminal_ttl=0, max_orders=10 * n * repeats)
+    qty, px, half = Decimal("1.0"), Decimal("64000.25"), Decimal("0.5")
+    outlet = _logger._outlet  # pyright: ignore[reportPrivateUsage]
+    _logger.set_outlet(_Discard())  # type: ignore[arg-type]
+    costs: dict[str, list[float]] = {"plain": [], "placed": [], "filled": []}
+    try:
+        for repeat in range(repeats):
+            ids = [f"A-{repeat}-{i}" for i in range(n)]
+            start = time.thread_time_ns()
+            for each in ids:
+                log.info(
+                    "order placed",
+                    cl_ord_id=each,
+                    symbol="BTC-USD",
+                    side="buy",
+                    order_qty=qty,
+                    price=px,
+                    ord_type="limit",
+                    time_in_force="day",
+                )
+            costs["plain"].append((time.thread_time_ns() - start) / n / 1000)
+            start = time.thread_time_ns()
+            for each in ids:
+                trades.order_placed(each, "BTC-USD", "buy", qty, px)
+            costs["placed"].append((time.thread_time_ns() - start) / n / 1000)
+            start = time.thread_time_ns()
+            for each in ids:
+                trades.order_filled(each, "E" + each, half, px)
+            costs["filled"].append((time.thread_time_ns() - start) / n / 1000)
+    finally:
+        _logger.set_outlet(outlet)
+    median = statistics.median
+    return [
+        ("alone: log.info, same fields", median(costs["plain"])),
+        ("alone: TradeLogger.order_placed", median(costs["placed"])),
+        ("alone: TradeLogger.order_filled (partial)", median(costs["filled"])),
+    ]
+
+
 def sealing_costs(directory: Path, n: int, repeats: int) -> list[tuple[str, float]]:
     formatter = JsonFormat()
     batch = [_ENTRY] * 1000
@@ -160,6 +226,8 @@ def main() -> None:
         directory = Path(name)
         print("| caller, per call | µs |\n|---|---|")
         for label, value in caller_costs(directory, args.entries, args.repeats):
+            print(f"| {label} | {value:.2f} |")
+        for label, value in caller_costs_alone(args.entries, args.repeats):
             print(f"| {label} | {value:.2f} |")
         print("\n| worker, per entry | µs |\n|---|---|")
         for label, value in sealing_costs(directory, args.entries, args.repeats):
