@@ -167,12 +167,22 @@ class OrderState:
         self.cum_qty = EXACT.add(self.cum_qty, qty)
         self.notional = EXACT.add(self.notional, EXACT.multiply(qty, px))
 
-    def snapshot(self) -> dict[str, object]:
-        """The order now, as a ``trade`` object (Decimals still Decimals)."""
+    def snapshot(
+        self, exec_type: str | None = None, cxl_qty: Decimal | None = None
+    ) -> dict[str, object]:
+        """The order now, as a ``trade`` object (Decimals still Decimals).
+
+        ``exec_type`` (after the standing facts) and ``cxl_qty`` (after ``leaves_qty``)
+        are added when given: what an event that ends or replaces the order shows.
+        """
         trade = head_object(self.head)
+        if exec_type is not None:
+            trade["exec_type"] = exec_type
         trade["ord_status"] = self.ord_status
         trade["cum_qty"] = self.cum_qty
         trade["leaves_qty"] = self.leaves_qty
+        if cxl_qty is not None:
+            trade["cxl_qty"] = cxl_qty
         trade["avg_px"] = self.avg_px
         if self.currency is not None:
             trade["currency"] = self.currency

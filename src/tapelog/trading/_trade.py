@@ -81,6 +81,11 @@ def _named(value: object, names: frozenset[str]) -> bool:
     return type(value) is str and value in names
 
 
+def _called(scope: Mapping[str, object], *params: str) -> dict[str, object]:
+    """The parameters a refused call was given, by name, from the method's ``locals()``."""
+    return {param: scope[param] for param in params}
+
+
 def _shown(value: object) -> object:
     """A parameter as the validation entry shows it: text as is, anything else as repr."""
     if value is None or isinstance(value, (str, bool, int)):
@@ -331,21 +336,28 @@ class TradeLogger:
 
     # -- writing -----------------------------------------------------------------------
 
-    def _write(
+    def _write(  # noqa: PLR0917 - internal: every event's one way out
         self,
         level: int,
         message: str | Deferred,
         event: str,
         trade: dict[str, object] | None,
         fields: dict[str, object],
+        violations: list[Violation] | None = None,
     ) -> None:
-        """Log one event; a :class:`Deferred` message brings its ``trade`` object along."""
+        """Log one event, then one entry per lifecycle violation it showed.
+
+        A :class:`Deferred` message brings its ``trade`` object along (``trade`` is None).
+        """
         if self._log._core.level <= level:  # pyright: ignore[reportPrivateUsage]
             fields["event"] = event
             domain = _PENDING if trade is None else {"trade": trade}
             self._log._emit(  # pyright: ignore[reportPrivateUsage]
                 level, cast("str", message), fields, domain, _DEPTH
             )
+        if violations:
+            context = trade if trade is not None else _trade_of(cast("Deferred", message))
+            self._violations(violations, context)
 
     def _violations(self, violations: list[Violation], trade: Mapping[str, object]) -> None:
         for rule, detail in violations:
@@ -390,14 +402,27 @@ class TradeLogger:
         self._write(WARNING, message, "order.validation_failed", trade, fields)
         return error
 
-    def _price(self, param: str, value: object) -> tuple[Decimal, bool]:
-        return decimal_of(
+    # Each returns the value and whether any value of the call so far came from a float.
+
+    def _quantity(self, param: str, value: object, lossy: bool = False) -> tuple[Decimal, bool]:
+        number, inexact = decimal_of(param, value, allow_float=self.allow_float, positive=True)
+        return number, lossy or inexact
+
+    def _price(self, param: str, value: object, lossy: bool = False) -> tuple[Decimal, bool]:
+        number, inexact = decimal_of(
             param,
             value,
             allow_float=self.allow_float,
             positive=True,
             negative_ok=self.allow_negative_price,
         )
+        return number, lossy or inexact
+
+    def _signed(self, param: str, value: object, lossy: bool = False) -> tuple[Decimal, bool]:
+        number, inexact = decimal_of(
+            param, value, allow_float=self.allow_float, positive=False, negative_ok=True
+        )
+        return number, lossy or inexact
 
     # -- events ------------------------------------------------------------------------
 
@@ -439,19 +464,15 @@ class TradeLogger:
                 if _named(time_in_force, _TIMES_IN_FORCE)
                 else enum_of("time_in_force", time_in_force)
             )
-            qty, lossy = decimal_of(
-                "order_qty", order_qty, allow_float=self.allow_float, positive=True
-            )
+            qty, lossy = self._quantity("order_qty", order_qty)
             px: Decimal | None = None
             if price is not None:
-                px, lossy_px = self._price("price", price)
-                lossy = lossy or lossy_px
+                px, lossy = self._price("price", price, lossy)
             elif type_name in _NEEDS_PRICE:
                 _missing("price", type_name)
             stop: Decimal | None = None
             if stop_px is not None:
-                stop, lossy_stop = self._price("stop_px", stop_px)
-                lossy = lossy or lossy_stop
+                stop, lossy = self._price("stop_px", stop_px, lossy)
             elif type_name in _NEEDS_STOP:
                 _missing("stop_px", type_name)
             if order_id is not None:
@@ -461,16 +482,17 @@ class TradeLogger:
             cur = currency_of(currency) if currency is not None else None
             when = now if transact_time is None else time_of("transact_time", transact_time, now)
         except OrderValidationError as exc:
-            call: dict[str, object] = {
-                "cl_ord_id": cl_ord_id,
-                "symbol": symbol,
-                "side": side,
-                "order_qty": order_qty,
-                "price": price,
-                "ord_type": ord_type,
-                "time_in_force": time_in_force,
-                "stop_px": stop_px,
-            }
+            call = _called(
+                locals(),
+                "cl_ord_id",
+                "symbol",
+                "side",
+                "order_qty",
+                "price",
+                "ord_type",
+                "time_in_force",
+                "stop_px",
+            )
             raise self._invalid("order_placed", exc, call, fields) from None
         head: Head = (
             cl_ord_id,
@@ -492,10 +514,12 @@ class TradeLogger:
             was = None if known is None else known.ord_status
             book.add(cl_ord_id, state)
         facts = _Placed((head, cur, when, text, lossy))
-        self._write(INFO, facts, "order.placed", None, fields)
-        if was is not None:
-            rule = ("duplicate_cl_ord_id", f"{cl_ord_id} is already an order ({was})")
-            self._violations([rule], _trade_of(facts))
+        duplicate = (
+            None
+            if was is None
+            else [("duplicate_cl_ord_id", f"{cl_ord_id} is already an order ({was})")]
+        )
+        self._write(INFO, facts, "order.placed", None, fields, duplicate)
 
     def order_filled(  # noqa: PLR0917 - one check per parameter; FIX order of arguments
         self,
@@ -523,32 +547,17 @@ class TradeLogger:
         try:
             text_of("cl_ord_id", cl_ord_id)
             text_of("exec_id", exec_id)
-            qty, lossy = decimal_of(
-                "last_qty", last_qty, allow_float=self.allow_float, positive=True
-            )
-            px, lossy_px = self._price("last_px", last_px)
-            lossy = lossy or lossy_px
+            qty, lossy = self._quantity("last_qty", last_qty)
+            px, lossy = self._price("last_px", last_px, lossy)
             comm: Decimal | None = None
             if commission is not None:
-                comm, lossy_comm = decimal_of(
-                    "commission",
-                    commission,
-                    allow_float=self.allow_float,
-                    positive=False,
-                    negative_ok=True,
-                )
-                lossy = lossy or lossy_comm
+                comm, lossy = self._signed("commission", commission, lossy)
             cur = currency_of(currency) if currency is not None else None
             when = now if transact_time is None else time_of("transact_time", transact_time, now)
         except OrderValidationError as exc:
-            call: dict[str, object] = {
-                "cl_ord_id": cl_ord_id,
-                "exec_id": exec_id,
-                "last_qty": last_qty,
-                "last_px": last_px,
-                "commission": commission,
-                "currency": currency,
-            }
+            call = _called(
+                locals(), "cl_ord_id", "exec_id", "last_qty", "last_px", "commission", "currency"
+            )
             raise self._invalid("order_filled", exc, call, fields) from None
         violations: list[Violation] = []
         book = self._book
@@ -605,9 +614,7 @@ class TradeLogger:
                     )
                 )
         event = "order.filled" if status == "filled" else "order.partially_filled"
-        self._write(INFO, facts, event, None, fields)
-        if violations:
-            self._violations(violations, _trade_of(facts))
+        self._write(INFO, facts, event, None, fields, violations)
 
     def _fill(
         self,
@@ -643,17 +650,14 @@ class TradeLogger:
             return (state.cl_ord_id,)
         return (state.cl_ord_id, state.orig_cl_ord_id)
 
-    def _end(  # noqa: PLR0917 - internal, one call site per event
+    def _end(
         self,
-        method: str,
         cl_ord_id: str,
         status: str,
         reason: str | None,
-        fields: dict[str, object],
         extra: dict[str, object] | None = None,
     ) -> tuple[dict[str, object], list[Violation]]:
         """Cancel, expire or reject: the order ends with ``leaves_qty`` 0."""
-        del method
         violations: list[Violation] = []
         book = self._book
         with book.lock:
@@ -679,21 +683,11 @@ class TradeLogger:
                 open_qty = state.leaves_qty
                 state.ord_status = status
                 book.ended(state, *self._ids(state))
-                trade = head_object(state.head)
-                trade["exec_type"] = status
-                trade["ord_status"] = status
-                trade["cum_qty"] = state.cum_qty
-                trade["leaves_qty"] = ZERO
-                if status != "rejected":
-                    trade["cxl_qty"] = open_qty
-                trade["avg_px"] = state.avg_px
-                if state.currency is not None:
-                    trade["currency"] = state.currency
+                trade = state.snapshot(status, None if status == "rejected" else open_qty)
         if reason is not None:
             trade["text"] = reason
         if extra:
             trade.update(extra)
-        del fields
         return trade, violations
 
     def order_canceled(
@@ -719,17 +713,15 @@ class TradeLogger:
                 text_of("reason", reason)
             when = time_of("transact_time", transact_time, now)
         except OrderValidationError as exc:
-            call: dict[str, object] = {"cl_ord_id": cl_ord_id, "reason": reason}
+            call = _called(locals(), "cl_ord_id", "reason")
             raise self._invalid("order_canceled", exc, call, fields) from None
-        trade, violations = self._end("order_canceled", cl_ord_id, "canceled", reason, fields)
+        trade, violations = self._end(cl_ord_id, "canceled", reason)
         trade["transact_time"] = when
         left = trade.get("cxl_qty", ZERO)
         shown = format(left, "f") if isinstance(left, Decimal) else str(left)
         because = f": {reason}" if reason else ""
         message = f"order {cl_ord_id} canceled, {shown} open{because}"
-        self._write(INFO, message, "order.canceled", trade, fields)
-        if violations:
-            self._violations(violations, trade)
+        self._write(INFO, message, "order.canceled", trade, fields, violations)
 
     def order_expired(
         self, cl_ord_id: str, *, transact_time: object = None, **fields: object
@@ -744,12 +736,11 @@ class TradeLogger:
             text_of("cl_ord_id", cl_ord_id)
             when = time_of("transact_time", transact_time, now)
         except OrderValidationError as exc:
-            raise self._invalid("order_expired", exc, {"cl_ord_id": cl_ord_id}, fields) from None
-        trade, violations = self._end("order_expired", cl_ord_id, "expired", None, fields)
+            call = _called(locals(), "cl_ord_id")
+            raise self._invalid("order_expired", exc, call, fields) from None
+        trade, violations = self._end(cl_ord_id, "expired", None)
         trade["transact_time"] = when
-        self._write(INFO, f"order {cl_ord_id} expired", "order.expired", trade, fields)
-        if violations:
-            self._violations(violations, trade)
+        self._write(INFO, f"order {cl_ord_id} expired", "order.expired", trade, fields, violations)
 
     def order_rejected(
         self,
@@ -776,21 +767,13 @@ class TradeLogger:
             code = enum_of("ord_rej_reason", ord_rej_reason) if ord_rej_reason is not None else None
             when = time_of("transact_time", transact_time, now)
         except OrderValidationError as exc:
-            call: dict[str, object] = {
-                "cl_ord_id": cl_ord_id,
-                "reason": reason,
-                "ord_rej_reason": ord_rej_reason,
-            }
+            call = _called(locals(), "cl_ord_id", "reason", "ord_rej_reason")
             raise self._invalid("order_rejected", exc, call, fields) from None
         extra: dict[str, object] = {"ord_rej_reason": code} if code is not None else {}
-        trade, violations = self._end(
-            "order_rejected", cl_ord_id, "rejected", reason, fields, extra
-        )
+        trade, violations = self._end(cl_ord_id, "rejected", reason, extra)
         trade["transact_time"] = when
         message = f"order {cl_ord_id} rejected: {reason}"
-        self._write(WARNING, message, "order.rejected", trade, fields)
-        if violations:
-            self._violations(violations, trade)
+        self._write(WARNING, message, "order.rejected", trade, fields, violations)
 
     def order_replaced(
         self,
@@ -816,21 +799,13 @@ class TradeLogger:
             text_of("orig_cl_ord_id", orig_cl_ord_id)
             qty: Decimal | None = None
             if order_qty is not None:
-                qty, lossy = decimal_of(
-                    "order_qty", order_qty, allow_float=self.allow_float, positive=True
-                )
+                qty, lossy = self._quantity("order_qty", order_qty)
             px: Decimal | None = None
             if price is not None:
-                px, lossy_px = self._price("price", price)
-                lossy = lossy or lossy_px
+                px, lossy = self._price("price", price, lossy)
             when = time_of("transact_time", transact_time, now)
         except OrderValidationError as exc:
-            call: dict[str, object] = {
-                "cl_ord_id": cl_ord_id,
-                "orig_cl_ord_id": orig_cl_ord_id,
-                "order_qty": order_qty,
-                "price": price,
-            }
+            call = _called(locals(), "cl_ord_id", "orig_cl_ord_id", "order_qty", "price")
             raise self._invalid("order_replaced", exc, call, fields) from None
         violations: list[Violation] = []
         book = self._book
@@ -868,21 +843,12 @@ class TradeLogger:
                 if state.cum_qty >= state.order_qty:
                     state.ord_status = "filled"
                     book.ended(state, *self._ids(state))
-                trade = head_object(state.head)
-                trade["exec_type"] = "replaced"
-                trade["ord_status"] = state.ord_status
-                trade["cum_qty"] = state.cum_qty
-                trade["leaves_qty"] = state.leaves_qty
-                trade["avg_px"] = state.avg_px
-                if state.currency is not None:
-                    trade["currency"] = state.currency
+                trade = state.snapshot("replaced")
         trade["transact_time"] = when
         if lossy:
             trade["lossy_input"] = True
         message = f"order {orig_cl_ord_id} replaced by {cl_ord_id}"
-        self._write(INFO, message, "order.replaced", trade, fields)
-        if violations:
-            self._violations(violations, trade)
+        self._write(INFO, message, "order.replaced", trade, fields, violations)
 
     def position_changed(
         self,
@@ -902,34 +868,20 @@ class TradeLogger:
         """
         try:
             text_of("symbol", symbol)
-            position, lossy = decimal_of(
-                "qty", qty, allow_float=self.allow_float, positive=False, negative_ok=True
-            )
-            average, lossy_avg = decimal_of(
+            position, lossy = self._signed("qty", qty)
+            average, inexact = decimal_of(
                 "avg_px",
                 avg_px,
                 allow_float=self.allow_float,
                 positive=False,
                 negative_ok=self.allow_negative_price,
             )
-            lossy = lossy or lossy_avg
+            lossy = lossy or inexact
             pnl: Decimal | None = None
             if realized_pnl is not None:
-                pnl, lossy_pnl = decimal_of(
-                    "realized_pnl",
-                    realized_pnl,
-                    allow_float=self.allow_float,
-                    positive=False,
-                    negative_ok=True,
-                )
-                lossy = lossy or lossy_pnl
+                pnl, lossy = self._signed("realized_pnl", realized_pnl, lossy)
         except OrderValidationError as exc:
-            call: dict[str, object] = {
-                "symbol": symbol,
-                "qty": qty,
-                "avg_px": avg_px,
-                "realized_pnl": realized_pnl,
-            }
+            call = _called(locals(), "symbol", "qty", "avg_px", "realized_pnl")
             raise self._invalid("position_changed", exc, call, fields) from None
         trade: dict[str, object] = {"symbol": symbol, "position_qty": position, "avg_px": average}
         if pnl is not None:
