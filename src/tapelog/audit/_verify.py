@@ -26,7 +26,7 @@ import hashlib
 import operator
 import re
 from binascii import hexlify
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, cast, final
 
@@ -76,14 +76,8 @@ class Problem:
     writer: str | None = None
 
     def as_dict(self) -> dict[str, object]:
-        """The problem as a JSON-ready dict."""
-        return {
-            "kind": self.kind,
-            "file": self.file,
-            "line": self.line,
-            "detail": self.detail,
-            "writer": self.writer,
-        }
+        """The problem as a JSON-ready dict (its fields, in order)."""
+        return asdict(self)
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
@@ -109,15 +103,9 @@ class Report:
 
     def as_dict(self) -> dict[str, object]:
         """The report as a JSON-ready dict."""
-        return {
-            "ok": self.ok,
-            "files": self.files,
-            "entries": self.entries,
-            "chains": self.chains,
-            "problems": [problem.as_dict() for problem in self.problems],
-            "skipped": self.skipped,
-            "removed_by_retention": self.retained,
-        }
+        report = asdict(self)
+        report["removed_by_retention"] = report.pop("retained")
+        return {"ok": self.ok, **report}
 
 
 def family(name: str) -> str:
