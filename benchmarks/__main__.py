@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from benchmarks import report
 from benchmarks._common import RESULTS, ROOT, child_env, median, rss_of_pid_mib
-from benchmarks._targets import QUEUE_SIZE, TARGETS
+from benchmarks._targets import QUEUE_SIZE, TARGETS, VARIANT
 from benchmarks.run_one import work
 
 
@@ -145,11 +145,17 @@ def _time_work(iterations: int) -> int:
 
 
 def run_request_loop(
-    targets: list[str], requests: int, rate: float, repeats: int, timeout: float
+    targets: list[str],
+    requests: int,
+    rate: float,
+    repeats: int,
+    timeout: float,
+    *,
+    switch: list[str],
 ) -> tuple[dict[str, list[dict[str, Any]]], int]:
     iters = calibrate_work()
     log(f"request loop: {requests:,} requests at {rate:,.0f}/s, {iters:,} work iterations each")
-    extra = ["--rate", str(rate), "--work-iters", str(iters)]
+    extra = ["--rate", str(rate), "--work-iters", str(iters), *switch]
     runs = run_rows(
         targets,
         "request-loop",
@@ -402,6 +408,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--rate", type=float, default=10_000.0, help="request loop: requests/s")
     parser.add_argument("--seconds", type=float, default=3.0, help="request loop: duration")
+    parser.add_argument(
+        "--switch-interval",
+        type=float,
+        help="request loop: sys.setswitchinterval(S) in every child (CPython's default 0.005)",
+    )
     parser.add_argument("--entries", type=int, default=10_000_000, help="soak: entries")
     parser.add_argument("--soak-target", default="tapelog", choices=list(TARGETS))
     parser.add_argument("--dir", type=Path, help="soak: where the (large) log file goes")
@@ -448,6 +459,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if "error" not in result and result["flat"] and not result["lines_lost"] else 1
 
     chosen = args.targets.split(",") if args.targets else list(TARGETS)
+    # The variants are request-loop rows; other tables take them only when named.
+    main_rows = [t for t in chosen if args.targets or TARGETS[t].group != VARIANT]
     unknown = [t for t in chosen if t not in TARGETS]
     if unknown:
         log(f"unknown targets: {', '.join(unknown)}; known: {', '.join(TARGETS)}")
@@ -461,15 +474,20 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command in ("all", "throughput"):
         params["N (entries per throughput run)"] = args.n
-        runs = run_throughput(chosen, args.n, args.repeats, args.timeout)
+        runs = run_throughput(main_rows, args.n, args.repeats, args.timeout)
         med = report.throughput_medians(runs)
         data["throughput"] = {"medians": med, "runs": runs}
 
     if args.command in ("all", "request-loop"):
         params["request loop"] = f"{requests:,} requests at {args.rate:,.0f}/s"
         loop_targets = ["off", *(t for t in report.LOOP_TARGETS if t in chosen)]
+        switch = (
+            [] if args.switch_interval is None else ["--switch-interval", str(args.switch_interval)]
+        )
+        if switch:
+            params["request loop"] += f", sys.setswitchinterval({args.switch_interval:g})"
         loop_runs, iters = run_request_loop(
-            loop_targets, requests, args.rate, args.repeats, args.timeout
+            loop_targets, requests, args.rate, args.repeats, args.timeout, switch=switch
         )
         loop_med = report.loop_medians(loop_runs)
         data["request_loop"] = {"medians": loop_med, "runs": loop_runs, "work_iters": iters}
@@ -479,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
         params["calls table"] = (
             f"{args.calls_n:,} calls x {args.rounds} rounds per call, {args.side_repeats} runs"
         )
-        calls_targets = [t for t in TARGETS if t in chosen]
+        calls_targets = [t for t in TARGETS if t in main_rows]
         calls_runs = run_calls(
             calls_targets, args.calls_n, args.rounds, args.side_repeats, args.timeout
         )

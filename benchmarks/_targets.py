@@ -11,6 +11,7 @@ that a child process loads only the library it measures (peak RSS stays comparab
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections import deque
@@ -48,6 +49,7 @@ FIELDS10: dict[str, object] = {
 INFO = 20
 DEBUG = 10
 QUEUE_SIZE = 65536
+VARIANT = "variant"  # a Target.group: tapelog set up differently, for the request loop
 
 
 def _nothing() -> None:
@@ -553,6 +555,24 @@ def _tapelog(path: Path, *, mode: str) -> Harness:
     )
 
 
+def _tapelog_variant(
+    path: Path, *, whole_batches: bool = False, switch_interval: float | None = None
+) -> Harness:
+    """tapelog (async) as before #18's GIL slices, or under a shorter switch interval.
+
+    Rows of the request loop only: they show, in the same run, what the worker's short
+    slices change against whole batches, and what CPython's switch interval (the
+    application's choice) changes (docs/architecture.md, "The worker's GIL holds").
+    """
+    if whole_batches:
+        import tapelog._dispatch
+
+        setattr(tapelog._dispatch, "_SLICE_BELOW", 0)  # noqa: B010 - a Final, on purpose
+    if switch_interval is not None:
+        sys.setswitchinterval(switch_interval)
+    return _tapelog(path, mode="async")
+
+
 def _target(name: str, label: str, group: str, make: Callable[[Path], Harness]) -> Target:
     return Target(name, label, group, make)
 
@@ -598,5 +618,18 @@ TARGETS: dict[str, Target] = {
         ),
         _target("tapelog", "**tapelog (async)**", "tapelog", lambda p: _tapelog(p, mode="async")),
         _target("tapelog-sync", "tapelog (sync)", "tapelog", lambda p: _tapelog(p, mode="sync")),
+        # Variants: the request loop's rows only (VARIANT group), unless named in --targets.
+        _target(
+            "tapelog-whole-batches",
+            "tapelog (async), whole batches (before #18)",
+            VARIANT,
+            lambda p: _tapelog_variant(p, whole_batches=True),
+        ),
+        _target(
+            "tapelog-switch-1ms",
+            "tapelog (async), `sys.setswitchinterval(0.001)`",
+            VARIANT,
+            lambda p: _tapelog_variant(p, switch_interval=0.001),
+        ),
     )
 }

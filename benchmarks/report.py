@@ -40,6 +40,8 @@ RATIO_NAMES = {
 LOOP_TARGETS = [
     "off",
     "tapelog",
+    "tapelog-whole-batches",
+    "tapelog-switch-1ms",
     "tapelog-sync",
     "stdlib",
     "stdlib-async",

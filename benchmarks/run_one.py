@@ -516,6 +516,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=10_000.0)
     parser.add_argument("--work-iters", type=int, default=1_500)
     parser.add_argument("--dir", type=Path, help="where to put the log file (default: a temp dir)")
+    parser.add_argument(
+        "--switch-interval",
+        type=float,
+        help="sys.setswitchinterval(S) before the run (the application's choice; default 5 ms)",
+    )
     parser.add_argument("--rounds", type=int, default=5, help="calls: timed rounds per call")
     parser.add_argument("--alloc-calls", type=int, default=1_000, help="calls: counted calls")
     parser.add_argument("--rates", default="10000,50000,100000,200000", help="rate: calls/s")
@@ -523,6 +528,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=1.0, help="rate: seconds per rate")
     args = parser.parse_args(argv)
 
+    if args.switch_interval is not None:
+        sys.setswitchinterval(args.switch_interval)
     tmp = Path(tempfile.mkdtemp(prefix="tapelog-bench-", dir=args.dir))
     path = tmp / f"{args.target}.jsonl"
     try:

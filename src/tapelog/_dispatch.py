@@ -65,6 +65,17 @@ _FORK_WAIT: Final = 2.0  # how long fork waits for the batch being written
 _EXIT_WAIT: Final = 10.0  # the drain at exit (atexit, or a multiprocessing child's end)
 _EXIT_PRIORITY: Final = 0  # among multiprocessing's finalizers: run before children are joined
 _SHED_SHARE: Final = 8  # shed_by_level frees up to 1/8 of the queue per scan of it
+# The worker holds the GIL while it processes a batch: a caller that wants it meanwhile
+# waits for the batch's end (or CPython's switch interval, 5 ms). While the queue is short
+# (callers keep up, and one of them may be waiting on the GIL) the worker takes at most
+# _SLICE entries at a time and pauses _PAUSE between two slices, long enough for a thread
+# woken by the GIL's release to take it; from _SLICE_BELOW queued entries on (a backlog)
+# it takes batches of _SLICE_BELOW without pausing, and whole batches once the queue is
+# half full or callers wait for room (a burst: the worker must catch up).
+# See docs/architecture.md, "The worker's GIL holds (#18)".
+_SLICE: Final = 8
+_SLICE_BELOW: Final = 256
+_PAUSE: Final = 0.0001
 
 
 class PipelineLike(Protocol):
@@ -462,7 +473,13 @@ class Dispatcher:
         nap = _NAP
         while True:
             if queue:
-                self._drain_once(queue)
+                if (
+                    self._drain_once(queue)
+                    and queue
+                    and not self._stopping
+                    and self._markers_put == self._markers_taken  # nobody flushing
+                ):
+                    time.sleep(_PAUSE)  # between short slices: a caller may take the GIL
                 # No nap outlasts half the time a burst takes to fill the queue; a queue
                 # too small for even the first nap gets none: callers wake the worker.
                 nap_cap = min(_NAP_MAX, self._maxsize * _FILL_TIME / 2)
@@ -495,7 +512,13 @@ class Dispatcher:
                 duties_due = now + _IDLE_WAIT
                 self._periodic()
 
-    def _drain_once(self, queue: deque[Record | threading.Event]) -> None:
+    def _drain_once(self, queue: deque[Record | threading.Event]) -> bool:
+        """Take a batch (or a short slice) from the queue and run it through the pipeline.
+
+        Returns:
+            True when it took a short slice (the queue was short): the worker then pauses
+            before the next one, so that it never holds the GIL for long while callers keep up.
+        """
         popleft = queue.popleft
         # Under the lock, so that a drop_oldest caller (who pops too) cannot empty the
         # queue under this loop. Appending callers take no lock and only lengthen it.
@@ -504,7 +527,18 @@ class Dispatcher:
             # Read after the depth: a flush counts its marker before appending it, so a
             # marker among the first ``depth`` items was counted before this read.
             markers_queued = self._markers_put != self._markers_taken
-            items = [popleft() for _ in repeat(None, min(depth, self._batch_size))]
+            # Short queue: a slice, then a pause. A backlog: batches of at most
+            # _SLICE_BELOW (each ends in the sink's write, which releases the GIL), until
+            # the queue is half full or callers wait for room: then whole batches.
+            sliced = False
+            if self._waiters or depth >= self._maxsize // 2 or not _SLICE_BELOW:
+                cap = depth
+            elif depth < _SLICE_BELOW:
+                cap, sliced = _SLICE, True
+            else:
+                cap = _SLICE_BELOW
+            take = min(depth, self._batch_size, cap)
+            items = [popleft() for _ in repeat(None, take)]
             self._drains += 1
         self._high_water = max(self._high_water, min(depth, self._maxsize))
         markers: list[threading.Event] = []
@@ -535,6 +569,7 @@ class Dispatcher:
         if self._waiters:
             with self._lock:
                 self._not_full.notify_all()
+        return sliced
 
     def _periodic(self) -> None:
         """Idle-time duties: the drop report and the pipeline's timers."""

@@ -342,3 +342,59 @@ class TestReportsInSyncMode:
         assert "broken" == report["sink"]
         assert 1 <= report["failed"] <= calls
         assert calls == tapelog.stats().sinks["broken"].failed
+
+
+class SizesSink(GateSink):
+    """A gate sink that also remembers the size of every batch it was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[int] = []
+
+    def write_batch(self, entries: Sequence[EventDict]) -> None:
+        self.sizes.append(len(entries))
+        super().write_batch(entries)
+
+
+class TestGilSlices:
+    """The worker holds the GIL for short slices while callers keep up, whole batches after."""
+
+    def test_a_short_queue_is_written_in_short_slices(self) -> None:
+        from tapelog._dispatch import _SLICE
+
+        sink = SizesSink()
+        install(sink, size=65536, overflow="block")
+        try:
+            fill(sink, 100)  # 99 wait behind the first: a short queue
+            sink.gate.set()
+            assert tapelog.flush(5)
+        finally:
+            sink.gate.set()
+        written = [e["i"] for e in sink.entries if e["logger"] == "fill"]
+        assert (list(range(100)), _SLICE) == (written, max(sink.sizes[1:]))
+
+    def test_a_backlog_is_written_in_bounded_batches(self) -> None:
+        from tapelog._dispatch import _SLICE_BELOW
+
+        sink = SizesSink()
+        install(sink, size=65536, overflow="block", batch_size=1024)
+        try:
+            fill(sink, 1001)  # 1,000 behind the first: a backlog, the queue far from full
+            sink.gate.set()
+            assert tapelog.flush(5)
+        finally:
+            sink.gate.set()
+        written = [e["i"] for e in sink.entries if e["logger"] == "fill"]
+        assert (list(range(1001)), _SLICE_BELOW) == (written, sink.sizes[1])
+
+    def test_a_half_full_queue_is_written_in_whole_batches(self) -> None:
+        sink = SizesSink()
+        install(sink, size=1200, overflow="block", batch_size=1024)
+        try:
+            fill(sink, 1001)  # 1,000 behind the first: more than half the queue
+            sink.gate.set()
+            assert tapelog.flush(5)
+        finally:
+            sink.gate.set()
+        written = [e["i"] for e in sink.entries if e["logger"] == "fill"]
+        assert (list(range(1001)), 1000) == (written, sink.sizes[1])
