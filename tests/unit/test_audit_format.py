@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tapelog.audit import AuditKey, verify
+from tapelog.audit import AuditKey, _verify, verify
 from tapelog.audit._chain import AuditWriter, hmac_sha256
 from tapelog.formats import JsonFormat
 
@@ -54,3 +54,32 @@ def test_todays_writer_seals_the_same_entries_into_the_same_bytes(
 def test_the_precomputed_hmac_equals_the_standard_one(key: bytes, data: bytes) -> None:
     expected = hmac.new(key, data, "sha256").hexdigest().encode()
     assert hmac_sha256(key)(data) == expected
+
+
+@pytest.mark.parametrize("name", ["audit_sha256.jsonl", "audit_hmac.jsonl"])
+def test_verify_finds_the_same_whatever_the_block_size(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lines cut by a block boundary are joined: tiny blocks give the same report."""
+    data = (DATA / name).read_bytes()
+    copies = {
+        "intact": data,
+        "edited": data.replace(b"order C-1 placed", b"order C-2 placed", 1),
+        "deleted": b"".join(
+            data.splitlines(keepends=True)[:2] + data.splitlines(keepends=True)[3:]
+        ),
+        "torn": data[:-40],
+    }
+    reports: dict[int, list[tuple[str, int, list[dict[str, object]]]]] = {}
+    for block in (1 << 18, 7, 64):
+        monkeypatch.setattr(_verify, "_BLOCK", block)
+        found: list[tuple[str, int, list[dict[str, object]]]] = []
+        for kind, content in copies.items():
+            path = tmp_path / kind / name
+            path.parent.mkdir(exist_ok=True)
+            path.write_bytes(content)
+            report = verify([path], keys=[KEY])
+            found.append((kind, report.entries, [problem.as_dict() for problem in report.problems]))
+        reports[block] = found
+    assert reports[7] == reports[1 << 18] == reports[64]
+    assert [len(problems) > 0 for _, _, problems in reports[7]] == [False, True, True, True]
