@@ -117,6 +117,10 @@ class OrderManager:
         self.positions: dict[str, Position] = {}
         self.ids = itertools.count(1)
         self.failures = 0
+        # Orders sent but not yet answered, with the fills the stream delivered for them
+        # meanwhile: the exchange may fill an order before its answer to the request comes
+        # back, and the trade log must show the order before its fills.
+        self.early_fills: dict[str, list[dict[str, Any]]] = {}
 
     def next_id(self) -> str:
         return f"C-{next(self.ids):05d}"
@@ -153,6 +157,7 @@ class OrderManager:
             "qty": str(qty),
             "price": str(price),
         }
+        self.early_fills[cl_ord_id] = []
         try:
             answer = await self._call("/orders", body, "new_order")
         except ExchangeHTTPError as exc:
@@ -160,13 +165,16 @@ class OrderManager:
                 cl_ord_id, exc.body.get("reason", "rejected"), exc.body.get("ord_rej_reason"),
                 symbol=symbol, side=side, requested_qty=str(qty),
             )  # fmt: skip
+            self.release_fills(cl_ord_id)
             return None
         if answer is None:
+            self.release_fills(cl_ord_id)
             return None
         order = Order(cl_ord_id, symbol, side, qty, price, answer["order_id"])
         self.orders[cl_ord_id] = order
         trades.order_placed(cl_ord_id, symbol, side, qty, price, order_id=order.order_id)
         metrics.observe("order.processing.delay", time.perf_counter() - started, stage="ack")
+        self.release_fills(cl_ord_id)
         return order
 
     async def cancel(self, order: Order, reason: str) -> bool:
@@ -183,19 +191,31 @@ class OrderManager:
     async def replace(self, order: Order, qty: Decimal, price: Decimal) -> Order | None:
         new_id = self.next_id()
         body = {"cl_ord_id": new_id, "qty": str(qty), "price": str(price)}
+        self.early_fills[new_id] = []
         try:
             answer = await self._call(f"/orders/{order.cl_ord_id}/replace", body, "replace")
         except ExchangeHTTPError:
-            return None
+            answer = None
         if answer is None:
+            self.release_fills(new_id)
             return None
         replaced = Order(new_id, order.symbol, order.side, qty, price, order.order_id)
         order.open = False
         self.orders[new_id] = replaced
         trades.order_replaced(new_id, order.cl_ord_id, order_qty=qty, price=price)
+        self.release_fills(new_id)
         return replaced
 
+    def release_fills(self, cl_ord_id: str) -> None:
+        """The request for `cl_ord_id` is answered: handle the fills that came before it."""
+        for fill in self.early_fills.pop(cl_ord_id, ()):
+            self.on_fill(fill)
+
     def on_fill(self, fill: dict[str, Any]) -> None:
+        waiting = self.early_fills.get(fill["cl_ord_id"])
+        if waiting is not None:
+            waiting.append(fill)
+            return
         received = time.time_ns()
         order = self.orders.get(fill["cl_ord_id"])
         qty, px = Decimal(fill["qty"]), Decimal(fill["px"])

@@ -17,7 +17,9 @@ The control port tells it to misbehave for a while, so failures are real:
     POST /control {"mode": "refuse" | "503" | "stall" | "ok", "seconds": 0.5}
 
 ``refuse`` closes the API port (connections refused) and opens it again on the same port;
-``503`` answers every order request with 503; ``stall`` holds order requests unanswered.
+``503`` answers every order request with 503; ``stall`` holds order requests unanswered, then
+drops them unexecuted (a gateway that lost them), so a client that timed out is never left with
+an order it does not know about.
 It writes ``{"api": port, "control": port, "pid": pid}`` to the ready file once listening.
 """
 
@@ -131,6 +133,7 @@ class Exchange:
             mode = self.current_mode()
             if mode == "stall":
                 await asyncio.sleep(max(0.0, self.mode_until - time.monotonic()))
+                return
             if mode == "503":
                 status, answer = 503, {"error": "service unavailable"}
             else:
