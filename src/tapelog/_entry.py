@@ -101,12 +101,14 @@ _Shared: TypeAlias = tuple[
     bytes | None,
     set[str],
     frozenset[str],
+    set[str],
 ]
 """Bound and context mappings and their template; for ``json_lines``, the template's fields
 after the head as JSON (None when the template is not kept), the call keys found fit to
-splice after them, and the template's own keys."""
-_NOTHING_SHARED: Final[_Shared] = (None, None, None, None, set(), frozenset())
+splice after them, the template's own keys, and the call keys found unfit."""
+_NOTHING_SHARED: Final[_Shared] = (None, None, None, None, set(), frozenset(), set())
 _SITES: Final = 1024  # call keys remembered per template; the set is emptied when full
+_GIVE_UP: Final = 32  # records in a row for the general way: json_lines sends the rest there
 _MICROS_JSON: Final = tuple(text.encode() for text in _MICROS)
 _batch_json: Final = JsonFormat().batch
 
@@ -209,20 +211,22 @@ def _text_of(value: object) -> str:
         return f"<unrepresentable {type(value).__name__}>"
 
 
-def _after_head(template: EventDict | None) -> tuple[bytes | None, set[str], frozenset[str]]:
+def _after_head(
+    template: EventDict | None,
+) -> tuple[bytes | None, set[str], frozenset[str], set[str]]:
     """A template's fields after the head (``seq``), as JSON to splice after it, and their keys.
 
     ``b""`` when there are none; None when the template is None or its values will not
     encode as they are (``json_lines`` then writes such records the general way).
     """
     if template is None:
-        return None, set(), frozenset()
+        return None, set(), frozenset(), set()
     after = {key: value for key, value in template.items() if key not in _HEAD}
     try:
         text = orjson.dumps(after)
     except Exception:
-        return None, set(), frozenset()
-    return (b"," + text[1:-1] if after else b""), set(), frozenset(template)
+        return None, set(), frozenset(), set()
+    return (b"," + text[1:-1] if after else b""), set(), frozenset(template), set()
 
 
 def _identity(text: str) -> str:
@@ -468,7 +472,7 @@ class EntryBuilder:
             _remember(self._shared, key, shared)
             self._last = shared
             return shared
-        return (bound, context, template, None, set(), frozenset())  # made for each record
+        return (bound, context, template, None, set(), frozenset(), set())  # for one record
 
     def _logger_name(self, name: str) -> str:
         clean = self._logger_names.get(name)
@@ -570,7 +574,8 @@ class EntryBuilder:
         bool or None. Its line is then spliced from bytes kept per call site: the second's
         stem, the level, logger and message (once per such triple), the static, bound
         and context fields (once per template), and one ``orjson.dumps`` of the caller's
-        own fields dict. Any other record is built and encoded one by one, in order.
+        own fields dict. Any other record is built and encoded the general way (a run of them
+        in one call), in order.
         """
         if self._selector is not None:  # keys to drop or rename: only an entry has them
             return bytearray(_batch_json(self.build_many(records)))
@@ -579,12 +584,14 @@ class EntryBuilder:
         texts = self._texts
         seq = self.seq
         number = seq.value  # held here, given back around the general way and at the end
+        pending: list[Record] = []  # records set aside for the general way, in a run
         unbound = self._unbound
         dumps = orjson.dumps
         int_min, int_max = _INT_MIN, _INT_MAX
         millis_now, stem = self._json_millisecond
         value: Any  # the exact-type tests below narrow it; isinstance() costs more
-        for record in records:
+        remaining = iter(records)
+        for record in remaining:
             try:
                 time_ns, level, name, message, fields, bound, context, exc, meta = record
                 shared = self._last  # consecutive records mostly come from one logger
@@ -592,9 +599,9 @@ class EntryBuilder:
                     shared = self._shared_for(bound, context) if bound or context else unbound
                 after = shared[3]
                 if after is None or exc is not None or meta is not None or type(message) is not str:
-                    seq.value = number
-                    buffer += self._json_line(record)
-                    number = seq.value
+                    pending.append(record)
+                    if len(pending) >= _GIVE_UP:  # a run this long: the rest go as well
+                        pending.extend(remaining)
                     continue
                 tail = b"}" if not fields else None
                 if (
@@ -607,7 +614,10 @@ class EntryBuilder:
                     for value in fields.values():
                         cls = _type_of(value)
                         if cls is str:
-                            if texts.get(value) != value:
+                            done = texts.get(value)
+                            if done is None:  # new text (an order id): clean it, remember it
+                                done = self._text(value)
+                            if done != value:
                                 break
                         elif cls is float:
                             if value - value:  # NaN for NaN and the infinities
@@ -619,10 +629,12 @@ class EntryBuilder:
                             break
                     else:
                         tail = b"," + dumps(fields)[1:]
-                if tail is None:  # a key or a value to clean: the general way
-                    seq.value = number
-                    buffer += self._json_line(record)
-                    number = seq.value
+                    if tail is None:  # a value the cleaning changes: encode the cleaned ones
+                        tail = self._cleaned_tail(fields)
+                if tail is None:  # a key to keep aside or redact: the general way
+                    pending.append(record)
+                    if len(pending) >= _GIVE_UP:  # a run this long: the rest go as well
+                        pending.extend(remaining)
                     continue
                 millis, rest = divmod(time_ns, 1_000_000)
                 if millis != millis_now:
@@ -633,6 +645,8 @@ class EntryBuilder:
                 head = heads.get((level, name, message))
                 if head is None:
                     head = self._json_head(level, name, message)
+                if pending:  # the records set aside before this one come first
+                    buffer, number = self._flush(buffer, pending, number)
                 number += 1
                 buffer += b"%b%b%b%d%b%b\n" % (
                     stem,
@@ -643,30 +657,49 @@ class EntryBuilder:
                     tail,
                 )
             except Exception as exc:  # the builder is defensive; this is the last line
+                if pending:
+                    buffer, number = self._flush(buffer, pending, number)
                 buffer += _batch_json([self.broken_entry(record, exc)])
+        if pending:
+            buffer, number = self._flush(buffer, pending, number)
         seq.value = number
         self._json_millisecond = (millis_now, stem)
         return buffer if buffer.isascii() else escape_separators(buffer)
+
+    def _cleaned_tail(self, fields: Mapping[str, object]) -> bytes | None:
+        """Call fields under plain keys as JSON to splice, their values cleaned first.
+
+        None when orjson refuses a cleaned value (the entry path's encoder converts it).
+        """
+        cleaned = {key: self._value(value) for key, value in fields.items()}
+        try:
+            return b"," + orjson.dumps(cleaned)[1:]
+        except Exception:
+            return None
 
     def _call_keys(self, shared: _Shared, fields: Mapping[str, object]) -> bool:
         """Whether ``json_lines`` may splice these call fields after a template's.
 
         Each key must be planned plain and not be one of the template's own keys (a call
-        field replaces a bound one in place). Keys found so are remembered in the
-        template's set, so the next record needs one subset test.
+        field replaces a bound one in place). What is found of each key is remembered
+        with the template, so the next record needs one subset (or disjointness) test.
         """
-        known, taken = shared[4], shared[5]
+        known, taken, unfit = shared[4], shared[5], shared[6]
+        if not unfit.isdisjoint(fields):
+            return False
         for key in fields:
             if key in known:
                 continue
             plan = self._plans.get(key)
             if plan is None:
                 plan = self._plan(key)
-            if plan != _PLAIN or key in taken:
+            fit = plan == _PLAIN and key not in taken
+            found = known if fit else unfit
+            if len(found) >= _SITES:
+                found.clear()
+            found.add(key)
+            if not fit:
                 return False
-            if len(known) >= _SITES:
-                known.clear()
-            known.add(key)
         return True
 
     def _json_head(self, level: int, name: str, message: str) -> bytes:
@@ -683,9 +716,24 @@ class EntryBuilder:
             _remember(self._heads, (level, name, message), head)
         return head
 
-    def _json_line(self, record: Record) -> bytes | bytearray:
-        """One record the general way: its entry built, then encoded as JSON."""
-        return _batch_json(self.build_many((record,)))
+    def _flush(
+        self, buffer: bytearray, pending: list[Record], number: int
+    ) -> tuple[bytearray, int]:
+        """Add a run of records set aside, built and encoded the general way, in order.
+
+        Their ``seq`` numbers follow ``number``. Returns the buffer (the run's own when
+        nothing came before it: copying a batch's lines measured as costly as encoding
+        them) and the last ``seq`` number. One ``build_many`` per run keeps the general
+        way's cost per record what it is on the entry path.
+        """
+        self.seq.value = number
+        lines = _batch_json(self.build_many(pending))
+        pending.clear()
+        if not buffer and type(lines) is bytearray:
+            buffer = lines
+        else:
+            buffer += lines
+        return buffer, self.seq.value
 
     def broken_entry(self, record: Record, exc: Exception) -> EventDict:
         """An entry that still carries the record's core facts when building it failed."""

@@ -358,3 +358,22 @@ def test_a_text_seen_first_as_a_message_is_written_as_a_field_would_be() -> None
         _assert_same(entry, general._build_general(record))
     assert lines.json_lines([first, second, second]) == JsonFormat().batch(built)
     assert built[1]["note"] == "\\ud800 lone"
+
+
+def test_a_long_run_for_the_general_way_sends_the_rest_of_the_batch_there_in_order() -> None:
+    """After a run of records the spliced way cannot take, ``json_lines`` stops trying
+    for the rest of the batch; the lines and ``seq`` numbers stay those of the entries."""
+    lines_builder, entries_builder = _twins(redact=True, include=frozenset(), selector=False)
+    when = 1_795_000_000_000_000_000
+
+    def record(step: int, fields: dict[str, object]) -> Record:
+        return (when + step * 1_000_003, 20, "app", "m", fields, {}, {}, None, None)
+
+    batch = [record(i, {"event": "order.placed", "n": i}) for i in range(40)]
+    batch += [record(40 + i, {"n": i, "note": f"plain {i}"}) for i in range(5)]
+    batch = [record(100, {"n": -1}), *batch, *batch[-5:]]  # a spliced line first and last
+    for _ in range(2):
+        assert lines_builder.json_lines(batch) == JsonFormat().batch(
+            entries_builder.build_many(batch)
+        )
+    assert lines_builder.seq.value == entries_builder.seq.value == 2 * len(batch)
