@@ -58,3 +58,17 @@ def test_fills_keep_cum_plus_leaves_and_an_exact_average(
             assert Decimal(trade["cum_qty"]) + Decimal(trade["leaves_qty"]) == order_qty
     rules = [e["violation"]["rule"] for e in entries if e["event"] == "order.lifecycle_violation"]
     assert ("overfill" in rules) == (cum > order_qty)
+
+
+_any_decimal = st.decimals(allow_nan=False, allow_infinity=False, places=None).filter(
+    lambda value: abs(value.adjusted()) < 60  # prices and sizes, not extreme exponents
+)
+
+
+@given(qty=_any_decimal, px=_any_decimal, notional=_any_decimal)
+def test_the_fused_notional_step_equals_add_and_multiply(
+    qty: Decimal, px: Decimal, notional: Decimal
+) -> None:
+    """The order's notional grows by ``qty * px`` in one exact fused step: same digits."""
+    exact = Context(prec=200)
+    assert str(qty.fma(px, notional, exact)) == str(exact.add(notional, exact.multiply(qty, px)))
