@@ -204,7 +204,7 @@ def run_rates(
     ]
     # A logger that cannot keep up builds a backlog it must write before the next rate;
     # a peer that hangs (picologging's queue handler did, with 4 threads) fails the run.
-    timeout = 60 + 10 * seconds * (len(rates) + 1)
+    timeout = 20 + 15 * seconds * (len(rates) + 1)
     return run_rows(
         targets,
         "rate",
