@@ -568,14 +568,14 @@ class EntryBuilder:
 
         Writes exactly what ``JsonFormat().batch(self.build_many(records))`` writes, byte
         for byte, ``seq`` numbers included. A record takes the direct way when
-        ``build_many`` would take its fast path and, beyond that, its call fields' keys
-        are plain and not among its bound or context keys and every value is JSON as it
-        is: text the redactor left alone (seen before), a finite float, a 64-bit int, a
-        bool or None. Its line is then spliced from bytes kept per call site: the second's
-        stem, the level, logger and message (once per such triple), the static, bound
-        and context fields (once per template), and one ``orjson.dumps`` of the caller's
-        own fields dict. Any other record is built and encoded the general way (a run of them
-        in one call), in order.
+        ``build_many`` would take its fast path and, beyond that, its call fields are a
+        dict of plain keys, none among its bound or context keys. Its line is then
+        spliced from bytes kept per call site: the millisecond's stem, the level, logger
+        and message (once per such triple), the static, bound and context fields (once
+        per template), and one ``orjson.dumps`` of the caller's own fields dict when every
+        value is JSON as it is (text the redactor leaves alone, cleaned here when new, a
+        finite float, a 64-bit int, a bool or None), else of its cleaned values. Any other
+        record is built and encoded the general way (a run of them in one call), in order.
         """
         if self._selector is not None:  # keys to drop or rename: only an entry has them
             return bytearray(_batch_json(self.build_many(records)))
