@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import math
+import random
+import struct
 import zlib
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tapelog.metrics import Sketch
 from tapelog.metrics._sketch import MAX_SERIALISED, log2_multiplier, multiplier
+from tapelog.metrics._sketch import _blob as varint_blob  # pyright: ignore[reportPrivateUsage]
 
 
 QUANTILES = (0.0, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0)
@@ -160,20 +165,37 @@ def varints_by_hand(sketch: Sketch) -> bytes:
     return bytes(out)
 
 
+def fixed_by_hand(sketch: Sketch) -> bytes:
+    """Format 2 as documented, one number at a time (the reference for the serialiser)."""
+    sets = [sorted(sketch.positive.items()), sorted(sketch.negative.items())]
+    out = struct.pack("<II", *map(len, sets))
+    for pairs in sets:
+        if not pairs:
+            continue
+        keys = [key for key, _ in pairs]
+        out += struct.pack("<q", keys[0])
+        for run in ([b - a for a, b in itertools.pairwise(keys)], [c for _, c in pairs]):
+            width = next(w for w in (1, 2, 4, 8) if max(run, default=0) < 256**w)
+            out += bytes((width,)) + b"".join(n.to_bytes(width, "little") for n in run)
+    return out
+
+
 @settings(max_examples=300, deadline=None)
-@given(samples, alphas, st.integers(min_value=1, max_value=20_000))
+@given(samples, alphas, st.integers(min_value=1, max_value=2**40))
 def test_one_pass_quantiles_and_the_serialiser_equal_their_references(
     data: list[float], alpha: float, weight: int
 ) -> None:
     """Quantiles by bisection equal the bucket walk; the form's bytes are the documented
-    varints; ``summary`` is ``quantiles`` and ``to_dict`` together."""
+    ones (format 2, or format 1's varints where the sketch is too big for format 2);
+    ``summary`` is ``quantiles`` and ``to_dict`` together."""
     sketch = Sketch(alpha)
     sketch.update(data)
     sketch.add(data[0], weight)  # counts past one and two varint bytes
     assert sketch.quantiles(QUANTILES) == [walked_quantile(sketch, q) for q in QUANTILES]
     form = sketch.to_dict()
     if "collapsed_below" not in form:
-        assert zlib.decompress(base64.b64decode(str(form["bins"]))) == varints_by_hand(sketch)
+        by_hand = fixed_by_hand(sketch) if form.get("bins_format") == 2 else varints_by_hand(sketch)
+        assert zlib.decompress(base64.b64decode(str(form["bins"]))) == by_hand
     assert sketch.summary(QUANTILES) == (sketch.quantiles(QUANTILES), sketch.to_dict())
     in_key_order = sketch.copy()  # as a histogram's interval arrives: buckets in key order
     in_key_order.positive = dict(sorted(sketch.positive.items()))
@@ -224,3 +246,88 @@ def test_bad_forms_and_values_are_refused_with_a_reason() -> None:
     with pytest.raises(ValueError, match="unreadable"):
         Sketch.from_dict({"relative_error": 0.01, "bins": "!!!"})
     assert Sketch().quantile(0.5) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(samples, alphas, st.integers(min_value=1, max_value=2**70))
+def test_both_forms_read_back_to_the_same_buckets(
+    data: list[float], alpha: float, weight: int
+) -> None:
+    """Format 2 (written now) and format 1 (written by earlier versions) of one sketch read
+    back to its exact buckets, counts from one to past 2**64 included."""
+    sketch = Sketch(alpha)
+    sketch.update(data)
+    sketch.add(data[-1], weight)
+    form = sketch.to_dict()
+    layout = sketch._layout()  # pyright: ignore[reportPrivateUsage]
+    old = {key: value for key, value in form.items() if key != "bins_format"}
+    old["bins"] = varint_blob(layout)
+    new, earlier = Sketch.from_dict(form), Sketch.from_dict(old)
+    for back in (new, earlier):
+        assert back.positive == sketch.positive
+        assert back.negative == sketch.negative
+        assert back.zero_count == sketch.zero_count
+        assert back.quantiles(QUANTILES) == earlier.quantiles(QUANTILES)
+
+
+def test_a_form_written_by_the_previous_version_still_reads() -> None:
+    """This text was written by the varint serialiser (format 1, no ``bins_format``)."""
+    form = {
+        "mapping": "logarithmic",
+        "relative_error": 0.01,
+        "zero_count": 4,
+        "bins": "eNpjfs3CzMQ4iekEI2MeEwAUcwLH",
+    }
+    back = Sketch.from_dict(form)
+    assert sorted(back.positive.items()) == [(-310, 3), (-308, 1), (-34, 200)]
+    assert back.negative == {55: 2}
+    assert (back.zero_count, back.count) == (4, 210)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"bins_format": 3}, "unknown bins_format 3"),
+        ({"bins_format": True}, "unknown bins_format True"),
+        ({"bins": base64.b64encode(zlib.compress(b"\x01\x00\x00\x00")).decode()}, "truncated"),
+        (
+            {
+                "bins": base64.b64encode(
+                    zlib.compress(struct.pack("<II", 1, 0) + bytes(8) + b"\x03")
+                ).decode()
+            },
+            "unknown integer width 3",
+        ),
+    ],
+)
+def test_a_damaged_or_unknown_form_is_refused_with_the_reason(
+    change: dict[str, object], message: str
+) -> None:
+    sketch = Sketch()
+    sketch.update([0.001, 0.002, 0.5])
+    form = {**sketch.to_dict(), **change}
+    with pytest.raises(ValueError, match=message):
+        Sketch.from_dict(form)
+
+
+def draw(name: str, rng: random.Random) -> float:
+    if name == "lognormal":
+        return rng.lognormvariate(-5, 1)
+    if name == "pareto":
+        return rng.paretovariate(1.2) / 1000
+    if name == "uniform":
+        return rng.uniform(0.001, 2.0)
+    return rng.expovariate(100)
+
+
+@pytest.mark.parametrize("name", ["lognormal", "pareto", "uniform", "exponential"])
+def test_the_new_form_folds_no_more_than_the_varints_did(name: str) -> None:
+    """Across distributions the written form stays within 1.5 KiB, and folds buckets only
+    where format 1 would not fit either (the error bound is as wide as before)."""
+    rng = random.Random(5)
+    sketch = Sketch()
+    sketch.update(draw(name, rng) for _ in range(100_000))
+    varints = len(varint_blob(sketch._layout()))  # pyright: ignore[reportPrivateUsage]
+    form = sketch.copy().to_dict()
+    assert len(json.dumps(form)) <= MAX_SERIALISED
+    assert ("collapsed_below" in form) == (varints > MAX_SERIALISED - 160)

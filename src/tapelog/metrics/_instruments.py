@@ -29,6 +29,8 @@ import math
 import re
 import threading
 import time
+from itertools import compress, repeat
+from operator import sub
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -188,6 +190,8 @@ class Histogram(_Series):
         "factor",
         "keys",
         "previous",
+        "previous_counts",
+        "previous_keys",
         "relative_error",
         "shards",
         "total_max",
@@ -209,6 +213,9 @@ class Histogram(_Series):
         self.keys: list[int] = []
         """The positive buckets' keys seen so far, sorted."""
         self.previous = Sketch(relative_error)
+        self.previous_keys: list[int] = self.keys
+        self.previous_counts: list[int] = []
+        """The previous commit's positive counts at ``previous_keys``, in their order."""
         self.total_min: float = _INF
         self.total_max: float = -_INF
 
@@ -241,7 +248,20 @@ class Histogram(_Series):
         keys = self.keys
         if len(keys) != len(total.positive):  # buckets are only ever added: same size, same keys
             keys = self.keys = sorted(total.positive)
-        interval.positive = _since(total.positive, before.positive, keys)
+        # The interval's counts come out of C loops (map, compress, filter), in key order:
+        # no Python bytecode per bucket, and the sketch serialises the lists as they are.
+        positive = total.positive
+        counts = list(map(positive.__getitem__, keys))
+        if keys is self.previous_keys:  # no new bucket since the last commit
+            then = self.previous_counts
+        else:
+            then = list(map(before.positive.get, keys, repeat(0)))
+        added = list(map(sub, counts, then))
+        if all(added):
+            interval.load_sorted(keys, added)
+        else:
+            interval.load_sorted(list(compress(keys, added)), list(filter(None, added)))
+        total.load_sorted(keys, counts, positive)
         interval.negative = _since(total.negative, before.negative, sorted(total.negative))
         interval.zero_count = total.zero_count - before.zero_count
         interval.count = total.count - before.count
@@ -255,6 +275,7 @@ class Histogram(_Series):
         total.max = max(self.total_max, interval.max)
         if commit:
             self.previous = total
+            self.previous_keys, self.previous_counts = keys, counts
             self.total_min, self.total_max = total.min, total.max
         return interval, total
 

@@ -16,12 +16,22 @@ Negative values go to a second set of buckets (by ``-x``), zero to a count of it
 A quantile ``q`` is the value of rank ``floor(q * (count - 1))`` (the lower quantile), so
 the answer is within ``a`` of the exact order statistic of that rank.
 
-Serialised form (``to_dict``): the bucket keys and counts as varints (the first key,
-then the gap to each next key, each followed by its count), compressed with zlib and
-base64-encoded: a typical latency distribution at 1% fits in a few hundred bytes. When a
-sketch would serialise to more than ``MAX_SERIALISED`` bytes, its lowest buckets are
-folded into their upper neighbour (as DDSketch's collapsing stores do): the error bound
-then holds above ``collapsed_below`` only, which the dict says.
+Serialised form (``to_dict``), compressed with zlib and base64-encoded: a typical latency
+distribution at 1% fits in a few hundred bytes. Two encodings of the buckets, told apart
+by the dict's ``bins_format`` key (absent means 1):
+
+- 2 (written by default): little-endian integers built by C code (``bytes``, ``array``)
+  rather than a Python loop per bucket: a header (``<II``: how many positive and negative
+  buckets), then per set of buckets its first key (``<q``), the gaps to each next key and
+  the counts, each run of integers behind one byte giving their width (1, 2, 4 or 8: the
+  fewest that hold the run's largest). Compressed, it is 5-20% smaller than format 1.
+- 1 (what earlier versions wrote, still read, and still written when it is the smaller
+  of the two and format 2 would not fit): the bucket keys and counts as varints (the first
+  key, then the gap to each next key, each followed by its count).
+
+When a sketch would serialise to more than ``MAX_SERIALISED`` bytes in either form, its
+lowest buckets are folded into their upper neighbour (as DDSketch's collapsing stores do):
+the error bound then holds above ``collapsed_below`` only, which the dict says.
 """
 
 from __future__ import annotations
@@ -29,9 +39,13 @@ from __future__ import annotations
 import base64
 import functools
 import math
+import struct
+import sys
 import zlib
+from array import array
 from bisect import bisect_right
 from itertools import accumulate
+from operator import sub
 from typing import TYPE_CHECKING, Final, TypeAlias
 
 
@@ -50,6 +64,12 @@ MAX_SERIALISED: Final = 1536
 _ONE_BYTE: Final = 0x80  # varints below this take one byte, below _TWO_BYTES two
 _TWO_BYTES: Final = 0x4000
 _OTHER_KEYS: Final = 160  # the JSON of the keys besides ``bins``, with room to spare
+_HEADER: Final = struct.Struct("<II")  # format 2: how many positive and negative buckets
+_FIRST: Final = struct.Struct("<q")  # format 2: a set's first key
+_WIDTHS: Final = {1: "B", 2: "H", 4: "I", 8: "Q"}
+_LEVEL: Final = 4
+"""zlib level of format 2 (1, 6 and 9 measured: 9 costs twice 1's time for 2% less)."""
+_LITTLE: Final = sys.byteorder == "little"
 
 
 def multiplier(relative_error: float) -> float:
@@ -143,11 +163,119 @@ def _decode(numbers: Iterator[int]) -> dict[int, int]:
 
 
 def _blob(layout: _Layout) -> str:
+    """Format 1: varints."""
     down, down_counts, up, up_counts = layout
     raw = bytearray()
     _encode(up, up_counts, raw)
     _encode(down[::-1], down_counts[::-1], raw)
     return base64.b64encode(zlib.compress(raw, 9)).decode("ascii")
+
+
+def _narrow(numbers: list[int]) -> bytes:
+    """Non-negative ``numbers`` as little-endian integers of the fewest bytes that hold them.
+
+    1, 2, 4 or 8 bytes each, behind one byte telling which: built in C, no Python loop.
+
+    Raises:
+        OverflowError: a number of 2**64 or more (format 1 takes any size).
+    """
+    try:
+        return b"\x01" + bytes(numbers)
+    except ValueError:  # one is 256 or more
+        pass
+    for code in "HIQ":  # "H" converts slower than "I", but compresses smaller and faster
+        try:
+            packed = array(code, numbers)
+        except OverflowError:
+            continue
+        if not _LITTLE:  # pragma: no cover - the reference hosts are little-endian
+            packed.byteswap()
+        return bytes((packed.itemsize,)) + packed.tobytes()
+    raise OverflowError("a count of 2**64 or more")
+
+
+def _fixed_raw(layout: _Layout) -> bytes:
+    """Format 2 before compression."""
+    down, down_counts, up, up_counts = layout
+    parts = [_HEADER.pack(len(up), len(down))]
+    for keys, counts in ((up, up_counts), (down[::-1], down_counts[::-1])):
+        if keys:
+            parts += (
+                _FIRST.pack(keys[0]),
+                _narrow(list(map(sub, keys[1:], keys))),  # map(sub) runs in C as well
+                _narrow(counts),
+            )
+    return b"".join(parts)
+
+
+def _fixed_blob(layout: _Layout) -> str:
+    """Format 2: fixed-width integers, each set's first key, gaps, then counts."""
+    return base64.b64encode(zlib.compress(_fixed_raw(layout), _LEVEL)).decode("ascii")
+
+
+_FORMAT_KEY: Final = ', "bins_format": 2'
+_ROOM: Final = {1: MAX_SERIALISED - _OTHER_KEYS, 2: MAX_SERIALISED - _OTHER_KEYS - len(_FORMAT_KEY)}
+"""Characters the base64 text of ``bins`` may take, per format."""
+
+
+def _encoded(layout: _Layout) -> tuple[str, int]:
+    """The buckets' text and its format: 2, unless format 1 fits where 2 does not."""
+    try:
+        fixed = _fixed_blob(layout)
+    except OverflowError:  # a count of 2**64 or more
+        return _blob(layout), 1
+    if len(fixed) <= _ROOM[2]:
+        return fixed, 2
+    varints = _blob(layout)
+    if len(varints) - _ROOM[1] < len(fixed) - _ROOM[2]:
+        return varints, 1
+    return fixed, 2
+
+
+def _take(raw: bytes, offset: int, size: int) -> tuple[list[int], int]:
+    """``size`` integers written by ``_narrow`` at ``offset``, and the offset after them."""
+    if offset >= len(raw):
+        raise ValueError("truncated buckets")
+    width = raw[offset]
+    code = _WIDTHS.get(width)
+    if code is None:
+        raise ValueError(f"unknown integer width {width}")
+    start, end = offset + 1, offset + 1 + size * width
+    if end > len(raw):
+        raise ValueError("truncated buckets")
+    if width == 1:
+        return list(raw[start:end]), end
+    numbers: array[int] = array(code)
+    numbers.frombytes(raw[start:end])
+    if not _LITTLE:  # pragma: no cover
+        numbers.byteswap()
+    return numbers.tolist(), end
+
+
+def _read_fixed(raw: bytes) -> tuple[dict[int, int], dict[int, int]]:
+    """Format 2's positive and negative buckets.
+
+    Raises:
+        ValueError: the bytes are not format 2 (truncated, unknown widths, trailing bytes).
+    """
+    if len(raw) < _HEADER.size:
+        raise ValueError("truncated header")
+    offset = _HEADER.size
+    sets: list[dict[int, int]] = []
+    for size in _HEADER.unpack_from(raw):
+        if not size:
+            sets.append({})
+            continue
+        if offset + _FIRST.size > len(raw):
+            raise ValueError("truncated buckets")
+        (first,) = _FIRST.unpack_from(raw, offset)
+        gaps, offset = _take(raw, offset + _FIRST.size, size - 1)
+        counts, offset = _take(raw, offset, size)
+        sets.append(dict(zip(accumulate(gaps, initial=first), counts, strict=True)))
+    if offset != len(raw):
+        raise ValueError("trailing bytes")
+    up, down = sets
+    return up, down
 
 
 class Sketch:
@@ -158,14 +286,15 @@ class Sketch:
 
     __slots__ = (
         "_per_log2",
+        "_positive",
         "_scale",
+        "_up",
         "collapsed_below",
         "count",
         "max",
         "min",
         "multiplier",
         "negative",
-        "positive",
         "relative_error",
         "sum",
         "zero_count",
@@ -176,7 +305,8 @@ class Sketch:
             raise ValueError(f"relative_error must be between 0 and 1, not {relative_error!r}")
         self.relative_error = relative_error
         self.multiplier, self._per_log2, self._scale = _constants(relative_error)
-        self.positive: dict[int, int] = {}
+        self._positive: dict[int, int] | None = {}
+        self._up: tuple[list[int], list[int]] | None = None
         self.negative: dict[int, int] = {}
         self.zero_count = 0
         self.count = 0
@@ -187,13 +317,41 @@ class Sketch:
 
     # -- building ----------------------------------------------------------------------
 
+    @property
+    def positive(self) -> dict[int, int]:
+        """The buckets of positive values, key -> count (the caller may change it)."""
+        if self._up is not None:
+            if self._positive is None:
+                self._positive = dict(zip(*self._up, strict=True))
+            self._up = None  # the dict may change from now on: the sorted lists would lie
+        assert self._positive is not None
+        return self._positive
+
+    @positive.setter
+    def positive(self, bins: dict[int, int]) -> None:
+        self._positive = bins
+        self._up = None
+
+    def load_sorted(
+        self, keys: list[int], counts: list[int], bins: dict[int, int] | None = None
+    ) -> None:
+        """Set the positive buckets from ascending ``keys`` and their ``counts``.
+
+        The lists are used as they are for quantiles and ``to_dict`` (no sort, and no dict
+        unless ``positive`` is asked for); ``bins`` is the same buckets as a dict, if the
+        caller has one. Neither list may change afterwards.
+        """
+        self._positive = bins
+        self._up = (keys, counts)
+
     def add(self, value: float, count: int = 1) -> None:
         """Record ``value`` ``count`` times. NaN is refused; infinities are refused."""
         if not math.isfinite(value):
             raise ValueError(f"a sketch takes finite numbers, not {value!r}")
         if value > 0.0:
             key = math.ceil(math.log2(value) * self._per_log2)
-            self.positive[key] = self.positive.get(key, 0) + count
+            bins = self.positive
+            bins[key] = bins.get(key, 0) + count
         elif value < 0.0:
             key = math.ceil(math.log2(-value) * self._per_log2)
             self.negative[key] = self.negative.get(key, 0) + count
@@ -253,8 +411,11 @@ class Sketch:
         return self._quantiles(qs, layout), self._form(layout)
 
     def _layout(self) -> _Layout:
-        negative, positive = self.negative, self.positive
+        negative = self.negative
         down = sorted(negative, reverse=True)  # the most negative values sit in the highest keys
+        if self._up is not None:  # sorted already (a histogram's interval)
+            return down, list(map(negative.__getitem__, down)), *self._up
+        positive = self.positive
         keys = list(positive)
         up = sorted(keys)
         # A histogram's interval comes in key order already: its counts are then its values.
@@ -278,7 +439,8 @@ class Sketch:
         clamp = self.min <= self.max
         answers: list[float | None] = []
         for q in wanted:
-            index = bisect_right(running, math.floor(q * (total - 1)))
+            # min(): past 2**53 observations float rounding could put the rank past the end.
+            index = bisect_right(running, min(math.floor(q * (total - 1)), total - 1))
             if index < len(down):
                 value = -self.value_of(down[index])
             elif index < first_up:
@@ -292,7 +454,8 @@ class Sketch:
     @property
     def bins(self) -> int:
         """How many buckets hold something."""
-        return len(self.positive) + len(self.negative)
+        up = self._up
+        return (len(self.positive) if up is None else len(up[0])) + len(self.negative)
 
     # -- serialising -------------------------------------------------------------------
 
@@ -304,16 +467,18 @@ class Sketch:
         return self._form(self._layout())
 
     def _form(self, layout: _Layout) -> dict[str, object]:
-        blob = _blob(layout)
-        while len(blob) > MAX_SERIALISED - _OTHER_KEYS and self.bins > 1:
+        blob, version = _encoded(layout)
+        while len(blob) > _ROOM[version] and self.bins > 1:
             self._collapse_lowest(max(1, self.bins // 8))
-            blob = _blob(self._layout())
+            blob, version = _encoded(self._layout())
         out: dict[str, object] = {
             "mapping": "logarithmic",
             "relative_error": self.relative_error,
             "zero_count": self.zero_count,
             "bins": blob,
         }
+        if version == 2:  # noqa: PLR2004
+            out["bins_format"] = 2
         if self.collapsed_below is not None:
             out["collapsed_below"] = self.collapsed_below
         return out
@@ -358,12 +523,19 @@ class Sketch:
             raise ValueError("a sketch needs relative_error and bins")
         if not isinstance(zero, int) or isinstance(zero, bool) or zero < 0:
             raise ValueError("zero_count must be a count")
+        version = data.get("bins_format", 1)
+        if isinstance(version, bool) or version not in (1, 2):
+            raise ValueError(f"unknown bins_format {version!r} (this version reads 1 and 2)")
         sketch = cls(float(error))
         try:
-            numbers = _varints(zlib.decompress(base64.b64decode(blob, validate=True)))
-            sketch.positive = _decode(numbers)
-            sketch.negative = _decode(numbers)
-        except (ValueError, zlib.error, StopIteration) as exc:
+            raw = zlib.decompress(base64.b64decode(blob, validate=True))
+            if version == 2:  # noqa: PLR2004
+                sketch.positive, sketch.negative = _read_fixed(raw)
+            else:
+                numbers = _varints(raw)
+                sketch.positive = _decode(numbers)
+                sketch.negative = _decode(numbers)
+        except (ValueError, zlib.error, StopIteration, struct.error) as exc:
             raise ValueError(f"unreadable sketch bins: {exc}") from None
         sketch.zero_count = zero
         binned = zero + sum(sketch.positive.values()) + sum(sketch.negative.values())
