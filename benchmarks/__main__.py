@@ -433,7 +433,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     # The curve and the calls table take fewer repeats than the throughput table: their
     # numbers are medians within a run already, and the default run must stay ~20 min.
-    args.side_repeats = max(1, (args.repeats + 1) // 2)
+    args.side_repeats = max(1, args.repeats // 2)
     if args.quick:
         args.n = min(args.n, 20_000)
         args.repeats = min(args.repeats, 2)

@@ -70,6 +70,29 @@ def test_info_sync(log_file: Path) -> None:
     assert _lines(log_file) == ROUNDS
 
 
+def test_static_message_async(log_file: Path) -> None:
+    """The calls table's static message: no call fields, the bound ones only."""
+    _configure(log_file, "async")
+    log = tapelog.get_logger("bench").bind(**BOUND)
+    for _ in range(ROUNDS):
+        log.info("order placed")
+    assert tapelog.flush(60)
+    assert _lines(log_file) == ROUNDS
+
+
+def test_ten_fields_async(log_file: Path) -> None:
+    """The calls table's message with 10 fields."""
+    from benchmarks._targets import FIELDS10
+
+    _configure(log_file, "async")
+    log = tapelog.get_logger("bench").bind(**BOUND)
+    for _ in range(ROUNDS):
+        log.info("order placed", **FIELDS10)
+    assert tapelog.flush(60)
+    assert _lines(log_file) == ROUNDS
+    assert b'"retry":false' in log_file.read_bytes().splitlines()[-1]
+
+
 def test_debug_disabled(log_file: Path) -> None:
     """A call below the level: the gate only."""
     _configure(log_file, "async")
