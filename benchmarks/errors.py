@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import linecache
 import platform
 import statistics
 import sys
@@ -22,8 +23,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 import tapelog
-from tapelog.errors._capture import finish, snapshot
-from tapelog.errors._info import FRAME_TEXT
+from tapelog.errors._capture import clear_caches, finish, snapshot
 from tapelog.processors import Redactor
 from tapelog.testing import capture as capture_entries
 
@@ -92,8 +92,13 @@ def measure(rounds: int) -> dict[str, Any]:
         "tapelog error object, no locals (worker: snapshot, redact, to_dict, render; code that failed before)": lambda: (
             _object(snapshot(exc), redactor)
         ),
-        "tapelog error object, no locals, first time this code failed (no frame text kept)": lambda: (
-            FRAME_TEXT.clear(),
+        "tapelog error object, no locals, first time this code failed (no frame facts or text kept)": lambda: (
+            clear_caches(),
+            _object(snapshot(exc), redactor),
+        ),
+        "tapelog error object, no locals, first failure, source file not read yet (linecache emptied)": lambda: (
+            clear_caches(),
+            linecache.clearcache(),
             _object(snapshot(exc), redactor),
         ),
         "tapelog snapshot with locals (caller)": lambda: snapshot(exc, locals=True),

@@ -28,7 +28,7 @@ from pathlib import Path
 from time import perf_counter
 from typing import TYPE_CHECKING, Final, cast
 
-from ._info import ErrorInfo, FrameInfo, SyntaxInfo
+from ._info import FRAME_TEXT, STACK_TEXT, ErrorInfo, FrameInfo, SyntaxInfo
 from ._network import network_facts
 
 
@@ -290,8 +290,59 @@ def _frame_locals(frame: types.FrameType, budget: Budget) -> tuple[dict[str, str
     return shown, omitted
 
 
+_FrameKey = tuple[int, int, int]
+FRAME_FACTS: dict[_FrameKey, tuple[types.CodeType, object, FrameInfo]] = {}
+"""What a frame shows without locals (positions, function, source text), by code object
+and instruction: the same code fails again and again, and working the columns out walks
+the code's position table. Each is kept with the code object (so its id stays its own)
+and the ``linecache`` entry its source text came from: once ``checkcache`` drops or
+reloads a changed file, the entry differs and the facts are read again. Bounded: emptied
+when full."""
+_FRAME_FACTS_SIZE: Final = 4096
+
+
+def _frame_facts(entry: types.TracebackType, code: types.CodeType) -> FrameInfo:
+    """A frame as the traceback shows it without locals, read afresh."""
+    line, end_line, col, end_col = _positions(code, entry.tb_lasti)
+    if line is None:
+        line = entry.tb_lineno
+    filename = code.co_filename
+    return FrameInfo(
+        file=filename,
+        line=line or 0,
+        function=code.co_name,
+        code=_source(filename, line, end_line, entry.tb_frame.f_globals) if line else None,
+        end_line=end_line,
+        col=col,
+        end_col=end_col,
+    )
+
+
+def _known_facts(entry: types.TracebackType, code: types.CodeType) -> FrameInfo:
+    """``_frame_facts``, from ``FRAME_FACTS`` while the code and its source are the same.
+
+    Call after ``linecache.checkcache(code.co_filename)``.
+    """
+    key = (id(code), entry.tb_lasti, entry.tb_lineno or 0)
+    known = FRAME_FACTS.get(key)
+    filename = code.co_filename
+    if known is not None and known[0] is code and linecache.cache.get(filename) is known[1]:
+        return known[2]
+    facts = _frame_facts(entry, code)
+    source = linecache.cache.get(filename)
+    # Kept only when the text came from a loaded entry (a lazy one, length 1, is replaced
+    # when read) or needed no source at all.
+    if facts.code is None and facts.line and source is None:
+        return facts  # no source found: look again next time, as linecache would
+    if source is None or len(source) != 1:
+        if len(FRAME_FACTS) >= _FRAME_FACTS_SIZE:
+            FRAME_FACTS.clear()
+        FRAME_FACTS[key] = (code, source, facts)
+    return facts
+
+
 def _frames(
-    tb: types.TracebackType | None, with_locals: bool, budget: Budget
+    tb: types.TracebackType | None, with_locals: bool, budget: Budget, seen_files: set[str]
 ) -> tuple[FrameInfo, ...]:
     entries: list[types.TracebackType] = []
     while tb is not None:
@@ -302,34 +353,34 @@ def _frames(
         skipped = len(entries) - HEAD_FRAMES - TAIL_FRAMES
         entries = entries[:HEAD_FRAMES] + entries[-TAIL_FRAMES:]
         budget.cut = True
-    seen_files: set[str] = set()
     frames: list[FrameInfo] = []
     for index, entry in enumerate(entries):
-        frame = entry.tb_frame
-        code = frame.f_code
+        code = entry.tb_frame.f_code
         filename = code.co_filename
         if filename not in seen_files:
             seen_files.add(filename)
             linecache.checkcache(filename)
-        line, end_line, col, end_col = _positions(code, entry.tb_lasti)
-        if line is None:
-            line = entry.tb_lineno
+        facts = _known_facts(entry, code)
         local_values: dict[str, str] | None = None
         omitted = 0
         if with_locals and not is_library(filename):  # the application's frames only
-            local_values, omitted = _frame_locals(frame, budget)
+            local_values, omitted = _frame_locals(entry.tb_frame, budget)
+        skip = skipped if skipped and index == HEAD_FRAMES else 0
+        if local_values is None and not skip:
+            frames.append(facts)  # immutable: the same object serves every capture
+            continue
         frames.append(
             FrameInfo(
-                file=filename,
-                line=line or 0,
-                function=code.co_name,
-                code=_source(filename, line, end_line, frame.f_globals) if line else None,
-                end_line=end_line,
-                col=col,
-                end_col=end_col,
-                locals=local_values,
-                locals_omitted=omitted,
-                skipped=skipped if skipped and index == HEAD_FRAMES else 0,
+                facts.file,
+                facts.line,
+                facts.function,
+                facts.code,
+                facts.end_line,
+                facts.col,
+                facts.end_col,
+                local_values,
+                omitted,
+                skip,
             )
         )
     return tuple(frames)
@@ -345,8 +396,8 @@ def _clip(text: str, limit: int, budget: Budget) -> str:
     return text[:limit] + _ELLIPSIS
 
 
-def _one(exc: BaseException, with_locals: bool, budget: Budget) -> ErrorInfo:
-    frames = _frames(exc.__traceback__, with_locals, budget)
+def _one(exc: BaseException, with_locals: bool, budget: Budget, seen_files: set[str]) -> ErrorInfo:
+    frames = _frames(exc.__traceback__, with_locals, budget, seen_files)
     raw_notes = getattr(exc, "__notes__", None)
     notes: tuple[str, ...] | None = None
     if raw_notes is not None:
@@ -408,7 +459,8 @@ def _snapshot(exc: BaseException, with_locals: bool, budget: Budget) -> ErrorInf
     seen: set[int] = {id(exc)}
     # Built bottom-up: first every node's own facts (parents before children, as the
     # stdlib walks), then the links, from the leaves back to the root.
-    root = _one(exc, with_locals, budget)
+    seen_files: set[str] = set()  # files whose linecache entry was checked this capture
+    root = _one(exc, with_locals, budget, seen_files)
     nodes: dict[int, ErrorInfo] = {}
     links: dict[int, tuple[int | None, int | None, list[int] | None]] = {}
     order: list[int] = []
@@ -428,7 +480,7 @@ def _snapshot(exc: BaseException, with_locals: bool, budget: Budget) -> ErrorInf
         seen.add(id(child))
         total += 1
         node_id = next(counter)
-        nodes[node_id] = _one(child, with_locals, budget)
+        nodes[node_id] = _one(child, with_locals, budget, seen_files)
         queue.append((node_id, child, depth))
         return node_id
 
@@ -604,3 +656,10 @@ def locals_enabled() -> bool:
         return bool(runtime.RUNTIME.config.errors.locals)
     except AttributeError:
         return False
+
+
+def clear_caches() -> None:
+    """Forget every frame's facts and text kept so far (the next capture reads afresh)."""
+    FRAME_FACTS.clear()
+    FRAME_TEXT.clear()
+    STACK_TEXT.clear()

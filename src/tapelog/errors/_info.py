@@ -418,6 +418,12 @@ FRAME_TEXT: dict[_FrameKey, str] = {}
 """The stdlib's text for frames already formatted (the same code fails again and again;
 working out the carets parses the source line each time). Bounded: emptied when full."""
 _FRAME_TEXT_SIZE: Final = 4096
+_StackKey = tuple[str, int, str, "str | None", "int | None", "int | None", "int | None"]
+STACK_TEXT: dict[tuple[_StackKey, ...], tuple[str, ...]] = {}
+"""The stdlib's lines for whole stacks without locals already formatted, by what each
+frame shows (the text is a function of that alone: rendering reads no file). Saves
+building a summary per frame when the same stack fails again. Bounded: emptied when full."""
+_STACK_TEXT_SIZE: Final = 1024
 
 
 class _Frame(traceback.FrameSummary):
@@ -496,9 +502,32 @@ def _stack_lines(frames: Sequence[FrameInfo], style: tuple[str, str] | None) -> 
     """The frames as the stdlib formats them; where frames were cut, a line says so."""
 
     def stack(part: Sequence[FrameInfo]) -> list[str]:
+        plain = style is None or all(item.locals is None for item in part)
+        key: tuple[_StackKey, ...] | None = None
+        if plain:
+            key = tuple(
+                (
+                    item.file,
+                    item.line,
+                    item.function,
+                    item.code,
+                    item.end_line,
+                    item.col,
+                    item.end_col,
+                )
+                for item in part
+            )
+            known = STACK_TEXT.get(key)
+            if known is not None:
+                return list(known)
         summary = _Stack(_summary(item) for item in part)
         summary.locals_style = style
-        return summary.format()
+        lines = summary.format()
+        if key is not None:
+            if len(STACK_TEXT) >= _STACK_TEXT_SIZE:
+                STACK_TEXT.clear()
+            STACK_TEXT[key] = tuple(lines)
+        return lines
 
     lines: list[str] = []
     start = 0
