@@ -154,10 +154,6 @@ class OrderState:
         """The volume-weighted average price of the fills so far (0 before any)."""
         return average(self.notional, self.cum_qty)
 
-    def seen(self, exec_id: str) -> bool:
-        """Whether this execution was already applied to the order."""
-        return self.exec_ids is not None and exec_id in self.exec_ids
-
     def apply_fill(self, exec_id: str, qty: Decimal, px: Decimal) -> None:
         """Add an execution to ``cum_qty`` and to the notional behind ``avg_px``."""
         if self.exec_ids is None:

@@ -58,6 +58,8 @@ __all__ = ["TradeLogger", "get_trade_logger"]
 
 _DEPTH: Final = 2  # frames from the user's call to Logger._emit: method -> _write -> _emit
 _NEEDS_PRICE: Final = frozenset({"limit", "stop_limit"})
+# The names as FIX writes them, the usual input: a lookup instead of a call (anything else,
+# an unhashable value included, goes to enum_of, which explains).
 _SIDES: Final = frozenset(FIX_CODES["side"])
 _ORD_TYPES: Final = frozenset(FIX_CODES["ord_type"])
 _TIMES_IN_FORCE: Final = frozenset(FIX_CODES["time_in_force"])
@@ -74,11 +76,6 @@ Violation = tuple[str, str]
 
 def _missing(param: str, ord_type: str) -> None:
     raise OrderValidationError(param, f"given for a {ord_type} order", None)
-
-
-def _named(value: object, names: frozenset[str]) -> bool:
-    """Whether ``value`` is already one of ``names`` (anything else goes to ``enum_of``)."""
-    return type(value) is str and value in names
 
 
 def _called(scope: Mapping[str, object], *params: str) -> dict[str, object]:
@@ -457,11 +454,15 @@ class TradeLogger:
             text_of("cl_ord_id", cl_ord_id)
             text_of("symbol", symbol)
             # A name as FIX writes it is the usual case: one lookup, not a call.
-            side_name = side if _named(side, _SIDES) else enum_of("side", side)
-            type_name = ord_type if _named(ord_type, _ORD_TYPES) else enum_of("ord_type", ord_type)
+            side_name = side if type(side) is str and side in _SIDES else enum_of("side", side)
+            type_name = (
+                ord_type
+                if type(ord_type) is str and ord_type in _ORD_TYPES
+                else enum_of("ord_type", ord_type)
+            )
             tif_name = (
                 time_in_force
-                if _named(time_in_force, _TIMES_IN_FORCE)
+                if type(time_in_force) is str and time_in_force in _TIMES_IN_FORCE
                 else enum_of("time_in_force", time_in_force)
             )
             qty, lossy = self._quantity("order_qty", order_qty)
@@ -586,7 +587,8 @@ class TradeLogger:
                 )
                 status = "filled"
             else:
-                duplicate = state.seen(exec_id)
+                seen = state.exec_ids
+                duplicate = seen is not None and exec_id in seen
                 if duplicate:
                     violations.append(
                         ("duplicate_exec_id", f"{exec_id} was already applied; not counted again")
