@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tapelog.metrics import Sketch
-from tapelog.metrics._sketch import MAX_SERIALISED, log2_multiplier, multiplier
+from tapelog.metrics._sketch import MAX_SERIALISED, key_gaps, log2_multiplier, multiplier
 from tapelog.metrics._sketch import _blob as varint_blob  # pyright: ignore[reportPrivateUsage]
 
 
@@ -331,3 +331,33 @@ def test_the_new_form_folds_no_more_than_the_varints_did(name: str) -> None:
     form = sketch.copy().to_dict()
     assert len(json.dumps(form)) <= MAX_SERIALISED
     assert ("collapsed_below" in form) == (varints > MAX_SERIALISED - 160)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(min_value=-2000, max_value=2000), st.integers(0, 70_000)),
+        min_size=1,
+        max_size=300,
+        unique_by=lambda pair: pair[0],
+    )
+)
+def test_sorted_lists_with_empty_buckets_serialise_as_their_buckets(
+    pairs: list[tuple[int, int]],
+) -> None:
+    """A histogram's interval arrives as the series' sorted keys with a count each, zero for
+    a bucket the interval left empty: its quantiles and its form are those of the sketch of
+    the non-empty buckets alone, and the empty ones are not read back."""
+    pairs.sort()
+    keys, counts = [key for key, _ in pairs], [count for _, count in pairs]
+    held = {key: count for key, count in pairs if count}
+    loaded, plain = Sketch(), Sketch()
+    loaded.load_sorted(keys, counts, gaps=key_gaps(keys))
+    plain.positive = dict(held)
+    assert loaded.bins == plain.bins == len(held)
+    assert loaded.quantiles(QUANTILES) == plain.quantiles(QUANTILES)
+    form = loaded.to_dict()
+    back = Sketch.from_dict(form)
+    assert back.positive == held
+    assert loaded.positive == held  # the dict, when asked for, has no empty bucket either
+    assert back.quantiles(QUANTILES) == Sketch.from_dict(plain.to_dict()).quantiles(QUANTILES)

@@ -44,7 +44,7 @@ from typing import (
     overload,
 )
 
-from tapelog.metrics._sketch import DEFAULT_RELATIVE_ERROR, Sketch, log2_multiplier
+from tapelog.metrics._sketch import DEFAULT_RELATIVE_ERROR, Sketch, key_gaps, log2_multiplier
 
 
 if TYPE_CHECKING:
@@ -188,6 +188,8 @@ class Histogram(_Series):
 
     __slots__ = (
         "factor",
+        "gaps",
+        "gaps_of",
         "keys",
         "previous",
         "previous_counts",
@@ -214,6 +216,9 @@ class Histogram(_Series):
         """The positive buckets' keys seen so far, sorted."""
         self.previous = Sketch(relative_error)
         self.previous_keys: list[int] = self.keys
+        self.gaps_of: list[int] = self.keys
+        self.gaps = b""
+        """``key_gaps(gaps_of)``: how format 2 writes the gaps of ``gaps_of``."""
         self.previous_counts: list[int] = []
         """The previous commit's positive counts at ``previous_keys``, in their order."""
         self.total_min: float = _INF
@@ -257,11 +262,13 @@ class Histogram(_Series):
         else:
             then = list(map(before.positive.get, keys, repeat(0)))
         added = list(map(sub, counts, then))
-        if all(added):
-            interval.load_sorted(keys, added)
+        if keys is not self.gaps_of:  # the gaps of the series' keys, once per new bucket
+            self.gaps, self.gaps_of = key_gaps(keys), keys
+        if added.count(0) * 2 <= len(added):  # empty buckets cost less written than left out
+            interval.load_sorted(keys, added, gaps=self.gaps)
         else:
             interval.load_sorted(list(compress(keys, added)), list(filter(None, added)))
-        total.load_sorted(keys, counts, positive)
+        total.load_sorted(keys, counts, positive, self.gaps)
         interval.negative = _since(total.negative, before.negative, sorted(total.negative))
         interval.zero_count = total.zero_count - before.zero_count
         interval.count = total.count - before.count

@@ -24,7 +24,9 @@ by the dict's ``bins_format`` key (absent means 1):
   rather than a Python loop per bucket: a header (``<II``: how many positive and negative
   buckets), then per set of buckets its first key (``<q``), the gaps to each next key and
   the counts, each run of integers behind one byte giving their width (1, 2, 4 or 8: the
-  fewest that hold the run's largest). Compressed, it is 5-20% smaller than format 1.
+  fewest that hold the run's largest). Compressed, it is 5-20% smaller than format 1. A
+  count may be zero (a histogram's interval writes its series' keys, some left empty):
+  readers skip such buckets.
 - 1 (what earlier versions wrote, still read, and still written when it is the smaller
   of the two and format 2 would not fit): the bucket keys and counts as varints (the first
   key, then the gap to each next key, each followed by its count).
@@ -44,7 +46,7 @@ import sys
 import zlib
 from array import array
 from bisect import bisect_right
-from itertools import accumulate
+from itertools import accumulate, compress
 from operator import sub
 from typing import TYPE_CHECKING, Final, TypeAlias
 
@@ -171,6 +173,11 @@ def _blob(layout: _Layout) -> str:
     return base64.b64encode(zlib.compress(raw, 9)).decode("ascii")
 
 
+def key_gaps(keys: list[int]) -> bytes:
+    """Ascending ``keys``' gaps as format 2 writes them (for ``Sketch.load_sorted``)."""
+    return _narrow(list(map(sub, keys[1:], keys)))  # map(sub) runs in C as well
+
+
 def _narrow(numbers: list[int]) -> bytes:
     """Non-negative ``numbers`` as little-endian integers of the fewest bytes that hold them.
 
@@ -194,23 +201,20 @@ def _narrow(numbers: list[int]) -> bytes:
     raise OverflowError("a count of 2**64 or more")
 
 
-def _fixed_raw(layout: _Layout) -> bytes:
-    """Format 2 before compression."""
+def _fixed_raw(layout: _Layout, up_gaps: bytes | None) -> bytes:
+    """Format 2 before compression; ``up_gaps`` is ``key_gaps`` of the positive keys, if known."""
     down, down_counts, up, up_counts = layout
     parts = [_HEADER.pack(len(up), len(down))]
-    for keys, counts in ((up, up_counts), (down[::-1], down_counts[::-1])):
+    for keys, counts, gaps in ((up, up_counts, up_gaps), (down[::-1], down_counts[::-1], None)):
         if keys:
-            parts += (
-                _FIRST.pack(keys[0]),
-                _narrow(list(map(sub, keys[1:], keys))),  # map(sub) runs in C as well
-                _narrow(counts),
-            )
+            parts += (_FIRST.pack(keys[0]), gaps or key_gaps(keys), _narrow(counts))
     return b"".join(parts)
 
 
-def _fixed_blob(layout: _Layout) -> str:
+def _fixed_blob(layout: _Layout, up_gaps: bytes | None = None) -> str:
     """Format 2: fixed-width integers, each set's first key, gaps, then counts."""
-    return base64.b64encode(zlib.compress(_fixed_raw(layout), _LEVEL)).decode("ascii")
+    raw = _fixed_raw(layout, up_gaps)
+    return base64.b64encode(zlib.compress(raw, _LEVEL)).decode("ascii")
 
 
 _FORMAT_KEY: Final = ', "bins_format": 2'
@@ -218,10 +222,10 @@ _ROOM: Final = {1: MAX_SERIALISED - _OTHER_KEYS, 2: MAX_SERIALISED - _OTHER_KEYS
 """Characters the base64 text of ``bins`` may take, per format."""
 
 
-def _encoded(layout: _Layout) -> tuple[str, int]:
+def _encoded(layout: _Layout, up_gaps: bytes | None = None) -> tuple[str, int]:
     """The buckets' text and its format: 2, unless format 1 fits where 2 does not."""
     try:
-        fixed = _fixed_blob(layout)
+        fixed = _fixed_blob(layout, up_gaps)
     except OverflowError:  # a count of 2**64 or more
         return _blob(layout), 1
     if len(fixed) <= _ROOM[2]:
@@ -271,7 +275,10 @@ def _read_fixed(raw: bytes) -> tuple[dict[int, int], dict[int, int]]:
         (first,) = _FIRST.unpack_from(raw, offset)
         gaps, offset = _take(raw, offset + _FIRST.size, size - 1)
         counts, offset = _take(raw, offset, size)
-        sets.append(dict(zip(accumulate(gaps, initial=first), counts, strict=True)))
+        keys = list(accumulate(gaps, initial=first))
+        if 0 in counts:  # a bucket the series has but the interval left empty
+            keys, counts = list(compress(keys, counts)), list(filter(None, counts))
+        sets.append(dict(zip(keys, counts, strict=True)))
     if offset != len(raw):
         raise ValueError("trailing bytes")
     up, down = sets
@@ -289,6 +296,7 @@ class Sketch:
         "_positive",
         "_scale",
         "_up",
+        "_up_gaps",
         "collapsed_below",
         "count",
         "max",
@@ -307,6 +315,7 @@ class Sketch:
         self.multiplier, self._per_log2, self._scale = _constants(relative_error)
         self._positive: dict[int, int] | None = {}
         self._up: tuple[list[int], list[int]] | None = None
+        self._up_gaps: bytes | None = None
         self.negative: dict[int, int] = {}
         self.zero_count = 0
         self.count = 0
@@ -322,7 +331,10 @@ class Sketch:
         """The buckets of positive values, key -> count (the caller may change it)."""
         if self._up is not None:
             if self._positive is None:
-                self._positive = dict(zip(*self._up, strict=True))
+                keys, counts = self._up
+                if 0 in counts:  # buckets of the series that this interval left empty
+                    keys, counts = list(compress(keys, counts)), list(filter(None, counts))
+                self._positive = dict(zip(keys, counts, strict=True))
             self._up = None  # the dict may change from now on: the sorted lists would lie
         assert self._positive is not None
         return self._positive
@@ -333,16 +345,22 @@ class Sketch:
         self._up = None
 
     def load_sorted(
-        self, keys: list[int], counts: list[int], bins: dict[int, int] | None = None
+        self,
+        keys: list[int],
+        counts: list[int],
+        bins: dict[int, int] | None = None,
+        gaps: bytes | None = None,
     ) -> None:
         """Set the positive buckets from ascending ``keys`` and their ``counts``.
 
         The lists are used as they are for quantiles and ``to_dict`` (no sort, and no dict
-        unless ``positive`` is asked for); ``bins`` is the same buckets as a dict, if the
-        caller has one. Neither list may change afterwards.
+        unless ``positive`` is asked for); a zero count is a bucket left out. ``bins`` is
+        the same buckets as a dict and ``gaps`` is ``key_gaps(keys)``, if the caller has
+        them. Neither list may change afterwards.
         """
         self._positive = bins
         self._up = (keys, counts)
+        self._up_gaps = gaps
 
     def add(self, value: float, count: int = 1) -> None:
         """Record ``value`` ``count`` times. NaN is refused; infinities are refused."""
@@ -411,10 +429,15 @@ class Sketch:
         return self._quantiles(qs, layout), self._form(layout)
 
     def _layout(self) -> _Layout:
+        if self._up is not None:  # sorted already (a histogram's interval)
+            negative = self.negative
+            down = sorted(negative, reverse=True)
+            return down, list(map(negative.__getitem__, down)), *self._up
+        return self._layout_of_dict()
+
+    def _layout_of_dict(self) -> _Layout:
         negative = self.negative
         down = sorted(negative, reverse=True)  # the most negative values sit in the highest keys
-        if self._up is not None:  # sorted already (a histogram's interval)
-            return down, list(map(negative.__getitem__, down)), *self._up
         positive = self.positive
         keys = list(positive)
         up = sorted(keys)
@@ -455,7 +478,8 @@ class Sketch:
     def bins(self) -> int:
         """How many buckets hold something."""
         up = self._up
-        return (len(self.positive) if up is None else len(up[0])) + len(self.negative)
+        held = len(self.positive) if up is None else len(up[1]) - up[1].count(0)
+        return held + len(self.negative)
 
     # -- serialising -------------------------------------------------------------------
 
@@ -467,7 +491,9 @@ class Sketch:
         return self._form(self._layout())
 
     def _form(self, layout: _Layout) -> dict[str, object]:
-        blob, version = _encoded(layout)
+        blob, version = _encoded(layout, self._up_gaps if self._up is not None else None)
+        if len(blob) > _ROOM[version] and self._up is not None:
+            blob, version = _encoded(self._layout_of_dict())  # no empty buckets, as folded
         while len(blob) > _ROOM[version] and self.bins > 1:
             self._collapse_lowest(max(1, self.bins // 8))
             blob, version = _encoded(self._layout())
