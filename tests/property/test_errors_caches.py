@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 _names = itertools.count()
-_DIRECTORY = Path(tempfile.mkdtemp(prefix="tapelog-errors-caches-"))
+_DIRECTORIES: list[Path] = []  # made by the fixture below, removed after the module
 
 # Statements that fail, each on one line, with a varying part.
 FAILING = st.sampled_from(
@@ -84,13 +84,14 @@ def _run(path: Path, source: str, depth: int) -> BaseException:
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _remove_generated() -> Iterator[None]:
+def _generated_directory() -> Iterator[None]:
+    _DIRECTORIES.append(Path(tempfile.mkdtemp(prefix="tapelog-errors-caches-")))
     yield
-    shutil.rmtree(_DIRECTORY, ignore_errors=True)
+    shutil.rmtree(_DIRECTORIES.pop(), ignore_errors=True)
 
 
 def _fresh_path() -> Path:
-    return _DIRECTORY / f"generated_{next(_names)}.py"
+    return _DIRECTORIES[-1] / f"generated_{next(_names)}.py"
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
