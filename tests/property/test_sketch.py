@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import itertools
 import json
 import math
@@ -194,8 +195,9 @@ def test_one_pass_quantiles_and_the_serialiser_equal_their_references(
     assert sketch.quantiles(QUANTILES) == [walked_quantile(sketch, q) for q in QUANTILES]
     form = sketch.to_dict()
     if "collapsed_below" not in form:
-        by_hand = fixed_by_hand(sketch) if form.get("bins_format") == 2 else varints_by_hand(sketch)
-        assert zlib.decompress(base64.b64decode(str(form["bins"]))) == by_hand
+        text = str(form["bins"])
+        by_hand = fixed_by_hand(sketch) if text.startswith("2:") else varints_by_hand(sketch)
+        assert zlib.decompress(base64.b64decode(text.removeprefix("2:"))) == by_hand
     assert sketch.summary(QUANTILES) == (sketch.quantiles(QUANTILES), sketch.to_dict())
     in_key_order = sketch.copy()  # as a histogram's interval arrives: buckets in key order
     in_key_order.positive = dict(sorted(sketch.positive.items()))
@@ -260,8 +262,7 @@ def test_both_forms_read_back_to_the_same_buckets(
     sketch.add(data[-1], weight)
     form = sketch.to_dict()
     layout = sketch._layout()  # pyright: ignore[reportPrivateUsage]
-    old = {key: value for key, value in form.items() if key != "bins_format"}
-    old["bins"] = varint_blob(layout)
+    old = {**form, "bins": varint_blob(layout)}
     new, earlier = Sketch.from_dict(form), Sketch.from_dict(old)
     for back in (new, earlier):
         assert back.positive == sketch.positive
@@ -271,7 +272,7 @@ def test_both_forms_read_back_to_the_same_buckets(
 
 
 def test_a_form_written_by_the_previous_version_still_reads() -> None:
-    """This text was written by the varint serialiser (format 1, no ``bins_format``)."""
+    """This text was written by the varint serialiser (format 1: plain base64)."""
     form = {
         "mapping": "logarithmic",
         "relative_error": 0.01,
@@ -287,12 +288,15 @@ def test_a_form_written_by_the_previous_version_still_reads() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"bins_format": 3}, "unknown bins_format 3"),
-        ({"bins_format": True}, "unknown bins_format True"),
-        ({"bins": base64.b64encode(zlib.compress(b"\x01\x00\x00\x00")).decode()}, "truncated"),
+        ({"bins": "3:eNpjYGBg"}, "unknown sketch bins format '3'"),
+        (
+            {"bins": "2:" + base64.b64encode(zlib.compress(b"\x01\x00\x00\x00")).decode()},
+            "truncated",
+        ),
         (
             {
-                "bins": base64.b64encode(
+                "bins": "2:"
+                + base64.b64encode(
                     zlib.compress(struct.pack("<II", 1, 0) + bytes(8) + b"\x03")
                 ).decode()
             },
@@ -361,3 +365,13 @@ def test_sorted_lists_with_empty_buckets_serialise_as_their_buckets(
     assert back.positive == held
     assert loaded.positive == held  # the dict, when asked for, has no empty bucket either
     assert back.quantiles(QUANTILES) == Sketch.from_dict(plain.to_dict()).quantiles(QUANTILES)
+
+
+def test_a_reader_of_the_varints_alone_refuses_the_new_form_rather_than_misread_it() -> None:
+    """Earlier versions base64-decode ``bins`` strictly: format 2's ``2:`` stops them."""
+    sketch = Sketch()
+    sketch.update([0.001, 0.002, 0.5])
+    text = str(sketch.to_dict()["bins"])
+    assert text.startswith("2:")
+    with pytest.raises(binascii.Error):
+        base64.b64decode(text, validate=True)

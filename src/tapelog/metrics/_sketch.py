@@ -18,7 +18,9 @@ the answer is within ``a`` of the exact order statistic of that rank.
 
 Serialised form (``to_dict``), compressed with zlib and base64-encoded: a typical latency
 distribution at 1% fits in a few hundred bytes. Two encodings of the buckets, told apart
-by the dict's ``bins_format`` key (absent means 1):
+by the start of ``bins``: format 2's text starts ``2:`` (outside base64's alphabet, so a
+reader that knows only format 1 refuses it rather than misreading it), format 1's is plain
+base64:
 
 - 2 (written by default): little-endian integers built by C code (``bytes``, ``array``)
   rather than a Python loop per bucket: a header (``<II``: how many positive and negative
@@ -214,26 +216,24 @@ def _fixed_raw(layout: _Layout, up_gaps: bytes | None) -> bytes:
 def _fixed_blob(layout: _Layout, up_gaps: bytes | None = None) -> str:
     """Format 2: fixed-width integers, each set's first key, gaps, then counts."""
     raw = _fixed_raw(layout, up_gaps)
-    return base64.b64encode(zlib.compress(raw, _LEVEL)).decode("ascii")
+    return _FORMAT_2 + base64.b64encode(zlib.compress(raw, _LEVEL)).decode("ascii")
 
 
-_FORMAT_KEY: Final = ', "bins_format": 2'
-_ROOM: Final = {1: MAX_SERIALISED - _OTHER_KEYS, 2: MAX_SERIALISED - _OTHER_KEYS - len(_FORMAT_KEY)}
-"""Characters the base64 text of ``bins`` may take, per format."""
+_FORMAT_2: Final = "2:"
+_ROOM: Final = MAX_SERIALISED - _OTHER_KEYS
+"""Characters the text of ``bins`` may take."""
 
 
-def _encoded(layout: _Layout, up_gaps: bytes | None = None) -> tuple[str, int]:
-    """The buckets' text and its format: 2, unless format 1 fits where 2 does not."""
+def _encoded(layout: _Layout, up_gaps: bytes | None = None) -> str:
+    """The buckets' text: format 2, unless format 1 fits where 2 does not."""
     try:
         fixed = _fixed_blob(layout, up_gaps)
     except OverflowError:  # a count of 2**64 or more
-        return _blob(layout), 1
-    if len(fixed) <= _ROOM[2]:
-        return fixed, 2
+        return _blob(layout)
+    if len(fixed) <= _ROOM:
+        return fixed
     varints = _blob(layout)
-    if len(varints) - _ROOM[1] < len(fixed) - _ROOM[2]:
-        return varints, 1
-    return fixed, 2
+    return varints if len(varints) < len(fixed) else fixed
 
 
 def _take(raw: bytes, offset: int, size: int) -> tuple[list[int], int]:
@@ -491,20 +491,18 @@ class Sketch:
         return self._form(self._layout())
 
     def _form(self, layout: _Layout) -> dict[str, object]:
-        blob, version = _encoded(layout, self._up_gaps if self._up is not None else None)
-        if len(blob) > _ROOM[version] and self._up is not None:
-            blob, version = _encoded(self._layout_of_dict())  # no empty buckets, as folded
-        while len(blob) > _ROOM[version] and self.bins > 1:
+        blob = _encoded(layout, self._up_gaps if self._up is not None else None)
+        if len(blob) > _ROOM and self._up is not None:
+            blob = _encoded(self._layout_of_dict())  # no empty buckets, as folded
+        while len(blob) > _ROOM and self.bins > 1:
             self._collapse_lowest(max(1, self.bins // 8))
-            blob, version = _encoded(self._layout())
+            blob = _encoded(self._layout())
         out: dict[str, object] = {
             "mapping": "logarithmic",
             "relative_error": self.relative_error,
             "zero_count": self.zero_count,
             "bins": blob,
         }
-        if version == 2:  # noqa: PLR2004
-            out["bins_format"] = 2
         if self.collapsed_below is not None:
             out["collapsed_below"] = self.collapsed_below
         return out
@@ -549,13 +547,13 @@ class Sketch:
             raise ValueError("a sketch needs relative_error and bins")
         if not isinstance(zero, int) or isinstance(zero, bool) or zero < 0:
             raise ValueError("zero_count must be a count")
-        version = data.get("bins_format", 1)
-        if isinstance(version, bool) or version not in (1, 2):
-            raise ValueError(f"unknown bins_format {version!r} (this version reads 1 and 2)")
+        version, _, text = blob.rpartition(":")
+        if version not in {"", "2"}:
+            raise ValueError(f"unknown sketch bins format {version!r} (this version reads 1 and 2)")
         sketch = cls(float(error))
         try:
-            raw = zlib.decompress(base64.b64decode(blob, validate=True))
-            if version == 2:  # noqa: PLR2004
+            raw = zlib.decompress(base64.b64decode(text, validate=True))
+            if version:
                 sketch.positive, sketch.negative = _read_fixed(raw)
             else:
                 numbers = _varints(raw)
