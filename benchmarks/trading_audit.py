@@ -21,6 +21,7 @@ import time
 from collections import deque
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import tapelog
 from tapelog import _logger
@@ -30,6 +31,12 @@ from tapelog.formats import JsonFormat
 from tapelog.sinks import FileSink
 from tapelog.sinks._base import render_batch
 from tapelog.trading import get_trade_logger
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tapelog.trading import TradeLogger
 
 
 _ENTRY = {
@@ -55,26 +62,26 @@ _ENTRY = {
 }
 
 
-def _per_call(func: object, ids: list[str]) -> float:
+def _per_call(func: Callable[[str], None], ids: list[str], *, flush: bool = True) -> float:
     """Microseconds of the calling thread's CPU per call of ``func(id)``."""
-    call = func  # type: ignore[assignment]
     start = time.thread_time_ns()
     for each in ids:
-        call(each)  # type: ignore[operator]
+        func(each)
     spent = (time.thread_time_ns() - start) / len(ids) / 1000
-    tapelog.flush(60)
+    if flush:
+        tapelog.flush(60)
     return spent
 
 
-def caller_costs(directory: Path, n: int, repeats: int) -> list[tuple[str, float]]:
-    tapelog.configure(
-        {
-            "queue": {"size": 1_000_000},
-            "sinks": [{"type": "file", "path": str(directory / "caller.jsonl"), "format": "json"}],
-        }
-    )
+def _three_costs(
+    trades: TradeLogger, prefix: str, n: int, repeats: int, *, flush: bool = True
+) -> dict[str, float]:
+    """Median per-call costs of a plain ``log.info``, ``order_placed`` and ``order_filled``.
+
+    Interleaved, so a busy moment hits all three alike; new order ids in every repeat, and
+    half of each order filled (a partial fill of a live order).
+    """
     log = tapelog.get_logger("trading")
-    trades = get_trade_logger("bench.trading", terminal_ttl=0, max_orders=10 * n * repeats)
     qty, px, half = Decimal("1.0"), Decimal("64000.25"), Decimal("0.5")
 
     def plain(cl_ord_id: str) -> None:
@@ -95,18 +102,29 @@ def caller_costs(directory: Path, n: int, repeats: int) -> list[tuple[str, float
     def filled(cl_ord_id: str) -> None:
         trades.order_filled(cl_ord_id, "E" + cl_ord_id, half, px)
 
-    costs: dict[str, list[float]] = {"plain": [], "placed": [], "filled": []}
-    for repeat in range(repeats):  # interleaved, so a busy moment hits all three alike
-        ids = [f"C-{repeat}-{i}" for i in range(n)]
-        costs["plain"].append(_per_call(plain, ids))
-        costs["placed"].append(_per_call(placed, ids))
-        costs["filled"].append(_per_call(filled, ids))  # half of each order: partial
+    calls = {"plain": plain, "placed": placed, "filled": filled}
+    costs: dict[str, list[float]] = {name: [] for name in calls}
+    for repeat in range(repeats):
+        ids = [f"{prefix}-{repeat}-{i}" for i in range(n)]
+        for name, call in calls.items():
+            costs[name].append(_per_call(call, ids, flush=flush))
+    return {name: statistics.median(values) for name, values in costs.items()}
+
+
+def caller_costs(directory: Path, n: int, repeats: int) -> list[tuple[str, float]]:
+    tapelog.configure(
+        {
+            "queue": {"size": 1_000_000},
+            "sinks": [{"type": "file", "path": str(directory / "caller.jsonl"), "format": "json"}],
+        }
+    )
+    trades = get_trade_logger("bench.trading", terminal_ttl=0, max_orders=10 * n * repeats)
+    costs = _three_costs(trades, "C", n, repeats)
     tapelog.configure({"sinks": [{"type": "console"}]})
-    median = statistics.median
     return [
-        ("log.info, same fields as order_placed", median(costs["plain"])),
-        ("TradeLogger.order_placed", median(costs["placed"])),
-        ("TradeLogger.order_filled (partial fill of a live order)", median(costs["filled"])),
+        ("log.info, same fields as order_placed", costs["plain"]),
+        ("TradeLogger.order_placed", costs["placed"]),
+        ("TradeLogger.order_filled (partial fill of a live order)", costs["filled"]),
     ]
 
 
@@ -134,43 +152,17 @@ def caller_costs_alone(n: int, repeats: int) -> list[tuple[str, float]]:
     burst of trade events leaves a backlog whose garbage collection and interpreter-lock
     handovers the calling thread pays too; this shows the caller's own work.
     """
-    log = tapelog.get_logger("trading")
     trades = get_trade_logger("bench.alone", terminal_ttl=0, max_orders=10 * n * repeats)
-    qty, px, half = Decimal("1.0"), Decimal("64000.25"), Decimal("0.5")
     outlet = _logger._outlet  # pyright: ignore[reportPrivateUsage]
     _logger.set_outlet(_Discard())  # type: ignore[arg-type]
-    costs: dict[str, list[float]] = {"plain": [], "placed": [], "filled": []}
     try:
-        for repeat in range(repeats):
-            ids = [f"A-{repeat}-{i}" for i in range(n)]
-            start = time.thread_time_ns()
-            for each in ids:
-                log.info(
-                    "order placed",
-                    cl_ord_id=each,
-                    symbol="BTC-USD",
-                    side="buy",
-                    order_qty=qty,
-                    price=px,
-                    ord_type="limit",
-                    time_in_force="day",
-                )
-            costs["plain"].append((time.thread_time_ns() - start) / n / 1000)
-            start = time.thread_time_ns()
-            for each in ids:
-                trades.order_placed(each, "BTC-USD", "buy", qty, px)
-            costs["placed"].append((time.thread_time_ns() - start) / n / 1000)
-            start = time.thread_time_ns()
-            for each in ids:
-                trades.order_filled(each, "E" + each, half, px)
-            costs["filled"].append((time.thread_time_ns() - start) / n / 1000)
+        costs = _three_costs(trades, "A", n, repeats, flush=False)  # nothing to flush
     finally:
         _logger.set_outlet(outlet)
-    median = statistics.median
     return [
-        ("alone: log.info, same fields", median(costs["plain"])),
-        ("alone: TradeLogger.order_placed", median(costs["placed"])),
-        ("alone: TradeLogger.order_filled (partial)", median(costs["filled"])),
+        ("alone: log.info, same fields", costs["plain"]),
+        ("alone: TradeLogger.order_placed", costs["placed"]),
+        ("alone: TradeLogger.order_filled (partial)", costs["filled"]),
     ]
 
 

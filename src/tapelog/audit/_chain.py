@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 import orjson
 
 from tapelog.exceptions import ConfigError
-from tapelog.formats._json import JsonFormat
+from tapelog.formats._json import JsonFormat, escape_separators
 from tapelog.formats._json import dumps as json_dumps
 
 
@@ -264,12 +264,15 @@ class AuditWriter:
         sha256 = hashlib.sha256
         encode = orjson.dumps
         for entry in entries:
+            # The JSON format's line (``JsonFormat.__call__``), inlined: a call a line
+            # measured 15% of sealing. Its helpers do the rare work.
             try:
                 line = encode(entry)
-            except Exception:  # a value orjson refuses: the format's converting path
+            except Exception:  # a value orjson refuses: converted, and escaped
                 line = json_dumps(entry)
-            if not line.isascii():  # the format escapes three line separators
-                line = json_dumps(entry)
+            else:
+                if not line.isascii():  # escape the three line separators, not encode again
+                    line = escape_separators(line)
             seq += 1
             head = head_of % (line[:-1], seq, prev)
             prev = hexlify(sha256(head).digest()) if keyed is None else keyed(head)
