@@ -261,6 +261,17 @@ class _Listener(Protocol):
     def stop(self) -> None: ...
 
 
+def _listener_drain(listener: _Listener) -> Callable[[], None]:
+    """Write what a QueueListener has: stopping enqueues the sentinel and joins (everything
+    before it is written), then it starts again."""
+
+    def drain() -> None:
+        listener.stop()
+        listener.start()
+
+    return drain
+
+
 def _listener_hold(listener: _Listener) -> Callable[[], Callable[[], None]]:
     """A QueueListener holds off by stopping (it writes what it has) and starting again."""
 
@@ -310,15 +321,11 @@ def _stdlib(path: Path, *, queued: bool) -> Harness:
     listener = QueueListener(records, handler)
     listener.start()
 
-    def drain() -> None:
-        listener.stop()  # enqueues the sentinel and joins: everything before it is written
-        listener.start()
-
     return Harness(
         adapter.info,
         adapter.debug,
         "extra",
-        drain=drain,
+        drain=_listener_drain(listener),
         finish=listener.stop,
         close=handler.close,
         notes=notes,
@@ -388,15 +395,11 @@ def _picologging(path: Path, *, queued: bool) -> Harness:
     listener = QueueListener(records, handler)
     listener.start()
 
-    def drain() -> None:
-        listener.stop()  # enqueues the sentinel and joins: everything before it is written
-        listener.start()
-
     return Harness(
         info,
         debug,
         "kw",
-        drain=drain,
+        drain=_listener_drain(listener),
         finish=listener.stop,
         close=handler.close,
         hold=_listener_hold(listener),
@@ -468,15 +471,11 @@ def _structlog_queued(path: Path) -> Harness:
     )
     log = structlog.get_logger(LOGGER_NAME).bind(logger=LOGGER_NAME, **BOUND)
 
-    def drain() -> None:
-        listener.stop()
-        listener.start()
-
     return Harness(
         log.info,
         log.debug,
         "kw",
-        drain=drain,
+        drain=_listener_drain(listener),
         finish=listener.stop,
         close=handler.close,
         hold=_listener_hold(listener),

@@ -53,6 +53,7 @@ __all__ = [
     "open_append",
     "split_entries",
     "whole_entries",
+    "write_all",
 ]
 
 _STATE_SIZE: Final = 4096
@@ -252,14 +253,11 @@ class RotatingFile:
         fd = self._fd
         assert fd is not None  # _sync opened it
         end, self._end = self._end, None  # unknown until the write is whole
-        done = os.write(fd, data)
-        self._written += done
-        if done < len(data):  # a short write: the rest, without copying (see FileSink)
-            view = memoryview(data)
-            while done < len(view):
-                step = os.write(fd, view[done:])
-                done += step
-                self._written += step
+        try:
+            self._written += write_all(fd, data)
+        except WriteError as exc:
+            self._written += exc.written
+            raise exc.cause from None  # write() counts it whole in its WriteError
         if end is not None:
             self._end = end + len(data)
 
@@ -464,6 +462,27 @@ def open_append(path: Path, mode: int | None = None) -> int:
         return os.open(path, os.O_RDWR | flags, 0o640 if mode is None else mode)
     except PermissionError:
         return os.open(path, os.O_WRONLY | flags, 0o640 if mode is None else mode)
+
+
+def write_all(fd: int, data: bytes | bytearray) -> int:
+    """Write all of ``data`` to ``fd``; return its length.
+
+    One write, as a rule; a memoryview only for a short write's rest (a signal, a full
+    disk): making one measured as much as the write itself.
+
+    Raises:
+        WriteError: a write failed; ``written`` says how many bytes went first.
+    """
+    written = 0
+    try:
+        written = os.write(fd, data)
+        if written < len(data):
+            view = memoryview(data)
+            while written < len(view):
+                written += os.write(fd, view[written:])
+    except OSError as exc:
+        raise WriteError(exc, written) from exc
+    return written
 
 
 def ends_a_line(fd: int, size: int) -> bool:

@@ -36,6 +36,7 @@ from tapelog.retention._rotate import (
     ends_a_line,
     open_append,
     whole_entries,
+    write_all,
 )
 from tapelog.sinks._base import BaseSink, BuildEntries, render_batch
 
@@ -302,7 +303,6 @@ class FileSink(BaseSink):
         description (a forked child reopens, see ``after_fork``), as ``flock`` needs.
         """
         with self._lock:
-            written = 0
             locked = -1
             try:
                 fd = self._current_fd()
@@ -318,17 +318,12 @@ class FileSink(BaseSink):
                 if size and size != self._end and not ends_a_line(fd, size):
                     os.write(fd, b"\n")  # never append to a torn line
                     size += 1
-                self._end = None
-                # One write, as a rule; a memoryview only for a short write's rest (a
-                # signal, a full disk): making one measured as much as the write itself.
-                written = os.write(fd, data)
-                if written < len(data):
-                    view = memoryview(data)
-                    while written < len(view):
-                        written += os.write(fd, view[written:])
-                self._end = size + written
-            except OSError as exc:
-                raise self._failed(exc, data, written) from exc
+                self._end = None  # unknown if the write fails part way
+                self._end = size + write_all(fd, data)
+            except WriteError as exc:
+                raise self._failed(exc.cause, data, exc.written) from exc.cause
+            except OSError as exc:  # before the batch: none of it written
+                raise self._failed(exc, data, 0) from exc
             finally:
                 if locked >= 0:
                     fcntl.flock(locked, fcntl.LOCK_UN)
