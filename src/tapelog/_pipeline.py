@@ -137,10 +137,7 @@ class Pipeline:
             return
         entries = self.builder.build_many(records)
         for slot in self.slots:
-            counter = counters.get(slot.name)
-            if counter is None:
-                counter = counters[slot.name] = SinkCounters()
-            _bind(slot, counter)
+            counter = _counter_of(slot, counters)
             if (
                 slot.level <= lowest
                 and not any_meta
@@ -197,8 +194,7 @@ class Pipeline:
         try:
             slot.sink.write_batch(chosen)
         except Exception as exc:
-            done = getattr(exc, "written", 0) if isinstance(exc, SinkError) else 0
-            done = min(max(done, 0), len(chosen))
+            done = _written_before(exc, len(chosen))
             if done and not slot.delivers_itself:
                 counter.written += done
             self._give_up(slot, chosen[done:], counter, exc, depth)
@@ -210,15 +206,11 @@ class Pipeline:
         self, slot: SinkSlot, write: Callable[[bytes | bytearray], None], records: Sequence[Record]
     ) -> None:
         """The one JSON file sink takes every record: render the lines, skip the entries."""
-        counter = self._counters.get(slot.name)
-        if counter is None:
-            counter = self._counters[slot.name] = SinkCounters()
-        _bind(slot, counter)
+        counter = _counter_of(slot, self._counters)
         try:
             write(self.builder.json_lines(records))
         except Exception as exc:
-            done = getattr(exc, "written", 0) if isinstance(exc, SinkError) else 0
-            done = min(max(done, 0), len(records))
+            done = _written_before(exc, len(records))
             counter.written += done
             counter.failed += len(records) - done
             self.note_failure(slot.name, len(records) - done, exc)
@@ -242,11 +234,7 @@ class Pipeline:
         self.note_failure(slot.name, len(entries), exc)
         fallback = slot.fallback
         if fallback is not None and entries and depth < len(self.slots):
-            counters = self._counters
-            taker = counters.get(fallback.name)
-            if taker is None:
-                taker = counters[fallback.name] = SinkCounters()
-            _bind(fallback, taker)
+            taker = _counter_of(fallback, self._counters)
             taker.received += len(entries)
             self._hand(fallback, entries, taker, depth + 1)
 
@@ -421,11 +409,28 @@ def _tell_stderr(text: str) -> None:
             stream.flush()
 
 
-def _bind(slot: SinkSlot, counter: SinkCounters) -> None:
-    """Let a sink that delivers on its own thread count into the pipeline's counters."""
+def _counter_of(slot: SinkSlot, counters: dict[str, SinkCounters]) -> SinkCounters:
+    """A sink's counters, made on first use.
+
+    A sink that delivers on its own thread is bound to them, so that it counts into the
+    pipeline's counters.
+    """
+    counter = counters.get(slot.name)
+    if counter is None:
+        counter = counters[slot.name] = SinkCounters()
     if slot.delivers_itself and slot.bound_counters is not counter:
         slot.lifecycle.bind_counters(counter)
         slot.bound_counters = counter
+    return counter
+
+
+def _written_before(exc: Exception, count: int) -> int:
+    """How many of ``count`` entries a sink wrote, from the start, before raising ``exc``.
+
+    A ``SinkError``'s ``written``, kept within 0 and ``count``; 0 for any other error.
+    """
+    done = getattr(exc, "written", 0) if isinstance(exc, SinkError) else 0
+    return min(max(done, 0), count)
 
 
 # C-level accessors of a record's level and meta, for the per-batch checks in ``process``.
