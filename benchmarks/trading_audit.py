@@ -185,8 +185,8 @@ def sealing_costs(directory: Path, n: int, repeats: int) -> list[tuple[str, floa
     plain = measure(lambda: render_batch(formatter, batch))
     sha = AuditWriter(directory / "a.jsonl", None)
     keyed = AuditWriter(directory / "b.jsonl", AuditKey(b"benchmark-key"))
-    unkeyed_cost = measure(lambda: sha.seal(batch, formatter))
-    keyed_cost = measure(lambda: keyed.seal(batch, formatter))
+    unkeyed_cost = measure(lambda: sha.seal(batch))
+    keyed_cost = measure(lambda: keyed.seal(batch))
     return [
         ("render one line (JSON), no audit", plain),
         ("render + seal, SHA-256", unkeyed_cost),

@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 
 from tapelog.audit import AuditKey, _verify, verify
 from tapelog.audit._chain import AuditWriter, hmac_sha256
-from tapelog.formats import JsonFormat
 
 
 DATA = Path(__file__).parent / "data"
@@ -45,7 +44,7 @@ def test_todays_writer_seals_the_same_entries_into_the_same_bytes(
     # The fixture's own opening record is among the entries.
     writer._opened = True  # pyright: ignore[reportPrivateUsage]
     entries = [{k: v for k, v in record.items() if k != "audit"} for record in records]
-    sealed = writer.seal(entries, JsonFormat())
+    sealed = writer.seal(entries)
     assert bytes(sealed) == b"".join(lines)
 
 

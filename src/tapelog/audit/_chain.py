@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any, Final, final
 import orjson
 
 from tapelog.exceptions import ConfigError
-from tapelog.formats._json import JsonFormat, escape_separators
 from tapelog.formats._json import dumps as json_dumps
+from tapelog.formats._json import escape_separators
 
 
 if TYPE_CHECKING:
@@ -228,19 +228,14 @@ class AuditWriter:
             self._record(event, message, chain, out)
         self._pending.clear()
 
-    def seal(self, entries: Sequence[EventDict], render: Callable[[EventDict], bytes]) -> bytearray:
+    def seal(self, entries: Sequence[EventDict]) -> bytearray:
         """Render and seal a batch (with any pending records of the chain's own first).
 
-        ``render`` is the sink's formatter: a :class:`~tapelog.formats.JsonFormat` (an
-        audited file holds JSON lines). The lines are rendered here, one at a time, with
-        the bytes that format writes: a batch buffer split again into lines measured a
-        tenth of the cost of auditing a line.
-
-        Raises:
-            TypeError: ``render`` is not a ``JsonFormat``.
+        An audited file holds JSON lines (the file sink refuses any other format): the
+        lines are rendered here, one at a time, with the bytes
+        :class:`~tapelog.formats.JsonFormat` writes; a batch buffer split again into lines
+        measured a tenth of the cost of auditing a line.
         """
-        if type(render) is not JsonFormat:
-            raise TypeError(f"an audited file holds JSON lines, not {render!r}")
         out = bytearray()
         self._closed = False
         self._preamble(out)

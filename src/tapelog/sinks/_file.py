@@ -221,7 +221,7 @@ class FileSink(BaseSink):
         audit = self._audit
         if audit is not None:
             with audit.lock:
-                self._write_data(audit.seal(entries, self.formatter))
+                self._write_data(audit.seal(entries))
                 self._durable(audit)
             return
         self._write_data(render_batch(self.formatter, entries))
