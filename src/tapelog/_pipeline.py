@@ -455,11 +455,10 @@ def _lines_slot(
         or slot.sampler is not None
         or slot.fallback is not None
         or slot.delivers_itself
-        or not getattr(slot.sink, "takes_json_lines", False)
     ):
         return None
-    write: Callable[[bytes | bytearray], None] = getattr(slot.sink, "write_json_lines")  # noqa: B009
-    return slot, write
+    write = slot.lifecycle.json_lines_writer()
+    return None if write is None else (slot, write)
 
 
 def _own_entries(builder: EntryBuilder) -> Callable[[Iterable[SinkEvent]], list[EventDict]]:

@@ -108,3 +108,53 @@ class TestRegisterSink:
         """A required key that the options do not have is a mistake caught at registration."""
         with pytest.raises(ConfigError, match="keys of options"):
             register_sink("other", lambda c, f: Keeping(c.name, {}), {"a": 1}, required=["b"])
+
+
+class TestJsonLinesWriter:
+    def test_a_sink_that_takes_json_lines_gets_the_lines_write_batch_would_render(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A third-party sink that returns a writer from ``json_lines_writer`` receives
+        tapelog's JSON lines as bytes, one call per batch, instead of entries."""
+        import orjson
+
+        monkeypatch.setattr(_registry, "_FACTORIES", dict(_registry._FACTORIES))
+        monkeypatch.setattr(_sinks, "_REGISTRY", dict(_sinks._REGISTRY))
+
+        class Lines(Keeping):
+            def __init__(self, name: str, options: Any) -> None:
+                super().__init__(name, options)
+                self.data = bytearray()
+
+            def json_lines_writer(self) -> Any:
+                return self.data.extend
+
+        sinks: list[Lines] = []
+
+        def factory(config: Any, formatter: Any) -> Lines:
+            sinks.append(Lines(config.name, config.options))
+            return sinks[-1]
+
+        register_sink("lines", factory, {})
+        tapelog.configure(sinks=[{"type": "lines"}], queue={"mode": "sync"})
+        try:
+            log = tapelog.get_logger("shop").bind(account="a-1")
+            for n in range(3):
+                log.info("order placed", qty=n, symbol="BTC-USD")
+        finally:
+            tapelog.shutdown()
+
+        sink = sinks[-1]
+        assert sink.entries == []  # nothing came as entries
+        lines = [orjson.loads(line) for line in bytes(sink.data).splitlines()]
+        assert [(e["message"], e["qty"], e["account"]) for e in lines] == [
+            ("order placed", 0, "a-1"),
+            ("order placed", 1, "a-1"),
+            ("order placed", 2, "a-1"),
+        ]
+        first = lines[0]["seq"]  # seq runs on across configurations in one process
+        assert [e["seq"] for e in lines] == [first, first + 1, first + 2]
+
+    def test_the_default_is_entries(self) -> None:
+        """A sink that does not override the hook gets entries through write_batch."""
+        assert Keeping("k", {}).json_lines_writer() is None

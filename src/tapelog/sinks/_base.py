@@ -119,6 +119,17 @@ class BaseSink:
     def after_fork(self) -> None:
         """In a forked child: drop what the child must not share (threads, sockets)."""
 
+    def json_lines_writer(self) -> Callable[[bytes | bytearray], None] | None:
+        """Where to append a batch the pipeline rendered as JSON lines itself, or None.
+
+        Asked with each configuration. A sink that would only render its entries as
+        tapelog's JSON lines and append them may return the function that appends the
+        bytes; when it is the only sink, with no filter, sampling or fallback, the pipeline
+        then renders the lines without building entries and calls that function instead
+        of ``write_batch`` (same bytes, same failures: raise as ``write_batch`` would).
+        """
+        return None
+
 
 @final
 class _Plain(BaseSink):

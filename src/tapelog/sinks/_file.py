@@ -42,7 +42,7 @@ from tapelog.sinks._base import BaseSink, BuildEntries, render_batch
 
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from datetime import timedelta
 
     from tapelog.config._model import SinkConfig
@@ -226,22 +226,19 @@ class FileSink(BaseSink):
             return
         self._write_data(render_batch(self.formatter, entries))
 
-    @property
-    def takes_json_lines(self) -> bool:
-        """Whether the pipeline may hand this sink JSON lines it rendered itself.
+    def json_lines_writer(self) -> Callable[[bytes | bytearray], None] | None:
+        """The pipeline may hand this sink JSON lines when it writes JSON, not audited.
 
-        True for a sink writing JSON that is not audited (sealing needs the entries).
+        Sealing needs the entries, and any other format renders them differently.
         """
         from tapelog.formats._json import JsonFormat
 
-        return self._audit is None and type(self.formatter) is JsonFormat
+        if self._audit is None and type(self.formatter) is JsonFormat:
+            return self._write_lines
+        return None
 
-    def write_json_lines(self, data: bytes | bytearray) -> None:
-        """Append a batch already rendered as JSON lines, as ``write_batch`` would.
-
-        Raises:
-            SinkError: as ``write_batch``.
-        """
+    def _write_lines(self, data: bytes | bytearray) -> None:
+        """Append a batch already rendered as JSON lines, as ``write_batch`` would."""
         if data:
             self._write_data(data)
 
