@@ -146,6 +146,7 @@ class Runtime:
         _logger.set_outlet(self.dispatcher)
         self._apply_callsite()
         _apply_metrics(config)
+        _apply_clock(config)
         self._watcher = ConfigWatcher(self._on_watch)
         # Registered after the dispatcher's hooks: before fork runs last-registered first,
         # so a reload in progress ends before the dispatcher holds its locks; at exit the
@@ -214,6 +215,7 @@ class Runtime:
             self.dispatcher.swap(pipeline)
         self._apply_callsite()
         _apply_metrics(config)
+        _apply_clock(config)
 
     def reload(self, trigger: Trigger = "reload") -> bool:
         """Re-read the configuration from its sources; keep the old one if it is invalid.
@@ -444,6 +446,10 @@ class Runtime:
             from tapelog.metrics._reporter import REPORTER
 
             REPORTER.stop()
+        if "tapelog.trading._clock" in sys.modules:
+            from tapelog.trading._clock import CONFIGURED
+
+            CONFIGURED.stop()
         left = None if deadline is None else max(0.0, deadline - time.monotonic())
         return self.dispatcher.shutdown(left)
 
@@ -489,6 +495,16 @@ def _apply_metrics(config: Config) -> None:
         from tapelog.metrics._reporter import REPORTER
 
         REPORTER.apply(config.metrics)
+
+
+def _apply_clock(config: Config) -> None:
+    """Hand ``[clock]`` to its thread, imported only when configured or already in use."""
+    from tapelog.config._model import ClockConfig
+
+    if config.clock != ClockConfig() or "tapelog.trading._clock" in sys.modules:
+        from tapelog.trading._clock import CONFIGURED
+
+        CONFIGURED.apply(config.clock)
 
 
 def _config_file(source: object) -> str | None:

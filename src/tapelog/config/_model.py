@@ -131,6 +131,19 @@ class ErrorsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ClockConfig:
+    """``[clock]``: periodic clock evidence (``clock.sync`` entries).
+
+    ``sync``: seconds between two entries, the first written as soon as it is set; ``None``
+    (the default) writes none. ``logger``: the logger name the entries are written under,
+    so a sink's ``filter`` can route them (to an audited file, for example).
+    """
+
+    sync: float | None = None
+    logger: str = "tapelog.clock"
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration, validated.
 
@@ -150,6 +163,7 @@ class Config:
     sinks: tuple[SinkConfig, ...] = ()
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     errors: ErrorsConfig = field(default_factory=ErrorsConfig)
+    clock: ClockConfig = field(default_factory=ClockConfig)
     watch: bool = True
     source_path: str | None = None
     origins: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))

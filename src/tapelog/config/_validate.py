@@ -35,6 +35,7 @@ from tapelog.config._convert import (
     words,
 )
 from tapelog.config._model import (
+    ClockConfig,
     Config,
     ErrorsConfig,
     FieldsConfig,
@@ -111,6 +112,26 @@ def _attribute(value: object, path: str) -> str | float | bool:
     return number()(value, path)
 
 
+CLOCK_SYNC_MIN: Final = 0.1
+"""The shortest ``clock.sync`` period: faster floods the log without proving more."""
+
+
+def _clock_sync(value: object, path: str) -> float | None:
+    """``clock.sync``: a duration of at least 100ms, or ``false`` for none."""
+    if value is False:
+        return None
+    expected = 'a duration of at least 100ms ("60s", "1m"), or false for no entries'
+    if value is True:
+        fail(path, value, expected)
+    try:
+        seconds = duration()(value, path)
+    except ConfigError as exc:
+        raise ConfigError(path, value, expected) from exc
+    if seconds < CLOCK_SYNC_MIN:
+        fail(path, value, expected)
+    return seconds
+
+
 _CONFIG: Final[Mapping[str, Converter[Any]]] = {
     "level": level,
     "format": choice(*FORMATS),
@@ -181,6 +202,10 @@ _CONFIG: Final[Mapping[str, Converter[Any]]] = {
         },
     ),
     "errors": Record(ErrorsConfig, {"locals": boolean, "hooks": boolean}),
+    "clock": Record(
+        ClockConfig,
+        {"sync": _clock_sync, "logger": string(expected="a logger name")},
+    ),
     "watch": boolean,
 }
 

@@ -10,17 +10,26 @@ not assumed.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import ctypes.util
+import os
 import sys
 import threading
 import time
-from typing import Final, final
+from typing import TYPE_CHECKING, Final, final
 
 from tapelog._levels import INFO, WARNING
 
 
-__all__ = ["ClockSync", "clock_status", "log_clock_sync", "start_clock_sync"]
+if TYPE_CHECKING:
+    from tapelog.config._model import ClockConfig
+
+
+__all__ = ["CONFIGURED", "ClockSync", "clock_status", "log_clock_sync", "start_clock_sync"]
+
+_STOP_WAIT: Final = 2.0
+"""How long stopping waits for an entry being written (it may wait on a full queue)."""
 
 _STA_UNSYNC: Final = 0x0040
 _STA_NANO: Final = 0x2000
@@ -135,6 +144,11 @@ class ClockSync:
         self._thread.start()
         return self
 
+    @property
+    def running(self) -> bool:
+        """Whether the thread is running."""
+        return self._thread.is_alive()
+
     def _run(self) -> None:
         while True:
             log_clock_sync(self.logger)
@@ -155,3 +169,61 @@ def start_clock_sync(interval: float = 60.0, logger: str = "tapelog.clock") -> C
         ValueError: ``interval`` is not above 0.
     """
     return ClockSync(interval, logger).start()
+
+
+@final
+class ConfiguredSync:
+    """The thread the ``[clock]`` configuration asks for: started, changed, stopped with it.
+
+    ``apply`` runs at every ``configure()`` and reload: an unchanged ``[clock]`` keeps the
+    running thread (no extra entry); a changed one replaces it, and the new one writes an
+    entry at once; ``sync`` unset stops it. ``tapelog.shutdown()`` and the interpreter's
+    exit stop it; a forked child starts its own, so each process's log has its evidence.
+    """
+
+    def __init__(self) -> None:
+        self.config: ClockConfig | None = None
+        self._sync: ClockSync | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def running(self) -> bool:
+        """Whether a configured thread is writing ``clock.sync`` entries."""
+        sync = self._sync
+        return sync is not None and sync.running
+
+    def apply(self, config: ClockConfig) -> None:
+        """Take a new ``[clock]``."""
+        with self._lock:
+            if config == self.config and (config.sync is None or self.running):
+                return
+            self._stop()
+            self.config = config
+            if config.sync is not None:
+                self._sync = ClockSync(config.sync, config.logger).start()
+
+    def stop(self) -> None:
+        """Stop the thread until the next ``apply`` (``tapelog.shutdown()``, exit)."""
+        with self._lock:
+            self._stop()
+            self.config = None
+
+    def _stop(self) -> None:
+        sync, self._sync = self._sync, None
+        if sync is not None:
+            sync.stop(_STOP_WAIT)
+
+    def after_fork_in_child(self) -> None:
+        """The parent's thread is not in the child: start the child's own."""
+        self._lock = threading.Lock()
+        self._sync = None
+        config = self.config
+        if config is not None and config.sync is not None:
+            self._sync = ClockSync(config.sync, config.logger).start()
+
+
+CONFIGURED: Final = ConfiguredSync()
+"""The process's ``[clock]`` thread (``tapelog._runtime`` applies the configuration)."""
+
+os.register_at_fork(after_in_child=CONFIGURED.after_fork_in_child)
+atexit.register(CONFIGURED.stop)
