@@ -11,7 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.unit.test_audit import write_audited
 
-from tapelog.audit import _chain, verify
+from tapelog.audit import AuditKey, _chain, _verify, verify
+
+
+_BLOCK = _verify._BLOCK
 
 
 _EXAMPLES = int(os.environ.get("TAMPER_EXAMPLES", "60"))
@@ -90,3 +93,50 @@ def test_any_single_tampering_is_caught(  # noqa: PLR0917 - hypothesis's argumen
         _store(victim, changed)
         report = verify([directory])
         assert not report.ok, (kind, victim.name)
+
+
+def _reports(directory: Path, keys: list[AuditKey]) -> dict[int, list[dict[str, object]]]:
+    """Each block size's report: one block (every line checked one by one) and small ones
+    (most lines checked in bulk, a few lines per block)."""
+    reports: dict[int, list[dict[str, object]]] = {}
+    try:
+        for block in (1 << 22, 600, 1500):
+            _verify._BLOCK = block
+            reports[block] = [
+                problem.as_dict() for problem in verify([directory], keys=keys).problems
+            ]
+    finally:
+        _verify._BLOCK = _BLOCK
+    return reports
+
+
+@settings(max_examples=_EXAMPLES)
+@given(
+    keyed=st.booleans(),
+    kind=st.sampled_from(["edit", "delete", "insert", "swap", "truncate"]),
+    a=_ANY,
+    b=_ANY,
+    junk=st.one_of(st.just(b""), st.binary(min_size=1, max_size=40)),
+)
+def test_the_bulk_check_finds_what_the_line_by_line_check_finds(
+    keyed: bool, kind: str, a: int, b: int, junk: bytes
+) -> None:
+    """Small blocks (lines checked in bulk) and one block (one by one) give one report."""
+    _chain._writers.clear()
+    key = AuditKey(b"bulk-key") if keyed else None
+    with tempfile.TemporaryDirectory() as name:
+        directory = Path(name)
+        write_audited(directory, batches=6, per_batch=10, key=key, checkpoint=(25, 60.0))
+        keys = [key] if key else []
+        intact = _reports(directory, keys)
+        assert intact == {block: [] for block in intact}
+        (victim,) = _files(directory)
+        original = victim.read_bytes()
+        changed = _tamper(original, kind, a, b, junk)
+        if changed == original:
+            return
+        victim.write_bytes(changed)
+        reports = _reports(directory, keys)
+        first, *others = reports.values()
+        assert first
+        assert all(other == first for other in others), reports
