@@ -24,7 +24,13 @@ from tapelog._otel import trace_fields
 from tapelog.errors._capture import finish, snapshot, type_name
 from tapelog.errors._info import ErrorInfo
 from tapelog.formats._json import JsonFormat, escape_separators
-from tapelog.processors._normalize import clean_field_value, clean_fields, clean_value, sanitize_key
+from tapelog.processors._normalize import (
+    clean_field_value,
+    clean_fields,
+    clean_value,
+    decimal_text,
+    sanitize_key,
+)
 
 
 if TYPE_CHECKING:
@@ -71,6 +77,10 @@ _IMMUTABLE: Final = frozenset({str, int, float, bool, type(None), Decimal, bytes
 _EVENT_NAME: Final = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*")
 _BAD_LOGGER_CHARS: Final = re.compile(r"[\x00-\x20\s]")
 _DOMAIN_KEYS: Final = ("trade", "metric", "audit")
+# Keys of a ``trade`` object whose text tapelog formats itself, in this alphabet
+# (RFC 3339 UTC times: digits, "-", ":", ".", "T", "Z"); see ``EntryBuilder._own_object``.
+_OWN_TIME_KEYS: Final = frozenset({"transact_time"})
+_TIME_ALPHABET: Final = "0123456789-:.TZ"
 _INT_MIN: Final = -(2**63)
 _INT_MAX: Final = 2**64 - 1
 _K = TypeVar("_K")
@@ -258,6 +268,8 @@ class EntryBuilder:
         "_logger_names",
         "_messages",
         "_millisecond",
+        "_own_keys",
+        "_own_times",
         "_pid",
         "_plain",
         "_plans",
@@ -306,6 +318,10 @@ class EntryBuilder:
         self._messages: dict[str, str] = {}
         self._plans: dict[str, int] = {}
         self._plain: set[str] = set()  # the keys planned _PLAIN, for one subset test
+        # tapelog's own objects (``trade``): per key, whether it is sensitive (decided
+        # once for this redactor), and whether its own times pass redaction unchanged.
+        self._own_keys: dict[str, bool] = {}
+        self._own_times = redactor is None or redactor.leaves_alone(_TIME_ALPHABET)
         self._millisecond: tuple[int, str] = (-1, "")  # as _seconds, to the millisecond
         self._static: dict[str, JsonValue] = {}
         self._template: EventDict = {}
@@ -802,7 +818,12 @@ class EntryBuilder:
         if meta is not None:
             for key in _DOMAIN_KEYS:
                 if key in meta:
-                    entry[key] = clean_value(meta[key], self._redactor)
+                    value = meta[key]
+                    entry[key] = (
+                        self._own_object(cast("dict[str, object]", value))
+                        if key == "trade" and type(value) is dict
+                        else clean_value(value, self._redactor)
+                    )
             if "error" in meta:
                 error = meta["error"]
                 entry["error"] = (
@@ -815,6 +836,45 @@ class EntryBuilder:
         if self._selector is not None:
             return self._selector(entry)
         return entry
+
+    def _own_object(self, trade: dict[str, object]) -> JsonValue:
+        """A ``trade`` object (only tapelog writes one): what ``clean_value`` would write.
+
+        Its keys are tapelog's own names, each checked against the redactor once per
+        builder; its Decimals become their exact text; its own times (``transact_time``)
+        are written as they are when the redactor leaves such text alone; every other
+        text (ids, symbols, reasons: the user's) is cleaned and redacted as a field
+        value is. A key or value of any other kind sends the whole object the general way.
+        """
+        keys = self._own_keys
+        texts = self._texts
+        out: dict[str, JsonValue] = {}
+        value: Any
+        for key, value in trade.items():
+            secret = keys.get(key)
+            if secret is None:
+                if not (type(key) is str and key.isascii() and key.isidentifier()):
+                    return clean_value(trade, self._redactor)
+                secret = self._redactor is not None and self._redactor.is_sensitive(key)
+                _remember(keys, key, secret)
+            if secret:
+                out[key] = self._replacement
+                continue
+            cls = _type_of(value)
+            if cls is str:
+                if key in _OWN_TIME_KEYS and self._own_times and value.isascii():
+                    out[key] = value
+                else:
+                    done = texts.get(value)
+                    out[key] = done if done is not None else self._text(value)
+            elif cls is Decimal:
+                text = str(value)  # as decimal_text writes it, when positional already
+                out[key] = text if "E" not in text and text[-1].isdigit() else decimal_text(value)
+            elif value is None or cls is bool:
+                out[key] = value
+            else:  # not what tapelog puts there: the general way, for all of it
+                return clean_value(trade, self._redactor)
+        return out
 
     def _user_fields(
         self,

@@ -274,13 +274,15 @@ class Logger:
         the user's call and this method, for the call-site fields.
         """
         exc = exc_tuple(fields.pop("exc_info")) if "exc_info" in fields else None
-        meta: dict[str, object] = dict(domain)
+        # ``domain`` is the record's meta as it is unless facts join it (the caller hands
+        # it over and never changes it after): no copy on a domain event's common path.
+        meta: Mapping[str, object] = domain
         if CALLSITE:
             extra = _callsite(depth + 1)
             if extra:
-                meta.update(extra)
+                meta = {**domain, **extra}
         elif _otel_context is not None and (otel := _otel_context()):
-            meta["otel"] = otel  # a span is active: the worker writes its ids
+            meta = {**domain, "otel": otel}  # a span is active: the worker writes its ids
         if exc is not None:
             meta, exc = _error_site(meta, exc, depth + 1)
         # As in ``_log``, the tuple is built inline (make_record's keywords cost a trade

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from decimal import ROUND_HALF_EVEN, Context, Decimal
+from decimal import MAX_EMAX, MIN_EMIN, ROUND_HALF_EVEN, Context, Decimal
 from fractions import Fraction
 
 from hypothesis import given
@@ -72,3 +72,49 @@ def test_the_fused_notional_step_equals_add_and_multiply(
     """The order's notional grows by ``qty * px`` in one exact fused step: same digits."""
     exact = Context(prec=200)
     assert str(qty.fma(px, notional, exact)) == str(exact.add(notional, exact.multiply(qty, px)))
+
+
+# Far beyond what a fixed-precision context holds: up to 40 digits, exponents to +-400, so
+# a sum may need some 850 digits; prices of either sign where the logger allows them.
+_wide = st.builds(
+    lambda digits, exponent: Decimal(f"{digits}E{exponent}"),
+    st.integers(min_value=1, max_value=10**40),
+    st.integers(min_value=-400, max_value=400),
+)
+_WIDE_AVG = Context(prec=34, rounding=ROUND_HALF_EVEN, Emax=MAX_EMAX, Emin=MIN_EMIN)
+
+
+@given(
+    order_qty=_wide,
+    fills=st.lists(st.tuples(_wide, _wide, st.booleans()), min_size=1, max_size=6),
+)
+def test_fills_stay_exact_at_any_digits_and_exponents(
+    order_qty: Decimal, fills: list[tuple[Decimal, Decimal, bool]]
+) -> None:
+    trades = get_trade_logger(f"prop.trading.{next(_names)}", allow_negative_price=True)
+    with capture() as entries:
+        trades.order_placed("C-1", "X", "buy", order_qty, "1")
+        cum = Fraction(0)
+        notional = Fraction(0)
+        for n, (qty, px, short) in enumerate(fills):
+            price = -px if short else px
+            trades.order_filled("C-1", f"E-{n}", qty, price)
+            cum += Fraction(qty)
+            notional += Fraction(qty) * Fraction(price)
+            order = trades.order("C-1")
+            assert order is not None
+            assert Fraction(order["cum_qty"]) == cum
+            average = notional / cum
+            assert Fraction(order["avg_px"]) == Fraction(
+                _WIDE_AVG.divide(Decimal(average.numerator), Decimal(average.denominator))
+            )
+            if order["ord_status"] == "partially_filled":
+                assert Fraction(order["cum_qty"]) + Fraction(order["leaves_qty"]) == Fraction(
+                    order_qty
+                )
+    for entry in entries:
+        trade = entry["trade"]
+        if trade.get("ord_status") == "partially_filled":
+            assert Fraction(Decimal(trade["cum_qty"])) + Fraction(
+                Decimal(trade["leaves_qty"])
+            ) == Fraction(order_qty)

@@ -268,6 +268,19 @@ class TestValidation:
                 "aware",
             ),
             (lambda t: t.order_rejected("C-1", ""), "reason", "non-empty"),
+            # The Decimal checks made inline: every refused Decimal still refused.
+            (lambda t: t.order_placed("C-1", "X", "buy", Decimal("-0"), 1), "order_qty", "than 0"),
+            (lambda t: t.order_placed("C-1", "X", "buy", Decimal(0), 1), "order_qty", "than 0"),
+            (
+                lambda t: t.order_placed("C-1", "X", "buy", Decimal("sNaN"), 1),
+                "order_qty",
+                "finite",
+            ),
+            (lambda t: t.order_placed("C-1", "X", "buy", 1, Decimal("-1E-99")), "price", "than 0"),
+            (lambda t: t.order_placed("C-1", "X", "buy", 1, Decimal("-Inf")), "price", "finite"),
+            (lambda t: t.order_filled("C-1", "E", Decimal(-1), 1), "last_qty", "than 0"),
+            (lambda t: t.order_filled("C-1", "E", 1, Decimal(0)), "last_px", "than 0"),
+            (lambda t: t.order_filled("C-1", "E", 1, Decimal("NaN")), "last_px", "finite"),
         ],
     )
     def test_bad_parameter_raises_and_logs_one_entry(
@@ -295,6 +308,21 @@ class TestValidation:
         trade = written()[0]["trade"]
         assert (trade["order_qty"], trade["price"]) == ("0.1", "2.675")
         assert trade["lossy_input"] is True
+
+    def test_decimal_subclasses_and_extreme_exponents_are_taken_exactly(self, written: Any) -> None:
+        class Price(Decimal):
+            pass
+
+        trades = _fresh()
+        trades.order_placed("C-1", "X", "buy", Decimal("1E+30"), Price("1E-30"))
+        trades.order_filled("C-1", "E-1", Decimal("1E-30"), Price("2.5E+30"))
+        placed, filled = written()
+        assert placed["trade"]["order_qty"] == "1" + "0" * 30
+        assert placed["trade"]["price"] == "0." + "0" * 29 + "1"
+        assert filled["trade"]["cum_qty"] == "0." + "0" * 29 + "1"
+        assert filled["trade"]["avg_px"] == "25" + "0" * 29
+        # 1E+30 - 1E-30: sixty-one digits, none lost
+        assert filled["trade"]["leaves_qty"] == "9" * 30 + "." + "9" * 29 + "9"
 
     def test_negative_prices_only_when_opted_in(self, written: Any) -> None:
         trades = _fresh(allow_negative_price=True)
@@ -349,6 +377,21 @@ class TestLifecycle:
         assert overfilled["trade"]["cum_qty"] == "7"
         assert overfilled["trade"]["leaves_qty"] == "0"
 
+    def test_a_repeated_exec_id_is_caught_however_many_fills_came_between(
+        self, written: Any
+    ) -> None:
+        """The ids seen are kept in a tuple while few, then in a set: both catch a repeat."""
+        trades = _fresh()
+        trades.order_placed("C-1", "X", "buy", 100, 10)
+        for n in range(40):
+            trades.order_filled("C-1", f"E-{n}", 1, 10)
+            if n in {3, 15, 16, 17, 39}:
+                trades.order_filled("C-1", "E-0", 1, 10)  # the first one again
+                trades.order_filled("C-1", f"E-{n}", 1, 10)  # the last one again
+        entries = written()
+        assert self._violations(entries) == ["duplicate_exec_id"] * 10
+        assert trades.order("C-1")["cum_qty"] == 40
+
     def test_finished_orders_leave_after_their_ttl(self, written: Any) -> None:
         trades = _fresh(terminal_ttl=0)
         trades.order_placed("C-1", "X", "buy", 1, 1)
@@ -377,6 +420,37 @@ class TestLifecycle:
         assert trades.order("C-1") is not None
         assert trades.order("C-2") is None
         written()
+
+
+class TestRedaction:
+    def test_a_users_pattern_redacts_inside_ids_the_trade_object_holds(
+        self, tmp_path: Path
+    ) -> None:
+        """tapelog's own values skip scanning; the user's ids, symbols and texts do not."""
+        path = tmp_path / "trades.jsonl"
+        tapelog.configure(
+            {
+                "sinks": [{"type": "file", "path": str(path), "format": "json"}],
+                "redaction": {"patterns": ["ACCT[0-9]+"], "keys": ["account"]},
+            }
+        )
+        trades = _fresh()
+        trades.order_placed(
+            "C-ACCT42-1", "X", "buy", 5, 10, account="desk-7", text="for ACCT42 password=hunter2"
+        )
+        trades.order_filled("C-ACCT42-1", "E-ACCT42", 2, 10)
+        trades.order_canceled("C-ACCT42-1", "ACCT42 closed")
+        assert tapelog.flush(5)
+        placed, filled, canceled = read_jsonl(path)
+        for entry in (placed, filled, canceled):
+            assert entry["trade"]["cl_ord_id"] == "C-[REDACTED]-1"
+            assert "ACCT42" not in str(entry)
+            assert entry["trade"]["transact_time"].endswith("Z")  # written as it is
+        assert placed["trade"]["account"] == "[REDACTED]"  # a sensitive key of the user's
+        assert placed["trade"]["text"] == "for [REDACTED] password=[REDACTED]"
+        assert (placed["trade"]["side"], placed["trade"]["order_qty"]) == ("buy", "5")
+        assert filled["trade"]["exec_id"] == "E-[REDACTED]"
+        assert canceled["trade"]["text"] == "[REDACTED] closed"
 
 
 class TestFixTables:

@@ -40,6 +40,7 @@ __all__ = [
     "clean_field_value",
     "clean_fields",
     "clean_value",
+    "decimal_text",
     "sanitize_key",
 ]
 
@@ -509,6 +510,11 @@ def _decimal(value: decimal.Decimal) -> JsonValue:
         return format(value, "f")
     # Writing 1E+1000000 in full would take a megabyte; scientific notation is exact too.
     return text
+
+
+def decimal_text(value: decimal.Decimal) -> JsonValue:
+    """A ``Decimal`` as :func:`clean_value` writes it (positional text, exact)."""
+    return _decimal(value)
 
 
 def _datetime(value: dt.datetime) -> JsonValue:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from decimal import Context, Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_HALF_EVEN, Context, Decimal
 from typing import TYPE_CHECKING, Final, cast, final
 
 
@@ -32,13 +32,19 @@ __all__ = [
     "leaves",
 ]
 
-#: Sums and products of quantities and prices: wide enough never to round.
-EXACT: Final = Context(prec=200)
+#: Sums and products of quantities and prices: never rounded, whatever the digits or the
+#: exponents (the greatest precision and exponent range there are; a result holds only
+#: the digits it needs). The user's thread context is never read nor changed.
+EXACT: Final = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+_add: Final = EXACT.add  # bound once: every fill calls it
 #: The average price: exact when the quotient ends within 34 digits, else rounded half-even.
-AVG: Final = Context(prec=34)
+AVG: Final = Context(prec=34, rounding=ROUND_HALF_EVEN, Emax=MAX_EMAX, Emin=MIN_EMIN)
 ZERO: Final = Decimal(0)
 
 LIVE_STATUSES: Final = frozenset({"pending_new", "new", "partially_filled"})
+#: A fill's ``exec_id`` joins a tuple (left untracked by the garbage collector, so a table
+#: of many orders costs every full collection nothing for them) up to this many, then a set.
+SEEN_IN_TUPLE: Final = 16
 
 
 # The order's standing facts, as the ``trade`` object shows them, in this order; the
@@ -114,7 +120,8 @@ class OrderState:
         self.cum_qty = ZERO
         self.notional = ZERO
         self.ord_status = "new"
-        self.exec_ids: set[str] | None = None  # made at the first fill: most orders have few
+        # The fills' ids: a tuple while few (most orders), a set past SEEN_IN_TUPLE.
+        self.exec_ids: tuple[str, ...] | set[str] = ()
 
     @property
     def cl_ord_id(self) -> str:
@@ -156,11 +163,12 @@ class OrderState:
 
     def apply_fill(self, exec_id: str, qty: Decimal, px: Decimal) -> None:
         """Add an execution to ``cum_qty`` and to the notional behind ``avg_px``."""
-        if self.exec_ids is None:
-            self.exec_ids = {exec_id}
+        seen = self.exec_ids
+        if isinstance(seen, set):
+            seen.add(exec_id)
         else:
-            self.exec_ids.add(exec_id)
-        self.cum_qty = EXACT.add(self.cum_qty, qty)
+            self.exec_ids = (*seen, exec_id) if len(seen) < SEEN_IN_TUPLE else {*seen, exec_id}
+        self.cum_qty = _add(self.cum_qty, qty)
         # One fused, exact multiply-add: the same digits as add(multiply()) at half the cost.
         self.notional = qty.fma(px, self.notional, EXACT)
 
@@ -220,6 +228,25 @@ class OrderBook:
         if self._ended:
             self._expire()
         return self.orders.get(cl_ord_id)
+
+    def place(self, cl_ord_id: str, state: OrderState) -> str | None:
+        """A new order: know ``state`` by ``cl_ord_id``; the status of the order it displaces.
+
+        ``get`` then ``add`` under the lock, in one call (the placement's common path).
+        """
+        lock = self.lock
+        lock.acquire()
+        try:
+            if self._ended:
+                self._expire()
+            orders = self.orders
+            known = orders.pop(cl_ord_id, None)  # a re-used id moves to the young end
+            orders[cl_ord_id] = state
+            while len(orders) > self.max_orders:
+                self._evict_one()
+        finally:
+            lock.release()
+        return None if known is None else known.ord_status
 
     def add(self, cl_ord_id: str, state: OrderState) -> None:
         """Know ``state`` by ``cl_ord_id``; evict past the cap."""

@@ -465,10 +465,21 @@ class TradeLogger:
                 if type(time_in_force) is str and time_in_force in _TIMES_IN_FORCE
                 else enum_of("time_in_force", time_in_force)
             )
-            qty, lossy = self._quantity("order_qty", order_qty)
+            # A finite Decimal in range is the usual input: checked here, not by a call.
+            if type(order_qty) is Decimal and order_qty.is_finite() and order_qty > ZERO:
+                qty = order_qty
+            else:
+                qty, lossy = self._quantity("order_qty", order_qty)
             px: Decimal | None = None
             if price is not None:
-                px, lossy = self._price("price", price, lossy)
+                if (
+                    type(price) is Decimal
+                    and price.is_finite()
+                    and (price > ZERO or self.allow_negative_price)
+                ):
+                    px = price
+                else:
+                    px, lossy = self._price("price", price, lossy)
             elif type_name in _NEEDS_PRICE:
                 _missing("price", type_name)
             stop: Decimal | None = None
@@ -508,19 +519,15 @@ class TradeLogger:
             stop,
             account,
         )
-        state = OrderState(head, cur)
-        book = self._book
-        with book.lock:
-            known = book.get(cl_ord_id)
-            was = None if known is None else known.ord_status
-            book.add(cl_ord_id, state)
+        was = self._book.place(cl_ord_id, OrderState(head, cur))
         facts = _Placed((head, cur, when, text, lossy))
-        duplicate = (
-            None
-            if was is None
-            else [("duplicate_cl_ord_id", f"{cl_ord_id} is already an order ({was})")]
-        )
-        self._write(INFO, facts, "order.placed", None, fields, duplicate)
+        log = self._log
+        if log._core.level <= INFO:  # pyright: ignore[reportPrivateUsage]
+            fields["event"] = "order.placed"
+            log._emit(INFO, cast("str", facts), fields, _PENDING)  # pyright: ignore[reportPrivateUsage]
+        if was is not None:
+            duplicate = ("duplicate_cl_ord_id", f"{cl_ord_id} is already an order ({was})")
+            self._violations([duplicate], _trade_of(facts))
 
     def order_filled(  # noqa: PLR0917 - one check per parameter; FIX order of arguments
         self,
@@ -548,8 +555,20 @@ class TradeLogger:
         try:
             text_of("cl_ord_id", cl_ord_id)
             text_of("exec_id", exec_id)
-            qty, lossy = self._quantity("last_qty", last_qty)
-            px, lossy = self._price("last_px", last_px, lossy)
+            # A finite Decimal in range is the usual input: checked here, not by a call.
+            lossy = False
+            if type(last_qty) is Decimal and last_qty.is_finite() and last_qty > ZERO:
+                qty = last_qty
+            else:
+                qty, lossy = self._quantity("last_qty", last_qty)
+            if (
+                type(last_px) is Decimal
+                and last_px.is_finite()
+                and (last_px > ZERO or self.allow_negative_price)
+            ):
+                px = last_px
+            else:
+                px, lossy = self._price("last_px", last_px, lossy)
             comm: Decimal | None = None
             if commission is not None:
                 comm, lossy = self._signed("commission", commission, lossy)
@@ -560,12 +579,13 @@ class TradeLogger:
                 locals(), "cl_ord_id", "exec_id", "last_qty", "last_px", "commission", "currency"
             )
             raise self._invalid("order_filled", exc, call, fields) from None
-        violations: list[Violation] = []
-        book = self._book
-        with book.lock:
-            state = book.get(cl_ord_id)
+        violations: list[Violation] | None = None
+        lock = self._book.lock
+        lock.acquire()
+        try:
+            state = self._book.get(cl_ord_id)
             if state is None:
-                violations.append(("unknown_order", f"no order {cl_ord_id} is known"))
+                violations = [("unknown_order", f"no order {cl_ord_id} is known")]
                 facts = _Filled(
                     (
                         None,
@@ -587,14 +607,23 @@ class TradeLogger:
                 )
                 status = "filled"
             else:
-                seen = state.exec_ids
-                duplicate = seen is not None and exec_id in seen
+                duplicate = exec_id in state.exec_ids
                 if duplicate:
-                    violations.append(
+                    violations = [
                         ("duplicate_exec_id", f"{exec_id} was already applied; not counted again")
-                    )
+                    ]
+                elif state.ord_status in LIVE_STATUSES:  # the usual fill: the order was live
+                    state.apply_fill(exec_id, qty, px)
+                    if state.cum_qty < state.order_qty:
+                        state.ord_status = "partially_filled"
+                    else:
+                        violations = self._filled(state)
                 else:
-                    self._fill(state, exec_id, qty, px, violations)
+                    violations = [
+                        ("fill_after_terminal", f"the order was already {state.ord_status}")
+                    ]
+                    state.apply_fill(exec_id, qty, px)
+                    self._overfill(state, violations)
                 status = state.ord_status
                 facts = _Filled(
                     (
@@ -615,22 +644,26 @@ class TradeLogger:
                         lossy,
                     )
                 )
-        event = "order.filled" if status == "filled" else "order.partially_filled"
-        self._write(INFO, facts, event, None, fields, violations)
+        finally:
+            lock.release()
+        log = self._log
+        if log._core.level <= INFO:  # pyright: ignore[reportPrivateUsage]
+            fields["event"] = "order.filled" if status == "filled" else "order.partially_filled"
+            log._emit(INFO, cast("str", facts), fields, _PENDING)  # pyright: ignore[reportPrivateUsage]
+        if violations:
+            self._violations(violations, _trade_of(facts))
 
-    def _fill(
-        self,
-        state: OrderState,
-        exec_id: str,
-        qty: Decimal,
-        px: Decimal,
-        violations: list[Violation],
-    ) -> None:
-        """Apply a new execution to a known order (under the book's lock)."""
-        ended_before = state.terminal
-        if ended_before:
-            violations.append(("fill_after_terminal", f"the order was already {state.ord_status}"))
-        state.apply_fill(exec_id, qty, px)
+    def _filled(self, state: OrderState) -> list[Violation]:
+        """A live order's fills reached its quantity (under the book's lock): it is filled."""
+        violations: list[Violation] = []
+        self._overfill(state, violations)
+        state.ord_status = "filled"
+        self._book.ended(state, *self._ids(state))
+        return violations
+
+    @staticmethod
+    def _overfill(state: OrderState, violations: list[Violation]) -> None:
+        """Tell an overfill: the fills so far exceed the order's quantity."""
         if state.cum_qty > state.order_qty:
             over = format(EXACT.subtract(state.cum_qty, state.order_qty), "f")
             violations.append(
@@ -639,12 +672,6 @@ class TradeLogger:
                     f"cum_qty exceeds order_qty {format(state.order_qty, 'f')} by {over}",
                 )
             )
-        if not ended_before:
-            if state.cum_qty >= state.order_qty:
-                state.ord_status = "filled"
-                self._book.ended(state, *self._ids(state))
-            else:
-                state.ord_status = "partially_filled"
 
     @staticmethod
     def _ids(state: OrderState) -> tuple[str, ...]:
