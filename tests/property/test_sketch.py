@@ -16,7 +16,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tapelog.metrics import Sketch
-from tapelog.metrics._sketch import MAX_SERIALISED, key_gaps, log2_multiplier, multiplier
+from tapelog.metrics._sketch import (
+    MAX_SERIALISED,
+    _narrow,  # pyright: ignore[reportPrivateUsage]
+    key_gaps,
+    lanes_of,
+    lanes_to_counts,
+    log2_multiplier,
+    multiplier,
+    packed_counts,
+)
 from tapelog.metrics._sketch import _blob as varint_blob  # pyright: ignore[reportPrivateUsage]
 
 
@@ -375,3 +384,33 @@ def test_a_reader_of_the_varints_alone_refuses_the_new_form_rather_than_misread_
     assert text.startswith("2:")
     with pytest.raises(binascii.Error):
         base64.b64decode(text, validate=True)
+
+
+counts_of_any_width = st.lists(
+    st.one_of(
+        st.integers(0, 255),
+        st.integers(0, 70_000),
+        st.integers(0, 2**40),
+        st.integers(0, 2**64 - 1),
+    ),
+    max_size=300,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(counts_of_any_width, st.data())
+def test_counts_subtracted_as_lanes_are_the_counts_subtracted_and_pack_as_format_2(
+    before: list[int], data: st.DataObject
+) -> None:
+    """A histogram keeps its last counts as 64-bit lanes of one integer and takes an
+    interval as one subtraction: for counts that only grew, every lane is the difference of
+    its counts (no borrow crosses a lane), and it packs as format 2 packs the list."""
+    grown = [
+        count + data.draw(st.integers(0, 2**64 - 1 - count), label="added") for count in before
+    ]
+    assert list(lanes_to_counts(lanes_of(before), len(before))) == before
+    added, packed = packed_counts(lanes_of(grown) - lanes_of(before), len(grown))
+    assert list(added) == [now - then for now, then in zip(grown, before, strict=True)]
+    assert packed == _narrow(list(added))
+    with pytest.raises(OverflowError):
+        lanes_of([2**64])

@@ -189,6 +189,59 @@ def test_each_delta_round_holds_exactly_the_buckets_of_its_observations(
         )
 
 
+def test_a_series_recorded_by_one_thread_then_by_two_keeps_every_round_exact() -> None:
+    """A series' rounds are worked out one way while one thread records it and another once
+    a second thread does (two shards alive at once): across the change, each delta round is
+    that round's observations, bucket for bucket, and cumulative is all of them."""
+    rounds = [
+        ([0.001, 0.002, 0.5, 0.5], []),
+        ([0.003, 0.5, 7.0, -1.0, 0.0], [0.0001, 0.002, 90.0, -1.0]),  # new buckets both sides
+        ([0.002, 3e-6], [0.5, 1e4]),
+    ]
+    go, done = threading.Event(), threading.Event()
+    second: list[float] = []
+
+    def other() -> None:
+        while go.wait() and second:
+            for value in second:
+                metrics.observe("app.shared.duration", value)
+            second.clear()
+            go.clear()
+            done.set()
+
+    thread = threading.Thread(target=other, daemon=True)
+    thread.start()
+    seen: list[float] = []
+    for mine, theirs in rounds:
+        for value in mine:
+            metrics.observe("app.shared.duration", value)
+        if theirs:
+            second[:] = theirs
+            done.clear()
+            go.set()
+            assert done.wait(10)
+        with capture():
+            (point,) = [p for p in metrics.report() if p["name"] == "app.shared.duration"]
+        expected = metrics.Sketch()
+        expected.update(mine + theirs)
+        back = metrics.Sketch.from_dict(point["sketch"])
+        assert (back.positive, back.negative, back.zero_count) == (
+            expected.positive,
+            expected.negative,
+            expected.zero_count,
+        )
+        assert point["count"] == len(mine) + len(theirs)
+        seen += mine + theirs
+    go.set()  # second is empty: the thread ends
+    thread.join(10)
+    tapelog.configure({"sinks": [], "metrics": {"interval": "1h", "temporality": "cumulative"}})
+    total = only("app.shared.duration")
+    everything = metrics.Sketch()
+    everything.update(seen)
+    assert metrics.Sketch.from_dict(total["sketch"]).positive == everything.positive
+    assert (total["count"], total["min"], total["max"]) == (len(seen), min(seen), max(seen))
+
+
 def test_counters_and_gauges() -> None:
     metrics.increment("app.orders", venue="x")
     metrics.increment("app.orders", 4, venue="x")

@@ -30,7 +30,7 @@ import re
 import threading
 import time
 from itertools import compress, repeat
-from operator import sub
+from operator import itemgetter, sub
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -44,11 +44,19 @@ from typing import (
     overload,
 )
 
-from tapelog.metrics._sketch import DEFAULT_RELATIVE_ERROR, Sketch, key_gaps, log2_multiplier
+from tapelog.metrics._sketch import (
+    DEFAULT_RELATIVE_ERROR,
+    Sketch,
+    key_gaps,
+    lanes_of,
+    lanes_to_counts,
+    log2_multiplier,
+    packed_counts,
+)
 
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import Awaitable, Callable, Mapping, Sequence
     from types import TracebackType
 
 
@@ -183,19 +191,45 @@ def _since(now: dict[int, int], before: dict[int, int], keys: list[int]) -> dict
     return {key: added for key in keys if (added := now[key] - then(key, 0))}
 
 
+_Reorder: TypeAlias = "Callable[[Sequence[int]], Sequence[int]]"
+
+
+def _reorder(order: list[int]) -> _Reorder:
+    """A function taking a sequence to ``[sequence[i] for i in order]`` (a tuple, in C)."""
+    if len(order) > 1:
+        return cast("_Reorder", itemgetter(*order))
+
+    def few(items: Sequence[int]) -> list[int]:  # itemgetter(i) would give no tuple
+        return [items[index] for index in order]
+
+    return few
+
+
 class Histogram(_Series):
-    """One histogram series: a name, a unit and one set of attribute values."""
+    """One histogram series: a name, a unit and one set of attribute values.
+
+    While one thread records it (most series), an interval is worked out with no lookup
+    and no Python step per bucket: the shard's counts in the order its buckets first
+    appeared (``dict.values()``), put in key order by one ``itemgetter`` call, packed into
+    64-bit lanes of one integer, less the last commit's lanes (one subtraction), unpacked
+    by a strided slice of the bytes. A series recorded by several threads merges their
+    shards into a dict and looks each bucket up; it stays on that path.
+    """
 
     __slots__ = (
+        "before_count",
+        "before_negative",
+        "before_positive",
+        "before_sum",
+        "before_zero",
         "factor",
         "gaps",
-        "gaps_of",
         "keys",
-        "previous",
-        "previous_counts",
-        "previous_keys",
+        "lanes",
+        "names",
         "relative_error",
         "shards",
+        "sorter",
         "total_max",
         "total_min",
     )
@@ -214,13 +248,20 @@ class Histogram(_Series):
         self.shards: dict[int, _HistogramShard] = {}
         self.keys: list[int] = []
         """The positive buckets' keys seen so far, sorted."""
-        self.previous = Sketch(relative_error)
-        self.previous_keys: list[int] = self.keys
-        self.gaps_of: list[int] = self.keys
         self.gaps = b""
-        """``key_gaps(gaps_of)``: how format 2 writes the gaps of ``gaps_of``."""
-        self.previous_counts: list[int] = []
-        """The previous commit's positive counts at ``previous_keys``, in their order."""
+        """``key_gaps(keys)``: how format 2 writes the gaps of ``keys``."""
+        self.names: list[int] = []
+        """The one shard's positive keys in the order they first appeared (its dict's)."""
+        self.sorter: _Reorder = _reorder([])
+        """Takes counts in the order of ``names`` to the order of ``keys``."""
+        self.lanes: int | None = 0
+        """The last commit's counts at ``keys`` (``lanes_of``); None once several shards."""
+        self.before_positive: dict[int, int] = {}
+        """The last commit's positive counts when ``lanes`` is None."""
+        self.before_negative: dict[int, int] = {}
+        self.before_zero = 0
+        self.before_count = 0
+        self.before_sum = 0.0
         self.total_min: float = _INF
         self.total_max: float = -_INF
 
@@ -228,63 +269,124 @@ class Histogram(_Series):
         """The calling thread's shard, created if new."""
         return _own(self.shards, functools.partial(_HistogramShard, self.factor))
 
-    def read(self, *, commit: bool) -> tuple[Sketch, Sketch]:
-        """``(interval, total)``: the observations since the last commit, and all of them.
+    def read(self, *, commit: bool, cumulative: bool = False) -> Sketch:
+        """The observations since the last commit (or, ``cumulative``, all of them).
 
         With ``commit`` the interval ends here: the next read starts a new one.
         """
-        total = Sketch(self.relative_error)
+        shards = list(self.shards.values())
         low, high = _INF, -_INF
-        for index, shard in enumerate(list(self.shards.values())):
-            if index == 0:  # most series are recorded by one thread: nothing to merge
-                total.positive = shard.positive.copy()
-                total.negative = shard.negative.copy()
-            else:
-                _added(total.positive, shard.positive.copy())
-                _added(total.negative, shard.negative.copy())
-            total.zero_count += shard.zero
-            total.sum += shard.sum
+        negative: dict[int, int] = {}
+        zero, total_sum = 0, 0.0
+        for shard in shards:
+            if shard.negative:
+                _added(negative, shard.negative.copy())
+            zero += shard.zero
+            total_sum += shard.sum
             low, high = min(low, shard.min), max(high, shard.max)
             if commit:
                 shard.min, shard.max = _INF, -_INF
-        total.count = total.zero_count + sum(total.positive.values()) + sum(total.negative.values())
-        before = self.previous
         interval = Sketch(self.relative_error)
-        keys = self.keys
-        if len(keys) != len(total.positive):  # buckets are only ever added: same size, same keys
-            keys = self.keys = sorted(total.positive)
-        # The interval's counts come out of C loops (map, compress, filter), in key order:
-        # no Python bytecode per bucket, and the sketch serialises the lists as they are.
-        positive = total.positive
-        counts = list(map(positive.__getitem__, keys))
-        if keys is self.previous_keys:  # no new bucket since the last commit
-            then = self.previous_counts
+        fast = self._read_one(shards[0]) if len(shards) == 1 else None
+        merged: dict[int, int] = {}
+        counts: Sequence[int]
+        if fast is None:  # several threads (or a count of 2**64 or more): the general path
+            merged, counts, added = self._merged(shards)
+            lanes, packed = 0, None
         else:
-            then = list(map(before.positive.get, keys, repeat(0)))
-        added = list(map(sub, counts, then))
-        if keys is not self.gaps_of:  # the gaps of the series' keys, once per new bucket
-            self.gaps, self.gaps_of = key_gaps(keys), keys
+            counts, lanes, added, packed = fast
+        keys = self.keys
         if added.count(0) * 2 <= len(added):  # empty buckets cost less written than left out
-            interval.load_sorted(keys, added, gaps=self.gaps)
+            interval.load_sorted(keys, added, gaps=self.gaps, packed=packed)
         else:
             interval.load_sorted(list(compress(keys, added)), list(filter(None, added)))
-        total.load_sorted(keys, counts, positive, self.gaps)
-        interval.negative = _since(total.negative, before.negative, sorted(total.negative))
-        interval.zero_count = total.zero_count - before.zero_count
-        interval.count = total.count - before.count
-        interval.sum = total.sum - before.sum
+        interval.negative = _since(negative, self.before_negative, sorted(negative))
+        interval.zero_count = zero - self.before_zero
+        interval.count = interval.zero_count + sum(added) + sum(interval.negative.values())
+        interval.sum = total_sum - self.before_sum
         if interval.count and low <= high:
             interval.min, interval.max = low, high
         elif interval.count:  # the reset raced a recording: fall back on the buckets
             interval.min = interval.quantile(0.0) or 0.0
             interval.max = interval.quantile(1.0) or 0.0
-        total.min = min(self.total_min, interval.min)
-        total.max = max(self.total_max, interval.max)
+        total_min = min(self.total_min, interval.min)
+        total_max = max(self.total_max, interval.max)
+        total_count = self.before_count + interval.count
         if commit:
-            self.previous = total
-            self.previous_keys, self.previous_counts = keys, counts
-            self.total_min, self.total_max = total.min, total.max
-        return interval, total
+            if self.lanes is None:
+                self.before_positive = merged
+            else:
+                self.lanes = lanes
+            self.before_negative, self.before_zero = negative, zero
+            self.before_count, self.before_sum = total_count, total_sum
+            self.total_min, self.total_max = total_min, total_max
+        if not cumulative:
+            return interval
+        total = Sketch(self.relative_error)
+        total.load_sorted(keys, counts, gaps=self.gaps)
+        total.negative, total.zero_count = negative, zero
+        total.count, total.sum, total.min, total.max = total_count, total_sum, total_min, total_max
+        return total
+
+    def _read_one(
+        self, shard: _HistogramShard
+    ) -> tuple[Sequence[int], int, Sequence[int], bytes] | None:
+        """The one shard's counts and the part since the last commit, in key order.
+
+        As ``(counts, their lanes, added, added as format 2 writes it)``; None when the
+        series is past this path (several shards) or a count is 2**64 or more.
+        """
+        before = self.lanes
+        if before is None:
+            return None
+        one = shard.positive
+        now = list(one.values())  # one C copy; buckets are only ever added, at the end
+        if len(now) != len(self.names):
+            before = self._new_buckets(list(one)[: len(now)], before)
+        counts = self.sorter(now)
+        try:
+            lanes = lanes_of(counts)
+        except OverflowError:  # a count of 2**64 or more: the general path takes any
+            return None
+        added, packed = packed_counts(lanes - before, len(counts))
+        return counts, lanes, added, packed
+
+    def _new_buckets(self, names: list[int], lanes: int) -> int:
+        """Take the one shard's keys ``names`` (its order); the last commit's lanes at them.
+
+        Once per round with new buckets: their order is worked out and the last commit's
+        counts are laid out again at the new keys (zero at the new ones).
+        """
+        before = dict(zip(self.keys, lanes_to_counts(lanes, len(self.keys)), strict=True))
+        self.names = names
+        self.sorter = _reorder(sorted(range(len(names)), key=names.__getitem__))
+        self.keys = list(self.sorter(names))
+        self.gaps = key_gaps(self.keys)
+        self.lanes = lanes_of([before.get(key, 0) for key in self.keys])
+        return self.lanes
+
+    def _merged(self, shards: list[_HistogramShard]) -> tuple[dict[int, int], list[int], list[int]]:
+        """The shards' positive buckets summed; their counts, and the part since the last commit.
+
+        The counts in the order of ``keys``. From the first call on, the series keeps its
+        last commit as a dict (``before_positive``, ``lanes`` None).
+        """
+        positive: dict[int, int] = {}
+        for index, shard in enumerate(shards):
+            if index == 0:
+                positive = shard.positive.copy()
+            else:
+                _added(positive, shard.positive.copy())
+        if self.lanes is not None:  # from now on, the general path: the last commit as a dict
+            counts = lanes_to_counts(self.lanes, len(self.keys))
+            self.before_positive = dict(zip(self.keys, counts, strict=True))
+            self.lanes = None
+        if len(self.keys) != len(positive):  # buckets are only ever added: same size, same keys
+            self.keys = sorted(positive)
+            self.gaps = key_gaps(self.keys)
+        counts = list(map(positive.__getitem__, self.keys))
+        added = list(map(sub, counts, map(self.before_positive.get, self.keys, repeat(0))))
+        return positive, counts, added
 
 
 class Counter(_Series):
