@@ -321,6 +321,12 @@ class TestAcrossFiles:
         assert report.ok, report.problems
         assert report.chains == 1
         assert len(report.files) >= 3
+        # Files named in another order (newest first): the chain is put back in order.
+        files = sorted(report.files, reverse=True)
+        for order in (files, [*files[1:], files[0]]):
+            again = verify(order)
+            assert again.ok, again.problems
+            assert again.entries == report.entries
 
     def test_a_missing_file_is_named(self, tmp_path: Path) -> None:
         write_audited(tmp_path, batches=6, rotation=1500, compression="gzip")

@@ -196,6 +196,9 @@ _NO_KEY: Final = _no_key
 _Tail = tuple[str, "Callable[[bytes], bytes] | None"]
 
 _first: Callable[[_Item], int] = operator.itemgetter(0)
+# A slicer of a line's seal (from ',"audit":{"seq":' on), and what makes the seal a
+# writer writes for ``(seq, prev, hash)``.
+_SealForm = tuple["Callable[[bytes], bytes]", "Callable[[tuple[int, bytes, bytes]], bytes]"]
 _prev_of: Callable[[_Item], bytes] = operator.itemgetter(3)
 _hash_of: Callable[[_Item], bytes] = operator.itemgetter(4)
 
@@ -207,30 +210,12 @@ def _intact(ordered: list[_Item]) -> bool:
     ) == [_GENESIS, *map(_hash_of, ordered[:-1])]
 
 
-# The bulk check (``_Verifier._bulk``) finds each part of a seal at a fixed distance from
-# the line's end: ``"}}`` (3), the hash (64 digits), the tail ``known`` (the closing quote
-# of ``prev``, ``,"alg":...,"writer":"..."`` and ``,"hash":"``), the prev digits (64),
-# then ``,"audit":{"seq":N,"prev":"`` ending 73 bytes before the tail.
+# The bulk check (``_Verifier._bulk``) finds a seal's parts at fixed distances from the
+# line's end: ``"}}`` (3), the hash (64 digits), ``,"hash":"`` (9, ending the hashed part).
 _CLAIMED: Final = operator.itemgetter(slice(-67, -3))
-_END: Final = operator.itemgetter(slice(-3, None))
 _HEAD: Final = operator.itemgetter(slice(None, -76))  # the line up to ',"hash":"'
 _LOGGER_AT: Final = operator.itemgetter(slice(57, 82))
 _DIGEST: Final = type(hashlib.sha256()).digest
-_SEQ_TEXT: Final = (_SEQ + b'%d,"prev":"').__mod__
-_SEQ_ROOM: Final = 49  # ',"audit":{"seq":' (16), up to 24 digits, ',"prev":"' (9)
-
-
-def _places(known: int) -> tuple[Callable[[bytes], bytes], ...]:
-    """Slicers of a sealed line whose tail ``known`` is this long.
-
-    They give the tail, the prev digits, and the bytes that end with ``"seq":N,"prev":"``.
-    """
-    digits = known + 67  # where the prev digits end, from the line's end
-    return (
-        operator.itemgetter(slice(-digits, -67)),
-        operator.itemgetter(slice(-(digits + 64), -digits)),
-        operator.itemgetter(slice(-(digits + 64 + _SEQ_ROOM), -(digits + 64))),
-    )
 
 
 def _chunks(path: Path) -> Iterator[bytes]:
@@ -289,7 +274,8 @@ class _Verifier:
         self.wrong_key_reported: set[str] = set()
         self.checkpoints = checkpoints
         self.live = False
-        self.places: dict[int, tuple[Callable[[bytes], bytes], ...]] = {}
+        self.unordered: set[str] = set()  # writers whose lines were not read in turn
+        self.forms: dict[tuple[bytes, int], _SealForm] = {}
 
     def problem(
         self, kind: str, file: int | str, line: int | None, detail: str, writer: str | None = None
@@ -407,6 +393,10 @@ class _Verifier:
                 if line[57:82] == _AUDIT_LOGGER and audit_event in head:
                     record = _record_of(line)
                 item: _Item = (seq, index, number, line[comma + 9 : comma + 73], claimed, record)
+                # Whether the chain still reads in order, each line after the one before
+                # (then the chain check has nothing to walk).
+                if item[3] != (chain[-1][4] if chain else _GENESIS) or seq != len(chain) + 1:
+                    self.unordered.add(parsed_tail[0])
                 chain.append(item)
                 if record is not None:
                     records.append(item)
@@ -439,18 +429,17 @@ class _Verifier:
         count = len(lines)
         first = chain[-1][0] + 1
         seqs = range(first, first + count)
-        known_at, prev_at, seq_at = self._slicers(len(known))
-        if (
-            list(map(known_at, lines)).count(known) != count
-            or list(map(_END, lines)).count(b'"}}') != count
-            or _AUDIT_LOGGER in list(map(_LOGGER_AT, lines))  # the chain's own: parsed
+        digits = len(str(first))
+        if len(str(first + count - 1)) != digits or _AUDIT_LOGGER in list(
+            map(_LOGGER_AT, lines)  # the chain's own records: parsed, line by line
         ):
             return False
+        seal_at, seal_of = self._seal_form(known, digits)
         claimed = list(map(_CLAIMED, lines))
         links = [chain[-1][4], *claimed[:-1]]
-        if list(map(prev_at, lines)) != links or not all(
-            map(bytes.endswith, map(seq_at, lines), map(_SEQ_TEXT, seqs))
-        ):
+        # Each line's seal, from ',"audit":{"seq":' to its end, is what the writer would
+        # write for that seq after that hash: one slice and one format a line.
+        if list(map(seal_at, lines)) != list(map(seal_of, zip(seqs, links, claimed, strict=True))):
             return False
         keyed = tail[1]
         if keyed is None:
@@ -465,10 +454,16 @@ class _Verifier:
         chain.extend(zip(seqs, repeat(index), numbers, links, claimed, repeat(None)))
         return True
 
-    def _slicers(self, known: int) -> tuple[Callable[[bytes], bytes], ...]:
-        found = self.places.get(known)
+    def _seal_form(self, known: bytes, digits: int) -> _SealForm:
+        """The seal's slicer and maker for a writer's tail and a number of seq digits."""
+        found = self.forms.get((known, digits))
         if found is None:
-            found = self.places[known] = _places(known)
+            size = len(_SEQ) + digits + len(_PREV) + 64 + len(known) + 64 + 3
+            form = _SEQ + b'%d,"prev":"%b' + known.replace(b"%", b"%%") + b'%b"}}'
+            found = self.forms[known, digits] = (
+                operator.itemgetter(slice(-size, None)),
+                form.__mod__,
+            )
         return found
 
     def _seal_of(
@@ -557,8 +552,11 @@ class _Verifier:
     def _check_chain(
         self, writer: str, chain: list[_Item], missing: set[str], retained: set[str]
     ) -> None:
+        if writer not in self.unordered:  # read in order, each line after the one before
+            self._check_ends(writer, chain)
+            return
         ordered = self._ordered(chain)
-        if _intact(ordered):  # the common case, checked in C loops: only the ends remain
+        if _intact(ordered):  # in order once its files are: only the ends remain
             self._check_ends(writer, ordered)
             return
         everywhere: set[int] | None = None  # built on the first gap only
@@ -636,7 +634,7 @@ class _Verifier:
             self.problem(
                 "inserted", first[1], first[2], "a chain without its opening record", writer
             )
-        top = max(ordered, key=_first)
+        top = ordered[-1] if writer not in self.unordered else max(ordered, key=_first)
         if _event(top) != "audit.closed" and not self.live:
             self.problem(
                 "truncated",
