@@ -242,6 +242,23 @@ def test_a_series_recorded_by_one_thread_then_by_two_keeps_every_round_exact() -
     assert (total["count"], total["min"], total["max"]) == (len(seen), min(seen), max(seen))
 
 
+def test_a_series_first_recorded_after_a_round_is_in_the_next_one() -> None:
+    metrics.observe("app.first.duration", 0.1)
+    assert [p["name"] for p in metrics.snapshot()] == ["app.first.duration"]
+    metrics.increment("app.later.calls")
+    metrics.gauge("app.later.level", 2)
+    metrics.observe("app.first.duration", 0.2, venue="b")
+    names = sorted(
+        (p["name"], p.get("attributes", {}).get("venue", "")) for p in metrics.snapshot()
+    )
+    assert names == [
+        ("app.first.duration", ""),
+        ("app.first.duration", "b"),
+        ("app.later.calls", ""),
+        ("app.later.level", ""),
+    ]
+
+
 def test_counters_and_gauges() -> None:
     metrics.increment("app.orders", venue="x")
     metrics.increment("app.orders", 4, venue="x")

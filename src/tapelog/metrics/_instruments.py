@@ -406,7 +406,9 @@ class Counter(_Series):
 
     def read(self, *, commit: bool) -> tuple[float, float]:
         """``(interval, total)`` as for histograms."""
-        total = sum([shard.value for shard in list(self.shards.values())])
+        total: float = 0
+        for shard in list(self.shards.values()):
+            total += shard.value
         interval = total - self.previous
         if commit:
             self.previous = total
@@ -451,14 +453,23 @@ class Registry:
             "gauge": self.gauges,
         }
         self.on_new_series: Callable[[], None] | None = None
+        self._version = 0
+        """Counts the series added: ``series()`` keeps its list while this stays."""
+        self._series: tuple[int, list[_Series]] = (-1, [])
 
     def series(self) -> list[_Series]:
-        """Every series, in creation order per kind."""
+        """Every series, in creation order per kind (kept until a series is added)."""
+        version, known = self._series
+        if version == self._version:
+            return known
+        version = self._version  # read first: a series added meanwhile makes a new version
         seen: dict[int, _Series] = {}
         for table in (self.histograms, self.counters, self.gauges):
             for item in list(table.values()):
                 seen.setdefault(id(item), item)
-        return list(seen.values())
+        known = list(seen.values())
+        self._series = (version, known)
+        return known
 
     def find(self, kind: Kind, name: str, unit: str, attributes: Mapping[str, object]) -> Any:
         """The series of this kind for the call, created (names and units checked) if new."""
@@ -491,6 +502,7 @@ class Registry:
                 self._canonical[canonical] = series
                 self._kinds[name] = (kind, unit)
             table[canonical[1] if key is None else key] = series
+            self._version += 1
         if self.on_new_series is not None:
             self.on_new_series()
         return series
@@ -509,6 +521,7 @@ class Registry:
         self._kinds = {}
         self._canonical = {}
         self._lock = threading.Lock()
+        self._version += 1
         _local = _ThreadTables()
 
 

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["REPORTER", "Reporter", "iso_time"]
 
 _PERCENTILES: Final = (("p50", 0.5), ("p90", 0.9), ("p95", 0.95), ("p99", 0.99), ("p999", 0.999))
+_QUANTILES: Final = tuple(q for _, q in _PERCENTILES)
 _LOGGER: Final = "tapelog.metrics"
 _STOP_WAIT: Final = 2.0
 _EPOCH: Final = date(1970, 1, 1)
@@ -282,7 +283,7 @@ class Reporter:
                 point["sum"] = sketch.sum
                 point["min"] = sketch.min
                 point["max"] = sketch.max
-                values, form = sketch.summary(q for _, q in _PERCENTILES)
+                values, form = sketch.summary(_QUANTILES)
                 for (key, _), value in zip(_PERCENTILES, values, strict=True):
                     if value is not None:
                         point[key] = value
