@@ -142,10 +142,13 @@ class TestReload:
         _wait_for(lambda: len(_clock_entries(log)) == 1)
 
         # Another key changes: the running thread is kept (no extra entry at once).
+        running = CONFIGURED._sync  # pyright: ignore[reportPrivateUsage]
         conf.write_text(
             _config(log, '[clock]\nsync = "1h"\n').replace('"info"', '"debug"'), encoding="utf-8"
         )
         assert tapelog.reload()
+        assert CONFIGURED._sync is running  # pyright: ignore[reportPrivateUsage]
+        assert len(_clock_entries(log)) == 1
         # A shorter period: the new thread writes at once, then every 100ms.
         conf.write_text(_config(log, '[clock]\nsync = "100ms"\n'), encoding="utf-8")
         assert tapelog.reload()
