@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar, cast
 
 import orjson
 
-from tapelog._event import LEVEL, LOGGER, MESSAGE, TIME, Deferred
+from tapelog._event import LEVEL, LOGGER, MESSAGE, TIME, finish_deferred, is_deferred
 from tapelog._levels import LEVEL_NAMES, level_name
 from tapelog._otel import trace_fields
 from tapelog.errors._capture import finish, snapshot, type_name
@@ -318,9 +318,9 @@ class EntryBuilder:
         self._messages: dict[str, str] = {}
         self._plans: dict[str, int] = {}
         self._plain: set[str] = set()  # the keys planned _PLAIN, for one subset test
-        # tapelog's own objects (``trade``): per key, whether it is sensitive (decided
+        # tapelog's own objects (``trade``): the keys found not sensitive (each decided
         # once for this redactor), and whether its own times pass redaction unchanged.
-        self._own_keys: dict[str, bool] = {}
+        self._own_keys: set[str] = set()
         self._own_times = redactor is None or redactor.leaves_alone(_TIME_ALPHABET)
         self._millisecond: tuple[int, str] = (-1, "")  # as _seconds, to the millisecond
         self._static: dict[str, JsonValue] = {}
@@ -776,8 +776,8 @@ class EntryBuilder:
         """Any record: an exception, call-site facts, reserved or unusual keys."""
         time_ns, level, name, message, fields, bound, context, exc, meta = record
         if type(message) is not str:  # the API says str; a stray object still logs
-            if isinstance(message, Deferred):  # a domain API's entry, finished here (#14)
-                message, meta = message.finish(meta)
+            if is_deferred(message):  # a domain API's entry, finished here (#14)
+                message, meta = finish_deferred(cast("tuple[object, ...]", message), meta)
             else:
                 message = str(clean_value(message, None))
         second, rest = divmod(time_ns, 1_000_000_000)
@@ -846,23 +846,22 @@ class EntryBuilder:
         text (ids, symbols, reasons: the user's) is cleaned and redacted as a field
         value is. A key or value of any other kind sends the whole object the general way.
         """
-        keys = self._own_keys
+        plain = self._own_keys
+        times = self._own_times
         texts = self._texts
         out: dict[str, JsonValue] = {}
         value: Any
         for key, value in trade.items():
-            secret = keys.get(key)
-            if secret is None:
-                if not (type(key) is str and key.isascii() and key.isidentifier()):
+            if key not in plain:
+                plan = self._own_key(key)
+                if plan == _GENERAL:
                     return clean_value(trade, self._redactor)
-                secret = self._redactor is not None and self._redactor.is_sensitive(key)
-                _remember(keys, key, secret)
-            if secret:
-                out[key] = self._replacement
-                continue
+                if plan == _SECRET:
+                    out[key] = self._replacement
+                    continue
             cls = _type_of(value)
             if cls is str:
-                if key in _OWN_TIME_KEYS and self._own_times and value.isascii():
+                if times and key in _OWN_TIME_KEYS and value.isascii():
                     out[key] = value
                 else:
                     done = texts.get(value)
@@ -875,6 +874,16 @@ class EntryBuilder:
             else:  # not what tapelog puts there: the general way, for all of it
                 return clean_value(trade, self._redactor)
         return out
+
+    def _own_key(self, key: object) -> int:
+        """What ``_own_object`` does with a key: ``_PLAIN`` ones are remembered."""
+        if not (type(key) is str and key.isascii() and key.isidentifier()):
+            return _GENERAL
+        if self._redactor is not None and self._redactor.is_sensitive(key):
+            return _SECRET
+        if len(self._own_keys) < _CACHE_SIZE:
+            self._own_keys.add(key)
+        return _PLAIN
 
     def _user_fields(
         self,

@@ -11,9 +11,9 @@ the same shape).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Final, TypeAlias
+from typing import Final, TypeAlias, cast
 
 from tapelog._context import EMPTY
 
@@ -22,6 +22,7 @@ __all__ = [
     "BOUND",
     "CONTEXT",
     "CORE_FIELDS",
+    "DEFERRED",
     "EXC",
     "FIELDS",
     "LEVEL",
@@ -30,9 +31,12 @@ __all__ = [
     "META",
     "OPTIONAL_FIELDS",
     "TIME",
-    "Deferred",
     "ExcInfo",
+    "Finisher",
     "Record",
+    "deferrable",
+    "finish_deferred",
+    "is_deferred",
     "make_record",
 ]
 
@@ -53,20 +57,43 @@ Record: TypeAlias = tuple[
 """What one call leaves in the queue. Built on the caller's thread, read on the worker's."""
 
 
-class Deferred(tuple[object, ...]):
-    """A message finished on the worker: a domain API's facts, taken at the call.
+DEFERRED: Final = object()
+"""The first item of a deferred message: ``(DEFERRED, finisher number, *facts)``.
 
-    A subclass's instance (a tuple of the facts) goes in a record's message slot; the
-    entry builder calls its ``finish(meta)`` and gets the message text and the record's
-    meta with its domain objects (``trade``...) in place. The caller pays for one tuple;
-    the text, the nested object and every number's formatting are the worker's work.
-    """
+A domain API (``order_placed``, ``order_filled``) puts such a tuple in a record's message
+slot: the facts taken at the call, finished on the worker by the function registered
+under that number (:func:`deferrable`), which returns the message text and the record's
+meta with its domain objects (``trade``...) in place. The caller pays for one tuple; the
+text, the nested object and every number's formatting are the worker's work. A plain
+tuple of plain values (``object()`` and ints are not tracked either) is one the garbage
+collector stops tracking, so a backlog of such records costs its collections nothing.
+"""
 
-    __slots__ = ()
+Finisher: TypeAlias = Callable[
+    [tuple[object, ...], "Mapping[str, object] | None"],
+    tuple[str, "Mapping[str, object] | None"],
+]
+"""Finishes a deferred message: the message text and the meta to build the entry with."""
 
-    def finish(self, meta: Mapping[str, object] | None) -> tuple[str, Mapping[str, object] | None]:
-        """The message and the meta to build the entry with."""
-        raise NotImplementedError
+_finishers: list[Finisher] = []
+
+
+def deferrable(finish: Finisher) -> int:
+    """Register a finisher; its number goes second in each deferred message it finishes."""
+    _finishers.append(finish)
+    return len(_finishers) - 1
+
+
+def is_deferred(message: object) -> bool:
+    """Whether a record's message is a deferred one (not text)."""
+    return type(message) is tuple and len(message) > 1 and message[0] is DEFERRED  # pyright: ignore[reportUnknownArgumentType]
+
+
+def finish_deferred(
+    message: tuple[object, ...], meta: Mapping[str, object] | None
+) -> tuple[str, Mapping[str, object] | None]:
+    """The message text and meta of a deferred message, made by its finisher."""
+    return _finishers[cast("int", message[1])](message, meta)
 
 
 CORE_FIELDS: Final = ("timestamp", "level", "logger", "message")

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 import tapelog
 from tapelog import _logger
 from tapelog._entry import EntryBuilder
-from tapelog._event import Deferred
+from tapelog._event import finish_deferred, is_deferred
 from tapelog.processors import Redactor
 from tapelog.processors._normalize import clean_value
 from tapelog.trading import get_trade_logger
@@ -132,8 +132,8 @@ def _trades(records: list[Record]) -> Iterator[tuple[Record, object]]:
     """Each record with its ``trade`` object as the general path would receive it."""
     for record in records:
         message, meta = record[3], record[8]
-        if isinstance(message, Deferred):
-            _, meta = message.finish(meta)
+        if is_deferred(message):
+            _, meta = finish_deferred(cast("tuple[object, ...]", message), meta)
         trade = cast("Mapping[str, object]", meta or {}).get("trade")
         if trade is not None:
             yield record, trade

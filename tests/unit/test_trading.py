@@ -392,6 +392,32 @@ class TestLifecycle:
         assert self._violations(entries) == ["duplicate_exec_id"] * 10
         assert trades.order("C-1")["cum_qty"] == 40
 
+    def test_a_replaced_order_answers_to_all_its_ids_until_it_leaves(self, written: Any) -> None:
+        """The table keeps one value per order under each of its ids, all kept in step."""
+        trades = _fresh(terminal_ttl=0)
+        trades.order_placed("A", "X", "buy", 10, 5)
+        trades.order_replaced("B", "A", 12)
+        trades.order_replaced("C", "B")
+        trades.order_filled("A", "E-1", 2, 5)  # a late fill under the first id
+        trades.order_filled("C", "E-2", 3, 5)
+        trades.order_filled("B", "E-1", 3, 5)  # the same execution again, by another id
+        orders = [trades.order(name) for name in ("A", "B", "C")]
+        assert all(order is not None for order in orders)
+        assert {(o["cum_qty"], o["leaves_qty"], o["cl_ord_id"]) for o in orders if o} == {
+            (5, 7, "C")
+        }
+        trades.order_placed("D", "X", "buy", 1, 5)
+        trades.order_canceled("C")  # ended: its ids leave at once (terminal_ttl 0) ...
+        trades.order_placed("A", "X", "sell", 4, 6)  # ... an id used again is a new order
+        assert [trades.order(name) is None for name in ("B", "C", "D")] == [True, True, False]
+        again = trades.order("A")
+        assert again is not None
+        assert (again["side"], again["cum_qty"]) == ("sell", 0)
+        entries = written()
+        assert [e["violation"]["rule"] for e in entries if "violation" in e] == [
+            "duplicate_exec_id"
+        ]
+
     def test_finished_orders_leave_after_their_ttl(self, written: Any) -> None:
         trades = _fresh(terminal_ttl=0)
         trades.order_placed("C-1", "X", "buy", 1, 1)

@@ -9,7 +9,7 @@ after the end, an overfill, a repeated ``exec_id``) never raises: the event is w
 given, followed by one ``order.lifecycle_violation`` entry at error level naming the rule.
 
 The two frequent events (``order_placed``, ``order_filled``) hand the worker a tuple of
-the facts and the order's state as it is after the event (a :class:`Deferred`): the
+the facts and the order's state as it is after the event (a deferred message): the
 message, the ``trade`` object, the average price and every Decimal's text are made on the
 worker. The rarer ones build their object on the caller, as a lifecycle violation does.
 """
@@ -19,10 +19,9 @@ from __future__ import annotations
 import threading
 from decimal import Decimal
 from time import time_ns
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Final, cast, final
 
-from tapelog._event import Deferred
+from tapelog._event import DEFERRED, deferrable, finish_deferred
 from tapelog._levels import ERROR, INFO, WARNING
 from tapelog.trading._fix import FIX_CODES
 from tapelog.trading._orders import (
@@ -31,7 +30,7 @@ from tapelog.trading._orders import (
     ZERO,
     Head,
     OrderBook,
-    OrderState,
+    Packed,
     average,
     head_object,
     leaves,
@@ -66,7 +65,8 @@ _TIMES_IN_FORCE: Final = frozenset(FIX_CODES["time_in_force"])
 _NEEDS_STOP: Final = frozenset({"stop", "stop_limit"})
 
 #: The domain of a deferred event: ``trade`` is there (never shed), made on the worker.
-_PENDING: Final[Mapping[str, object]] = MappingProxyType({"trade": None})
+#: A plain dict of a None, read only (typed so), which the garbage collector leaves alone.
+_PENDING: Final[Mapping[str, object]] = {"trade": None}
 
 _books: dict[str, OrderBook] = {}
 _books_lock = threading.Lock()
@@ -115,41 +115,37 @@ def _close(
     return trade
 
 
-@final
-class _Placed(Deferred):
-    """``order.placed``'s facts: (head, currency, when, text, lossy)."""
+def _finish_placed(message: tuple[object, ...], meta: Mapping[str, object] | None) -> Finished:
+    """``order.placed``'s message and ``trade`` object, on the worker.
 
-    __slots__ = ()
-
-    def finish(self, meta: Mapping[str, object] | None) -> Finished:
-        """The message and the ``trade`` object, on the worker."""
-        head, currency, when, text, lossy = cast(
-            "tuple[Head, str | None, str | int, str | None, bool]", self
-        )
-        trade = head_object(head)
-        qty, px = head[7], head[8]
-        trade["exec_type"] = "new"
-        trade["ord_status"] = "new"
-        trade["cum_qty"] = ZERO
-        trade["leaves_qty"] = qty
-        trade["avg_px"] = ZERO
-        _close(trade, when, currency, text, lossy)
-        at = f" @ {format(px, 'f')}" if px is not None else ""
-        message = f"order {head[0]} placed: {head[4]} {format(qty, 'f')} {head[3]}{at}"
-        return message, _with_trade(meta, trade)
+    The facts: (DEFERRED, _PLACED, head, currency, when, text, lossy).
+    """
+    _, _, head, currency, when, text, lossy = cast(
+        "tuple[object, int, Head, str | None, str | int, str | None, bool]", message
+    )
+    trade = head_object(head)
+    qty, px = head[7], head[8]
+    trade["exec_type"] = "new"
+    trade["ord_status"] = "new"
+    trade["cum_qty"] = ZERO
+    trade["leaves_qty"] = qty
+    trade["avg_px"] = ZERO
+    _close(trade, when, currency, text, lossy)
+    at = f" @ {format(px, 'f')}" if px is not None else ""
+    text = f"order {head[0]} placed: {head[4]} {format(qty, 'f')} {head[3]}{at}"
+    return text, _with_trade(meta, trade)
 
 
-# The facts of a fill, as the caller takes them (see ``_finish_filled``).
+_PLACED: Final = deferrable(_finish_placed)
+
+
+# The facts of a fill, as the caller takes them, after (DEFERRED, _FILLED).
 _FillFacts = tuple[
-    "Head | None",  # the order's standing facts; None: an unknown order
+    "Packed | None",  # the order as the fill left it (None: an unknown order)
     str,  # cl_ord_id as called
     str,  # exec_id
-    str,  # ord_status after the fill
     Decimal,  # last_qty
     Decimal,  # last_px
-    Decimal,  # cum_qty
-    Decimal,  # notional (sum of qty * px)
-    "str | None",  # the order's currency
     bool,  # a duplicate exec_id (not counted again)
     "Decimal | None",  # commission
     "str | None",  # currency as called
@@ -159,28 +155,18 @@ _FillFacts = tuple[
 ]
 
 
-@final
-class _Filled(Deferred):
-    """``order.filled`` / ``order.partially_filled``'s facts (``_FillFacts``)."""
-
-    __slots__ = ()
-
-    def finish(self, meta: Mapping[str, object] | None) -> Finished:
-        """The message and the ``trade`` object, on the worker."""
-        return _finish_filled(cast("_FillFacts", self), meta)
+def _finish_fill(message: tuple[object, ...], meta: Mapping[str, object] | None) -> Finished:
+    """``order.filled`` / ``order.partially_filled``: (DEFERRED, _FILLED, *_FillFacts)."""
+    return _finish_filled(cast("_FillFacts", message[2:]), meta)
 
 
 def _finish_filled(facts: _FillFacts, meta: Mapping[str, object] | None) -> Finished:
     (
-        head,
+        order,
         cl_ord_id,
         exec_id,
-        status,
         qty,
         px,
-        cum_qty,
-        notional,
-        order_currency,
         duplicate,
         commission,
         currency,
@@ -188,7 +174,9 @@ def _finish_filled(facts: _FillFacts, meta: Mapping[str, object] | None) -> Fini
         when,
         lossy,
     ) = facts
-    if head is None:  # an unknown order: the fill as given
+    head: Head | None = None
+    status = "filled"
+    if order is None:  # an unknown order: the fill as given
         trade: dict[str, object] = {"cl_ord_id": cl_ord_id, "exec_id": exec_id}
         trade["exec_type"] = "trade"
         trade["last_qty"] = qty
@@ -197,6 +185,7 @@ def _finish_filled(facts: _FillFacts, meta: Mapping[str, object] | None) -> Fini
         trade["leaves_qty"] = ZERO
         trade["avg_px"] = px
     else:
+        head, order_currency, cum_qty, notional, status, _, _, _ = order
         trade = head_object(head)
         trade["exec_id"] = exec_id
         trade["exec_type"] = "trade"
@@ -222,9 +211,12 @@ def _finish_filled(facts: _FillFacts, meta: Mapping[str, object] | None) -> Fini
     return message, _with_trade(meta, trade)
 
 
-def _trade_of(facts: Deferred) -> dict[str, object]:
+_FILLED: Final = deferrable(_finish_fill)
+
+
+def _trade_of(facts: tuple[object, ...]) -> dict[str, object]:
     """The ``trade`` object of a deferred event, made now (for a violation's context)."""
-    _, meta = facts.finish(None)
+    _, meta = finish_deferred(facts, None)
     return cast("dict[str, object]", (meta or {})["trade"])
 
 
@@ -336,7 +328,7 @@ class TradeLogger:
     def _write(  # noqa: PLR0917 - internal: every event's one way out
         self,
         level: int,
-        message: str | Deferred,
+        message: str | tuple[object, ...],
         event: str,
         trade: dict[str, object] | None,
         fields: dict[str, object],
@@ -344,7 +336,7 @@ class TradeLogger:
     ) -> None:
         """Log one event, then one entry per lifecycle violation it showed.
 
-        A :class:`Deferred` message brings its ``trade`` object along (``trade`` is None).
+        A deferred message brings its ``trade`` object along (``trade`` is None).
         """
         if self._log._core.level <= level:  # pyright: ignore[reportPrivateUsage]
             fields["event"] = event
@@ -353,7 +345,7 @@ class TradeLogger:
                 level, cast("str", message), fields, domain, _DEPTH
             )
         if violations:
-            context = trade if trade is not None else _trade_of(cast("Deferred", message))
+            context = trade if trade is not None else _trade_of(cast("tuple[object, ...]", message))
             self._violations(violations, context)
 
     def _violations(self, violations: list[Violation], trade: Mapping[str, object]) -> None:
@@ -519,8 +511,8 @@ class TradeLogger:
             stop,
             account,
         )
-        was = self._book.place(cl_ord_id, OrderState(head, cur))
-        facts = _Placed((head, cur, when, text, lossy))
+        was = self._book.place(cl_ord_id, head, cur)
+        facts = (DEFERRED, _PLACED, head, cur, when, text, lossy)
         log = self._log
         if log._core.level <= INFO:  # pyright: ignore[reportPrivateUsage]
             fields["event"] = "order.placed"
@@ -580,104 +572,44 @@ class TradeLogger:
             )
             raise self._invalid("order_filled", exc, call, fields) from None
         violations: list[Violation] | None = None
-        lock = self._book.lock
-        lock.acquire()
-        try:
-            state = self._book.get(cl_ord_id)
-            if state is None:
-                violations = [("unknown_order", f"no order {cl_ord_id} is known")]
-                facts = _Filled(
-                    (
-                        None,
-                        cl_ord_id,
-                        exec_id,
-                        "filled",
-                        qty,
-                        px,
-                        qty,
-                        ZERO,
-                        None,
-                        False,
-                        comm,
-                        cur,
-                        last_mkt,
-                        when,
-                        lossy,
-                    )
-                )
-                status = "filled"
-            else:
-                duplicate = exec_id in state.exec_ids
-                if duplicate:
-                    violations = [
-                        ("duplicate_exec_id", f"{exec_id} was already applied; not counted again")
-                    ]
-                elif state.ord_status in LIVE_STATUSES:  # the usual fill: the order was live
-                    state.apply_fill(exec_id, qty, px)
-                    if state.cum_qty < state.order_qty:
-                        state.ord_status = "partially_filled"
-                    else:
-                        violations = self._filled(state)
-                else:
-                    violations = [
-                        ("fill_after_terminal", f"the order was already {state.ord_status}")
-                    ]
-                    state.apply_fill(exec_id, qty, px)
-                    self._overfill(state, violations)
-                status = state.ord_status
-                facts = _Filled(
-                    (
-                        state.head,
-                        cl_ord_id,
-                        exec_id,
-                        status,
-                        qty,
-                        px,
-                        state.cum_qty,
-                        state.notional,
-                        state.currency,
-                        duplicate,
-                        comm,
-                        cur,
-                        last_mkt,
-                        when,
-                        lossy,
-                    )
-                )
-        finally:
-            lock.release()
+        after, duplicate, was = self._book.fill(cl_ord_id, exec_id, qty, px)
+        if after is None:
+            violations = [("unknown_order", f"no order {cl_ord_id} is known")]
+            status = "filled"
+        else:
+            status = after[4]
+            if duplicate:
+                violations = [
+                    ("duplicate_exec_id", f"{exec_id} was already applied; not counted again")
+                ]
+            elif was not in LIVE_STATUSES:
+                violations = [("fill_after_terminal", f"the order was already {was}")]
+            order_qty = after[0][7]
+            if not duplicate and after[2] > order_qty:
+                over = format(EXACT.subtract(after[2], order_qty), "f")
+                detail = f"cum_qty exceeds order_qty {format(order_qty, 'f')} by {over}"
+                violations = [*(violations or ()), ("overfill", detail)]
+        facts = (
+            DEFERRED,
+            _FILLED,
+            after,
+            cl_ord_id,
+            exec_id,
+            qty,
+            px,
+            duplicate,
+            comm,
+            cur,
+            last_mkt,
+            when,
+            lossy,
+        )
         log = self._log
         if log._core.level <= INFO:  # pyright: ignore[reportPrivateUsage]
             fields["event"] = "order.filled" if status == "filled" else "order.partially_filled"
             log._emit(INFO, cast("str", facts), fields, _PENDING)  # pyright: ignore[reportPrivateUsage]
         if violations:
             self._violations(violations, _trade_of(facts))
-
-    def _filled(self, state: OrderState) -> list[Violation]:
-        """A live order's fills reached its quantity (under the book's lock): it is filled."""
-        violations: list[Violation] = []
-        self._overfill(state, violations)
-        state.ord_status = "filled"
-        self._book.ended(state, *self._ids(state))
-        return violations
-
-    @staticmethod
-    def _overfill(state: OrderState, violations: list[Violation]) -> None:
-        """Tell an overfill: the fills so far exceed the order's quantity."""
-        if state.cum_qty > state.order_qty:
-            over = format(EXACT.subtract(state.cum_qty, state.order_qty), "f")
-            violations.append(
-                (
-                    "overfill",
-                    f"cum_qty exceeds order_qty {format(state.order_qty, 'f')} by {over}",
-                )
-            )
-
-    @staticmethod
-    def _ids(state: OrderState) -> tuple[str, ...]:
-        if state.orig_cl_ord_id is None:
-            return (state.cl_ord_id,)
-        return (state.cl_ord_id, state.orig_cl_ord_id)
 
     def _end(
         self,
@@ -711,7 +643,8 @@ class TradeLogger:
             else:
                 open_qty = state.leaves_qty
                 state.ord_status = status
-                book.ended(state, *self._ids(state))
+                book.ended(state)
+                book.save(state)
                 trade = state.snapshot(status, None if status == "rejected" else open_qty)
         if reason is not None:
             trade["text"] = reason
@@ -841,7 +774,7 @@ class TradeLogger:
         with book.lock:
             state = book.get(orig_cl_ord_id)
             clash = book.get(cl_ord_id) if cl_ord_id != orig_cl_ord_id else None
-            if clash is not None and clash is not state:
+            if clash is not None and (state is None or clash.number != state.number):
                 violations.append(
                     ("duplicate_cl_ord_id", f"{cl_ord_id} is already an order ({clash.ord_status})")
                 )
@@ -868,10 +801,11 @@ class TradeLogger:
                         ("replace_below_filled", f"{below} {format(state.cum_qty, 'f')}")
                     )
                 state.replaced(cl_ord_id, orig_cl_ord_id, qty, px)
-                book.add(cl_ord_id, state)  # the old id still finds it, for late fills
                 if state.cum_qty >= state.order_qty:
                     state.ord_status = "filled"
-                    book.ended(state, *self._ids(state))
+                    book.ended(state)
+                book.add(cl_ord_id, state)  # the old ids still find it, for late fills
+                book.save(state)
                 trade = state.snapshot("replaced")
         trade["transact_time"] = when
         if lossy:
