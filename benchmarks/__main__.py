@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from benchmarks import report
 from benchmarks._common import RESULTS, ROOT, child_env, median, rss_of_pid_mib
+from benchmarks._compiled import COMPILED_ROWS, ensure_built, pythonpath_for
 from benchmarks._targets import QUEUE_SIZE, TARGETS, VARIANT
 from benchmarks.run_one import work
 
@@ -41,14 +42,26 @@ def log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+# The compiled build's directory, once main() has built it (None: not built here).
+COMPILED: dict[str, Path | None] = {"dir": None}
+
+
 def run_child(
     target: str, scenario: str, n: int, extra: list[str], timeout: float
 ) -> dict[str, Any]:
     """Run one measurement in a fresh interpreter; a failure becomes ``{"error": ...}``."""
-    return run_module(["benchmarks.run_one", target, scenario, "-n", str(n), *extra], timeout)
+    if target in COMPILED_ROWS and COMPILED["dir"] is None:
+        return {"error": "the compiled build is not available here (see the log)"}
+    return run_module(
+        ["benchmarks.run_one", target, scenario, "-n", str(n), *extra],
+        timeout,
+        env=pythonpath_for(target, COMPILED["dir"]),
+    )
 
 
-def run_module(args: list[str], timeout: float) -> dict[str, Any]:
+def run_module(
+    args: list[str], timeout: float, env: dict[str, str] | None = None
+) -> dict[str, Any]:
     """``python -m ARGS --out FILE`` in a fresh interpreter; its JSON, or ``{"error": ...}``."""
     with tempfile.TemporaryDirectory(prefix="tapelog-bench-out-") as tmp:
         out = Path(tmp) / "result.json"
@@ -57,7 +70,7 @@ def run_module(args: list[str], timeout: float) -> dict[str, Any]:
             proc = subprocess.run(
                 cmd,
                 cwd=ROOT,
-                env=child_env(),
+                env={**child_env(), **(env or {})},
                 capture_output=True,
                 text=True,
                 timeout=timeout,
@@ -467,6 +480,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     requests = int(args.rate * args.seconds)
     params: dict[str, Any] = {"repeats": args.repeats}
+    if any(t in COMPILED_ROWS for t in main_rows) and args.command in (
+        "all",
+        "throughput",
+        "calls",
+    ):
+        # The compiled build's row, where this machine can build it (a C compiler).
+        COMPILED["dir"], how = ensure_built()
+        params["compiled build"] = how if COMPILED["dir"] is not None else f"not built: {how}"
+        log(f"compiled build (TAPELOG_COMPILE=1): {params['compiled build']}")
+        if COMPILED["dir"] is None:
+            main_rows = [t for t in main_rows if t not in COMPILED_ROWS]
     data: dict[str, Any] = {"machine": info, "params": params}
     md: list[str] = ["# tapelog benchmarks", ""]
     loop_med = None

@@ -572,6 +572,17 @@ def _tapelog_variant(
     return _tapelog(path, mode="async")
 
 
+def _tapelog_compiled(path: Path) -> Harness:
+    """tapelog (async) from the compiled build (``benchmarks/_compiled.py`` puts it first
+    on this child's path); refuses to run on the pure package."""
+    import tapelog
+
+    if tapelog.build() != "compiled":
+        msg = f"the compiled row imported a {tapelog.build()} tapelog from {tapelog.__file__}"
+        raise RuntimeError(msg)
+    return _tapelog(path, mode="async")
+
+
 def _target(name: str, label: str, group: str, make: Callable[[Path], Harness]) -> Target:
     return Target(name, label, group, make)
 
@@ -617,6 +628,7 @@ TARGETS: dict[str, Target] = {
         ),
         _target("tapelog", "**tapelog (async)**", "tapelog", lambda p: _tapelog(p, mode="async")),
         _target("tapelog-sync", "tapelog (sync)", "tapelog", lambda p: _tapelog(p, mode="sync")),
+        _target("tapelog-compiled", "tapelog (async, compiled)", "tapelog", _tapelog_compiled),
         # Variants: the request loop's rows only (VARIANT group), unless named in --targets.
         _target(
             "tapelog-whole-batches",

@@ -24,6 +24,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
+from tapelog._build import build_name as _build_name
 from tapelog._context import bind_context, clear_context, context, get_context, unbind_context
 from tapelog._logger import Logger
 from tapelog._runtime import RUNTIME as _RUNTIME
@@ -48,6 +49,7 @@ __all__ = [
     "Stats",
     "TapelogError",
     "bind_context",
+    "build",
     "capture_stdlib",
     "clear_context",
     "configure",
@@ -87,6 +89,16 @@ def configure(
             what is allowed. Nothing was changed: the previous pipeline keeps logging.
     """
     return _RUNTIME.configure(source, overrides)
+
+
+def build() -> str:
+    """Which build is running: ``"compiled"`` or ``"pure Python"``.
+
+    ``TAPELOG_COMPILE=1 pip install .`` gives the compiled one, in which the worker's hot
+    modules run as C extension modules built by mypyc; both behave the same
+    (docs/architecture.md, "The optional compiled core"). ``tapelog --version`` says it too.
+    """
+    return _build_name()
 
 
 def get_logger(name: str | None = None, /, **bound: object) -> Logger:
@@ -151,6 +163,7 @@ def reload() -> bool:
 # Each public object names its public home, so reprs, docs and pickles point there.
 for _name in (
     "Logger",
+    "build",
     "SinkStats",
     "Stats",
     "bind_context",

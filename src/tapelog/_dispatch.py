@@ -159,7 +159,7 @@ class Dispatcher:
         self.wake = self._wake.set
         self.idle = False
         self._stopping = False
-        self._worker: threading.Thread | None = None
+        self._worker = None
         self._worker_ident = 0
         self._processed = 0
         self._inflight = 0
@@ -185,7 +185,7 @@ class Dispatcher:
         self._markers_put = 0
         self._markers_taken = 0
         for counters in self._counters.values():
-            counters.__init__()
+            counters.reset()
         self._bind_put()
 
     def _bind_put(self) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Final, TypeAlias, cast
+from typing import Any, Final, TypeAlias, cast
 
 from tapelog._context import EMPTY
 
@@ -31,6 +31,7 @@ __all__ = [
     "META",
     "OPTIONAL_FIELDS",
     "TIME",
+    "AnyRecord",
     "ExcInfo",
     "Finisher",
     "Record",
@@ -55,6 +56,13 @@ Record: TypeAlias = tuple[
     "Mapping[str, object] | None",  # 8 meta: call-site facts and domain objects, or None
 ]
 """What one call leaves in the queue. Built on the caller's thread, read on the worker's."""
+
+AnyRecord: TypeAlias = tuple[Any, ...]
+"""A record as the worker takes it: any slot may hold something else than ``Record`` says
+(a domain API's message is a deferred tuple; the builder must survive a broken record and
+write it as such). The modules compiled by mypyc check declared types at run time, so
+they take records under this type; see docs/architecture.md, "The optional compiled core".
+"""
 
 
 DEFERRED: Final = object()

@@ -33,7 +33,7 @@ from tapelog.sinks._registry import build_sink
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
-    from tapelog._event import Record
+    from tapelog._event import AnyRecord, Record
     from tapelog.config._model import Config, SinkConfig
     from tapelog.sinks._base import SinkEvent
     from tapelog.typing import EventDict, Sink
@@ -111,7 +111,7 @@ class Pipeline:
         audited = tuple(slot for slot in self.slots if slot.config.options.get("audit"))
         #: Whether a record is bound for an audited sink (the dispatcher never sheds those);
         #: None when no sink is audited.
-        self.must_keep: Callable[[Record], bool] | None = (
+        self.must_keep: Callable[[AnyRecord], bool] | None = (
             _audited_filter(audited) if audited else None
         )
         self._closed: set[int] = set()  # ids of sinks closed already (see close)
@@ -124,7 +124,7 @@ class Pipeline:
         """The names of the sinks, in configuration order."""
         return tuple(slot.name for slot in self.slots)
 
-    def process(self, records: Sequence[Record], counters: dict[str, SinkCounters]) -> None:
+    def process(self, records: Sequence[AnyRecord], counters: dict[str, SinkCounters]) -> None:
         """Build every record once, then offer the batch to every sink. Never raises."""
         self._counters = counters
         # Whether every record passes a sink's level, and whether any record may skip a
@@ -152,7 +152,7 @@ class Pipeline:
         self,
         slot: SinkSlot,
         entries: list[EventDict],
-        records: Sequence[Record],
+        records: Sequence[AnyRecord],
         counter: SinkCounters,
     ) -> None:
         """Pick the entries this sink wants (level, skip, filter, sampling), then hand them."""
@@ -203,7 +203,10 @@ class Pipeline:
                 counter.written += len(chosen)
 
     def _hand_lines(
-        self, slot: SinkSlot, write: Callable[[bytes | bytearray], None], records: Sequence[Record]
+        self,
+        slot: SinkSlot,
+        write: Callable[[bytes | bytearray], None],
+        records: Sequence[AnyRecord],
     ) -> None:
         """The one JSON file sink takes every record: render the lines, skip the entries."""
         counter = _counter_of(slot, self._counters)
@@ -434,8 +437,8 @@ def _written_before(exc: Exception, count: int) -> int:
 
 
 # C-level accessors of a record's level and meta, for the per-batch checks in ``process``.
-_level_of: Callable[[Record], int] = operator.itemgetter(LEVEL)
-_meta_of: Callable[[Record], object] = operator.itemgetter(META)
+_level_of: Callable[[AnyRecord], int] = operator.itemgetter(LEVEL)
+_meta_of: Callable[[AnyRecord], object] = operator.itemgetter(META)
 
 
 def _lines_slot(
@@ -523,10 +526,10 @@ def _logger_filter(sink: SinkConfig) -> Callable[[EventDict], bool] | None:
     return accepts
 
 
-def _audited_filter(slots: tuple[SinkSlot, ...]) -> Callable[[Record], bool]:
+def _audited_filter(slots: tuple[SinkSlot, ...]) -> Callable[[AnyRecord], bool]:
     """Whether a record would reach one of ``slots`` (their level and logger filters)."""
 
-    def must_keep(record: Record) -> bool:
+    def must_keep(record: AnyRecord) -> bool:
         level, name, fields = record[1], record[2], record[4]
         for slot in slots:
             if level < slot.level:

@@ -92,6 +92,10 @@ class SinkCounters:
     __slots__ = ("failed", "filtered", "received", "retried", "sampled_out", "spooled", "written")
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Every counter back to zero (a forked child starts its own counts)."""
         self.written = 0
         self.filtered = 0
         self.sampled_out = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -33,6 +34,7 @@ class TestWheel:
             ],
             check=True,
             capture_output=True,
+            env={key: value for key, value in os.environ.items() if key != "TAPELOG_COMPILE"},
         )
         wheel = next(tmp_path.glob("tapelog-*.whl"))
         names = set(zipfile.ZipFile(wheel).namelist())
@@ -42,6 +44,9 @@ class TestWheel:
             "tapelog/schemas/log-entry.schema.json",
             "tapelog/lnav/tapelog_json.json",
         } <= names
+        # Without TAPELOG_COMPILE=1 the wheel is pure Python, for any interpreter.
+        assert wheel.name.endswith("-py3-none-any.whl")
+        assert [] == [name for name in names if name.endswith((".so", ".pyd", ".c"))]
 
 
 class TestCommandLine:

@@ -33,10 +33,13 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_version_prints_the_installed_version() -> None:
-    """`tapelog --version` prints the package's version and exits 0."""
+    """`tapelog --version` prints the package's version and its build, and exits 0."""
     done = run_cli("--version")
 
-    assert (0, f"tapelog {tapelog.__version__}\n") == (done.returncode, done.stdout)
+    assert (0, f"tapelog {tapelog.__version__} ({tapelog.build()})\n") == (
+        done.returncode,
+        done.stdout,
+    )
 
 
 def test_restored_archives_get_the_sinks_mode_whatever_the_umask(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from tapelog._build import build_name as _build_name
 from tapelog._version import __version__
 from tapelog.cli import (
     _archive,
@@ -45,7 +46,10 @@ def _build_parser() -> argparse.ArgumentParser:
     """The argument parser with every command."""
     parser = argparse.ArgumentParser(prog="tapelog", description="Structured logging tools.")
     parser.add_argument(
-        "--version", action="version", version=f"tapelog {__version__}", help="print the version"
+        "--version",
+        action="version",
+        version=f"tapelog {__version__} ({_build_name()})",
+        help="print the version and the build (compiled or pure Python)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (add_arguments, _) in _COMMANDS.items():

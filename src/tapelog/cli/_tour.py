@@ -26,10 +26,16 @@ _TIMEOUT = 90.0
 
 
 def examples_dir() -> Path | None:
-    """The checkout's ``examples/`` holding both applications, or None (an installed package)."""
-    root = Path(__file__).resolve().parents[3] / "examples"
+    """The checkout's ``examples/`` holding both applications, or None (none found).
+
+    Next to the package (an editable install), else in the current directory (a regular
+    install, such as the compiled build, run from a checkout).
+    """
     apps = ("proxy_rotator/__main__.py", "trading_engine/__main__.py")
-    return root if all((root / app).is_file() for app in apps) else None
+    for root in (Path(__file__).resolve().parents[3] / "examples", Path.cwd() / "examples"):
+        if all((root / app).is_file() for app in apps):
+            return root
+    return None
 
 
 def _has_command(name: str) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Final, TypeVar, cast, final
+from typing import TYPE_CHECKING, Final, cast, final, overload
 
 import orjson
 
@@ -34,7 +34,6 @@ _LINE: Final = orjson.OPT_APPEND_NEWLINE
 _MAX_DEPTH: Final = 64
 _INT_MIN: Final = -(2**63)
 _INT_MAX: Final = 2**64 - 1
-_Bytes = TypeVar("_Bytes", bytes, bytearray)
 
 
 def _default(value: object) -> str:
@@ -42,7 +41,11 @@ def _default(value: object) -> str:
     return safe_text(value)
 
 
-def escape_separators(out: _Bytes) -> _Bytes:
+@overload
+def escape_separators(out: bytes) -> bytes: ...
+@overload
+def escape_separators(out: bytearray) -> bytearray: ...
+def escape_separators(out: bytes | bytearray) -> bytes | bytearray:
     r"""Escape U+2028, U+2029 and U+0085 in JSON text as ``\u2028``, ``\u2029``, ``\u0085``."""
     # Measured: a one-byte find (memchr) is several times cheaper than a three-byte one, so
     # walk the E2 lead bytes (dashes, curly quotes) and look at the two bytes after each.
