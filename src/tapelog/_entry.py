@@ -524,7 +524,6 @@ class EntryBuilder:
         texts = self._texts
         selector = self._selector
         seq = self.seq
-        type_of = _type_of  # a local: no global lookup per value (compiled or not)
         millis_now, stem = self._millisecond
         value: Any  # the exact-type tests below narrow it; isinstance() costs more
         for record in records:
@@ -560,7 +559,7 @@ class EntryBuilder:
                 if fields:
                     if plain.issuperset(fields):
                         for field, value in fields.items():
-                            cls = type_of(value)
+                            cls = type(value)  # pyright: ignore[reportUnknownVariableType]
                             if cls is str:
                                 done = texts.get(value)
                                 entry[field] = done if done is not None else self._text(value)
@@ -633,8 +632,11 @@ class EntryBuilder:
                         shared[4].issuperset(fields) or self._call_keys(shared, fields)
                     )
                 ):
-                    for value in fields.values():
-                        cls = type_of(value)
+                    # Named by their exact types (tested just above and below), so that the
+                    # compiled build iterates the dict and compares the numbers natively.
+                    call: dict[str, Any] = fields
+                    for value in call.values():
+                        cls = type(value)  # pyright: ignore[reportUnknownVariableType]
                         if cls is str:
                             done = texts.get(value)
                             if done is None:  # new text (an order id): clean it, remember it
@@ -642,10 +644,12 @@ class EntryBuilder:
                             if done != value:
                                 break
                         elif cls is float:
-                            if value - value:  # NaN for NaN and the infinities
+                            real: float = value
+                            if real - real != 0.0:  # NaN for NaN and the infinities
                                 break
                         elif cls is int:
-                            if not int_min <= value <= int_max:
+                            whole: int = value
+                            if not int_min <= whole <= int_max:
                                 break
                         elif value is not None and cls is not bool:
                             break
