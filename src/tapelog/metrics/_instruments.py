@@ -9,11 +9,12 @@ its shard). The first call per thread and attribute set takes the slow path (nam
 units checked, the series found or created, the shard registered); a thread id the system
 reuses after a thread ended continues that thread's shard, so nothing is dropped.
 
-The shards hold cumulative state; the reporter thread reads them (``dict.copy`` is atomic
-under the GIL) and works out an interval's numbers as the difference from its previous
-reading, so it never has to reset what a caller may be writing. Only an interval's min
-and max are reset by the reader; an observation racing that reset may count toward the
-neighbouring interval's min or max, never toward anything else.
+The shards hold cumulative state; the reporter thread reads them (``dict.copy`` and
+``list(dict.values())`` are one C call each, atomic under the GIL) and works out an
+interval's numbers as the difference from its previous reading, so it never has to reset
+what a caller may be writing. Only an interval's min and max are reset by the reader; an
+observation racing that reset may count toward the neighbouring interval's min or max,
+never toward anything else.
 
 Memory is bounded whatever the number of observations: a histogram shard holds at most
 one counter per logarithmic bucket (about 115 buckets per decade of range at 1%), a
