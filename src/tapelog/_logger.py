@@ -264,6 +264,8 @@ class Logger:
         fields: dict[str, object],
         domain: Mapping[str, object],
         depth: int = 1,
+        *,
+        when: int | None = None,
     ) -> None:
         """Log one entry that carries tapelog's own objects: the domain modules' door.
 
@@ -271,7 +273,8 @@ class Logger:
         objects the domain APIs built; the worker writes them under those keys, where a
         user's field of the same name would be kept aside as ``key_``. ``fields`` may hold
         ``event``. The caller checks the level gate. ``depth`` counts the frames between
-        the user's call and this method, for the call-site fields.
+        the user's call and this method, for the call-site fields. ``when`` is the call's
+        time in nanoseconds when the caller read the clock already (else it is read here).
         """
         exc = exc_tuple(fields.pop("exc_info")) if "exc_info" in fields else None
         # ``domain`` is the record's meta as it is unless facts join it (the caller hands
@@ -290,7 +293,7 @@ class Logger:
         # which only ``_log`` inlines (one call, about 15 ns of a trade event's 2.5 us).
         _outlet.put(
             (
-                time_ns(),
+                time_ns() if when is None else when,
                 level,
                 self._core.name,
                 message,

@@ -392,6 +392,16 @@ class TestLifecycle:
         assert self._violations(entries) == ["duplicate_exec_id"] * 10
         assert trades.order("C-1")["cum_qty"] == 40
 
+    def test_an_exec_id_inside_another_is_not_a_repeat(self, written: Any) -> None:
+        """One fill's id is kept as text: a part of it is another id, not a repeat."""
+        trades = _fresh()
+        trades.order_placed("C-1", "X", "buy", 10, 10)
+        trades.order_filled("C-1", "E-12", 1, 10)
+        trades.order_filled("C-1", "E-1", 1, 10)
+        trades.order_filled("C-1", "2", 1, 10)
+        assert self._violations(written()) == []
+        assert trades.order("C-1")["cum_qty"] == 3
+
     def test_a_replaced_order_answers_to_all_its_ids_until_it_leaves(self, written: Any) -> None:
         """The table keeps one value per order under each of its ids, all kept in step."""
         trades = _fresh(terminal_ttl=0)

@@ -45,8 +45,8 @@ AVG: Final = Context(prec=34, rounding=ROUND_HALF_EVEN, Emax=MAX_EMAX, Emin=MIN_
 ZERO: Final = Decimal(0)
 
 LIVE_STATUSES: Final = frozenset({"pending_new", "new", "partially_filled"})
-#: A fill's ``exec_id`` joins a tuple (left untracked by the garbage collector, so a table
-#: of many orders costs every full collection nothing for them) up to this many, then a set.
+#: The fills' ``exec_id``s are kept in a tuple (which the garbage collector stops tracking,
+#: so a table of many orders costs its collections nothing) up to this many, then a set.
 SEEN_IN_TUPLE: Final = 16
 
 
@@ -118,6 +118,11 @@ def leaves(order_qty: Decimal, cum_qty: Decimal, live: bool) -> Decimal:
     return max(EXACT.subtract(order_qty, cum_qty), ZERO)
 
 
+Seen = str | tuple[str, ...] | set[str]
+"""The fills' exec_ids: none (``()``), the one so far (a ``str``: no tuple inside the
+order's tuple, which the collector then untracks at once), a tuple while few, then a set."""
+
+
 # The order as the table keeps it: an exact tuple of immutable values (the fills' ids in
 # a tuple while few), which the garbage collector stops tracking, so a table of many
 # orders costs no collection anything; an event replaces it whole. The same tuple object
@@ -128,7 +133,7 @@ Packed = tuple[
     Decimal,  # cum_qty
     Decimal,  # notional: the sum of qty * px
     str,  # ord_status
-    "tuple[str, ...] | set[str]",  # the fills' exec_ids (a set past SEEN_IN_TUPLE)
+    "Seen",  # the fills' exec_ids
     tuple[str, ...],  # the ids it is known by: the first, then each replacement's
     int,  # its number in the book, the same under all its ids
 ]
@@ -225,12 +230,6 @@ class OrderState:
         """The volume-weighted average price of the fills so far (0 before any)."""
         return average(self.notional, self.cum_qty)
 
-    def apply_fill(self, exec_id: str, qty: Decimal, px: Decimal) -> None:
-        """Add an execution to ``cum_qty`` and to the notional behind ``avg_px``."""
-        self.exec_ids = _seen(self.exec_ids, exec_id)
-        self.cum_qty = _add(self.cum_qty, qty)
-        self.notional = qty.fma(px, self.notional, EXACT)
-
     def snapshot(
         self, exec_type: str | None = None, cxl_qty: Decimal | None = None
     ) -> dict[str, object]:
@@ -253,12 +252,16 @@ class OrderState:
         return trade
 
 
-def _seen(seen: tuple[str, ...] | set[str], exec_id: str) -> tuple[str, ...] | set[str]:
-    """The fills' ids with ``exec_id`` added: a new tuple while few, then one set grown."""
+def _seen(seen: Seen, exec_id: str) -> Seen:
+    """The fills' ids with ``exec_id`` added (it is not among them)."""
+    if isinstance(seen, str):
+        return (seen, exec_id)
     if isinstance(seen, set):
         seen.add(exec_id)
         return seen
-    return (*seen, exec_id) if len(seen) < SEEN_IN_TUPLE else {*seen, exec_id}
+    if not seen:
+        return exec_id
+    return seen + (exec_id,) if len(seen) < SEEN_IN_TUPLE else {*seen, exec_id}  # noqa: RUF005
 
 
 #: What :meth:`OrderBook.fill` found: the order after the fill (None: unknown), whether
@@ -358,7 +361,7 @@ class OrderBook:
             if packed is None:
                 return None, False, ""
             head, currency, cum_qty, notional, status, seen, ids, number = packed
-            if exec_id in seen:
+            if exec_id == seen if type(seen) is str else exec_id in seen:
                 return packed, True, status
             cum_qty = _add(cum_qty, qty)
             after: Packed = (
@@ -369,9 +372,7 @@ class OrderBook:
                 status
                 if status not in LIVE_STATUSES
                 else ("partially_filled" if cum_qty < head[7] else "filled"),
-                seen + (exec_id,)  # noqa: RUF005 - a concatenation builds no list first
-                if type(seen) is tuple and len(seen) < SEEN_IN_TUPLE
-                else _seen(seen, exec_id),
+                exec_id if seen == () else _seen(seen, exec_id),
                 ids,
                 number,
             )

@@ -516,7 +516,7 @@ class TradeLogger:
         log = self._log
         if log._core.level <= INFO:  # pyright: ignore[reportPrivateUsage]
             fields["event"] = "order.placed"
-            log._emit(INFO, cast("str", facts), fields, _PENDING)  # pyright: ignore[reportPrivateUsage]
+            log._emit(INFO, cast("str", facts), fields, _PENDING, when=now)  # pyright: ignore[reportPrivateUsage]
         if was is not None:
             duplicate = ("duplicate_cl_ord_id", f"{cl_ord_id} is already an order ({was})")
             self._violations([duplicate], _trade_of(facts))
@@ -607,7 +607,7 @@ class TradeLogger:
         log = self._log
         if log._core.level <= INFO:  # pyright: ignore[reportPrivateUsage]
             fields["event"] = "order.filled" if status == "filled" else "order.partially_filled"
-            log._emit(INFO, cast("str", facts), fields, _PENDING)  # pyright: ignore[reportPrivateUsage]
+            log._emit(INFO, cast("str", facts), fields, _PENDING, when=now)  # pyright: ignore[reportPrivateUsage]
         if violations:
             self._violations(violations, _trade_of(facts))
 
