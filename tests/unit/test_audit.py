@@ -394,6 +394,21 @@ class TestAcrossFiles:
         path.write_bytes(b"".join(lines[:8]))  # the tail after a checkpoint is gone
         assert "truncated" in _kinds(path, live=True, checkpoints=sidecar)
 
+    def test_checkpoints_catch_a_recomputed_chain(self, tmp_path: Path) -> None:
+        """A chain rewritten with fresh hashes holds by itself; a shipped checkpoint differs."""
+        path = write_audited(tmp_path, batches=4, checkpoint=(5, 60.0))
+        sidecar = tmp_path / "trades.jsonl.checkpoints"
+        marks = read_jsonl(sidecar)
+        shipped = tmp_path / "shipped.checkpoints"
+        marks[1]["hash"] = "f" * 64  # what the chain said then, as far as this copy knows
+        shipped.write_text("".join(json.dumps(m) + "\n" for m in marks), encoding="utf-8")
+        report = verify([path], checkpoints=shipped)
+        (problem,) = report.problems
+        assert (problem.kind, problem.detail) == (
+            "edited",
+            f"seq {marks[1]['seq']} differs from its checkpoint",
+        )
+
 
 class TestConcurrency:
     def test_threads_keep_one_valid_chain(self, tmp_path: Path) -> None:

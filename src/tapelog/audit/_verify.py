@@ -661,7 +661,10 @@ class _Verifier:
                     writer,
                 )
                 continue
-            found = next((item for item in chain if item[0] == seq), None)
+            if writer not in self.unordered:  # read in order: seq N is the Nth line
+                found = chain[seq - 1] if 0 < seq <= len(chain) else None
+            else:
+                found = next((item for item in chain if item[0] == seq), None)
             if found is None:
                 top = max(item[0] for item in chain)
                 self.problem(
