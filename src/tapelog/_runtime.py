@@ -36,6 +36,7 @@ the child a new lock and start its own watcher.
 from __future__ import annotations
 
 import atexit
+import itertools
 import os
 import sys
 import threading
@@ -524,8 +525,26 @@ def _config_file(source: object) -> str | None:
     return str(Path(name).absolute())
 
 
+def _is_command_line() -> bool:
+    """Whether this process is tapelog's own command line (``tapelog``, ``python -m tapelog``).
+
+    The command line reads, checks and shows logs; the application's configuration in the
+    environment (its sinks, its clock and metrics threads) is not its own, so it must not
+    start them: ``tapelog verify`` would otherwise write a ``clock.sync`` entry into the very
+    files it checks. A command that logs (``tapelog demo``) configures tapelog itself.
+    """
+    script = sys.argv[0].replace("\\", "/").rsplit("/", 1)[-1] if sys.argv else ""
+    if script in {"tapelog", "tapelog.exe", "tapelog-script.py"}:
+        return True
+    argv = getattr(sys, "orig_argv", [])
+    return any(
+        flag == "-m" and module in {"tapelog", "tapelog.cli"}
+        for flag, module in itertools.pairwise(argv)
+    )
+
+
 RUNTIME: Final = Runtime()
-if any(key.startswith("TAPELOG_") for key in os.environ):
+if any(key.startswith("TAPELOG_") for key in os.environ) and not _is_command_line():
     # The environment configures tapelog: load it now, so that a bad setting is reported
     # even by a program that never logs. Without one, the first use starts the runtime.
     RUNTIME.__getattr__("config")

@@ -6,7 +6,7 @@ import os
 import stat
 import subprocess
 import sys
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import pytest
 from tests.unit.test_archive import make_archives
@@ -16,10 +16,6 @@ from tapelog._levels import parse_level
 from tapelog.cli import main
 from tapelog.cli._collector import Collector
 from tapelog.retention._archive import restore_archive
-
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -212,3 +208,42 @@ def test_bidi_controls_stay_in_files_and_pipes(tmp_path: Path) -> None:
     done = run_cli("tail", "--format", "json", str(path))
 
     assert line == done.stdout
+
+
+@pytest.mark.parametrize("how", ["script", "module"])
+def test_the_command_line_does_not_start_the_applications_logging(tmp_path: Path, how: str) -> None:
+    """`tapelog verify` under an app's TAPELOG_CONFIG writes nothing to the app's sinks.
+
+    The configuration names a file sink and `[clock] sync`; an application importing
+    tapelog with it writes clock.sync entries there at once, but tapelog's own command line
+    (the console script or `python -m tapelog`) only reads: the sink's file never appears.
+    """
+    app_log, conf = tmp_path / "app.jsonl", tmp_path / "tapelog.toml"
+    conf.write_text(
+        f'[[sinks]]\ntype = "file"\npath = "{app_log}"\n\n[clock]\nsync = "100ms"\n',
+        encoding="utf-8",
+    )
+    checked = tmp_path / "checked.jsonl"
+    checked.write_text("", encoding="utf-8")
+    env = {**os.environ, "TAPELOG_CONFIG": str(conf)}
+    script = Path(sys.executable).parent / "tapelog"
+    command = [str(script)] if how == "script" else [sys.executable, "-m", "tapelog"]
+    if how == "script" and not script.exists():
+        pytest.skip(f"no console script beside {sys.executable}")
+
+    done = subprocess.run(
+        [*command, "verify", str(checked)], capture_output=True, text=True, check=False, env=env
+    )
+
+    assert done.returncode in {0, 1}, done.stderr  # an empty file: whatever verify says of it
+    assert not app_log.exists(), app_log.read_text(encoding="utf-8")
+    # The same configuration in an application does write there: the set-up is live.
+    app = subprocess.run(
+        [sys.executable, "-c", "import tapelog, time; time.sleep(0.3)"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert app.returncode == 0, app.stderr
+    assert '"clock.sync"' in app_log.read_text(encoding="utf-8")
