@@ -291,6 +291,8 @@ class Histogram(_Series):
         fast = self._read_one(shards[0]) if len(shards) == 1 else None
         merged: dict[int, int] = {}
         counts: Sequence[int]
+        added: Sequence[int]
+        packed: bytes | None
         if fast is None:  # several threads (or a count of 2**64 or more): the general path
             merged, counts, added = self._merged(shards)
             lanes, packed = 0, None
@@ -379,8 +381,8 @@ class Histogram(_Series):
             else:
                 _added(positive, shard.positive.copy())
         if self.lanes is not None:  # from now on, the general path: the last commit as a dict
-            counts = lanes_to_counts(self.lanes, len(self.keys))
-            self.before_positive = dict(zip(self.keys, counts, strict=True))
+            before = lanes_to_counts(self.lanes, len(self.keys))
+            self.before_positive = dict(zip(self.keys, before, strict=True))
             self.lanes = None
         if len(self.keys) != len(positive):  # buckets are only ever added: same size, same keys
             self.keys = sorted(positive)

@@ -82,7 +82,7 @@ class Reporter:
         self._lock = threading.RLock()  # one collection at a time; config changes
         self._wake = threading.Event()
         self._stopping = False
-        self._thread: threading.Thread | None = None
+        self._runner: threading.Thread | None = None
         self._sampler: SystemSampler | None = None
         self._reading: Reading | None = None
         self._started_ns = time.time_ns()
@@ -121,27 +121,27 @@ class Reporter:
         )
 
     def _on_new_series(self) -> None:
-        if self._thread is None:
+        if self._runner is None:
             self._maybe_start()
 
     def _maybe_start(self) -> None:
         with self._lock:
-            if self._thread is not None or self._stopping or not self._wanted():
+            if self._runner is not None or self._stopping or not self._wanted():
                 return
             self._last_report = time.monotonic()
             thread = threading.Thread(target=self._run, name="tapelog-metrics", daemon=True)
-            self._thread = thread
+            self._runner = thread
             thread.start()
 
     @property
     def running(self) -> bool:
         """Whether the reporter thread is running."""
-        return self._thread is not None and self._thread.is_alive()
+        return self._runner is not None and self._runner.is_alive()
 
     # -- the thread --------------------------------------------------------------------
 
     def _run(self) -> None:
-        while not self._stopping and self._thread is threading.current_thread():
+        while not self._stopping and self._runner is threading.current_thread():
             due = self._last_report + self.config.interval
             wait = due - time.monotonic()
             if wait > 0:
@@ -163,10 +163,10 @@ class Reporter:
         interpreter's exit; the second call finds nothing to do.
         """
         with self._lock:
-            thread = self._thread
+            thread = self._runner
             if thread is None:
                 return
-            self._thread = None
+            self._runner = None
             self._stopping = True
             self._wake.set()
         thread.join(_STOP_WAIT)
@@ -194,7 +194,7 @@ class Reporter:
     def _start_afresh(self) -> None:
         """No series, no alert state, no thread: as just configured."""
         registry.clear()
-        self._thread = None
+        self._runner = None
         self._stopping = False
         self.alerts = Alerts()
         self.alerts.configure(self.config.thresholds)
@@ -354,10 +354,10 @@ class Reporter:
                 busy = (now.system_cpu[0] - before.system_cpu[0]) / total
                 add("system.cpu.utilization", "gauge", "1", round(min(1.0, max(0.0, busy)), 6))
         if now.system_memory is not None and now.system_memory[1]:
-            used, total_memory = now.system_memory
+            in_use, total_memory = now.system_memory
             state = {"system.memory.state": "used"}
-            add("system.memory.usage", "updowncounter", "By", used, **state)
-            add("system.memory.utilization", "gauge", "1", round(used / total_memory, 6))
+            add("system.memory.usage", "updowncounter", "By", in_use, **state)
+            add("system.memory.utilization", "gauge", "1", round(in_use / total_memory, 6))
         for name, attribute, values, before_values in (
             ("system.network.io", "network.io.direction", now.net, before.net),
             ("system.disk.io", "disk.io.direction", now.disk, before.disk),
