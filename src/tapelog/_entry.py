@@ -610,6 +610,8 @@ class EntryBuilder:
         int_min, int_max = _INT_MIN, _INT_MAX
         type_of = _type_of  # a local: no global lookup per value (compiled or not)
         millis_now, stem = self._json_millisecond
+        # The last call site's line head: (level, logger name, message, head bytes).
+        last: tuple[object, object, object, bytes] = (None, None, None, b"")
         value: Any  # the exact-type tests below narrow it; isinstance() costs more
         remaining = iter(records)
         for record in remaining:
@@ -670,9 +672,12 @@ class EntryBuilder:
                         millis,
                         b'{"timestamp":"' + self._stamp_millis(millis).encode(),
                     )
-                head = heads.get((level, name, message))
-                if head is None:
-                    head = self._json_head(level, name, message)
+                if message is last[2] and name is last[1] and level is last[0]:
+                    head = last[3]  # a run of one call site: no key tuple, no lookup
+                else:
+                    found = heads.get((level, name, message))
+                    head = found if found is not None else self._json_head(level, name, message)
+                    last = (level, name, message, head)
                 if pending:  # the records set aside before this one come first
                     buffer, number = self._flush(buffer, pending, number)
                 number += 1
