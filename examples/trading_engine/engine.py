@@ -14,11 +14,15 @@ import json
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tapelog
 from tapelog import metrics
 from tapelog.trading import OrderValidationError, get_trade_logger
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 log = tapelog.get_logger("engine", component="engine")
@@ -121,6 +125,10 @@ class OrderManager:
         # meanwhile: the exchange may fill an order before its answer to the request comes
         # back, and the trade log must show the order before its fills.
         self.early_fills: dict[str, list[dict[str, Any]]] = {}
+        # Requests whose answer never came (timed out): the exchange may still have taken
+        # them. A fill for one proves it did, so the order (or its replacement) is logged
+        # then, before the fill; one that never fills was never working here.
+        self.in_doubt: dict[str, Callable[[], None]] = {}
 
     def next_id(self) -> str:
         return f"C-{next(self.ids):05d}"
@@ -167,15 +175,23 @@ class OrderManager:
             )  # fmt: skip
             self.release_fills(cl_ord_id)
             return None
+        order = Order(cl_ord_id, symbol, side, qty, price)
         if answer is None:
+            self.in_doubt[cl_ord_id] = lambda: self._placed(order, started)
             self.release_fills(cl_ord_id)
             return None
-        order = Order(cl_ord_id, symbol, side, qty, price, answer["order_id"])
-        self.orders[cl_ord_id] = order
-        trades.order_placed(cl_ord_id, symbol, side, qty, price, order_id=order.order_id)
-        metrics.observe("order.processing.delay", time.perf_counter() - started, stage="ack")
+        order.order_id = answer["order_id"]
+        self._placed(order, started)
         self.release_fills(cl_ord_id)
         return order
+
+    def _placed(self, order: Order, started: float) -> None:
+        self.orders[order.cl_ord_id] = order
+        trades.order_placed(
+            order.cl_ord_id, order.symbol, order.side, order.qty, order.price,
+            order_id=order.order_id or None,
+        )  # fmt: skip
+        metrics.observe("order.processing.delay", time.perf_counter() - started, stage="ack")
 
     async def cancel(self, order: Order, reason: str) -> bool:
         try:
@@ -196,15 +212,21 @@ class OrderManager:
             answer = await self._call(f"/orders/{order.cl_ord_id}/replace", body, "replace")
         except ExchangeHTTPError:
             answer = None
+        replaced = Order(new_id, order.symbol, order.side, qty, price, order.order_id)
         if answer is None:
+            self.in_doubt[new_id] = lambda: self._replaced(order, replaced)
             self.release_fills(new_id)
             return None
-        replaced = Order(new_id, order.symbol, order.side, qty, price, order.order_id)
-        order.open = False
-        self.orders[new_id] = replaced
-        trades.order_replaced(new_id, order.cl_ord_id, order_qty=qty, price=price)
+        self._replaced(order, replaced)
         self.release_fills(new_id)
         return replaced
+
+    def _replaced(self, order: Order, replaced: Order) -> None:
+        order.open = False
+        self.orders[replaced.cl_ord_id] = replaced
+        trades.order_replaced(
+            replaced.cl_ord_id, order.cl_ord_id, order_qty=replaced.qty, price=replaced.price
+        )
 
     def release_fills(self, cl_ord_id: str) -> None:
         """The request for `cl_ord_id` is answered: handle the fills that came before it."""
@@ -216,6 +238,8 @@ class OrderManager:
         if waiting is not None:
             waiting.append(fill)
             return
+        if (confirmed := self.in_doubt.pop(fill["cl_ord_id"], None)) is not None:
+            confirmed()  # the request timed out, but the exchange took it
         received = time.time_ns()
         order = self.orders.get(fill["cl_ord_id"])
         qty, px = Decimal(fill["qty"]), Decimal(fill["px"])

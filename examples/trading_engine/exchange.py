@@ -14,12 +14,14 @@ and executions:
 
 The control port tells it to misbehave for a while, so failures are real:
 
-    POST /control {"mode": "refuse" | "503" | "stall" | "ok", "seconds": 0.5}
+    POST /control {"mode": "refuse" | "503" | "stall" | "late" | "ok", "seconds": 0.5}
 
 ``refuse`` closes the API port (connections refused) and opens it again on the same port;
 ``503`` answers every order request with 503; ``stall`` holds order requests unanswered, then
 drops them unexecuted (a gateway that lost them), so a client that timed out is never left with
-an order it does not know about.
+an order it does not know about; ``late`` executes order requests at once but answers only when
+the period ends (a slow gateway), so a client that gave up meets fills for an order it never
+heard confirmed.
 It writes ``{"api": port, "control": port, "pid": pid}`` to the ready file once listening.
 """
 
@@ -134,7 +136,10 @@ class Exchange:
             if mode == "stall":
                 await asyncio.sleep(max(0.0, self.mode_until - time.monotonic()))
                 return
-            if mode == "503":
+            if mode == "late":
+                status, answer = self.order_api(method, path, body)
+                await asyncio.sleep(max(0.0, self.mode_until - time.monotonic()))
+            elif mode == "503":
                 status, answer = 503, {"error": "service unavailable"}
             else:
                 status, answer = self.order_api(method, path, body)

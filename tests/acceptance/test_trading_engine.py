@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tapelog.cli._collector import Collector
-from tests.acceptance.apps import entries, lines, run, running, schema_errors, wait_for
+from tests.acceptance.apps import EXAMPLES, entries, lines, run, running, schema_errors, wait_for
 
 
 if TYPE_CHECKING:
@@ -568,3 +568,90 @@ def test_sigterm_cancels_open_orders_and_loses_nothing(tmp_path: Path) -> None:
     assert any(e.get("event") == "engine.stopped" for e in written)
     assert stats["tapelog"]["processed"] == len(written)
     assert stats["tapelog"]["dropped_overflow"] == 0
+
+
+LATE_ANSWER = """
+import asyncio, json, subprocess, sys, time
+from decimal import Decimal
+from pathlib import Path
+
+engine_dir, out = sys.argv[1], Path(sys.argv[2])
+sys.path.insert(0, engine_dir)
+import tapelog
+
+tapelog.configure(sinks=[{"type": "file", "path": str(out / "trades.jsonl")}])
+import engine  # the example's own module, as the engine runs it
+
+ready = out / "exchange.json"
+exchange = subprocess.Popen([sys.executable, f"{engine_dir}/exchange.py", "--ready", str(ready)])
+
+
+async def control(port, mode, seconds):
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    body = json.dumps({"mode": mode, "seconds": seconds}).encode()
+    writer.write(b"POST /control HTTP/1.1\\r\\nContent-Length: %d\\r\\n\\r\\n" % len(body) + body)
+    await writer.drain()
+    await reader.read()
+    writer.close()
+
+
+async def main(ports):
+    client = engine.ExchangeClient("127.0.0.1", ports["api"])
+    manager = engine.OrderManager(client)
+    feed = engine.MarketData(client, manager)
+    stream = asyncio.create_task(feed.run())
+    for _ in range(500):  # bounded: the first tick comes within 20 ms
+        if "BTC-USD" in feed.last:
+            break
+        await asyncio.sleep(0.01)
+    await control(ports["control"], "late", 4 * engine.API_TIMEOUT)
+    price = Decimal(feed.last["BTC-USD"]["ask"]) + 100  # marketable: it fills at once
+    order = await manager.place("BTC-USD", "buy", Decimal("0.01"), price)
+    for _ in range(500):  # bounded: fills come on the next ticks
+        if manager.orders and not manager.in_doubt:
+            break
+        await asyncio.sleep(0.01)
+    stream.cancel()
+    print(json.dumps({"answered": order is not None, "confirmed": sorted(manager.orders)}))
+
+
+for _ in range(1500):
+    if ready.exists() and ready.read_text():
+        break
+    time.sleep(0.02)
+try:
+    asyncio.run(main(json.loads(ready.read_text())))
+finally:
+    exchange.terminate()
+    exchange.wait(30)
+    tapelog.shutdown(10)
+"""
+
+
+def test_an_order_whose_answer_came_too_late_is_logged_when_its_fill_proves_it(
+    tmp_path: Path,
+) -> None:
+    """The exchange took an order but answered after the engine gave up (a slow gateway):
+    the engine's call timed out, yet fills for it arrive. The trade log shows the order as
+    placed before its first fill, and no lifecycle violation (unknown order)."""
+    done = subprocess.run(
+        [sys.executable, "-c", LATE_ANSWER, str(EXAMPLES / "trading_engine"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert 0 == done.returncode, done.stderr[-4000:]
+    outcome = json.loads(done.stdout.splitlines()[-1])
+    trade_log = [
+        e
+        for e in map(json.loads, (tmp_path / "trades.jsonl").read_bytes().splitlines())
+        if "cl_ord_id" in e.get("trade", {})
+    ]  # fmt: skip (position.changed entries carry no order)
+    events = [(e["event"], e["trade"]["cl_ord_id"]) for e in trade_log]
+
+    assert (False, ["C-00001"]) == (outcome["answered"], outcome["confirmed"])
+    assert events[0] == ("order.placed", "C-00001"), events
+    assert {"order.partially_filled", "order.filled"} & {name for name, _ in events[1:]}
+    assert all(cl_ord_id == "C-00001" for _, cl_ord_id in events)
+    assert "order.lifecycle_violation" not in [name for name, _ in events]
