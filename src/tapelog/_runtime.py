@@ -357,6 +357,12 @@ class Runtime:
         self._watcher.after_fork()
         if self._watcher.path is not None or self._serving_requests:
             self._watcher.start()
+        # After the dispatcher's handler (registered before this one): the clock thread
+        # writes at once, into the child's fresh queue.
+        if "tapelog.trading._clock" in sys.modules:
+            from tapelog.trading._clock import CONFIGURED
+
+            CONFIGURED.after_fork_in_child()
 
     def _apply_callsite(self) -> None:
         wanted = _CALLSITE_FIELDS.intersection(self.config.fields.include, OPTIONAL_FIELDS)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import atexit
 import ctypes
 import ctypes.util
-import os
 import sys
 import threading
 import time
@@ -214,7 +213,13 @@ class ConfiguredSync:
             sync.stop(_STOP_WAIT)
 
     def after_fork_in_child(self) -> None:
-        """The parent's thread is not in the child: start the child's own."""
+        """The parent's thread is not in the child: start the child's own.
+
+        Called by the runtime's own fork handler, which runs after the dispatcher's: the
+        new thread writes an entry at once, and a handler of its own (registered whenever
+        this module happened to be imported) could run before the dispatcher had reset the
+        child's queue, which then discarded that first entry.
+        """
         self._lock = threading.Lock()
         self._sync = None
         config = self.config
@@ -225,5 +230,4 @@ class ConfiguredSync:
 CONFIGURED: Final = ConfiguredSync()
 """The process's ``[clock]`` thread (``tapelog._runtime`` applies the configuration)."""
 
-os.register_at_fork(after_in_child=CONFIGURED.after_fork_in_child)
 atexit.register(CONFIGURED.stop)
