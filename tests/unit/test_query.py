@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from tests.conftest import need_module
+from tests.unit.test_archive import make_archives
 
 from tapelog.cli import main
 from tapelog.cli._query import EntryFilter, _lanes, lookup, parse_when, query_paths
@@ -208,6 +209,30 @@ class TestCommand:
             f"skipped 2 line(s) that are not JSON or logfmt entries (first at {path}:2)"
             in captured.err.decode()
         )
+
+    def test_a_source_left_beside_its_archive_is_read_once(
+        self, tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+    ) -> None:
+        """A writer killed after renaming an archive into place, before removing its plain
+        source, leaves both until a later pass: the entries are listed once, not twice. A
+        plain file the manifest does not record as the archive's source is still read."""
+        archives, contents = make_archives(tmp_path, 2)
+        left = tmp_path / next(iter(contents))  # the state such a kill leaves
+        left.write_bytes(contents[left.name])
+
+        def ks(lines: list[bytes]) -> list[int]:  # the sink's own events (no "k") aside
+            return sorted(k for line in lines if (k := json.loads(line).get("k")) is not None)
+
+        expected = ks([line for data in contents.values() for line in data.splitlines()])
+
+        assert 0 == main(["query", str(tmp_path)])
+        assert expected == ks(capsysbinary.readouterr().out.splitlines())
+
+        left.write_bytes(contents[left.name] + jsonl([make_entry(9, 99)]))  # not that source
+        assert 0 == main(["query", str(tmp_path)])
+        again = ks(capsysbinary.readouterr().out.splitlines())
+        assert len(again) == len(expected) + len(ks(contents[left.name].splitlines()))
+        assert 2 == len(archives)
 
     def test_a_corrupt_archive_is_reported(
         self, tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]

@@ -29,7 +29,7 @@ from tapelog.formats._json import JsonFormat
 from tapelog.formats._logfmt import LogfmtFormat
 from tapelog.formats._registry import FORMAT_NAMES
 from tapelog.formats._text import escape_controls, escape_invisible
-from tapelog.retention._manifest import MANIFEST_NAME
+from tapelog.retention._manifest import MANIFEST_NAME, read_manifest
 from tapelog.retention._names import COMPRESSED_SUFFIXES, span_of
 from tapelog.retention._reader import (
     compression_of,
@@ -315,7 +315,35 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
             found.setdefault(path.resolve(), path)
         else:
             raise FileNotFoundError(2, "no such file or directory", str(path))
-    return list(found.values())
+    return [path for path in found.values() if not _archived_beside(path)]
+
+
+def _archived_beside(path: Path) -> bool:
+    """Whether ``path`` is a rotated file whose finished archive lies beside it.
+
+    Between an archive's rename into place and the removal of its source (a moment in a
+    running process; longer when the process was killed there, until any writer's next
+    pass), both exist. The archive holds the same lines, complete (it is renamed into
+    place only after it was written and synced), so the plain file is not read twice.
+    """
+    if span_of(path.name) is None or compression_of(path) != "none":
+        return False
+    archives = [path.with_name(path.name + suffix) for suffix in COMPRESSED_SUFFIXES.values()]
+    if not any(archive.is_file() for archive in archives if archive != path):
+        return False
+    records = read_manifest(path.parent).records
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return False
+    return any(
+        (record := records.get(archive.name)) is not None
+        and record.source == path.name
+        and record.content_size == size
+        and archive.is_file()
+        for archive in archives
+        if archive != path
+    )
 
 
 def _read_file(
