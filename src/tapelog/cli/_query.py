@@ -325,24 +325,24 @@ def _archived_beside(path: Path) -> bool:
     running process; longer when the process was killed there, until any writer's next
     pass), both exist. The archive holds the same lines, complete (it is renamed into
     place only after it was written and synced), so the plain file is not read twice.
+    Only names are looked at, and the manifest only when an archive is there.
     """
-    if span_of(path.name) is None or compression_of(path) != "none":
+    suffixes = tuple(COMPRESSED_SUFFIXES.values())
+    if span_of(path.name) is None or path.name.endswith(suffixes):
         return False
-    archives = [path.with_name(path.name + suffix) for suffix in COMPRESSED_SUFFIXES.values()]
-    if not any(archive.is_file() for archive in archives if archive != path):
+    beside = [archive for s in suffixes if (archive := path.with_name(path.name + s)).is_file()]
+    if not beside:
         return False
-    records = read_manifest(path.parent).records
     try:
         size = path.stat().st_size
     except OSError:
         return False
+    records = read_manifest(path.parent).records
     return any(
         (record := records.get(archive.name)) is not None
         and record.source == path.name
         and record.content_size == size
-        and archive.is_file()
-        for archive in archives
-        if archive != path
+        for archive in beside
     )
 
 
