@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 from tapelog.metrics import Sketch
 from tapelog.metrics._sketch import (
     MAX_SERIALISED,
+    PLAIN_MAX,
     _narrow,  # pyright: ignore[reportPrivateUsage]
-    key_gaps,
+    key_form,
     lanes_of,
     lanes_to_counts,
     log2_multiplier,
@@ -175,8 +176,14 @@ def varints_by_hand(sketch: Sketch) -> bytes:
     return bytes(out)
 
 
-def fixed_by_hand(sketch: Sketch) -> bytes:
-    """Format 2 as documented, one number at a time (the reference for the serialiser)."""
+def fixed_by_hand(sketch: Sketch, *, bitmap: bool = True) -> bytes:
+    """Format 3 as documented, one number at a time, before its compression byte (the
+    reference for the serialiser); ``bitmap`` False: keys as gaps only (when compressed)."""
+
+    def run(numbers: list[int]) -> bytes:
+        width = next(w for w in (1, 2, 4, 8) if max(numbers, default=0) < 256**w)
+        return bytes((width,)) + b"".join(n.to_bytes(width, "little") for n in numbers)
+
     sets = [sorted(sketch.positive.items()), sorted(sketch.negative.items())]
     out = struct.pack("<II", *map(len, sets))
     for pairs in sets:
@@ -184,10 +191,30 @@ def fixed_by_hand(sketch: Sketch) -> bytes:
             continue
         keys = [key for key, _ in pairs]
         out += struct.pack("<q", keys[0])
-        for run in ([b - a for a, b in itertools.pairwise(keys)], [c for _, c in pairs]):
-            width = next(w for w in (1, 2, 4, 8) if max(run, default=0) < 256**w)
-            out += bytes((width,)) + b"".join(n.to_bytes(width, "little") for n in run)
+        span = keys[-1] - keys[0] + 1
+        if bitmap and (span + 7) // 8 < len(keys):  # one bit per key of the span, lowest first
+            bitmap = bytearray((span + 7) // 8)
+            for key in keys:
+                bitmap[(key - keys[0]) // 8] |= 1 << ((key - keys[0]) % 8)
+            out += b"\x00" + struct.pack("<I", span) + bytes(bitmap)
+        else:
+            out += b"\x01" + run([b - a for a, b in itertools.pairwise(keys)])
+        out += run([c for _, c in pairs])
     return out
+
+
+def format_3_bytes(text: str, sketch: Sketch) -> bytes:
+    """Format 3's bytes from its text, checked against the reference: plain if they take
+    at most PLAIN_MAX bytes with dense keys as bitmaps, else compressed with keys as gaps."""
+    data = base64.b64decode(text.removeprefix("3:"), validate=True)
+    plain = fixed_by_hand(sketch)
+    if len(plain) <= PLAIN_MAX:
+        assert data[0] == 0
+        return data[1:]
+    assert data[0] == 1
+    raw = zlib.decompress(data[1:])
+    assert raw == fixed_by_hand(sketch, bitmap=False)
+    return raw
 
 
 @settings(max_examples=300, deadline=None)
@@ -196,7 +223,7 @@ def test_one_pass_quantiles_and_the_serialiser_equal_their_references(
     data: list[float], alpha: float, weight: int
 ) -> None:
     """Quantiles by bisection equal the bucket walk; the form's bytes are the documented
-    ones (format 2, or format 1's varints where the sketch is too big for format 2);
+    ones (format 3, or format 1's varints where the sketch is too big for format 3);
     ``summary`` is ``quantiles`` and ``to_dict`` together."""
     sketch = Sketch(alpha)
     sketch.update(data)
@@ -205,8 +232,10 @@ def test_one_pass_quantiles_and_the_serialiser_equal_their_references(
     form = sketch.to_dict()
     if "collapsed_below" not in form:
         text = str(form["bins"])
-        by_hand = fixed_by_hand(sketch) if text.startswith("2:") else varints_by_hand(sketch)
-        assert zlib.decompress(base64.b64decode(text.removeprefix("2:"))) == by_hand
+        if text.startswith("3:"):
+            format_3_bytes(text, sketch)
+        else:
+            assert zlib.decompress(base64.b64decode(text)) == varints_by_hand(sketch)
     assert sketch.summary(QUANTILES) == (sketch.quantiles(QUANTILES), sketch.to_dict())
     in_key_order = sketch.copy()  # as a histogram's interval arrives: buckets in key order
     in_key_order.positive = dict(sorted(sketch.positive.items()))
@@ -264,7 +293,7 @@ def test_bad_forms_and_values_are_refused_with_a_reason() -> None:
 def test_both_forms_read_back_to_the_same_buckets(
     data: list[float], alpha: float, weight: int
 ) -> None:
-    """Format 2 (written now) and format 1 (written by earlier versions) of one sketch read
+    """Format 3 (written now) and format 1 (written by earlier versions) of one sketch read
     back to its exact buckets, counts from one to past 2**64 included."""
     sketch = Sketch(alpha)
     sketch.update(data)
@@ -294,10 +323,35 @@ def test_a_form_written_by_the_previous_version_still_reads() -> None:
     assert (back.zero_count, back.count) == (4, 210)
 
 
+def test_a_form_of_format_2_still_reads() -> None:
+    """This text was written by the previous version (format 2: keys as gaps, zlib)."""
+    form = {
+        "mapping": "logarithmic",
+        "relative_error": 0.01,
+        "zero_count": 4,
+        "bins": "2:SA0lwQERgCAUBbC9DwW0BBGoZUyPUOidbh3B2s+nypmhNwQ3riOmX1IvVAoJkw==",
+    }
+    back = Sketch.from_dict(form)
+    assert sorted(back.positive.items()) == [(-310, 3), (-308, 1), (-34, 200), (5, 70_000)]
+    assert back.negative == {55: 2}
+    assert (back.zero_count, back.count) == (4, 70_210)
+
+
+def plain_3(raw: bytes) -> str:
+    return "3:" + base64.b64encode(b"\x00" + raw).decode()
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"bins": "3:eNpjYGBg"}, "unknown sketch bins format '3'"),
+        ({"bins": "4:eNpjYGBg"}, "unknown sketch bins format '4'"),
+        ({"bins": "3:" + base64.b64encode(b"\x07").decode()}, "unknown compression"),
+        ({"bins": plain_3(struct.pack("<IIq", 1, 0, 5) + b"\x05")}, "unknown key mode 5"),
+        (  # a span of 3 keys whose bitmap holds 2
+            {"bins": plain_3(struct.pack("<IIqBI", 3, 0, 5, 0, 3) + b"\x05\x01\x01\x01\x01")},
+            "does not match",
+        ),
+        ({"bins": plain_3(struct.pack("<IIqBI", 3, 0, 5, 0, 3))}, "truncated"),
         (
             {"bins": "2:" + base64.b64encode(zlib.compress(b"\x01\x00\x00\x00")).decode()},
             "truncated",
@@ -365,7 +419,7 @@ def test_sorted_lists_with_empty_buckets_serialise_as_their_buckets(
     keys, counts = [key for key, _ in pairs], [count for _, count in pairs]
     held = {key: count for key, count in pairs if count}
     loaded, plain = Sketch(), Sketch()
-    loaded.load_sorted(keys, counts, gaps=key_gaps(keys))
+    loaded.load_sorted(keys, counts, key_bytes=key_form(keys))
     plain.positive = dict(held)
     assert loaded.bins == plain.bins == len(held)
     assert loaded.quantiles(QUANTILES) == plain.quantiles(QUANTILES)
@@ -376,12 +430,37 @@ def test_sorted_lists_with_empty_buckets_serialise_as_their_buckets(
     assert back.quantiles(QUANTILES) == Sketch.from_dict(plain.to_dict()).quantiles(QUANTILES)
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(min_value=-3000, max_value=3000),
+    st.lists(st.integers(min_value=0, max_value=400), min_size=1, max_size=200, unique=True),
+    st.data(),
+)
+def test_dense_keys_are_written_as_a_bitmap_and_read_back_exactly(
+    start: int, offsets: list[int], data: st.DataObject
+) -> None:
+    """Buckets as a latency histogram has them (most keys of a range held) take one bit
+    per key of their span; the form is the documented bytes and reads back exactly."""
+    keys = sorted(start + offset for offset in offsets)
+    counts = data.draw(st.lists(st.integers(1, 60_000), min_size=len(keys), max_size=len(keys)))
+    sketch = Sketch()
+    sketch.positive = dict(zip(keys, counts, strict=True))
+    sketch.negative = dict(zip(keys[::2], counts[::2], strict=True))
+    form = sketch.to_dict()
+    raw = format_3_bytes(str(form["bins"]), sketch)
+    dense = (keys[-1] - keys[0] + 8) // 8 < len(keys) and len(fixed_by_hand(sketch)) <= PLAIN_MAX
+    assert raw[16] == (0 if dense else 1)  # the positive keys' mode byte
+    back = Sketch.from_dict(form)
+    assert (back.positive, back.negative) == (sketch.positive, sketch.negative)
+
+
 def test_a_reader_of_the_varints_alone_refuses_the_new_form_rather_than_misread_it() -> None:
-    """Earlier versions base64-decode ``bins`` strictly: format 2's ``2:`` stops them."""
+    """Earlier versions base64-decode ``bins`` strictly: format 3's ``3:`` stops them (and
+    a reader of formats 1 and 2 refuses format 3 by its number)."""
     sketch = Sketch()
     sketch.update([0.001, 0.002, 0.5])
     text = str(sketch.to_dict()["bins"])
-    assert text.startswith("2:")
+    assert text.startswith("3:")
     with pytest.raises(binascii.Error):
         base64.b64decode(text, validate=True)
 
@@ -399,12 +478,12 @@ counts_of_any_width = st.lists(
 
 @settings(max_examples=300, deadline=None)
 @given(counts_of_any_width, st.data())
-def test_counts_subtracted_as_lanes_are_the_counts_subtracted_and_pack_as_format_2(
+def test_counts_subtracted_as_lanes_are_the_counts_subtracted_and_pack_as_format_3(
     before: list[int], data: st.DataObject
 ) -> None:
     """A histogram keeps its last counts as 64-bit lanes of one integer and takes an
     interval as one subtraction: for counts that only grew, every lane is the difference of
-    its counts (no borrow crosses a lane), and it packs as format 2 packs the list."""
+    its counts (no borrow crosses a lane), and it packs as format 3 packs the list."""
     grown = [
         count + data.draw(st.integers(0, 2**64 - 1 - count), label="added") for count in before
     ]

@@ -48,7 +48,7 @@ from typing import (
 from tapelog.metrics._sketch import (
     DEFAULT_RELATIVE_ERROR,
     Sketch,
-    key_gaps,
+    key_form,
     lanes_of,
     lanes_to_counts,
     log2_multiplier,
@@ -224,7 +224,7 @@ class Histogram(_Series):
         "before_sum",
         "before_zero",
         "factor",
-        "gaps",
+        "key_bytes",
         "keys",
         "lanes",
         "names",
@@ -249,8 +249,8 @@ class Histogram(_Series):
         self.shards: dict[int, _HistogramShard] = {}
         self.keys: list[int] = []
         """The positive buckets' keys seen so far, sorted."""
-        self.gaps = b""
-        """``key_gaps(keys)``: how format 2 writes the gaps of ``keys``."""
+        self.key_bytes = b""
+        """``key_form(keys)``: how the serialised form writes ``keys``."""
         self.names: list[int] = []
         """The one shard's positive keys in the order they first appeared (its dict's)."""
         self.sorter: _Reorder = _reorder([])
@@ -300,7 +300,7 @@ class Histogram(_Series):
             counts, lanes, added, packed = fast
         keys = self.keys
         if added.count(0) * 2 <= len(added):  # empty buckets cost less written than left out
-            interval.load_sorted(keys, added, gaps=self.gaps, packed=packed)
+            interval.load_sorted(keys, added, key_bytes=self.key_bytes, packed=packed)
         else:
             interval.load_sorted(list(compress(keys, added)), list(filter(None, added)))
         interval.negative = _since(negative, self.before_negative, sorted(negative))
@@ -326,7 +326,7 @@ class Histogram(_Series):
         if not cumulative:
             return interval
         total = Sketch(self.relative_error)
-        total.load_sorted(keys, counts, gaps=self.gaps)
+        total.load_sorted(keys, counts, key_bytes=self.key_bytes)
         total.negative, total.zero_count = negative, zero
         total.count, total.sum, total.min, total.max = total_count, total_sum, total_min, total_max
         return total
@@ -364,7 +364,7 @@ class Histogram(_Series):
         self.names = names
         self.sorter = _reorder(sorted(range(len(names)), key=names.__getitem__))
         self.keys = list(self.sorter(names))
-        self.gaps = key_gaps(self.keys)
+        self.key_bytes = key_form(self.keys)
         self.lanes = lanes_of([before.get(key, 0) for key in self.keys])
         return self.lanes
 
@@ -386,7 +386,7 @@ class Histogram(_Series):
             self.lanes = None
         if len(self.keys) != len(positive):  # buckets are only ever added: same size, same keys
             self.keys = sorted(positive)
-            self.gaps = key_gaps(self.keys)
+            self.key_bytes = key_form(self.keys)
         counts = list(map(positive.__getitem__, self.keys))
         added = list(map(sub, counts, map(self.before_positive.get, self.keys, repeat(0))))
         return positive, counts, added

@@ -16,21 +16,28 @@ Negative values go to a second set of buckets (by ``-x``), zero to a count of it
 A quantile ``q`` is the value of rank ``floor(q * (count - 1))`` (the lower quantile), so
 the answer is within ``a`` of the exact order statistic of that rank.
 
-Serialised form (``to_dict``), compressed with zlib and base64-encoded: a typical latency
-distribution at 1% fits in a few hundred bytes. Two encodings of the buckets, told apart
-by the start of ``bins``: format 2's text starts ``2:`` (outside base64's alphabet, so a
-reader that knows only format 1 refuses it rather than misreading it), format 1's is plain
-base64:
+Serialised form (``to_dict``): the buckets as bytes in base64, told apart by the start of
+``bins``: format 3's text starts ``3:``, format 2's ``2:`` (both outside base64's alphabet,
+so a reader that knows only older formats refuses them rather than misreading them),
+format 1's is plain base64:
 
-- 2 (written by default): little-endian integers built by C code (``bytes``, ``array``)
-  rather than a Python loop per bucket: a header (``<II``: how many positive and negative
-  buckets), then per set of buckets its first key (``<q``), the gaps to each next key and
-  the counts, each run of integers behind one byte giving their width (1, 2, 4 or 8: the
-  fewest that hold the run's largest). Compressed, it is 4-16% smaller than format 1. A
-  count may be zero (a histogram's interval writes its series' keys, some left empty):
-  readers skip such buckets.
+- 3 (written by default): one byte saying whether the rest is plain (0) or a zlib stream
+  (1), then little-endian integers: a header (``<II``: how many positive and negative
+  buckets), then per set of buckets its first key (``<q``), its keys and its counts. The
+  keys are a mode byte then either (0) the span from the first key to the last (``<I``)
+  and one bit per key of that span, lowest first, set where a bucket is, or (1) the gaps
+  between neighbouring keys (where that is shorter: sparse buckets). Gaps and counts are
+  runs of integers behind one byte giving their width (1, 2, 4 or 8: the fewest that hold
+  the run's largest). The bytes are compressed only when there are more than
+  ``PLAIN_MAX`` of them: a sketch of a few hundred buckets with counts below 256 (a
+  typical interval) takes about a fifth more text uncompressed than compressed, and
+  compressing it cost more than the rest of its round's work. A count may be zero (a
+  histogram's interval writes its series' keys, some left empty): readers skip such
+  buckets.
+- 2 (written by the previous version, still read): the same integers always compressed,
+  with no mode byte, the keys always as gaps.
 - 1 (what earlier versions wrote, still read, and still written when it is the smaller
-  of the two and format 2 would not fit): the bucket keys and counts as varints (the first
+  of the two and format 3 would not fit): the bucket keys and counts as varints (the first
   key, then the gap to each next key, each followed by its count).
 
 When a sketch would serialise to more than ``MAX_SERIALISED`` bytes in either form, its
@@ -63,7 +70,9 @@ _Layout: TypeAlias = "tuple[list[int], list[int], Sequence[int], Sequence[int]]"
 __all__ = [
     "DEFAULT_RELATIVE_ERROR",
     "MAX_SERIALISED",
+    "PLAIN_MAX",
     "Sketch",
+    "key_form",
     "key_gaps",
     "lanes_of",
     "lanes_to_counts",
@@ -78,14 +87,20 @@ MAX_SERIALISED: Final = 1536
 _ONE_BYTE: Final = 0x80  # varints below this take one byte, below _TWO_BYTES two
 _TWO_BYTES: Final = 0x4000
 _OTHER_KEYS: Final = 160  # the JSON of the keys besides ``bins``, with room to spare
-_HEADER: Final = struct.Struct("<II")  # format 2: how many positive and negative buckets
-_FIRST: Final = struct.Struct("<q")  # format 2: a set's first key
+_HEADER: Final = struct.Struct("<II")  # formats 2, 3: how many positive and negative buckets
+_FIRST: Final = struct.Struct("<q")  # formats 2 and 3: a set's first key
+_SPAN: Final = struct.Struct("<I")  # format 3: keys from the first to the last
+_BITMAP, _GAPS = b"\x00", b"\x01"  # format 3: how a set's keys are written
+_PLAIN, _ZLIB = b"\x00", b"\x01"  # format 3: whether the rest is compressed
+_AS_DIGITS: Final = bytes.maketrans(b"\x00\x01", b"01")
+PLAIN_MAX: Final = 512
+"""Format 3 bytes up to which the buckets are not compressed (text of at most 686 chars)."""
 _WIDTHS: Final = {1: "B", 2: "H", 4: "I", 8: "Q"}
 _LEVEL: Final = 4
-"""zlib level of format 2 (1, 6 and 9 measured: 9 costs twice 1's time for 2% less)."""
+"""zlib level when format 3 compresses (1, 6, 9 measured: 9 costs twice 1's time for 2% less)."""
 _LITTLE: Final = sys.byteorder == "little"
 _WINDOW_BITS: Final = 12
-"""Format 2's zlib window: 4 KiB, more than the bytes of a sketch that fits the entry."""
+"""Format 3's zlib window: 4 KiB, more than the bytes of a sketch that fits the entry."""
 _MEMORY_LEVEL: Final = 5
 """zlib's hash table size (8 is its default): as small as keeps the output the same."""
 
@@ -190,7 +205,7 @@ def _blob(layout: _Layout) -> str:
 
 
 def key_gaps(keys: Sequence[int]) -> bytes:
-    """Ascending ``keys``' gaps as format 2 writes them (for ``Sketch.load_sorted``)."""
+    """Ascending ``keys``' gaps as formats 2 and 3 write them."""
     return _narrow(list(map(sub, keys[1:], keys)))  # map(sub) runs in C as well
 
 
@@ -265,39 +280,52 @@ def packed_counts(lanes: int, size: int) -> tuple[Sequence[int], bytes]:
     return array("Q", raw), b"\x08" + raw
 
 
-def _fixed_raw(layout: _Layout, up_gaps: bytes | None, up_packed: bytes | None = None) -> bytes:
-    """Format 2 before compression.
+def key_form(keys: Sequence[int], *, bitmap: bool = True) -> bytes:
+    """Ascending ``keys`` (at least one) as format 3 writes them, first key and mode first.
 
-    ``up_gaps`` is ``key_gaps`` of the positive keys and ``up_packed`` ``_narrow`` of their
-    counts, if known.
+    One bit per key from the first to the last where that takes fewer bytes than there
+    are keys (dense buckets, as a latency histogram's) and ``bitmap``, else their gaps
+    (what compresses smaller: zlib takes runs of equal gaps to almost nothing, and a
+    bitmap's ragged ends hardly at all). Built in C: a byte per key of the span (``map``
+    over a set), read as binary digits by ``int``.
+    """
+    first = keys[0]
+    span = keys[-1] - first + 1
+    if bitmap and (span + 7) // 8 < len(keys):
+        present = bytes(map(set(keys).__contains__, range(first, first + span)))
+        bits = int(present.translate(_AS_DIGITS)[::-1], 2)
+        return (
+            _FIRST.pack(first)
+            + _BITMAP
+            + _SPAN.pack(span)
+            + bits.to_bytes((span + 7) // 8, "little")
+        )
+    return _FIRST.pack(first) + _GAPS + key_gaps(keys)
+
+
+def _fixed_raw(
+    layout: _Layout, up_keys: bytes | None, up_packed: bytes | None = None, *, bitmap: bool = True
+) -> bytes:
+    """Format 3 before the compression byte.
+
+    ``up_keys`` is ``key_form`` of the positive keys and ``up_packed`` ``_narrow`` of their
+    counts, if known; ``bitmap`` False writes keys as gaps only (to be compressed).
     """
     down, down_counts, up, up_counts = layout
     parts = [_HEADER.pack(len(up), len(down))]
     if up:
-        parts += (
-            _FIRST.pack(up[0]),
-            up_gaps or key_gaps(up),
-            up_packed or _narrow(up_counts),
-        )
+        parts += (up_keys or key_form(up, bitmap=bitmap), up_packed or _narrow(up_counts))
     if down:
-        parts += (_FIRST.pack(down[-1]), key_gaps(down[::-1]), _narrow(down_counts[::-1]))
+        parts += (key_form(down[::-1], bitmap=bitmap), _narrow(down_counts[::-1]))
     return b"".join(parts)
-
-
-def _fixed_blob(
-    layout: _Layout, up_gaps: bytes | None = None, up_packed: bytes | None = None
-) -> str:
-    """Format 2: fixed-width integers, each set's first key, gaps, then counts."""
-    raw = _fixed_raw(layout, up_gaps, up_packed)
-    return _FORMAT_2 + base64.b64encode(_deflate(raw)).decode("ascii")
 
 
 def _deflate(raw: bytes) -> bytes:
     """The zlib stream of ``raw``: run-length matches only, a window and tables sized for it.
 
     ``zlib.compress`` sets up a 32 KiB window and 64 KiB tables (about 270 KB) for every
-    call: for a few hundred bytes that set-up can cost more than compressing them. Format
-    2's bytes are mostly runs (gaps of 1, neighbouring counts), so ``Z_RLE`` (matches at
+    call: for a few hundred bytes that set-up can cost more than compressing them. The
+    bytes are mostly runs (dense keys, neighbouring counts), so ``Z_RLE`` (matches at
     distance one, no hash chains) compresses them within a few percent of the default
     strategy for about four fifths of its time. Any zlib reader takes the stream (its
     header says the window's size).
@@ -307,16 +335,25 @@ def _deflate(raw: bytes) -> bytes:
 
 
 _FORMAT_2: Final = "2:"
+_FORMAT_3: Final = "3:"
 _ROOM: Final = MAX_SERIALISED - _OTHER_KEYS
 """Characters the text of ``bins`` may take."""
 
 
-def _encoded(layout: _Layout, up_gaps: bytes | None = None, up_packed: bytes | None = None) -> str:
-    """The buckets' text: format 2, unless format 1 fits where 2 does not."""
+def _encoded(layout: _Layout, up_keys: bytes | None = None, up_packed: bytes | None = None) -> str:
+    """The buckets' text: format 3, unless format 1 fits where 3 does not.
+
+    Uncompressed up to ``PLAIN_MAX`` bytes: zlib's set-up and first pass over fresh bytes
+    cost 15-20 us a call on a round's cold caches, for a fifth of a few hundred bytes.
+    """
     try:
-        fixed = _fixed_blob(layout, up_gaps, up_packed)
+        raw = _fixed_raw(layout, up_keys, up_packed)
     except OverflowError:  # a count of 2**64 or more
         return _blob(layout)
+    if len(raw) <= PLAIN_MAX:
+        return _FORMAT_3 + base64.b64encode(_PLAIN + raw).decode("ascii")
+    raw = _fixed_raw(layout, None, up_packed, bitmap=False)
+    fixed = _FORMAT_3 + base64.b64encode(_ZLIB + _deflate(raw)).decode("ascii")
     if len(fixed) <= _ROOM:
         return fixed
     varints = _blob(layout)
@@ -343,11 +380,35 @@ def _take(raw: bytes, offset: int, size: int) -> tuple[list[int], int]:
     return numbers.tolist(), end
 
 
-def _read_fixed(raw: bytes) -> tuple[dict[int, int], dict[int, int]]:
-    """Format 2's positive and negative buckets.
+def _keys_of(raw: bytes, offset: int, size: int) -> tuple[list[int], int]:
+    """Format 3: ``size`` keys (a set's first, mode byte, bitmap or gaps) at ``offset``."""
+    if offset + _FIRST.size + 1 > len(raw):
+        raise ValueError("truncated buckets")
+    (first,) = _FIRST.unpack_from(raw, offset)
+    offset += _FIRST.size + 1
+    mode = raw[offset - 1 : offset]
+    if mode == _GAPS:
+        gaps, offset = _take(raw, offset, size - 1)
+        return list(accumulate(gaps, initial=first)), offset
+    if mode != _BITMAP:
+        raise ValueError(f"unknown key mode {raw[offset - 1]}")
+    if offset + _SPAN.size > len(raw):
+        raise ValueError("truncated buckets")
+    (span,) = _SPAN.unpack_from(raw, offset)
+    start, offset = offset + _SPAN.size, offset + _SPAN.size + (span + 7) // 8
+    if offset > len(raw):
+        raise ValueError("truncated buckets")
+    digits = bin(int.from_bytes(raw[start:offset], "little"))[:1:-1]  # lowest key first
+    if len(digits) != span or digits.count("1") != size:
+        raise ValueError("key bitmap does not match its span and size")
+    return list(compress(range(first, first + span), map("1".__eq__, digits))), offset
+
+
+def _read_fixed(raw: bytes, version: str = "2") -> tuple[dict[int, int], dict[int, int]]:
+    """Format 2's or 3's positive and negative buckets (format 3 after its compression byte).
 
     Raises:
-        ValueError: the bytes are not format 2 (truncated, unknown widths, trailing bytes).
+        ValueError: the bytes are not that format (truncated, unknown widths, trailing bytes).
     """
     if len(raw) < _HEADER.size:
         raise ValueError("truncated header")
@@ -357,12 +418,15 @@ def _read_fixed(raw: bytes) -> tuple[dict[int, int], dict[int, int]]:
         if not size:
             sets.append({})
             continue
-        if offset + _FIRST.size > len(raw):
-            raise ValueError("truncated buckets")
-        (first,) = _FIRST.unpack_from(raw, offset)
-        gaps, offset = _take(raw, offset + _FIRST.size, size - 1)
+        if version == "3":
+            keys, offset = _keys_of(raw, offset, size)
+        else:
+            if offset + _FIRST.size > len(raw):
+                raise ValueError("truncated buckets")
+            (first,) = _FIRST.unpack_from(raw, offset)
+            gaps, offset = _take(raw, offset + _FIRST.size, size - 1)
+            keys = list(accumulate(gaps, initial=first))
         counts, offset = _take(raw, offset, size)
-        keys = list(accumulate(gaps, initial=first))
         if 0 in counts:  # a bucket the series has but the interval left empty
             keys, counts = list(compress(keys, counts)), list(filter(None, counts))
         sets.append(dict(zip(keys, counts, strict=True)))
@@ -370,6 +434,15 @@ def _read_fixed(raw: bytes) -> tuple[dict[int, int], dict[int, int]]:
         raise ValueError("trailing bytes")
     up, down = sets
     return up, down
+
+
+def _unpacked(data: bytes) -> bytes:
+    """Format 3's bytes after its compression byte."""
+    if data[:1] == _PLAIN:
+        return data[1:]
+    if data[:1] == _ZLIB:
+        return zlib.decompress(data[1:])
+    raise ValueError(f"unknown compression {data[:1]!r}")
 
 
 class Sketch:
@@ -383,7 +456,7 @@ class Sketch:
         "_positive",
         "_scale",
         "_up",
-        "_up_gaps",
+        "_up_keys",
         "_up_packed",
         "collapsed_below",
         "count",
@@ -403,7 +476,7 @@ class Sketch:
         self.multiplier, self._per_log2, self._scale = _constants(relative_error)
         self._positive: dict[int, int] | None = {}
         self._up: tuple[Sequence[int], Sequence[int]] | None = None
-        self._up_gaps: bytes | None = None
+        self._up_keys: bytes | None = None
         self._up_packed: bytes | None = None
         self.negative: dict[int, int] = {}
         self.zero_count = 0
@@ -438,20 +511,20 @@ class Sketch:
         keys: Sequence[int],
         counts: Sequence[int],
         bins: dict[int, int] | None = None,
-        gaps: bytes | None = None,
+        key_bytes: bytes | None = None,
         packed: bytes | None = None,
     ) -> None:
         """Set the positive buckets from ascending ``keys`` and their ``counts``.
 
         The lists are used as they are for quantiles and ``to_dict`` (no sort, and no dict
         unless ``positive`` is asked for); a zero count is a bucket left out. ``bins`` is
-        the same buckets as a dict, ``gaps`` is ``key_gaps(keys)`` and ``packed`` the
-        counts as format 2 writes them (``packed_counts``), if the caller has them. Neither
+        the same buckets as a dict, ``key_bytes`` is ``key_form(keys)`` and ``packed`` the
+        counts as format 3 writes them (``packed_counts``), if the caller has them. Neither
         sequence may change afterwards.
         """
         self._positive = bins
         self._up = (keys, counts)
-        self._up_gaps = gaps
+        self._up_keys = key_bytes
         self._up_packed = packed
 
     def add(self, value: float, count: int = 1) -> None:
@@ -587,7 +660,7 @@ class Sketch:
 
     def _form(self, layout: _Layout) -> dict[str, object]:
         if self._up is not None:
-            blob = _encoded(layout, self._up_gaps, self._up_packed)
+            blob = _encoded(layout, self._up_keys, self._up_packed)
         else:
             blob = _encoded(layout)
         if len(blob) > _ROOM and self._up is not None:
@@ -646,13 +719,16 @@ class Sketch:
         if not isinstance(zero, int) or isinstance(zero, bool) or zero < 0:
             raise ValueError("zero_count must be a count")
         version, _, text = blob.rpartition(":")
-        if version not in {"", "2"}:
-            raise ValueError(f"unknown sketch bins format {version!r} (this version reads 1 and 2)")
+        if version not in {"", "2", "3"}:
+            raise ValueError(
+                f"unknown sketch bins format {version!r} (this version reads 1, 2 and 3)"
+            )
         sketch = cls(float(error))
         try:
-            raw = zlib.decompress(base64.b64decode(text, validate=True))
+            decoded = base64.b64decode(text, validate=True)
+            raw = _unpacked(decoded) if version == "3" else zlib.decompress(decoded)
             if version:
-                sketch.positive, sketch.negative = _read_fixed(raw)
+                sketch.positive, sketch.negative = _read_fixed(raw, version)
             else:
                 numbers = _varints(raw)
                 sketch.positive = _decode(numbers)
