@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -145,10 +148,14 @@ def run_throughput(
 
 
 def calibrate_work(target_us: float = WORK_TARGET_US) -> int:
-    """Iterations of ``run_one.work`` taking ``target_us`` here (best of many: robust to load)."""
+    """Iterations of ``run_one.work`` taking ``target_us`` here (the median of many probes).
+
+    The median, not the best: on a shared VM the same loop runs up to ~1.7x faster in a
+    quiet instant than usual, and work sized on that instant overloads the loop later.
+    """
     probe = 2_000
-    best = min(_time_work(probe) for _ in range(300))
-    return max(100, round(probe * target_us * 1000 / best))
+    typical = statistics.median(_time_work(probe) for _ in range(300))
+    return max(100, round(probe * target_us * 1000 / typical))
 
 
 def _time_work(iterations: int) -> int:
@@ -165,10 +172,26 @@ def run_request_loop(
     timeout: float,
     *,
     switch: list[str],
+    block_seconds: float,
 ) -> tuple[dict[str, list[dict[str, Any]]], int]:
     iters = calibrate_work()
-    log(f"request loop: {requests:,} requests at {rate:,.0f}/s, {iters:,} work iterations each")
-    extra = ["--rate", str(rate), "--work-iters", str(iters), *switch]
+    block = max(100, round(rate * block_seconds))
+    settle = block // 10
+    log(
+        f"request loop: {requests:,} requests at {rate:,.0f}/s in blocks of {block:,} "
+        f"(first {settle:,} of each left out), {iters:,} work iterations each"
+    )
+    extra = [
+        "--rate",
+        str(rate),
+        "--work-iters",
+        str(iters),
+        "--block",
+        str(block),
+        "--settle",
+        str(settle),
+        *switch,
+    ]
     runs = run_rows(
         targets,
         "request-loop",
@@ -177,8 +200,9 @@ def run_request_loop(
         repeats=repeats,
         timeout=timeout,
         describe=lambda r: (
-            f"mean {r['latency_mean_us']:,.1f} us, p99 {r['latency_p99_us']:,.1f} us, "
-            f"{r['achieved_rate']:,.0f} req/s"
+            f"p99 {r['off_latency_p99_us']:,.1f} -> {r['latency_p99_us']:,.1f} us "
+            f"({r['added_p99_pct']:+.1f}%, pairs {r['pairs_p99_pct']}), mean "
+            f"{r['added_mean_pct']:+.1f}%, {r['achieved_rate']:,.0f} req/s"
         ),
     )
     return runs, iters
@@ -215,23 +239,119 @@ def run_rates(
         "--seconds",
         str(seconds),
     ]
-    # A logger that cannot keep up builds a backlog it must write before the next rate;
-    # a peer that hangs (picologging's queue handler did, with 4 threads) fails the run.
-    timeout = 20 + 15 * seconds * (len(rates) + 1)
-    return run_rows(
-        targets,
-        "rate",
-        0,
-        extra,
-        repeats=repeats,
-        timeout=timeout,
-        describe=lambda r: ", ".join(
-            f"{s['rate'] / 1000:.0f}k p99 {s['p99_us']:,.0f} us"
-            if s["rate"]
-            else f"unpaced {s['achieved_rate']:,.0f}/s"
-            for s in r["steps"]
-        ),
-    )
+    # A logger that cannot keep up builds a backlog it must write before the next rate (its
+    # latencies show it); one that hangs is stopped as soon as its heartbeat stops, keeping
+    # the steps it finished. The overall limit only catches what the heartbeat cannot see.
+    timeout = 60 + 30 * seconds * (len(rates) + 1)
+    runs: dict[str, list[dict[str, Any]]] = {t: [] for t in targets}
+    total = len(targets) * repeats
+    done = 0
+    for rep in range(repeats):
+        for target in rotated(targets, rep):
+            done += 1
+            result = run_watched(
+                ["benchmarks.run_one", target, "rate", "-n", "0", *extra], timeout, HANG_AFTER
+            )
+            runs[target].append(result)
+            log(f"[{done}/{total}] rate {target} #{rep + 1}: {describe_rates(result)}")
+    return runs
+
+
+HANG_AFTER = 10.0  # s without a heartbeat from the child: it is hung
+
+
+def describe_rates(result: dict[str, Any]) -> str:
+    if "error" in result:
+        return f"FAILED {result['error']}"
+    parts = [
+        f"{s['rate'] / 1000:.0f}k p99 {s['p99_us']:,.0f} us"
+        if s["rate"]
+        else f"unpaced {s['achieved_rate']:,.0f}/s"
+        for s in result["steps"]
+    ]
+    if "hung" in result:
+        rate = result["hung"]["rate"]
+        at = f"{rate:,.0f}/s" if rate else "the unpaced step"
+        parts.append(f"HUNG at {at} in {result['hung']['where']}")
+    return ", ".join(parts)
+
+
+def run_watched(args: list[str], timeout: float, hang_after: float) -> dict[str, Any]:
+    """``python -m ARGS --progress FILE --out FILE``, stopped if its heartbeat stops.
+
+    The child appends each finished step to the progress file and touches it every
+    0.25 s while its interpreter can run Python code. When the touches stop for
+    ``hang_after`` seconds (a deadlock holding the GIL), the child is asked for its
+    threads' stacks (SIGUSR1, faulthandler), killed, and the result keeps the steps it
+    finished and says where it hung.
+    """
+    with tempfile.TemporaryDirectory(prefix="tapelog-bench-out-") as tmp:
+        out, progress, errors = Path(tmp) / "result.json", Path(tmp) / "steps", Path(tmp) / "err"
+        cmd = [sys.executable, "-m", *args, "--out", str(out), "--progress", str(progress)]
+        started = time.monotonic()
+        with (
+            errors.open("w") as err,
+            subprocess.Popen(
+                cmd, cwd=ROOT, env=child_env(), stdout=subprocess.DEVNULL, stderr=err
+            ) as proc,
+        ):
+            hung = None
+            while proc.poll() is None:
+                time.sleep(0.25)
+                now = time.monotonic()
+                beat = progress.stat().st_mtime if progress.exists() else None
+                stale = beat is not None and time.time() - beat > hang_after
+                if stale or now - started > timeout:
+                    hung = "no heartbeat" if stale else "timed out"
+                    proc.send_signal(signal.SIGUSR1)  # faulthandler: every thread's stack
+                    time.sleep(1.0)
+                    proc.kill()
+                    proc.wait()
+                    break
+        text = errors.read_text(errors="replace")
+        if hung is None:
+            if proc.returncode != 0 or not out.exists():
+                tail = text.strip().splitlines()[-3:]
+                return {"error": f"exit {proc.returncode}: " + " / ".join(tail)}
+            return json.loads(out.read_text())
+        steps = [json.loads(line) for line in progress.read_text().splitlines() if line]
+        rates = [float(r) for r in args[args.index("--rates") + 1].split(",")] + [0.0]
+        if len(steps) >= len(rates):
+            return {"error": f"{hung} after its last step, {now - started:.0f} s"}
+        return {
+            "steps": steps,
+            "hung": {
+                "rate": rates[len(steps)],
+                "why": hung,
+                "after_s": round(now - started, 1),
+                "where": stuck_in(text),
+            },
+        }
+
+
+def stuck_in(stacks: str) -> str:
+    """The innermost frames of the threads faulthandler listed, other than waits.
+
+    One distinct ``package/file.py:function`` per thread that was not idle in
+    ``threading.py`` (a join, a barrier, a condition), so the cell can say where the
+    logger stopped.
+    """
+    places: list[str] = []
+    innermost = True
+    for line in stacks.splitlines():
+        if line.startswith(("Thread ", "Current thread ")):
+            innermost = True
+            continue
+        match = re.match(r'\s+File "(.+)", line \d+ in (\S+)', line)
+        if match and innermost:
+            innermost = False
+            file, func = match.groups()
+            if file.endswith(("threading.py", "run_one.py")):
+                continue
+            place = "/".join(Path(file).parts[-2:]) + f":{func}"
+            if place not in places:
+                places.append(place)
+    return ", ".join(places) or "unknown"
 
 
 def run_budgets(repeats: int, *, quick: bool, timeout: float) -> list[dict[str, Any]]:
@@ -420,7 +540,21 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--targets", help=f"comma-separated rows (default: all of {', '.join(TARGETS)})"
     )
     parser.add_argument("--rate", type=float, default=10_000.0, help="request loop: requests/s")
-    parser.add_argument("--seconds", type=float, default=3.0, help="request loop: duration")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=10.0,
+        help="request loop: seconds per run, half with logging and half without",
+    )
+    parser.add_argument(
+        "--loop-repeats", type=int, default=3, help="request loop: runs per row (default 3)"
+    )
+    parser.add_argument(
+        "--block-seconds",
+        type=float,
+        default=0.5,
+        help="request loop: seconds per block (logging on or off); a tenth is left out",
+    )
     parser.add_argument(
         "--switch-interval",
         type=float,
@@ -450,7 +584,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     if args.quick:
         args.n = min(args.n, 20_000)
         args.repeats = min(args.repeats, 2)
-        args.seconds = min(args.seconds, 1.0)
+        args.seconds = min(args.seconds, 2.0)
+        args.loop_repeats = 1
+        args.block_seconds = min(args.block_seconds, 0.25)
         args.side_repeats = 1
         args.calls_n = min(args.calls_n, 2_000)
         args.rounds = min(args.rounds, 3)
@@ -503,7 +639,10 @@ def main(argv: list[str] | None = None) -> int:
         data["throughput"] = {"medians": med, "runs": runs}
 
     if args.command in ("all", "request-loop"):
-        params["request loop"] = f"{requests:,} requests at {args.rate:,.0f}/s"
+        params["request loop"] = (
+            f"{requests:,} requests at {args.rate:,.0f}/s per run, logging on and off by "
+            f"blocks of {args.block_seconds:g} s, {args.loop_repeats} runs"
+        )
         loop_targets = ["off", *(t for t in report.LOOP_TARGETS if t in chosen)]
         switch = (
             [] if args.switch_interval is None else ["--switch-interval", str(args.switch_interval)]
@@ -511,7 +650,13 @@ def main(argv: list[str] | None = None) -> int:
         if switch:
             params["request loop"] += f", sys.setswitchinterval({args.switch_interval:g})"
         loop_runs, iters = run_request_loop(
-            loop_targets, requests, args.rate, args.repeats, args.timeout, switch=switch
+            loop_targets,
+            requests,
+            args.rate,
+            args.loop_repeats,
+            args.timeout,
+            switch=switch,
+            block_seconds=args.block_seconds,
         )
         loop_med = report.loop_medians(loop_runs)
         data["request_loop"] = {"medians": loop_med, "runs": loop_runs, "work_iters": iters}
@@ -579,11 +724,17 @@ def main(argv: list[str] | None = None) -> int:
             "## Request loop",
             "",
             (
-                f"{requests:,} requests paced at {args.rate:,.0f}/s, each doing "
-                f"~{WORK_TARGET_US:.0f} µs of pure-Python work, then one log call. Latency runs "
-                "from when a request could start (its slot, or the previous request's end) to "
-                "its end; each column is the median over the repeats, and each 'added' is the "
-                "median of the repeats' ratios to the no-logging run of the same repeat."
+                f"{requests:,} requests paced at {args.rate:,.0f}/s per run, each doing "
+                f"~{WORK_TARGET_US:.0f} µs of pure-Python work, in blocks of "
+                f"{args.block_seconds:g} s with and without the log call by turns, in one "
+                "process (on-off, off-on, ...; the first tenth of each block left out), so "
+                "the machine's noise falls on both arms alike. Latency runs from when a "
+                "request could start (its slot, or the previous request's end) to its end. "
+                "Each 'added' compares the run's blocks with logging to its blocks without; "
+                f"the columns are the median of {args.loop_repeats} runs (fresh processes, "
+                "interleaved), with the least and greatest run and the middle half of all "
+                "block pairs. The first row makes no call in either arm: what the measure "
+                "reads when nothing differs."
             ),
             "",
             *report.loop_table(loop_med),

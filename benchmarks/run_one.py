@@ -9,8 +9,9 @@ Scenarios:
                   (caller cost when the queue has room), then N enabled calls as fast as
                   possible (caller cost, end-to-end rate, CPU, lines lost, peak RSS).
     request-loop  requests paced at ``--rate`` per second, each doing ``--work-iters``
-                  iterations of pure-Python work and then logging one entry; per-request
-                  latency. Target ``off`` does the work without logging.
+                  iterations of pure-Python work, in blocks of ``--block`` with and
+                  without the log call by turns (a paired design in one process);
+                  per-request latency of each arm. Target ``off``: no call in either arm.
     soak          N enabled calls in chunks, for the parent to sample RSS meanwhile.
     calls         the calls table: ns per call for a static message, a message with 10
                   fields and a disabled call (N calls per round, ``--rounds`` rounds), then
@@ -23,9 +24,12 @@ Scenarios:
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import gc
+import json
 import os
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -211,8 +215,27 @@ def _pace(deadline: int) -> None:
 
 
 def request_loop(
-    harness: Harness | None, path: Path, requests: int, rate: float, work_iters: int
+    harness: Harness | None,
+    path: Path,
+    requests: int,
+    rate: float,
+    work_iters: int,
+    *,
+    block: int = 5_000,
+    settle: int = 500,
 ) -> dict[str, object]:
+    """Paced requests in blocks, logging on and off by turns, in this one process.
+
+    ``requests`` paced at ``rate`` are cut into blocks of ``block``; blocks go in pairs,
+    one with the log call and one without, in the order on-off, off-on, on-off, ...
+    (each pair's order the reverse of the one before, so a steady drift in the machine's
+    load favours neither arm). Both arms share the process, the interpreter's state and
+    the moment, so noise from other work on the machine lands on both alike; the first
+    ``settle`` requests of every block are left out of both, so that the worker waking
+    up (after an off block) or finishing the last entries (after an on block) does not
+    count against the next block. Target ``off`` makes no call in either arm: the
+    measure's own noise (an A/A test).
+    """
     call = one_call(harness) if harness is not None else None
     if harness is not None:
         LOOPS[harness.style](harness.info, WARMUP)
@@ -222,46 +245,85 @@ def request_loop(
     gc.collect()
 
     period = 1e9 / rate
+    blocks = max(2, requests // block)
+    blocks -= blocks % 2
+    requests = blocks * block
     latency = [0] * requests
-    service = [0] * requests
-    lag = [0] * requests
     cpu = [0] * requests
+    late = 0
+    logged = 0
+    # arm of each block: True = the log call is made
+    arms = [(b % 2 == 0) == ((b // 2) % 2 == 0) for b in range(blocks)]
     start = perf_counter_ns() + 1_000_000
     previous_end = start
-    for i in range(requests):
-        scheduled = start + int(i * period)
-        _pace(scheduled)
-        began = perf_counter_ns()
-        cpu_began = thread_time_ns()
-        work(work_iters)
-        if call is not None:
-            call()
-        cpu[i] = thread_time_ns() - cpu_began
-        ended = perf_counter_ns()
-        # From when this request could start (its slot, or the end of the one before if
-        # that overran) to its end: includes waiting for the GIL after the idle sleep,
-        # excludes the backlog an overloaded machine builds up (an open-loop queue would
-        # turn a few percent of extra work into unbounded latency).
-        latency[i] = ended - max(scheduled, previous_end)
-        service[i] = ended - began
-        lag[i] = began - scheduled
-        previous_end = ended
+    i = 0
+    for b in range(blocks):
+        this_call = call if arms[b] else None
+        for _ in repeat(None, block):
+            scheduled = start + int(i * period)
+            _pace(scheduled)
+            began = perf_counter_ns()
+            cpu_began = thread_time_ns()
+            work(work_iters)
+            if this_call is not None:
+                this_call()
+            cpu[i] = thread_time_ns() - cpu_began
+            ended = perf_counter_ns()
+            # From when this request could start (its slot, or the end of the one before
+            # if that overran) to its end: includes waiting for the GIL after the idle
+            # sleep, excludes the backlog an overloaded machine builds up (an open-loop
+            # queue would turn a few percent of extra work into unbounded latency).
+            latency[i] = ended - max(scheduled, previous_end)
+            if began - scheduled > period:
+                late += 1
+            previous_end = ended
+            i += 1
+        if this_call is not None:
+            logged += block
     elapsed = (perf_counter_ns() - start) / 1e9
+
+    def arm(values: list[int], *, on: bool) -> list[int]:
+        return [
+            v
+            for b in range(blocks)
+            if arms[b] == on
+            for v in values[b * block + settle : (b + 1) * block]
+        ]
+
+    def block_p99(b: int) -> float:
+        return percentile(sorted(latency[b * block + settle : (b + 1) * block]), 0.99)
+
+    # Each pair's p99 with logging against its p99 without: the spread of the measure.
+    pairs = []
+    for p in range(blocks // 2):
+        on_b, off_b = (2 * p, 2 * p + 1) if arms[2 * p] else (2 * p + 1, 2 * p)
+        pairs.append(round((block_p99(on_b) / block_p99(off_b) - 1) * 100, 1))
+    on_lat, off_lat = _summary(arm(latency, on=True)), _summary(arm(latency, on=False))
+    on_cpu, off_cpu = _summary(arm(cpu, on=True)), _summary(arm(cpu, on=False))
     result: dict[str, object] = {
         "loadavg_1m": os.getloadavg()[0],
         "requests": requests,
         "rate": rate,
         "achieved_rate": requests / elapsed,
         "work_iters": work_iters,
-        **{f"latency_{k}": v for k, v in _summary(latency).items()},
-        **{f"service_{k}": v for k, v in _summary(service).items()},
-        **{f"cpu_{k}": v for k, v in _summary(cpu).items()},
-        "late_fraction": sum(1 for v in lag if v > period) / requests,
-        "lag_mean_us": sum(lag) / requests / 1000,
+        "block": block,
+        "settle": settle,
+        "blocks": blocks,
+        **{f"latency_{k}": v for k, v in on_lat.items()},
+        **{f"off_latency_{k}": v for k, v in off_lat.items()},
+        **{f"cpu_{k}": v for k, v in on_cpu.items()},
+        **{f"off_cpu_{k}": v for k, v in off_cpu.items()},
+        **{
+            f"added_{k}_pct": (on_lat[f"{k}_us"] / off_lat[f"{k}_us"] - 1) * 100
+            for k in ("mean", "p50", "p99", "p999")
+        },
+        "added_cpu_pct": (on_cpu["mean_us"] / off_cpu["mean_us"] - 1) * 100,
+        "pairs_p99_pct": pairs,
+        "late_fraction": late / requests,
     }
     if harness is not None:
         harness.finish()
-        result.update(_lines(path, WARMUP + requests))
+        result.update(_lines(path, WARMUP + logged))
         result["stats"] = harness.stats()
         harness.close()
     result["peak_rss_mib"] = peak_rss_mib()
@@ -408,6 +470,8 @@ def rate_curve(
     rates: list[float],
     threads: int,
     seconds: float,
+    *,
+    progress: Path | None = None,
 ) -> dict[str, object]:
     """Fixed total rates from ``threads`` threads, then unpaced; latency from intended time.
 
@@ -416,7 +480,13 @@ def rate_curve(
     its return, so a thread that falls behind counts the wait of every call it delayed
     (no coordinated omission). Between two rates every line is written first. Target
     ``off`` calls a function that does nothing: the harness's own latency.
+
+    ``progress``: each finished step is appended there as a JSON line, and a thread
+    touches the file every 0.25 s while the interpreter can run Python code, so that the
+    parent can tell a logger that hangs (and what it finished before) from a slow one.
     """
+    if progress is not None:
+        _heartbeat(progress)
     if harness is not None:
         LOOPS[harness.style](harness.info, WARMUP)
         harness.drain()
@@ -455,7 +525,7 @@ def rate_curve(
         total = len(merged)
         sent += total
         steps.append(
-            {
+            step := {
                 "rate": rate,
                 "calls": total,
                 "achieved_rate": total / elapsed if elapsed > 0 else None,
@@ -466,6 +536,9 @@ def rate_curve(
                 "loadavg_1m": os.getloadavg()[0],
             }
         )
+        if progress is not None:
+            with progress.open("a", encoding="utf-8") as file:
+                file.write(json.dumps(step) + "\n")
     result: dict[str, object] = {"threads": threads, "seconds": seconds, "steps": steps}
     if harness is not None:
         harness.finish()
@@ -473,6 +546,24 @@ def rate_curve(
         result["stats"] = harness.stats()
         harness.close()
     return result
+
+
+def _heartbeat(path: Path) -> None:
+    """Touch ``path`` every 0.25 s from a daemon thread; dump every thread's stack on SIGUSR1.
+
+    A thread needs the GIL to touch the file, so the touches stop when the interpreter is
+    deadlocked (a C extension waiting on its own lock while holding the GIL); faulthandler
+    writes the stacks from its C-level signal handler, which needs no GIL.
+    """
+    path.touch()
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+
+    def beat() -> None:
+        while True:
+            time.sleep(0.25)
+            os.utime(path)
+
+    threading.Thread(target=beat, name="bench-heartbeat", daemon=True).start()
 
 
 def soak(harness: Harness, path: Path, n: int) -> dict[str, object]:
@@ -515,6 +606,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="where to write the JSON result")
     parser.add_argument("--rate", type=float, default=10_000.0)
     parser.add_argument("--work-iters", type=int, default=1_500)
+    parser.add_argument("--block", type=int, default=5_000, help="request loop: per block")
+    parser.add_argument(
+        "--settle", type=int, default=500, help="request loop: left out at each block's start"
+    )
     parser.add_argument("--dir", type=Path, help="where to put the log file (default: a temp dir)")
     parser.add_argument(
         "--switch-interval",
@@ -526,6 +621,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rates", default="10000,50000,100000,200000", help="rate: calls/s")
     parser.add_argument("--threads", type=int, default=4, help="rate: logging threads")
     parser.add_argument("--seconds", type=float, default=1.0, help="rate: seconds per rate")
+    parser.add_argument("--progress", type=Path, help="rate: finished steps, and a heartbeat")
     args = parser.parse_args(argv)
 
     if args.switch_interval is not None:
@@ -535,10 +631,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         harness = None if args.target == "off" else TARGETS[args.target].make(path)
         if args.scenario == "request-loop":
-            result = request_loop(harness, path, args.n, args.rate, args.work_iters)
+            result = request_loop(
+                harness,
+                path,
+                args.n,
+                args.rate,
+                args.work_iters,
+                block=args.block,
+                settle=args.settle,
+            )
         elif args.scenario == "rate":
             rates = [float(r) for r in args.rates.split(",")]
-            result = rate_curve(harness, path, rates, args.threads, args.seconds)
+            result = rate_curve(
+                harness, path, rates, args.threads, args.seconds, progress=args.progress
+            )
         elif harness is None:
             parser.error("target 'off' exists only for the request loop and the rate curve")
         elif args.scenario == "calls":
