@@ -201,7 +201,8 @@ def run_request_loop(
         timeout=timeout,
         describe=lambda r: (
             f"p99 {r['off_latency_p99_us']:,.1f} -> {r['latency_p99_us']:,.1f} us "
-            f"({r['added_p99_pct']:+.1f}%, pairs {r['pairs_p99_pct']}), mean "
+            f"(pooled {r['pooled_p99_pct']:+.1f}%, median pair {r['added_p99_pct']:+.1f}%, "
+            f"pairs {r['pairs_p99_pct']}), mean "
             f"{r['added_mean_pct']:+.1f}%, {r['achieved_rate']:,.0f} req/s"
         ),
     )
@@ -619,6 +620,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(t in COMPILED_ROWS for t in main_rows) and args.command in (
         "all",
         "throughput",
+        "request-loop",
         "calls",
     ):
         # The compiled build's row, where this machine can build it (a C compiler).
@@ -643,7 +645,14 @@ def main(argv: list[str] | None = None) -> int:
             f"{requests:,} requests at {args.rate:,.0f}/s per run, logging on and off by "
             f"blocks of {args.block_seconds:g} s, {args.loop_repeats} runs"
         )
-        loop_targets = ["off", *(t for t in report.LOOP_TARGETS if t in chosen)]
+        loop_targets = [
+            "off",
+            *(
+                t
+                for t in report.LOOP_TARGETS
+                if t in chosen and (t not in COMPILED_ROWS or COMPILED["dir"] is not None)
+            ),
+        ]
         switch = (
             [] if args.switch_interval is None else ["--switch-interval", str(args.switch_interval)]
         )
@@ -730,11 +739,13 @@ def main(argv: list[str] | None = None) -> int:
                 "process (on-off, off-on, ...; the first tenth of each block left out), so "
                 "the machine's noise falls on both arms alike. Latency runs from when a "
                 "request could start (its slot, or the previous request's end) to its end. "
-                "Each 'added' compares the run's blocks with logging to its blocks without; "
-                f"the columns are the median of {args.loop_repeats} runs (fresh processes, "
-                "interleaved), with the least and greatest run and the middle half of all "
-                "block pairs. The first row makes no call in either arm: what the measure "
-                "reads when nothing differs."
+                "Each 'added' compares the run's blocks with logging to its blocks without, "
+                f"over {args.loop_repeats} runs per row (fresh processes, interleaved): "
+                "**p99 added** is the median over all block pairs (a block with logging "
+                "against its neighbour without), with each run's median pair (least and "
+                "greatest) and the middle half of the pairs; mean and p50, the median run. "
+                "The first row makes no call in either arm: what the measure reads when "
+                "nothing differs."
             ),
             "",
             *report.loop_table(loop_med),

@@ -41,6 +41,7 @@ RATIO_NAMES = {
 LOOP_TARGETS = [
     "off",
     "tapelog",
+    "tapelog-compiled",
     "tapelog-whole-batches",
     "tapelog-switch-1ms",
     "tapelog-sync",
@@ -404,22 +405,33 @@ def targets_section(
 
     if loop is not None and loop.get(TAPELOG, {}).get("runs"):
         mine_loop = loop[TAPELOG]
-        p99 = mine_loop["added_p99_pct"]
-        runs = mine_loop["added_p99_runs"]
         control = loop.get(LOOP_CONTROL)
         noise = (
-            f"; with no logging in either arm the same measure gives {signed(control['added_p99_pct'])}"
-            f" ({spread(control['added_p99_runs'])})"
+            f" With no logging in either arm the same measure reads "
+            f"{signed(control['added_p99_pct'])} (runs {spread(control['added_p99_runs'])})."
             if control and control.get("runs")
             else ""
         )
+        met_by = []
+        parts = []
+        for name, build in builds(loop):
+            row = loop[name]
+            p99 = row["added_p99_pct"]
+            if p99 is not None and p99 <= P99_TARGET_PCT:
+                met_by.append(build)
+            parts.append(
+                f"{build}: p99 {signed(p99)} (runs {spread(row['added_p99_runs'])}; middle "
+                f"half of the pairs {signed(row['pairs_p99_q1'])} to "
+                f"{signed(row['pairs_p99_q3'])}; over whole runs "
+                f"{signed(row['pooled_p99_pct'])})"
+            )
         verdict(
             f"10,000 requests/s loop: p99 added latency ≤ +{fmt(P99_TARGET_PCT)}% (#18)",
-            p99 is not None and p99 <= P99_TARGET_PCT,
-            f"p99 {signed(p99)}, the median of {len(runs)} runs (least to greatest "
-            f"{spread(runs)}; middle half of the block pairs "
-            f"{signed(mine_loop['pairs_p99_q1'])} to {signed(mine_loop['pairs_p99_q3'])}), "
-            f"blocks with logging against blocks without in the same process{noise}.",
+            bool(met_by),
+            met_text(met_by)
+            + "Each half-second block with logging against the neighbouring block without, "
+            f"in the same process, the median of {mine_loop['pairs']} such pairs from "
+            f"{mine_loop['runs']} runs: " + "; ".join(parts) + "." + noise,
         )
         added = mine_loop["added_mean_pct"]
         verdict(
@@ -440,8 +452,11 @@ def loop_medians(runs: dict[str, list[Run]]) -> dict[str, dict[str, Any]]:
     """Per row: medians over the runs; each run's "added" already pairs its two arms.
 
     Every run alternates blocks with and without logging in one process (run_one's
-    ``request_loop``), so each run yields its own added latency; the row gives the median
-    of the runs, their least and greatest, and the middle half of all block pairs.
+    ``request_loop``), so each run yields its own added latency. p99 added is the median of
+    all block pairs of all runs (each pair: its block with logging against its block
+    without); the row also gives each run's median pair (least and greatest), the middle
+    half of the pairs, and the p99 over whole runs (pooled). Mean and p50 added: the
+    median of the runs' pooled ratios.
     """
     keys = [
         "latency_mean_us",
@@ -465,7 +480,10 @@ def loop_medians(runs: dict[str, list[Run]]) -> dict[str, dict[str, Any]]:
         row["runs"] = len(ok)
         row["errors"] = [r["error"] for r in target_runs if "error" in r]
         row["added_p99_runs"] = [round(r["added_p99_pct"], 1) for r in ok]
+        row["pooled_p99_pct"] = median(r.get("pooled_p99_pct") for r in ok)
         pairs = sorted(v for r in ok for v in r.get("pairs_p99_pct", []))
+        # The row's p99 added: the median block pair over all its runs.
+        row["added_p99_pct"] = median(pairs)
         row["pairs"] = len(pairs)
         row["pairs_p99_q1"] = _quantile(pairs, 0.25)
         row["pairs_p99_q3"] = _quantile(pairs, 0.75)
