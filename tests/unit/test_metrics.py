@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 import tapelog
 from tapelog import metrics
 from tapelog.exceptions import ConfigError
+from tapelog.metrics._instruments import registry
 from tapelog.metrics._reporter import REPORTER
 from tapelog.testing import capture
 
@@ -430,3 +432,55 @@ def test_a_file_reload_changes_interval_and_rules_and_keeps_series_and_alert_sta
         tapelog.flush()
     # still firing under the new limit: no second warning
     assert [e for e in entries if e.get("event", "").startswith("metrics.threshold")] == []
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.lists(st.floats(min_value=1e-6, max_value=1e3, allow_nan=False), max_size=80),
+        min_size=1,
+        max_size=5,
+    ),
+    st.integers(min_value=1, max_value=400),
+)
+def test_the_reporters_one_pass_over_an_interval_equals_reading_it_into_a_sketch(
+    rounds: list[list[float]], weight: int
+) -> None:
+    """The reporter takes a one-thread, positive-only histogram's interval in one pass
+    (``interval_summary``); round after round it gives what ``read()`` and the sketch's
+    ``summary`` give for the same observations: count, sum, min, max, percentiles, form,
+    plain or compressed (``weight`` repeats of short rounds make counts wide)."""
+    one_pass_equals_read([values * (weight if len(values) < 4 else 1) for values in rounds])
+
+
+def test_the_one_pass_compresses_a_wide_interval_as_reading_it_does() -> None:
+    """An interval too wide for the plain form (400 buckets of counts past 255)."""
+    wide = [1e-4 * 1.02**i for i in range(400)] * 300
+    one_pass_equals_read([wide, wide[:5000], []])
+    for value in wide:
+        metrics.observe("app.pass.one", value)
+    text = str(only("app.pass.one")["sketch"]["bins"])
+    assert base64.b64decode(text.removeprefix("3:"))[0] == 1  # the compressed form
+
+
+def one_pass_equals_read(rounds: list[list[float]]) -> None:
+    REPORTER.reset()
+    quantiles = (0.5, 0.9, 0.95, 0.99, 0.999)
+    for values in rounds:
+        for value in values:
+            metrics.observe("app.pass.one", value)
+            metrics.observe("app.pass.reference", value)
+        if "app.pass.one" not in registry.histograms:  # nothing recorded yet
+            continue
+        one = registry.histograms["app.pass.one"]
+        reference = registry.histograms["app.pass.reference"]
+        fast = one.interval_summary(quantiles, commit=True)
+        assert fast is not None
+        sketch = reference.read(commit=True)
+        count, total, low, high, found, form = fast
+        assert (count, total) == (sketch.count, sketch.sum)
+        if count:
+            assert (low, high) == (sketch.min, sketch.max)
+            assert (found, form) == sketch.summary(quantiles)

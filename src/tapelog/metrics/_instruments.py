@@ -53,6 +53,8 @@ from tapelog.metrics._sketch import (
     lanes_to_counts,
     log2_multiplier,
     packed_counts,
+    plain_form,
+    sorted_quantiles,
 )
 
 
@@ -331,12 +333,60 @@ class Histogram(_Series):
         total.count, total.sum, total.min, total.max = total_count, total_sum, total_min, total_max
         return total
 
+    def interval_summary(
+        self, qs: Sequence[float], *, commit: bool
+    ) -> tuple[int, float, float, float, list[float], dict[str, object]] | None:
+        """The delta interval as ``(count, sum, min, max, quantiles, to_dict())``.
+
+        What ``read()`` then ``Sketch.summary`` give, in one pass and without a sketch, for
+        the common case: one thread recording, positive values only. None when that is not
+        the case (nothing is read or committed then): the caller uses ``read()``.
+        """
+        shards = list(self.shards.values())
+        if len(shards) != 1 or self.lanes is None:
+            return None
+        shard = shards[0]
+        if shard.negative or shard.zero:
+            return None
+        fast = self._read_one(shard)
+        if fast is None:
+            return None
+        _, lanes, added, packed = fast
+        low, high, total_sum = shard.min, shard.max, shard.sum
+        count = sum(added)
+        interval_sum = total_sum - self.before_sum
+        if commit:
+            shard.min, shard.max = _INF, -_INF
+            self.lanes = lanes
+            self.before_count += count
+            self.before_sum = total_sum
+        if not count:
+            return count, interval_sum, low, high, [], {}
+        keys = self.keys
+        if low > high:  # the reset raced a recording: fall back on the buckets
+            low, high = sorted_quantiles(
+                self.relative_error, keys, added, (0.0, 1.0), low=-_INF, high=_INF
+            )
+        if commit:
+            self.total_min = min(self.total_min, low)
+            self.total_max = max(self.total_max, high)
+        values = sorted_quantiles(self.relative_error, keys, added, qs, low=low, high=high)
+        interval = Sketch(self.relative_error)  # what read() would load, when still needed
+        if added.count(0) * 2 <= len(added):  # empty buckets cost less written than left out
+            form = plain_form(self.relative_error, len(keys), self.key_bytes, packed)
+            if form is not None:
+                return count, interval_sum, low, high, values, form
+            interval.load_sorted(keys, added, key_bytes=self.key_bytes, packed=packed)
+        else:
+            interval.load_sorted(list(compress(keys, added)), list(filter(None, added)))
+        return count, interval_sum, low, high, values, interval.to_dict()
+
     def _read_one(
         self, shard: _HistogramShard
     ) -> tuple[Sequence[int], int, Sequence[int], bytes] | None:
         """The one shard's counts and the part since the last commit, in key order.
 
-        As ``(counts, their lanes, added, added as format 2 writes it)``; None when the
+        As ``(counts, their lanes, added, added as format 3 writes it)``; None when the
         series is past this path (several shards) or a count is 2**64 or more.
         """
         before = self.lanes

@@ -274,6 +274,23 @@ class Reporter:
             if series.attributes:
                 point["attributes"] = dict(series.attributes)
             if isinstance(series, Histogram):
+                fast = None if cumulative else series.interval_summary(_QUANTILES, commit=commit)
+                if fast is not None:
+                    count, total, low, high, values, form = fast
+                    if not count:
+                        continue
+                    point["temporality"] = "delta"
+                    point["start_time"] = iso_time(start)
+                    point["count"] = count
+                    point["sum"] = total
+                    point["min"] = low
+                    point["max"] = high
+                    for (key, _), value in zip(_PERCENTILES, values, strict=True):
+                        point[key] = value
+                    point["relative_error"] = series.relative_error
+                    point["sketch"] = form
+                    points.append(point)
+                    continue
                 sketch = series.read(commit=commit, cumulative=cumulative)
                 if not sketch.count:
                     continue

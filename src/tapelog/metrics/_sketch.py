@@ -79,6 +79,8 @@ __all__ = [
     "log2_multiplier",
     "multiplier",
     "packed_counts",
+    "plain_form",
+    "sorted_quantiles",
 ]
 
 DEFAULT_RELATIVE_ERROR: Final = 0.01
@@ -270,8 +272,8 @@ def packed_counts(lanes: int, size: int) -> tuple[Sequence[int], bytes]:
     if not _LITTLE:  # pragma: no cover - the reference hosts are little-endian
         counts = lanes_to_counts(lanes, size)
         return counts, _narrow(counts)
-    if not lanes & _high_bytes(size, 1):
-        narrow = raw[::8]
+    narrow = raw[::8]
+    if raw.count(0) - narrow.count(0) == 7 * size:  # every lane's upper seven bytes zero
         return narrow, b"\x01" + narrow
     for width, code in ((2, "H"), (4, "I")):
         if not lanes & _high_bytes(size, width):
@@ -358,6 +360,52 @@ def _encoded(layout: _Layout, up_keys: bytes | None = None, up_packed: bytes | N
         return fixed
     varints = _blob(layout)
     return varints if len(varints) < len(fixed) else fixed
+
+
+def plain_form(
+    relative_error: float, size: int, keys: bytes, packed: bytes
+) -> dict[str, object] | None:
+    """``to_dict`` of positive buckets only, from their ``key_form`` and ``_narrow`` counts.
+
+    None when the bytes would be compressed (more than ``PLAIN_MAX``): the caller then
+    builds a ``Sketch``. ``size`` is how many keys (and counts) there are.
+    """
+    raw = _HEADER.pack(size, 0) + keys + packed
+    if len(raw) > PLAIN_MAX:
+        return None
+    return {
+        "mapping": "logarithmic",
+        "relative_error": relative_error,
+        "zero_count": 0,
+        "bins": _FORMAT_3 + base64.b64encode(_PLAIN + raw).decode("ascii"),
+    }
+
+
+def sorted_quantiles(
+    relative_error: float,
+    keys: Sequence[int],
+    counts: Sequence[int],
+    qs: Sequence[float],
+    *,
+    low: float,
+    high: float,
+) -> list[float]:
+    """``Sketch.quantiles(qs)`` of positive buckets only.
+
+    ``keys`` ascending, ``counts`` theirs (some may be zero, not all), ``low`` and
+    ``high`` the least and greatest value observed (answers are clamped to them).
+    """
+    running = list(accumulate(counts))
+    last = running[-1] - 1
+    per_log, _, scale = _constants(relative_error)
+    exp = math.exp
+    answers: list[float] = []
+    for q in qs:
+        # min(): past 2**53 observations float rounding could put the rank past the end.
+        value = scale * exp(keys[bisect_right(running, min(int(q * last), last))] / per_log)
+        # Compare, not min()/max(): two builtin calls per percentile cost more than this.
+        answers.append(low if value < low else high if value > high else value)  # noqa: FURB136
+    return answers
 
 
 def _take(raw: bytes, offset: int, size: int) -> tuple[list[int], int]:
