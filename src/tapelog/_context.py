@@ -1,10 +1,13 @@
 """Context fields carried by ``contextvars``: each thread and each asyncio task sees its own.
 
-The context is a dict held in one ``ContextVar`` and never mutated: binding replaces it
-with a new dict, so a caller's snapshot never changes under the worker thread that reads
-it later. Plain dicts rather than read-only proxies because the worker merges them for
-every entry, and merging dicts is several times cheaper. Reading the context on the hot
-path is one ``ContextVar.get``.
+The context is held in one ``ContextVar`` as a tuple of ``(key, value)`` pairs and never
+mutated: binding replaces it with a new tuple, so a caller's snapshot never changes under
+the worker thread that reads it later. A tuple rather than a dict because every record
+carries it: the garbage collector stops tracking a tuple of plain values, never one that
+holds a dict, and a queue of tracked records is walked by every collection (see
+docs/architecture.md, "Records the collector leaves alone"). The worker turns each tuple
+into cleaned fields once and reuses them while the tuple lives. Reading the context on the
+hot path is one ``ContextVar.get``.
 """
 
 from __future__ import annotations
@@ -18,19 +21,25 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, final
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
+    from tapelog._event import Pairs
+
 
 __all__ = ["bind_context", "clear_context", "context", "get_context", "unbind_context"]
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
-#: The empty context and the empty bound fields. Shared, so never mutated.
+#: The empty bound fields. Shared, so never mutated.
 EMPTY: Mapping[str, object] = {}
 
-CONTEXT: ContextVar[Mapping[str, object]] = ContextVar("tapelog_context", default=EMPTY)
+CONTEXT: ContextVar[Pairs] = ContextVar("tapelog_context", default=())
 
-#: The hot path reads the context through this bound method.
+#: The hot path reads the context (as pairs) through this bound method.
 get_current = CONTEXT.get
+
+
+def _set(fields: Mapping[str, object]) -> Token[Pairs]:
+    return CONTEXT.set(tuple(fields.items()))
 
 
 def bind_context(**fields: object) -> None:
@@ -42,19 +51,19 @@ def bind_context(**fields: object) -> None:
         'r-1'
         >>> clear_context()
     """
-    CONTEXT.set({**CONTEXT.get(), **fields})
+    _set({**dict(CONTEXT.get()), **fields})
 
 
 def unbind_context(*keys: str) -> None:
     """Remove fields from the current context; missing keys are ignored."""
     current = CONTEXT.get()
-    if any(key in current for key in keys):
-        CONTEXT.set({k: v for k, v in current.items() if k not in keys})
+    if any(key in keys for key, _ in current):
+        CONTEXT.set(tuple(pair for pair in current if pair[0] not in keys))
 
 
 def clear_context() -> None:
     """Remove every field from the current context."""
-    CONTEXT.set(EMPTY)
+    CONTEXT.set(())
 
 
 def get_context() -> dict[str, object]:
@@ -81,12 +90,12 @@ class context:  # noqa: N801 - reads like the function it is used as
 
     def __init__(self, **fields: object) -> None:
         self._fields = fields
-        self._tokens: list[Token[Mapping[str, object]]] = []
+        self._tokens: list[Token[Pairs]] = []
 
     def __enter__(self) -> dict[str, object]:
-        merged = {**CONTEXT.get(), **self._fields}
-        self._tokens.append(CONTEXT.set(merged))
-        return dict(merged)
+        merged = {**dict(CONTEXT.get()), **self._fields}
+        self._tokens.append(_set(merged))
+        return merged
 
     def __exit__(self, *exc: object) -> None:
         CONTEXT.reset(self._tokens.pop())

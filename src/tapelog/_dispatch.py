@@ -38,7 +38,7 @@ from threading import get_ident
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
-from tapelog._event import make_record
+from tapelog._event import is_deferred, make_record
 from tapelog._levels import ERROR, WARNING, level_name
 from tapelog._stats import SinkCounters, Stats
 
@@ -324,9 +324,11 @@ class Dispatcher:
 
         Such records wait for room like ``block`` whatever the policy, and after
         ``block_timeout`` go in past the bound (docs/audit.md). Asked on the slow path only.
+        A deferred message is a trade event's (``order_placed``, ``order_filled``): its
+        ``trade`` object is made on the worker, and its meta is None.
         """
         meta = record[8]
-        if meta is not None and "trade" in meta:
+        if (meta is not None and "trade" in meta) or is_deferred(record[3]):
             return True
         keeps = getattr(self._pipeline, "must_keep", None)
         return bool(keeps(record)) if callable(keeps) else False

@@ -36,7 +36,7 @@ from tapelog.processors._normalize import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
-    from tapelog._event import AnyRecord, ExcInfo
+    from tapelog._event import AnyRecord, ExcInfo, Fields
     from tapelog.processors._fields import FieldSelector
     from tapelog.processors._normalize import JsonValue
     from tapelog.processors._redact import Redactor
@@ -105,8 +105,8 @@ _HEAD: Final[dict[str, JsonValue]] = {
 }
 """The keys every fast-path entry starts with, in order; the values are placeholders."""
 _Shared: TypeAlias = tuple[
-    "Mapping[str, object] | None",
-    "Mapping[str, object] | None",
+    "Fields | None",
+    "Fields | None",
     "dict[str, JsonValue] | None",
     bytes | None,
     set[str],
@@ -243,9 +243,12 @@ def _identity(text: str) -> str:
     return text
 
 
-def _immutable(mapping: Mapping[str, object]) -> bool:
+def _immutable(mapping: Fields) -> bool:
     """Whether a mapping's values cannot change under us (so its cleaned copy can be kept)."""
-    return all(type(value) in _IMMUTABLE for value in mapping.values())
+    if type(mapping) is tuple:
+        return all(type(pair[1]) in _IMMUTABLE for pair in mapping)
+    values = cast("Mapping[str, object]", mapping).values()
+    return all(type(value) in _IMMUTABLE for value in values)
 
 
 class EntryBuilder:
@@ -311,7 +314,7 @@ class EntryBuilder:
         self._pid = os.getpid()
         self._seconds: tuple[int, str] = (-1, "")
         self._logger_names: dict[str, str] = {}
-        self._clean_cache: dict[int, tuple[Mapping[str, object], dict[str, JsonValue]]] = {}
+        self._clean_cache: dict[int, tuple[Fields, dict[str, JsonValue]]] = {}
         self._shared: dict[int, _Shared] = {}
         self._heads: dict[tuple[int, str, str], bytes] = {}
         self._json_millisecond: tuple[int, bytes] = (-1, b"")
@@ -450,7 +453,7 @@ class EntryBuilder:
                 self._plain.add(key)
         return plan
 
-    def _shared_for(self, bound: Mapping[str, object], context: Mapping[str, object]) -> _Shared:
+    def _shared_for(self, bound: Fields, context: Fields) -> _Shared:
         """The template (and its JSON) for a pair of context and bound mappings."""
         key = id(bound) + id(context)
         shared = self._shared.get(key)
@@ -460,15 +463,11 @@ class EntryBuilder:
             self._last = shared
         return shared
 
-    def _template_for(
-        self, bound: Mapping[str, object], context: Mapping[str, object]
-    ) -> EventDict | None:
+    def _template_for(self, bound: Fields, context: Fields) -> EventDict | None:
         """The template for a pair of context and bound mappings: cached, else made."""
         return self._shared_for(bound, context)[2]
 
-    def _share(
-        self, key: int, bound: Mapping[str, object], context: Mapping[str, object]
-    ) -> _Shared:
+    def _share(self, key: int, bound: Fields, context: Fields) -> _Shared:
         """The fast path's template for a pair of context and bound mappings, kept per pair.
 
         The template is an entry's first keys (placeholders for the required keys and
@@ -526,9 +525,12 @@ class EntryBuilder:
         seq = self.seq
         millis_now, stem = self._millisecond
         value: Any  # the exact-type tests below narrow it; isinstance() costs more
+        fields: Any  # a mapping, or pairs made a dict below
         for record in records:
             try:
                 time_ns, level, name, message, fields, bound, context, exc, meta = record
+                if type(fields) is tuple:  # pairs (see tapelog._event.Pairs)
+                    fields = dict(fields)  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
                 text = messages.get(message) if type(message) is str else None
                 if text is None and type(message) is str:
                     text = self._message(message)
@@ -613,10 +615,13 @@ class EntryBuilder:
         # The last call site's line head: (level, logger name, message, head bytes).
         last: tuple[object, object, object, bytes] = (None, None, None, b"")
         value: Any  # the exact-type tests below narrow it; isinstance() costs more
+        fields: Any  # a mapping, or pairs made a dict below
         remaining = iter(records)
         for record in remaining:
             try:
                 time_ns, level, name, message, fields, bound, context, exc, meta = record
+                if type(fields) is tuple:  # pairs (see tapelog._event.Pairs)
+                    fields = dict(fields)  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
                 shared = self._last  # consecutive records mostly come from one logger
                 if bound is not shared[0] or context is not shared[1]:
                     shared = self._shared_for(bound, context) if bound or context else unbound
@@ -791,7 +796,10 @@ class EntryBuilder:
 
     def _build_general(self, record: AnyRecord) -> EventDict:
         """Any record: an exception, call-site facts, reserved or unusual keys."""
+        fields: Any  # a mapping, or pairs made a dict below
         time_ns, level, name, message, fields, bound, context, exc, meta = record
+        if type(fields) is tuple:  # pairs (see tapelog._event.Pairs)
+            fields = dict(fields)  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
         if type(message) is not str:  # the API says str; a stray object still logs
             if is_deferred(message):  # a domain API's entry, finished here (#14)
                 message, meta = finish_deferred(cast("tuple[object, ...]", message), meta)
@@ -904,8 +912,8 @@ class EntryBuilder:
 
     def _user_fields(
         self,
-        context: Mapping[str, object],
-        bound: Mapping[str, object],
+        context: Fields,
+        bound: Fields,
         fields: Mapping[str, object],
     ) -> dict[str, JsonValue]:
         """Context < bound < call fields, cleaned and redacted, in a new dict."""
@@ -920,7 +928,7 @@ class EntryBuilder:
             merged.update(clean_fields(fields, self._redactor))
         return merged
 
-    def _cleaned_once(self, mapping: Mapping[str, object]) -> dict[str, JsonValue]:
+    def _cleaned_once(self, mapping: Fields) -> dict[str, JsonValue]:
         """Clean a context or bound mapping, reusing the result while the mapping lives.
 
         These mappings are never mutated (binding makes new ones) and the same one comes
@@ -932,7 +940,10 @@ class EntryBuilder:
         hit = self._clean_cache.get(key)
         if hit is not None and hit[0] is mapping:
             return hit[1]
-        cleaned = clean_fields(mapping, self._redactor)
+        cleaned = clean_fields(
+            dict(mapping) if type(mapping) is tuple else cast("Mapping[str, object]", mapping),
+            self._redactor,
+        )
         if _immutable(mapping):
             # The cache holds the mapping itself, so its id cannot be reused meanwhile.
             _remember(self._clean_cache, key, (mapping, cleaned))

@@ -33,7 +33,9 @@ __all__ = [
     "TIME",
     "AnyRecord",
     "ExcInfo",
+    "Fields",
     "Finisher",
+    "Pairs",
     "Record",
     "deferrable",
     "finish_deferred",
@@ -44,14 +46,23 @@ __all__ = [
 ExcInfo: TypeAlias = tuple[type[BaseException], BaseException, TracebackType | None]
 """An exception as ``sys.exc_info()`` gives it."""
 
+Pairs: TypeAlias = tuple[tuple[str, object], ...]
+"""Fields as a tuple of ``(key, value)`` pairs: a mapping's form that the garbage collector
+can stop tracking (a tuple holding a dict, even an empty one, is tracked for as long as it
+lives). Loggers keep their bound fields and the context in this form, precomputed when
+they are bound; see docs/architecture.md, "Records the collector leaves alone"."""
+
+Fields: TypeAlias = "Mapping[str, object] | Pairs"
+"""A record's call, bound or context fields: a mapping, or the same as pairs."""
+
 Record: TypeAlias = tuple[
     int,  # 0 time_ns: wall clock at the call
     int,  # 1 level number
     str,  # 2 logger name
     str,  # 3 message
-    Mapping[str, object],  # 4 call fields
-    Mapping[str, object],  # 5 bound fields (immutable)
-    Mapping[str, object],  # 6 context fields (immutable snapshot)
+    Fields,  # 4 call fields
+    Fields,  # 5 bound fields (immutable)
+    Fields,  # 6 context fields (immutable snapshot)
     "ExcInfo | None",  # 7 exception, captured on the caller's thread
     "Mapping[str, object] | None",  # 8 meta: call-site facts and domain objects, or None
 ]
@@ -127,8 +138,8 @@ def make_record(
     fields: Mapping[str, object],
     *,
     logger: str = "tapelog",
-    bound: Mapping[str, object] = EMPTY,
-    context: Mapping[str, object] = EMPTY,
+    bound: Fields = EMPTY,
+    context: Fields = EMPTY,
     exc: ExcInfo | None = None,
     meta: Mapping[str, object] | None = None,
     time_ns: int | None = None,

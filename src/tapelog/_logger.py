@@ -21,7 +21,7 @@ from tapelog._levels import CRITICAL, DEBUG, ERROR, INFO, TRACE, WARNING, parse_
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
-    from tapelog._event import ExcInfo, Record
+    from tapelog._event import ExcInfo, Pairs, Record
 
 
 __all__ = ["Logger", "LoggerCore", "name_under", "set_otel_context", "set_outlet"]
@@ -206,11 +206,14 @@ class Logger:
         'shop'
     """
 
-    __slots__ = ("_bound", "_core")
+    __slots__ = ("_bound", "_core", "_pairs")
 
     def __init__(self, core: LoggerCore, bound: Mapping[str, object] = EMPTY) -> None:
         self._core = core
         self._bound = bound
+        # What records carry: the bound fields as pairs, made once here (a record holding
+        # a dict is never untracked by the garbage collector; see tapelog._event.Pairs).
+        self._pairs: Pairs = tuple(bound.items()) if bound else ()
 
     @property
     def name(self) -> str:
@@ -242,7 +245,7 @@ class Logger:
             self._core.name,
             message,
             fields,
-            self._bound,
+            self._pairs,
             get_current(),
             exc,
             meta,
@@ -261,8 +264,8 @@ class Logger:
         self,
         level: int,
         message: str,
-        fields: dict[str, object],
-        domain: Mapping[str, object],
+        fields: dict[str, object] | Pairs,
+        domain: Mapping[str, object] | None,
         depth: int = 1,
         *,
         when: int | None = None,
@@ -271,21 +274,28 @@ class Logger:
 
         ``domain`` maps reserved keys (``trade``, ``metric``, ``error``, ``audit``) to the
         objects the domain APIs built; the worker writes them under those keys, where a
-        user's field of the same name would be kept aside as ``key_``. ``fields`` may hold
-        ``event``. The caller checks the level gate. ``depth`` counts the frames between
-        the user's call and this method, for the call-site fields. ``when`` is the call's
-        time in nanoseconds when the caller read the clock already (else it is read here).
+        user's field of the same name would be kept aside as ``key_``. None: the entry's
+        domain objects come with its deferred message (``tapelog._event.DEFERRED``).
+        ``fields`` may hold ``event``, and may be pairs (a domain API's constant ones:
+        a record without a dict is one the garbage collector stops tracking). The caller
+        checks the level gate. ``depth`` counts the frames between the user's call and this
+        method, for the call-site fields. ``when`` is the call's time in nanoseconds when
+        the caller read the clock already (else it is read here).
         """
-        exc = exc_tuple(fields.pop("exc_info")) if "exc_info" in fields else None
+        exc = (
+            exc_tuple(fields.pop("exc_info"))
+            if type(fields) is dict and "exc_info" in fields
+            else None
+        )
         # ``domain`` is the record's meta as it is unless facts join it (the caller hands
         # it over and never changes it after): no copy on a domain event's common path.
-        meta: Mapping[str, object] = domain
+        meta: Mapping[str, object] | None = domain
         if CALLSITE:
             extra = _callsite(depth + 1)
             if extra:
-                meta = {**domain, **extra}
+                meta = {**domain, **extra} if domain else extra
         elif _otel_context is not None and (otel := _otel_context()):
-            meta = {**domain, "otel": otel}  # a span is active: the worker writes its ids
+            meta = {**(domain or {}), "otel": otel}  # a span is active: the worker writes its ids
         if exc is not None:
             meta, exc = _error_site(meta, exc, depth + 1)
         # As in ``_log``, the tuple is built inline (make_record's keywords cost a trade
@@ -298,7 +308,7 @@ class Logger:
                 self._core.name,
                 message,
                 fields,
-                self._bound,
+                self._pairs,
                 get_current(),
                 exc,
                 meta,

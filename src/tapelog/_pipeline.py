@@ -13,7 +13,7 @@ import contextlib
 import operator
 import sys
 import time
-from typing import TYPE_CHECKING, Final, final
+from typing import TYPE_CHECKING, Any, Final, final
 
 from tapelog._entry import EntryBuilder
 from tapelog._event import LEVEL, META, OPTIONAL_FIELDS, make_record
@@ -530,12 +530,15 @@ def _audited_filter(slots: tuple[SinkSlot, ...]) -> Callable[[AnyRecord], bool]:
     """Whether a record would reach one of ``slots`` (their level and logger filters)."""
 
     def must_keep(record: AnyRecord) -> bool:
-        level, name, fields = record[1], record[2], record[4]
+        fields: Any = record[4]  # a mapping, or pairs made a dict below
+        level, name = record[1], record[2]
         for slot in slots:
             if level < slot.level:
                 continue
             if slot.accepts is None:
                 return True
+            if type(fields) is tuple:  # pairs (see tapelog._event.Pairs)
+                fields = dict(fields)  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
             probe: EventDict = {"logger": name, "component": fields.get("component")}
             if slot.accepts(probe):
                 return True

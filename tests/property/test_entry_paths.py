@@ -12,7 +12,7 @@ import importlib.util
 import math
 from decimal import Decimal
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import pytest
 from hypothesis import given, settings
@@ -377,3 +377,51 @@ def test_a_long_run_for_the_general_way_sends_the_rest_of_the_batch_there_in_ord
             entries_builder.build_many(batch)
         )
     assert lines_builder.seq.value == entries_builder.seq.value == 2 * len(batch)
+
+
+def _in_pairs(batch: list[Record], slots: frozenset[int]) -> list[Record]:
+    """The batch with the mappings of ``slots`` (4 call, 5 bound, 6 context fields) as
+    pairs, as loggers hand them over: one tuple per mapping, shared by the records that
+    share the mapping (a logger's bound fields, a request's context)."""
+    made: dict[int, object] = {}
+
+    def pairs(mapping: object) -> object:
+        if not isinstance(mapping, dict | MappingProxyType):
+            return mapping
+        items = cast("Mapping[str, object]", mapping).items()
+        return made.setdefault(id(mapping), tuple(items))
+
+    return [
+        cast("Record", tuple(pairs(item) if slot in slots else item for slot, item in enumerate(r)))
+        for r in batch
+    ]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    batch=batches(),
+    options=BUILDERS,
+    slots=st.sets(st.sampled_from([4, 5, 6]), min_size=1).map(frozenset),
+)
+def test_records_holding_pairs_are_written_as_records_holding_mappings(
+    batch: list[Record], options: tuple[bool, frozenset[str], bool], slots: frozenset[int]
+) -> None:
+    """Loggers hand bound fields and the context over as pairs (and domain APIs their
+    call fields): every way of the builder writes for such a record the bytes it writes
+    for the same record holding mappings, ``seq`` included, cold caches and warm."""
+    paired = _in_pairs(batch, slots)
+    mapped_lines, paired_lines = _twins(*options)
+    mapped_entries, paired_entries = _twins(*options)
+    mapped_general, paired_general = _twins(*options)
+    for _ in range(2):
+        assert paired_lines.json_lines(paired) == mapped_lines.json_lines(batch)
+        formatter = JsonFormat().batch
+        assert formatter(paired_entries.build_many(paired)) == formatter(
+            mapped_entries.build_many(batch)
+        )
+        for mapped_record, paired_record in zip(batch, paired, strict=True):
+            _assert_same(
+                paired_general._build_general(paired_record),
+                mapped_general._build_general(mapped_record),
+            )
+    assert paired_lines.seq.value == mapped_lines.seq.value

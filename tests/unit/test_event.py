@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -26,6 +28,7 @@ from tapelog._levels import INFO
 from tapelog._logger import Logger, LoggerCore
 from tapelog._runtime import RUNTIME
 from tapelog.config._model import QueueConfig
+from tapelog.trading import get_trade_logger
 
 
 if TYPE_CHECKING:
@@ -119,8 +122,8 @@ class TestLoggerLogAgreesWithPut:
                 "placed",
                 {"qty": 1},
                 logger="shop",
-                bound={"strategy": "s1"},
-                context={"request_id": "r-1"},
+                bound=(("strategy", "s1"),),  # as pairs: see tapelog._event.Pairs
+                context=(("request_id", "r-1"),),
             )
         return [_without_time(r) for r in dispatcher.queue], [_without_time(expected)]
 
@@ -140,8 +143,8 @@ class TestLoggerLogAgreesWithPut:
                 "placed",
                 {"event": "order.placed"},
                 logger="shop",
-                bound={"strategy": "s1"},
-                context={"request_id": "r-1"},
+                bound=(("strategy", "s1"),),
+                context=(("request_id", "r-1"),),
                 meta={"trade": {"qty": 1}},
             )
         assert [_without_time(r) for r in dispatcher.queue] == [_without_time(expected)]
@@ -174,3 +177,40 @@ class TestLoggerLogAgreesWithPut:
             )
 
         assert outcomes[0] == outcomes[1]
+
+
+class TestRecordsTheCollectorLeavesAlone:
+    """A queued record holding no dict is one the garbage collector stops tracking, so a
+    deep queue costs its collections nothing (docs/architecture.md, "Records the
+    collector leaves alone")."""
+
+    @staticmethod
+    def _tracked_after_collections(records: Sequence[object]) -> list[bool]:
+        for _ in range(4):  # a nested tuple is untracked one level per collection at worst
+            gc.collect()
+        return [gc.is_tracked(record) for record in records]
+
+    def test_trade_events_and_bound_and_context_fields_leave_no_record_tracked(
+        self, dispatcher: Dispatcher
+    ) -> None:
+        """order_placed and order_filled with no extra fields, from a logger with bound
+        fields inside a context: every queued record is untracked."""
+        trades = get_trade_logger("desk.collector").bind(strategy="s1")
+        _logger.set_outlet(dispatcher)  # the runtime, started just now, set its own
+        dispatcher.room, dispatcher.slow_put = 100, dispatcher.queue.append
+        with context(request_id="r-1"):
+            trades.order_placed("C-1", "BTC-USD", "buy", Decimal("1.0"), Decimal("64000.25"))
+            trades.order_filled("C-1", "E-1", Decimal("0.5"), Decimal("64000.25"))
+            trades.order_filled("C-1", "E-2", Decimal("0.5"), Decimal("64000.25"))
+        queued = list(dispatcher.queue)
+        assert len(queued) == 3
+        assert self._tracked_after_collections(queued) == [False, False, False]
+
+    def test_a_record_holding_a_call_fields_dict_stays_tracked(
+        self, dispatcher: Dispatcher
+    ) -> None:
+        """The contrast the test above relies on: a call's fields dict keeps its record
+        tracked, whatever the dict holds."""
+        dispatcher.room, dispatcher.slow_put = 100, dispatcher.queue.append
+        Logger(LoggerCore("desk", INFO)).info("placed", qty=1)
+        assert self._tracked_after_collections(list(dispatcher.queue)) == [True]

@@ -48,6 +48,7 @@ from tapelog.trading._values import (
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from tapelog._event import Pairs
     from tapelog._logger import Logger
 
     Finished = tuple[str, "Mapping[str, object] | None"]
@@ -64,9 +65,12 @@ _ORD_TYPES: Final = frozenset(FIX_CODES["ord_type"])
 _TIMES_IN_FORCE: Final = frozenset(FIX_CODES["time_in_force"])
 _NEEDS_STOP: Final = frozenset({"stop", "stop_limit"})
 
-#: The domain of a deferred event: ``trade`` is there (never shed), made on the worker.
-#: A plain dict of a None, read only (typed so), which the garbage collector leaves alone.
-_PENDING: Final[Mapping[str, object]] = {"trade": None}
+#: The call fields of a deferred event when the caller gave none: constant pairs, so the
+#: record holds no dict and the garbage collector stops tracking it (its meta is None:
+#: the ``trade`` object comes with the deferred message, and that marks it never shed).
+_PLACED_FIELDS: Final[Pairs] = (("event", "order.placed"),)
+_FILLED_FIELDS: Final[Pairs] = (("event", "order.filled"),)
+_PARTIAL_FIELDS: Final[Pairs] = (("event", "order.partially_filled"),)
 
 _books: dict[str, OrderBook] = {}
 _books_lock = threading.Lock()
@@ -340,7 +344,7 @@ class TradeLogger:
         """
         if self._log._core.level <= level:  # pyright: ignore[reportPrivateUsage]
             fields["event"] = event
-            domain = _PENDING if trade is None else {"trade": trade}
+            domain = None if trade is None else {"trade": trade}
             self._log._emit(  # pyright: ignore[reportPrivateUsage]
                 level, cast("str", message), fields, domain, _DEPTH
             )
@@ -515,8 +519,9 @@ class TradeLogger:
         facts = (DEFERRED, _PLACED, head, cur, when, text, lossy)
         log = self._log
         if log._core.level <= INFO:  # pyright: ignore[reportPrivateUsage]
-            fields["event"] = "order.placed"
-            log._emit(INFO, cast("str", facts), fields, _PENDING, when=now)  # pyright: ignore[reportPrivateUsage]
+            if fields:
+                fields["event"] = "order.placed"
+            log._emit(INFO, cast("str", facts), fields or _PLACED_FIELDS, None, when=now)  # pyright: ignore[reportPrivateUsage]
         if was is not None:
             duplicate = ("duplicate_cl_ord_id", f"{cl_ord_id} is already an order ({was})")
             self._violations([duplicate], _trade_of(facts))
@@ -606,8 +611,12 @@ class TradeLogger:
         )
         log = self._log
         if log._core.level <= INFO:  # pyright: ignore[reportPrivateUsage]
-            fields["event"] = "order.filled" if status == "filled" else "order.partially_filled"
-            log._emit(INFO, cast("str", facts), fields, _PENDING, when=now)  # pyright: ignore[reportPrivateUsage]
+            if fields:
+                fields["event"] = "order.filled" if status == "filled" else "order.partially_filled"
+                pairs: dict[str, object] | Pairs = fields
+            else:
+                pairs = _FILLED_FIELDS if status == "filled" else _PARTIAL_FIELDS
+            log._emit(INFO, cast("str", facts), pairs, None, when=now)  # pyright: ignore[reportPrivateUsage]
         if violations:
             self._violations(violations, _trade_of(facts))
 
