@@ -30,7 +30,7 @@ import math
 import re
 import threading
 import time
-from itertools import compress, repeat
+from itertools import accumulate, compress, repeat
 from operator import itemgetter, sub
 from typing import (
     TYPE_CHECKING,
@@ -348,15 +348,23 @@ class Histogram(_Series):
         shard = shards[0]
         if shard.negative or shard.zero:
             return None
-        fast = self._read_one(shard)
-        if fast is None:
-            return None
-        _, lanes, added, packed = fast
+        # min and max first, reset, then the counts: a recording whose bucket the counts
+        # miss sets min after the reset, so min still infinite means nothing new since.
         low, high, total_sum = shard.min, shard.max, shard.sum
-        count = sum(added)
-        interval_sum = total_sum - self.before_sum
+        if low == _INF:  # nothing recorded since the last commit: nothing to read
+            return 0, 0.0, low, high, [], {}
         if commit:
             shard.min, shard.max = _INF, -_INF
+        fast = self._read_one(shard)
+        if fast is None:  # a count of 2**64 or more: read() takes it (min and max are kept)
+            if commit:
+                shard.min, shard.max = min(low, shard.min), max(high, shard.max)
+            return None
+        _, lanes, added, packed = fast
+        running = list(accumulate(added))
+        count = running[-1] if running else 0
+        interval_sum = total_sum - self.before_sum
+        if commit:
             self.lanes = lanes
             self.before_count += count
             self.before_sum = total_sum
@@ -365,12 +373,12 @@ class Histogram(_Series):
         keys = self.keys
         if low > high:  # the reset raced a recording: fall back on the buckets
             low, high = sorted_quantiles(
-                self.relative_error, keys, added, (0.0, 1.0), low=-_INF, high=_INF
+                self.relative_error, keys, running, (0.0, 1.0), low=-_INF, high=_INF
             )
         if commit:
             self.total_min = min(self.total_min, low)
             self.total_max = max(self.total_max, high)
-        values = sorted_quantiles(self.relative_error, keys, added, qs, low=low, high=high)
+        values = sorted_quantiles(self.relative_error, keys, running, qs, low=low, high=high)
         interval = Sketch(self.relative_error)  # what read() would load, when still needed
         if added.count(0) * 2 <= len(added):  # empty buckets cost less written than left out
             form = plain_form(self.relative_error, len(keys), self.key_bytes, packed)

@@ -269,28 +269,32 @@ class Reporter:
         if self.config.system and self._sampler is not None:
             points.extend(self._system_points(commit=commit, cumulative=cumulative))
         for series in registry.series():
+            if not cumulative and isinstance(series, Histogram):
+                fast = series.interval_summary(_QUANTILES, commit=commit)
+                if fast is not None:
+                    count, total, low, high, values, form = fast
+                    if not count:
+                        continue
+                    point = {"name": series.name, "type": "histogram", "unit": series.unit}
+                    if series.attributes:
+                        point["attributes"] = dict(series.attributes)
+                    point["temporality"] = "delta"
+                    start = series.start_ns
+                    point["start_time"] = iso_time(max(start, interval_start))
+                    point["count"] = count
+                    point["sum"] = total
+                    point["min"] = low
+                    point["max"] = high
+                    point["p50"], point["p90"], point["p95"], point["p99"], point["p999"] = values
+                    point["relative_error"] = series.relative_error
+                    point["sketch"] = form
+                    points.append(point)
+                    continue
             start = series.start_ns if cumulative else max(series.start_ns, interval_start)
             point: dict[str, Any] = {"name": series.name, "type": series.kind, "unit": series.unit}
             if series.attributes:
                 point["attributes"] = dict(series.attributes)
             if isinstance(series, Histogram):
-                fast = None if cumulative else series.interval_summary(_QUANTILES, commit=commit)
-                if fast is not None:
-                    count, total, low, high, values, form = fast
-                    if not count:
-                        continue
-                    point["temporality"] = "delta"
-                    point["start_time"] = iso_time(start)
-                    point["count"] = count
-                    point["sum"] = total
-                    point["min"] = low
-                    point["max"] = high
-                    for (key, _), value in zip(_PERCENTILES, values, strict=True):
-                        point[key] = value
-                    point["relative_error"] = series.relative_error
-                    point["sketch"] = form
-                    points.append(point)
-                    continue
                 sketch = series.read(commit=commit, cumulative=cumulative)
                 if not sketch.count:
                     continue

@@ -272,8 +272,8 @@ def packed_counts(lanes: int, size: int) -> tuple[Sequence[int], bytes]:
     if not _LITTLE:  # pragma: no cover - the reference hosts are little-endian
         counts = lanes_to_counts(lanes, size)
         return counts, _narrow(counts)
-    narrow = raw[::8]
-    if raw.count(0) - narrow.count(0) == 7 * size:  # every lane's upper seven bytes zero
+    if not lanes & _high_bytes(size, 1):
+        narrow = raw[::8]
         return narrow, b"\x01" + narrow
     for width, code in ((2, "H"), (4, "I")):
         if not lanes & _high_bytes(size, width):
@@ -384,7 +384,7 @@ def plain_form(
 def sorted_quantiles(
     relative_error: float,
     keys: Sequence[int],
-    counts: Sequence[int],
+    running: Sequence[int],
     qs: Sequence[float],
     *,
     low: float,
@@ -392,10 +392,10 @@ def sorted_quantiles(
 ) -> list[float]:
     """``Sketch.quantiles(qs)`` of positive buckets only.
 
-    ``keys`` ascending, ``counts`` theirs (some may be zero, not all), ``low`` and
-    ``high`` the least and greatest value observed (answers are clamped to them).
+    ``keys`` ascending, ``running`` the running total of their counts (some counts may be
+    zero, not all), ``low`` and ``high`` the least and greatest value observed (answers
+    are clamped to them).
     """
-    running = list(accumulate(counts))
     last = running[-1] - 1
     per_log, _, scale = _constants(relative_error)
     exp = math.exp
