@@ -379,11 +379,13 @@ class Histogram(_Series):
             self.total_min = min(self.total_min, low)
             self.total_max = max(self.total_max, high)
         values = sorted_quantiles(self.relative_error, keys, running, qs, low=low, high=high)
-        interval = Sketch(self.relative_error)  # what read() would load, when still needed
-        if added.count(0) * 2 <= len(added):  # empty buckets cost less written than left out
+        dense = added.count(0) * 2 <= len(added)  # empty buckets cost less written than left out
+        if dense:
             form = plain_form(self.relative_error, len(keys), self.key_bytes, packed)
             if form is not None:
                 return count, interval_sum, low, high, values, form
+        interval = Sketch(self.relative_error)  # what read() would load
+        if dense:
             interval.load_sorted(keys, added, key_bytes=self.key_bytes, packed=packed)
         else:
             interval.load_sorted(list(compress(keys, added)), list(filter(None, added)))
