@@ -51,7 +51,8 @@ def bind_context(**fields: object) -> None:
         'r-1'
         >>> clear_context()
     """
-    _set({**dict(CONTEXT.get()), **fields})
+    current = CONTEXT.get()
+    _set({**dict(current), **fields} if current else fields)
 
 
 def unbind_context(*keys: str) -> None:
@@ -93,7 +94,8 @@ class context:  # noqa: N801 - reads like the function it is used as
         self._tokens: list[Token[Pairs]] = []
 
     def __enter__(self) -> dict[str, object]:
-        merged = {**dict(CONTEXT.get()), **self._fields}
+        current = CONTEXT.get()
+        merged = {**dict(current), **self._fields} if current else dict(self._fields)
         self._tokens.append(_set(merged))
         return merged
 
