@@ -119,6 +119,7 @@ splice after them, the template's own keys, and the call keys found unfit."""
 _NOTHING_SHARED: Final[_Shared] = (None, None, None, None, set(), frozenset(), set())
 _SITES: Final = 1024  # call keys remembered per template; the set is emptied when full
 _GIVE_UP: Final = 32  # records in a row for the general way: json_lines sends the rest there
+_NO_FIELDS: Final[dict[str, object]] = {}  # a record's empty pairs, as read; never written to
 _MICROS_JSON: Final = tuple(text.encode() for text in _MICROS)
 _batch_json: Final = JsonFormat().batch
 
@@ -530,7 +531,7 @@ class EntryBuilder:
             try:
                 time_ns, level, name, message, fields, bound, context, exc, meta = record
                 if type(fields) is tuple:  # pairs (see tapelog._event.Pairs)
-                    fields = dict(fields)  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
+                    fields = dict(fields) if fields else _NO_FIELDS  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
                 text = messages.get(message) if type(message) is str else None
                 if text is None and type(message) is str:
                     text = self._message(message)
@@ -621,7 +622,7 @@ class EntryBuilder:
             try:
                 time_ns, level, name, message, fields, bound, context, exc, meta = record
                 if type(fields) is tuple:  # pairs (see tapelog._event.Pairs)
-                    fields = dict(fields)  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
+                    fields = dict(fields) if fields else _NO_FIELDS  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
                 shared = self._last  # consecutive records mostly come from one logger
                 if bound is not shared[0] or context is not shared[1]:
                     shared = self._shared_for(bound, context) if bound or context else unbound

@@ -244,7 +244,7 @@ class Logger:
             level,
             self._core.name,
             message,
-            fields,
+            fields or (),  # no dict in the record when the call gave no fields
             self._pairs,
             get_current(),
             exc,

@@ -190,11 +190,11 @@ class TestRecordsTheCollectorLeavesAlone:
             gc.collect()
         return [gc.is_tracked(record) for record in records]
 
-    def test_trade_events_and_bound_and_context_fields_leave_no_record_tracked(
+    def test_trade_events_calls_without_fields_bound_fields_and_context_leave_none_tracked(
         self, dispatcher: Dispatcher
     ) -> None:
-        """order_placed and order_filled with no extra fields, from a logger with bound
-        fields inside a context: every queued record is untracked."""
+        """order_placed and order_filled with no extra fields, and a call without fields,
+        from a logger with bound fields inside a context: every queued record is untracked."""
         trades = get_trade_logger("desk.collector").bind(strategy="s1")
         _logger.set_outlet(dispatcher)  # the runtime, started just now, set its own
         dispatcher.room, dispatcher.slow_put = 100, dispatcher.queue.append
@@ -202,9 +202,10 @@ class TestRecordsTheCollectorLeavesAlone:
             trades.order_placed("C-1", "BTC-USD", "buy", Decimal("1.0"), Decimal("64000.25"))
             trades.order_filled("C-1", "E-1", Decimal("0.5"), Decimal("64000.25"))
             trades.order_filled("C-1", "E-2", Decimal("0.5"), Decimal("64000.25"))
+            Logger(LoggerCore("desk", INFO), {"strategy": "s1"}).info("placed")
         queued = list(dispatcher.queue)
-        assert len(queued) == 3
-        assert self._tracked_after_collections(queued) == [False, False, False]
+        assert len(queued) == 4
+        assert self._tracked_after_collections(queued) == [False] * 4
 
     def test_a_record_holding_a_call_fields_dict_stays_tracked(
         self, dispatcher: Dispatcher
