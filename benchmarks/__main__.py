@@ -333,7 +333,7 @@ def run_watched(args: list[str], timeout: float, hang_after: float) -> dict[str,
 def stuck_in(stacks: str) -> str:
     """The innermost frames of the threads faulthandler listed, other than waits.
 
-    One distinct ``package/file.py:function`` per thread that was not idle in
+    One distinct ``package/file.py:function`` (sorted) per thread that was not idle in
     ``threading.py`` (a join, a barrier, a condition), so the cell can say where the
     logger stopped.
     """
@@ -352,7 +352,7 @@ def stuck_in(stacks: str) -> str:
             place = "/".join(Path(file).parts[-2:]) + f":{func}"
             if place not in places:
                 places.append(place)
-    return ", ".join(places) or "unknown"
+    return ", ".join(sorted(places)) or "unknown"
 
 
 def run_budgets(repeats: int, *, quick: bool, timeout: float) -> list[dict[str, Any]]:
