@@ -119,3 +119,73 @@ def test_import_time() -> None:
     """``import tapelog`` in a fresh interpreter (``python -X importtime`` gives the detail)."""
     for _ in range(3):
         subprocess.run([sys.executable, "-c", "import tapelog"], check=True)
+
+
+def _step(rate: float, p99: float, reached: float) -> dict[str, float]:
+    return {
+        "rate": rate,
+        "achieved_rate": reached,
+        "p50_us": 50.0,
+        "p99_us": p99,
+        "p999_us": p99 * 2,
+        "max_us": p99 * 3,
+    }
+
+
+def test_rate_table_keeps_a_hung_rows_steps() -> None:
+    """A row that hung keeps the steps it finished and says where it stopped; a row that
+    could not keep up says it fell behind."""
+    from benchmarks import report
+
+    done = [_step(10_000, 100, 10_000), _step(50_000, 200, 49_000), _step(0, 5, 900_000)]
+    runs = {
+        "off": [{"steps": done}],
+        "stdlib-async": [{"steps": [done[0], _step(50_000, 9e5, 30_000), done[2]]}],
+        "picologging-async": [
+            {
+                "steps": done[:1],
+                "hung": {"rate": 50_000, "why": "no heartbeat", "after_s": 12.0, "where": "x.py:f"},
+            }
+        ],
+    }
+    text = "\n".join(report.rate_table(report.rate_medians(runs)))
+    pico = next(line for line in text.splitlines() if "picologging" in line)
+    assert "50 · 100 · 200 · 300" in pico
+    assert "hung in 1 of 1 runs, stopped (threads in x.py:f)" in pico
+    stdlib = next(line for line in text.splitlines() if "stdlib" in line)
+    assert "fell behind: 30,000/s" in stdlib
+
+
+def test_stuck_in_names_the_threads_that_were_not_waiting() -> None:
+    from benchmarks.__main__ import stuck_in
+
+    dump = (
+        "Thread 0x1 (most recent call first):\n"
+        '  File "/x/site-packages/picologging/handlers.py", line 562 in prepare\n'
+        '  File "/w/benchmarks/_targets.py", line 379 in info\n'
+        "\n"
+        "Thread 0x2 (most recent call first):\n"
+        '  File "/p/lib/python3.11/threading.py", line 327 in wait\n'
+        '  File "/w/benchmarks/run_one.py", line 400 in _send\n'
+    )
+    assert stuck_in(dump) == "picologging/handlers.py:prepare"
+
+
+def test_loop_p99_added_is_the_median_block_pair() -> None:
+    from benchmarks import report
+
+    def run(pairs: list[float]) -> dict[str, object]:
+        keys = ("latency_p99_us", "off_latency_p99_us", "latency_p50_us", "latency_mean_us")
+        return {
+            **dict.fromkeys(keys, 100.0),
+            "added_p99_pct": sorted(pairs)[len(pairs) // 2],
+            "pooled_p99_pct": 80.0,  # one burst in one block: not the row's value
+            "pairs_p99_pct": pairs,
+            "lines_lost": 0,
+        }
+
+    med = report.loop_medians({"tapelog": [run([1.0, 2.0, 500.0]), run([3.0, 4.0, 5.0])]})
+    row = med["tapelog"]
+    assert row["added_p99_pct"] == 3.5
+    assert row["added_p99_runs"] == [2.0, 4.0]
+    assert row["pairs"] == 6
