@@ -18,6 +18,7 @@ __all__ = ["COMPILED_MODULES", "build_name", "compiled_modules"]
 COMPILED_MODULES: Final = (
     "tapelog._entry",
     "tapelog._pipeline",
+    "tapelog.audit._chain",
     "tapelog.formats._json",
     "tapelog.processors._normalize",
     "tapelog.processors._redact",

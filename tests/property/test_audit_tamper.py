@@ -69,9 +69,11 @@ def _tamper(data: bytes, kind: str, a: int, b: int, junk: bytes) -> bytes:
     a=_ANY,
     b=_ANY,
     junk=st.one_of(st.just(b""), st.binary(min_size=1, max_size=40)),
+    # A hash a line, runs inside a batch, and batches of more than one run.
+    per_batch=st.sampled_from([1, 4, _chain.RUN + 5]),
 )
 def test_any_single_tampering_is_caught(  # noqa: PLR0917 - hypothesis's arguments
-    rotated: bool, kind: str, which: int, a: int, b: int, junk: bytes
+    rotated: bool, kind: str, which: int, a: int, b: int, junk: bytes, per_batch: int
 ) -> None:
     _chain._writers.clear()
     with tempfile.TemporaryDirectory() as name:
@@ -79,7 +81,7 @@ def test_any_single_tampering_is_caught(  # noqa: PLR0917 - hypothesis's argumen
         write_audited(
             directory,
             batches=5,
-            per_batch=4,
+            per_batch=per_batch,
             rotation=2500 if rotated else None,
             compression="gzip" if rotated else None,
         )
@@ -113,20 +115,21 @@ def _reports(directory: Path, keys: list[AuditKey]) -> dict[int, list[dict[str, 
 @settings(max_examples=_EXAMPLES)
 @given(
     keyed=st.booleans(),
+    per_batch=st.sampled_from([1, 10, _chain.RUN + 5]),
     kind=st.sampled_from(["edit", "delete", "insert", "swap", "truncate"]),
     a=_ANY,
     b=_ANY,
     junk=st.one_of(st.just(b""), st.binary(min_size=1, max_size=40)),
 )
-def test_the_bulk_check_finds_what_the_line_by_line_check_finds(
-    keyed: bool, kind: str, a: int, b: int, junk: bytes
+def test_the_bulk_check_finds_what_the_line_by_line_check_finds(  # noqa: PLR0917
+    keyed: bool, per_batch: int, kind: str, a: int, b: int, junk: bytes
 ) -> None:
     """Small blocks (lines checked in bulk) and one block (one by one) give one report."""
     _chain._writers.clear()
     key = AuditKey(b"bulk-key") if keyed else None
     with tempfile.TemporaryDirectory() as name:
         directory = Path(name)
-        write_audited(directory, batches=6, per_batch=10, key=key, checkpoint=(25, 60.0))
+        write_audited(directory, batches=6, per_batch=per_batch, key=key, checkpoint=(25, 60.0))
         keys = [key] if key else []
         intact = _reports(directory, keys)
         assert intact == {block: [] for block in intact}

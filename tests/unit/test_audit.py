@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
+import itertools
 import json
 import os
 import subprocess
@@ -11,11 +13,12 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import pytest
 from tests.conftest import read_jsonl
 
 import tapelog
-from tapelog.audit import AuditKey, verify
+from tapelog.audit import AuditKey, _chain, verify
 from tapelog.audit._chain import key_id_of
 from tapelog.cli import main
 from tapelog.exceptions import ConfigError
@@ -117,11 +120,60 @@ class TestChain:
             assert list(entry["audit"])[-1] == "hash"
         assert entries[3]["audit_"] == "mine"  # a user's field of that name stays aside
         assert len({e["audit"]["writer"] for e in entries}) == 1
-        assert all(
-            entries[i]["audit"]["prev"] == entries[i - 1]["audit"]["hash"]
-            for i in range(1, len(entries))
-        )
+        # Each line starts a run after the run before, or is one more line of its run.
+        for before, entry in itertools.pairwise(entries):
+            assert entry["audit"]["prev"] == before["audit"]["hash"] or (
+                entry["audit"]["prev"] == before["audit"]["prev"]
+                and entry["audit"]["hash"] == before["audit"]["hash"]
+            )
         assert verify([path]).ok
+
+    def test_a_run_of_lines_shares_one_hash(self, tmp_path: Path) -> None:
+        """A batch's lines share one hash: of the first line up to ``,"hash":"``, then
+        each other line up to ``,"prev":"`` (the rest is the run's), newline-joined.
+
+        At most ``RUN`` lines a run; the next run's ``prev`` is the run before's hash.
+        """
+        path = write_audited(tmp_path, batches=1, per_batch=_chain.RUN + 3)
+        lines = path.read_bytes().splitlines()
+        entries = [orjson.loads(line) for line in lines]
+        shared = {line[line.rindex(b',"prev":"') :] for line in lines[1 : 1 + _chain.RUN]}
+        assert len(shared) == 1  # the run's lines end alike
+
+        def hashed(run: list[bytes]) -> bytes:
+            first, *others = run
+            return b"\n".join(
+                [first[: first.rindex(b',"hash":"')]]
+                + [line[: line.rindex(b',"prev":"')] for line in others]
+            )
+
+        runs = [
+            (0, 1),
+            (1, 1 + _chain.RUN),
+            (1 + _chain.RUN, 4 + _chain.RUN),
+            (4 + _chain.RUN, 5 + _chain.RUN),
+        ]
+        assert len(lines) == 5 + _chain.RUN  # opened, the batch in two runs, closed
+        prev = _chain.GENESIS
+        for start, end in runs:
+            digest = hashlib.sha256(hashed(lines[start:end])).hexdigest()
+            assert {e["audit"]["hash"] for e in entries[start:end]} == {digest}
+            assert {e["audit"]["prev"] for e in entries[start:end]} == {prev}
+            prev = digest
+        assert verify([path]).ok
+
+    def test_one_line_a_run_is_the_earlier_format(self, tmp_path: Path) -> None:
+        writer = _chain.AuditWriter(tmp_path / "one.jsonl", None, run=1)
+        lines = bytes(writer.seal([{"message": str(n)} for n in range(3)])).splitlines()
+        prev = _chain.GENESIS
+        for line in lines:
+            entry = orjson.loads(line)
+            head = line[: line.rindex(b',"hash":"')]
+            assert entry["audit"]["hash"] == hashlib.sha256(head).hexdigest()
+            assert entry["audit"]["prev"] == prev
+            prev = entry["audit"]["hash"]
+        with pytest.raises(ValueError, match="at least one line"):
+            _chain.AuditWriter(tmp_path / "none.jsonl", None, run=0)
 
     def test_a_key_gives_hmac_with_its_id(
         self, tmp_path: Path, setenv: Any, capsys: pytest.CaptureFixture[str]
@@ -240,7 +292,21 @@ class TestVerifyNamesTheBreak:
         self._broken(path, lines)
         assert main(["verify", "--json", str(path)]) == 1
         (problem,) = json.loads(capsys.readouterr().out)["problems"]
-        assert (problem["kind"], problem["line"], problem["file"]) == ("edited", 6, str(path))
+        # Line 6 is in the run of the first batch (lines 2 to 6): the run is named.
+        assert (problem["kind"], problem["line"], problem["file"]) == ("edited", 2, str(path))
+        assert problem["detail"] == "lines 2 to 6 (one sealed run) do not give their hash"
+
+    def test_edited_one_line_run(self, tmp_path: Path) -> None:
+        path = write_audited(tmp_path, per_batch=1)
+        lines = _lines(path)
+        lines[2] = lines[2].replace(b'"n":1', b'"n":7')
+        self._broken(path, lines)
+        (problem,) = verify([path]).problems
+        assert (problem.kind, problem.line, problem.detail) == (
+            "edited",
+            3,
+            "the line does not give its hash",
+        )
 
     def test_deleted(self, tmp_path: Path) -> None:
         path = write_audited(tmp_path)
@@ -272,9 +338,14 @@ class TestVerifyNamesTheBreak:
         path.write_bytes(data[: len(data) - 10])
         assert "truncated" in _kinds(path)
         lines = _lines(path)
-        self._broken(path, lines[:-3])  # cut at a line boundary: the closing record is gone
+        self._broken(path, lines[:-1])  # cut after a batch: the closing record is gone
         assert _kinds(path) == ["truncated"]
-        assert _kinds(path, live=True) == []  # a file still being written may end anywhere
+        assert _kinds(path, live=True) == []  # a file being written may end after any batch
+        self._broken(path, lines[:-3])  # cut inside the last batch's run
+        (problem,) = verify([path]).problems
+        assert (problem.kind, problem.line) == ("truncated", 17)
+        assert problem.detail.startswith("the file ends inside a sealed run: lines 17 to 19")
+        assert _kinds(path, live=True) == ["truncated"]  # no batch ends there
 
     def test_unsealed(self, tmp_path: Path) -> None:
         plain = tmp_path / "plain.jsonl"

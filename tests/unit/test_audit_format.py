@@ -1,9 +1,9 @@
 """The audit format does not move: files sealed by an earlier tapelog still verify, and
-today's writer seals the same entries into the same bytes.
+today's writer, a hash a line, seals the same entries into the same bytes.
 
 ``data/audit_sha256.jsonl`` and ``data/audit_hmac.jsonl`` (key ``fixture-key``) were
 written by the file sink before sealing was rewritten for speed (per-line rendering,
-precomputed HMAC states); they hold a trade entry, a line with non-ASCII text and a line
+precomputed HMAC states, then one hash a run of lines); they hold a trade entry, a line with non-ASCII text and a line
 separator, and the chain's opening and closing records.
 """
 
@@ -40,7 +40,8 @@ def test_todays_writer_seals_the_same_entries_into_the_same_bytes(
 ) -> None:
     lines = (DATA / name).read_bytes().splitlines(keepends=True)
     records: list[dict[str, Any]] = [orjson.loads(line) for line in lines]
-    writer = AuditWriter(tmp_path / name, key, writer=records[0]["audit"]["writer"])
+    # Written a hash a line (runs of one line), as the earlier writer did.
+    writer = AuditWriter(tmp_path / name, key, writer=records[0]["audit"]["writer"], run=1)
     # The fixture's own opening record is among the entries.
     writer._opened = True  # pyright: ignore[reportPrivateUsage]
     entries = [{k: v for k, v in record.items() if k != "audit"} for record in records]

@@ -1,18 +1,22 @@
 """The reading side of the audit chain: ``verify`` and the problems it names.
 
-For every line the hash is recomputed from the bytes read (the line up to ``,"hash":"``),
-so no JSON is re-serialised and most lines are not even parsed. Lines are then grouped
-by ``writer`` (one chain per writing process) and walked in ``seq`` order across every
-file given, whatever their names or compression:
+For every run of lines (the lines in turn that carry one ``hash`` and one ``prev``: one
+line in files written before runs) the hash is recomputed from the bytes read (each line
+up to ``,"hash":"``, joined by newlines), so no JSON is re-serialised and most lines are
+not even parsed. Lines are then grouped by ``writer`` (one chain per writing process)
+and walked in ``seq`` order across every file given, whatever their names or compression:
 
-* ``edited``: a line's bytes do not give its hash, or its seal is damaged, or its
-  ``prev`` is not the hash of the line before it;
+* ``edited``: a run's bytes do not give its hash (the problem names the run's first
+  line and its last), or a line's seal is damaged, or a run's ``prev`` is not the hash
+  of the run before it;
 * ``inserted``: a line without a seal in an audited file, a second copy of a line, a chain
   that does not start with its opening record;
 * ``deleted``: numbers missing from a chain;
 * ``reordered``: a chain's lines out of order;
-* ``truncated``: a torn last line, a chain that stops without its closing record, a
-  rotated file shorter than when it was rotated, a checkpoint the chain does not reach;
+* ``truncated``: a torn last line, a file that ends inside a run (its last run does not
+  give its hash: lines after it are gone, or one of its lines was changed), a chain that
+  stops without its closing record, a rotated file shorter than when it was rotated, a
+  checkpoint the chain does not reach;
 * ``file missing``: a file named by a later file (``audit.rotated``) is not there, and no
   sealed ``audit.retention`` record says retention removed it;
 * ``unsealed``: a file without any sealed line where one is expected;
@@ -27,7 +31,7 @@ import operator
 import re
 from binascii import hexlify
 from dataclasses import asdict, dataclass, field
-from itertools import repeat
+from itertools import groupby, repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, cast, final
 
@@ -196,6 +200,13 @@ _NO_KEY: Final = _no_key
 _Tail = tuple[str, "Callable[[bytes], bytes] | None"]
 
 _first: Callable[[_Item], int] = operator.itemgetter(0)
+# A run that does not give its hash at a file's start or end (``_Verifier._check_run``):
+# (first seq, file index, first line, last line, hashed parts, seqs, at the file's end,
+# HMAC, first line up to its prev).
+# The first line's part up to its prev last: what it gives when a piece goes on a run.
+_Piece = tuple[
+    int, int, int, int, list[bytes], list[int], bool, "Callable[[bytes], bytes] | None", bytes
+]
 # A slicer of a line's seal (from ',"audit":{"seq":' on), and what makes the seal a
 # writer writes for ``(seq, prev, hash)``.
 _SealForm = tuple["Callable[[bytes], bytes]", "Callable[[tuple[int, bytes, bytes]], bytes]"]
@@ -204,10 +215,18 @@ _hash_of: Callable[[_Item], bytes] = operator.itemgetter(4)
 
 
 def _intact(ordered: list[_Item]) -> bool:
-    """Whether a chain's lines are seq 1, 2, 3 ... in turn, each prev the hash before it."""
-    return list(map(_first, ordered)) == list(range(1, len(ordered) + 1)) and list(
-        map(_prev_of, ordered)
-    ) == [_GENESIS, *map(_hash_of, ordered[:-1])]
+    """Whether a chain's lines are seq 1, 2, 3 ... in turn, each prev the hash before it.
+
+    A line whose hash is the hash before it is one more line of the same run.
+    """
+    if list(map(_first, ordered)) != list(range(1, len(ordered) + 1)):
+        return False
+    before = [_GENESIS, *map(_hash_of, ordered[:-1])]
+    prevs = list(map(_prev_of, ordered))
+    return prevs == before or all(
+        hash_before in (prev, digest)
+        for prev, digest, hash_before in zip(prevs, map(_hash_of, ordered), before, strict=True)
+    )
 
 
 # The bulk check (``_Verifier._bulk``) finds a seal's parts at fixed distances from the
@@ -262,6 +281,51 @@ def _event(item: _Item) -> str | None:
 
 
 @final
+class _Run:
+    """The run being read: lines in turn with one ``hash`` and one ``prev``, one writer."""
+
+    __slots__ = ("claimed", "first", "heads", "last", "opens", "prev", "seqs", "short", "tail")
+
+    def __init__(self) -> None:
+        self.heads: list[bytes] = []
+        self.seqs: list[int] = []
+        self.claimed = b""
+        self.prev = b""
+        self.tail: _Tail | None = None
+        self.first = 0
+        self.last = 0
+        self.opens = True  # the file's first run (it may have begun in the file before)
+        self.short = b""  # its first line up to prev (``heads`` has it up to the hash)
+
+    def start(
+        self,
+        head: bytes,
+        seq: int,
+        number: int,
+        *,
+        claimed: bytes,
+        prev: bytes,
+        tail: _Tail,
+        opens: bool,
+        short: bytes,
+    ) -> None:
+        self.opens = opens
+        self.short = short
+        self.heads = [head]
+        self.seqs = [seq]
+        self.first = self.last = number
+        self.claimed = claimed
+        self.prev = prev
+        self.tail = tail
+
+    def clear(self) -> None:
+        self.heads = []
+        self.seqs = []
+        self.claimed = b""
+        self.tail = None
+
+
+@final
 class _Verifier:
     def __init__(self, keys: Sequence[AuditKey], checkpoints: Sequence[dict[str, Any]]) -> None:
         self.keys = {key.key_id: key.key for key in keys}
@@ -276,6 +340,12 @@ class _Verifier:
         self.live = False
         self.unordered: set[str] = set()  # writers whose lines were not read in turn
         self.forms: dict[tuple[bytes, int], _SealForm] = {}
+        # Writers whose file ended inside a run: the seq it ended at (named truncated).
+        self.cut: dict[str, int] = {}
+        # Runs that do not give their hash at a file's start or end: a run the file sink
+        # cut in two when it rotated by size. Joined by (writer, hash, prev) once every
+        # file is read.
+        self.pieces: dict[tuple[str, bytes, bytes], list[_Piece]] = {}
 
     def problem(
         self, kind: str, file: int | str, line: int | None, detail: str, writer: str | None = None
@@ -319,13 +389,14 @@ class _Verifier:
         unsealed: list[tuple[int, bytes]] = []
         chains = self.chains
         records = self.records
-        sha256 = hashlib.sha256
         audit_event = b'"event":"audit.'
         # The tail of the seal is the same on every line of one writer: parse it once.
         # ``known`` is that tail with the hash mark after it: one comparison a line.
         known = b""
         parsed_tail: _Tail | None = None
         chain: list[_Item] = []
+        # The run being read: the lines in turn with one hash and one prev (one writer).
+        run = _Run()
         sealed = 0
         skip = 76  # from the end of ``known`` back to the comma before ``"prev"``
         number = 0
@@ -335,7 +406,11 @@ class _Verifier:
             size += len(chunk)
             lines = (rest + chunk if rest else chunk).split(b"\n")
             rest = lines.pop()  # a line not ended yet: joined to the next chunk
-            if parsed_tail is not None and self._bulk(lines, index, number, known, parsed_tail):
+            if (
+                parsed_tail is not None
+                and sealed
+                and self._bulk(lines, index, number, known, parsed_tail, run)
+            ):
                 number += len(lines)
                 sealed += len(lines)
                 continue
@@ -373,26 +448,44 @@ class _Verifier:
                 if seq < 0 or line[colon - 15 : colon + 1] != _SEQ:
                     unsealed.append((number, line))
                     continue
-                head = line[:mark]
                 claimed = line[mark + 9 : mark + 73]
-                keyed = parsed_tail[1]
-                if keyed is None:
-                    digest = hexlify(sha256(head).digest())
-                elif keyed is _NO_KEY:  # reported once per writer: take the line's word
-                    digest = claimed
+                prev = line[comma + 9 : comma + 73]
+                if claimed == run.claimed and prev == run.prev and parsed_tail == run.tail:
+                    # One more line of the run: in the chain, it follows the line before.
+                    # Hashed up to its prev (the rest is the run's, checked equal above).
+                    run.heads.append(line[:comma])
+                    run.seqs.append(seq)
+                    run.last = number
+                    link = claimed
                 else:
-                    digest = keyed(head)
-                if digest != claimed:
-                    self.problem(
-                        "edited", index, number, "the line does not give its hash", parsed_tail[0]
+                    self._check_run(run, index)
+                    run.start(
+                        line[:mark],
+                        seq,
+                        number,
+                        claimed=claimed,
+                        prev=prev,
+                        tail=parsed_tail,
+                        opens=sealed == 0,
+                        short=line[:comma],
+                    )
+                    # The rest of a run the sink split when it rotated follows the line
+                    # before it, in the file before (the run is checked whole later).
+                    link = (
+                        claimed
+                        if sealed == 0
+                        and chain
+                        and chain[-1][4] == claimed
+                        and chain[-1][0] == seq - 1
+                        else prev
                     )
                 sealed += 1
                 record = None
                 # The chain's own records: logger tapelog.audit, right after the timestamp
                 # and level ``info`` it writes them with.
-                if line[57:82] == _AUDIT_LOGGER and audit_event in head:
+                if line[57:82] == _AUDIT_LOGGER and audit_event in line[:mark]:
                     record = _record_of(line)
-                item: _Item = (seq, index, number, line[comma + 9 : comma + 73], claimed, record)
+                item: _Item = (seq, index, number, link, claimed, record)
                 # Whether the chain still reads in order, each line after the one before
                 # (then the chain check has nothing to walk).
                 if item[3] != (chain[-1][4] if chain else _GENESIS) or seq != len(chain) + 1:
@@ -400,6 +493,7 @@ class _Verifier:
                 chain.append(item)
                 if record is not None:
                     records.append(item)
+        self._check_run(run, index, end=True)
         self.report.entries += sealed
         self.sizes[index] = size
         if rest:
@@ -414,17 +508,21 @@ class _Verifier:
             else:
                 self.problem("inserted", index, number, "a line without a seal")
 
-    def _bulk(self, lines: list[bytes], index: int, number: int, known: bytes, tail: _Tail) -> bool:
+    def _bulk(  # noqa: PLR0917 - the read loop's state
+        self, lines: list[bytes], index: int, number: int, known: bytes, tail: _Tail, run: _Run
+    ) -> bool:
         """Check a block of lines that all follow the writer's last line, in C loops.
 
         True when each line is one more sealed line of the writer, in turn: the writer's
-        tail, seq one more than the line before, prev the hash of the line before, the
-        hash right, not one of the chain's own records. Then the items are added exactly
-        as the line by line loop would add them. False (nothing added) for anything else:
-        that loop then reads the block and names what is wrong.
+        tail, seq one more than the line before, prev the hash of the run before, every
+        run that ends in the block (and the run being read, if it ends) giving its hash,
+        not one of the chain's own records. Then the items are added, and the block's last
+        run (it may go on in the next block) is left to read on, exactly as the line by
+        line loop would. False (nothing changed) for anything else: that loop then reads
+        the block and names what is wrong.
         """
         chain = self.chains[tail[0]]
-        if not chain or not lines:
+        if not chain or not lines or (run.heads and run.tail != tail):
             return False
         count = len(lines)
         first = chain[-1][0] + 1
@@ -434,25 +532,150 @@ class _Verifier:
             map(_LOGGER_AT, lines)  # the chain's own records: parsed, line by line
         ):
             return False
-        seal_at, seal_of = self._seal_form(known, digits)
         claimed = list(map(_CLAIMED, lines))
-        links = [chain[-1][4], *claimed[:-1]]
+        runs = [(digest, len(list(group))) for digest, group in groupby(claimed)]
+        # The block's first lines may go on with the run being read (the writer's last).
+        going_on = bool(run.heads) and runs[0][0] == run.claimed == chain[-1][4]
+        prev = run.prev if going_on else chain[-1][4]
+        prevs: list[bytes] = []
+        links: list[bytes] = []
+        for position, (digest, size) in enumerate(runs):
+            prevs += repeat(prev, size)
+            starts = position > 0 or not going_on  # a run starts here: it follows prev
+            if starts:
+                links.append(prev)
+            links += repeat(digest, size - starts)
+            prev = digest
+        seal_at, seal_of = self._seal_form(known, digits)
         # Each line's seal, from ',"audit":{"seq":' to its end, is what the writer would
-        # write for that seq after that hash: one slice and one format a line.
-        if list(map(seal_at, lines)) != list(map(seal_of, zip(seqs, links, claimed, strict=True))):
+        # write for that seq in that run: one slice and one format a line.
+        if list(map(seal_at, lines)) != list(map(seal_of, zip(seqs, prevs, claimed, strict=True))):
             return False
+        # Hashed: a run's first line up to its hash, each other line up to its prev.
+        shorts = list(map(operator.itemgetter(slice(None, -len(known) - 140)), lines))
+        ended: list[tuple[list[bytes], bytes]] = []  # (parts, claimed) of each run that ends
+        if run.heads and not going_on:
+            ended.append((run.heads, run.claimed))
+        start = 0
+        for position, (digest, size) in enumerate(runs[:-1]):
+            if position == 0 and going_on:
+                ended.append((run.heads + shorts[:size], digest))
+            else:
+                ended.append(([_HEAD(lines[start]), *shorts[start + 1 : start + size]], digest))
+            start += size
         keyed = tail[1]
-        if keyed is None:
-            digests = list(map(hexlify, map(_DIGEST, map(hashlib.sha256, map(_HEAD, lines)))))
-        elif keyed is _NO_KEY:
-            digests = claimed
-        else:
-            digests = list(map(keyed, map(_HEAD, lines)))
-        if digests != claimed:
-            return False
+        if keyed is not _NO_KEY:
+            for part, digest in ended:
+                data = b"\n".join(part)
+                found = hexlify(hashlib.sha256(data).digest()) if keyed is None else keyed(data)
+                if found != digest:
+                    return False
         numbers = range(number + 1, number + count + 1)
         chain.extend(zip(seqs, repeat(index), numbers, links, claimed, repeat(None)))
+        if len(runs) == 1 and going_on:
+            run.heads += shorts
+            run.seqs += seqs
+        else:
+            run.start(
+                _HEAD(lines[start]),
+                seqs[start],
+                number + start + 1,
+                claimed=runs[-1][0],
+                prev=prevs[start],
+                tail=tail,
+                opens=False,
+                short=shorts[start],
+            )
+            run.heads += shorts[start + 1 :]
+            run.seqs = list(seqs[start:])
+        run.last = number + count
         return True
+
+    def _check_run(self, run: _Run, index: int, *, end: bool = False) -> None:
+        """Whether the run just read gives its hash; then the next run starts empty.
+
+        A run whose lines are not numbered in turn (a line missing, repeated or moved)
+        is left to the chain check, which names that. A run at a file's start or end that
+        does not give its hash may be a run the sink split when it rotated: it waits for
+        the other files (``_check_pieces``).
+        """
+        heads, tail, claimed = run.heads, run.tail, run.claimed
+        if not heads or tail is None:
+            return
+        seqs, first, last, opens, prev = run.seqs, run.first, run.last, run.opens, run.prev
+        short = run.short
+        run.clear()
+        keyed = tail[1]
+        if keyed is _NO_KEY:  # reported once per writer: take the run's word
+            return
+        data = heads[0] if len(heads) == 1 else b"\n".join(heads)
+        digest = hexlify(hashlib.sha256(data).digest()) if keyed is None else keyed(data)
+        if digest == claimed or seqs != list(range(seqs[0], seqs[0] + len(seqs))):
+            return
+        if end or opens:
+            piece: _Piece = (seqs[0], index, first, last, heads, seqs, end, keyed, short)
+            self.pieces.setdefault((tail[0], claimed, prev), []).append(piece)
+            return
+        self._run_problem(tail[0], index, first, last, len(seqs), end=False)
+
+    def _borders_gap(self, writer: str, first: int, last: int) -> bool:
+        """Whether the chain lacks the line before ``first`` or, going on, after ``last``."""
+        present = {item[0] for item in self.chains.get(writer, [])}
+        return (first > 1 and first - 1 not in present) or (
+            last + 1 not in present and max(present, default=0) > last
+        )
+
+    def _run_problem(
+        self, writer: str, index: int, first: int, last: int, count: int, *, end: bool
+    ) -> None:
+        if end:
+            self.problem(
+                "truncated",
+                index,
+                first,
+                f"the file ends inside a sealed run: lines {first} to {last} do not give "
+                "its hash (lines after them are gone, or one of them was changed)",
+                writer,
+            )
+        elif count == 1:
+            self.problem("edited", index, first, "the line does not give its hash", writer)
+        else:
+            self.problem(
+                "edited",
+                index,
+                first,
+                f"lines {first} to {last} (one sealed run) do not give their hash",
+                writer,
+            )
+
+    def _check_pieces(self, *, gone: bool) -> None:
+        """Runs found in pieces at files' ends and starts: joined in seq order, checked.
+
+        When files are gone (missing, or removed by retention), a run whose lines border
+        a gap in the chain may have lost its other piece with them: not named again.
+        """
+        for (writer, claimed, _), pieces in self.pieces.items():
+            pieces.sort(key=operator.itemgetter(0))
+            seqs = [seq for piece in pieces for seq in piece[5]]
+            keyed = pieces[0][7]
+            # The first piece as hashed; each other goes on the run: its first line up to
+            # its prev, as the run's later lines are hashed.
+            parts = list(pieces[0][4])
+            for piece in pieces[1:]:
+                parts += (piece[8], *piece[4][1:])
+            data = b"\n".join(parts)
+            if len(pieces) > 1 and seqs == list(range(seqs[0], seqs[0] + len(seqs))):
+                digest = hexlify(hashlib.sha256(data).digest()) if keyed is None else keyed(data)
+                if digest == claimed:
+                    continue
+            if gone and self._borders_gap(writer, seqs[0], seqs[-1]):
+                continue
+            _, index, first, last, heads, seqs, end, _, _ = (
+                pieces[-1] if pieces[-1][6] else pieces[0]
+            )
+            if end:
+                self.cut[writer] = seqs[-1]
+            self._run_problem(writer, index, first, last, len(heads), end=end)
 
     def _seal_form(self, known: bytes, digits: int) -> _SealForm:
         """The seal's slicer and maker for a writer's tail and a number of seq digits."""
@@ -496,6 +719,7 @@ class _Verifier:
                 retained.update(plain_name(str(name)) for name in removed)
         self.report.retained = sorted(retained)
         missing_named = self._check_rotations(present, retained)
+        self._check_pieces(gone=bool(missing_named or retained))
         for writer, chain in self.chains.items():
             if chain:
                 self._check_chain(writer, chain, missing_named, retained)
@@ -568,7 +792,7 @@ class _Verifier:
         for position, item in enumerate(ordered):
             seq, file, lineno, prev, digest, record = item
             if seq == last_seq + 1:
-                if prev != last_hash:
+                if last_hash not in (prev, digest):  # nor the same run as the line before
                     self.problem(
                         "edited",
                         file,
@@ -635,6 +859,8 @@ class _Verifier:
                 "inserted", first[1], first[2], "a chain without its opening record", writer
             )
         top = ordered[-1] if writer not in self.unordered else max(ordered, key=_first)
+        if self.cut.get(writer) == top[0]:
+            return  # the chain's last run was cut: named once, as truncated, already
         if _event(top) != "audit.closed" and not self.live:
             self.problem(
                 "truncated",
