@@ -119,7 +119,6 @@ splice after them, the template's own keys, and the call keys found unfit."""
 _NOTHING_SHARED: Final[_Shared] = (None, None, None, None, set(), frozenset(), set())
 _SITES: Final = 1024  # call keys remembered per template; the set is emptied when full
 _GIVE_UP: Final = 32  # records in a row for the general way: json_lines sends the rest there
-_NO_FIELDS: Final[dict[str, object]] = {}  # a record's empty pairs, as read; never written to
 _MICROS_JSON: Final = tuple(text.encode() for text in _MICROS)
 _batch_json: Final = JsonFormat().batch
 
@@ -526,12 +525,9 @@ class EntryBuilder:
         seq = self.seq
         millis_now, stem = self._millisecond
         value: Any  # the exact-type tests below narrow it; isinstance() costs more
-        fields: Any  # a mapping, or pairs made a dict below
         for record in records:
             try:
                 time_ns, level, name, message, fields, bound, context, exc, meta = record
-                if type(fields) is tuple:  # pairs (see tapelog._event.Pairs)
-                    fields = dict(fields) if fields else _NO_FIELDS  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
                 text = messages.get(message) if type(message) is str else None
                 if text is None and type(message) is str:
                     text = self._message(message)
@@ -560,6 +556,9 @@ class EntryBuilder:
                 entry["logger"] = names.get(name) or self._logger_name(name)
                 entry["message"] = text
                 if fields:
+                    if type(fields) is tuple:  # pairs (tapelog._event.Pairs): the general way
+                        append(self._build_general(record))
+                        continue
                     if plain.issuperset(fields):
                         for field, value in fields.items():
                             cls = type(value)  # pyright: ignore[reportUnknownVariableType]
@@ -616,13 +615,10 @@ class EntryBuilder:
         # The last call site's line head: (level, logger name, message, head bytes).
         last: tuple[object, object, object, bytes] = (None, None, None, b"")
         value: Any  # the exact-type tests below narrow it; isinstance() costs more
-        fields: Any  # a mapping, or pairs made a dict below
         remaining = iter(records)
         for record in remaining:
             try:
                 time_ns, level, name, message, fields, bound, context, exc, meta = record
-                if type(fields) is tuple:  # pairs (see tapelog._event.Pairs)
-                    fields = dict(fields) if fields else _NO_FIELDS  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
                 shared = self._last  # consecutive records mostly come from one logger
                 if bound is not shared[0] or context is not shared[1]:
                     shared = self._shared_for(bound, context) if bound or context else unbound
