@@ -643,7 +643,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("all", "request-loop"):
         params["request loop"] = (
             f"{requests:,} requests at {args.rate:,.0f}/s per run, logging on and off by "
-            f"blocks of {args.block_seconds:g} s, {args.loop_repeats} runs"
+            f"blocks of {args.block_seconds:g} s, {report.plural(args.loop_repeats, 'run')}"
         )
         loop_targets = [
             "off",
@@ -740,7 +740,8 @@ def main(argv: list[str] | None = None) -> int:
                 "the machine's noise falls on both arms alike. Latency runs from when a "
                 "request could start (its slot, or the previous request's end) to its end. "
                 "Each 'added' compares the run's blocks with logging to its blocks without, "
-                f"over {args.loop_repeats} runs per row (fresh processes, interleaved): "
+                f"over {report.plural(args.loop_repeats, 'run')} per row (fresh processes, "
+                "interleaved): "
                 "**p99 added** is the median over all block pairs (a block with logging "
                 "against its neighbour without), with each run's median pair (least and "
                 "greatest) and the middle half of the pairs; mean and p50, the median run. "

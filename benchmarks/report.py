@@ -430,8 +430,8 @@ def targets_section(
             bool(met_by),
             met_text(met_by)
             + "Each half-second block with logging against the neighbouring block without, "
-            f"in the same process, the median of {mine_loop['pairs']} such pairs from "
-            f"{mine_loop['runs']} runs: " + "; ".join(parts) + "." + noise,
+            f"in the same process, the median of {plural(mine_loop['pairs'], 'such pair')} "
+            f"from {plural(mine_loop['runs'], 'run')}: " + "; ".join(parts) + "." + noise,
         )
         added = mine_loop["added_mean_pct"]
         verdict(
@@ -506,6 +506,10 @@ LOOP_ADDED = {
 LOOP_CONTROL = "off"  # both arms without logging: the measure's own noise (an A/A test)
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
 def spread(values: list[float]) -> str:
     """``least to greatest`` of signed percentages, or n/a."""
     if not values:
@@ -551,8 +555,8 @@ def loop_table(med: dict[str, dict[str, Any]]) -> list[str]:
                 signed(m["added_mean_pct"]),
                 signed(m["added_p50_pct"]),
                 signed(m["added_p99_pct"]),
-                spread(m["added_p99_runs"]) + f" ({m['runs']} runs)",
-                "n/a" if q1 is None else f"{q1:+.1f} to {q3:+.1f}% ({m['pairs']} pairs)",
+                spread(m["added_p99_runs"]) + f" ({plural(m['runs'], 'run')})",
+                "n/a" if q1 is None else f"{q1:+.1f} to {q3:+.1f}% ({plural(m['pairs'], 'pair')})",
                 fmt(m["cpu_mean_us"], 1),
                 signed(m["added_cpu_pct"]),
                 fmt(m["achieved_rate"]),
