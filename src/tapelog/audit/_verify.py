@@ -1,9 +1,10 @@
 """The reading side of the audit chain: ``verify`` and the problems it names.
 
 For every run of lines (the lines in turn that carry one ``hash`` and one ``prev``: one
-line in files written before runs) the hash is recomputed from the bytes read (each line
-up to ``,"hash":"``, joined by newlines), so no JSON is re-serialised and most lines are
-not even parsed. Lines are then grouped by ``writer`` (one chain per writing process)
+line in files written before runs) the hash is recomputed from the bytes read (the first
+line up to ``,"hash":"``, each other line up to ``,"prev":"``, joined by newlines; what
+follows ``prev`` on each line must be its run's), so no JSON is re-serialised and most
+lines are not even parsed. Lines are then grouped by ``writer`` (one chain per writing process)
 and walked in ``seq`` order across every file given, whatever their names or compression:
 
 * ``edited``: a run's bytes do not give its hash (the problem names the run's first
@@ -202,8 +203,7 @@ _Tail = tuple[str, "Callable[[bytes], bytes] | None"]
 _first: Callable[[_Item], int] = operator.itemgetter(0)
 # A run that does not give its hash at a file's start or end (``_Verifier._check_run``):
 # (first seq, file index, first line, last line, hashed parts, seqs, at the file's end,
-# HMAC, first line up to its prev).
-# The first line's part up to its prev last: what it gives when a piece goes on a run.
+# HMAC, its first line up to prev: what that line gives when the piece goes on a run).
 _Piece = tuple[
     int, int, int, int, list[bytes], list[int], bool, "Callable[[bytes], bytes] | None", bytes
 ]
