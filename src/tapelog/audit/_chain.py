@@ -63,7 +63,7 @@ __all__ = [
 GENESIS: Final = "0" * 64
 """The ``prev`` of a chain's first line."""
 
-RUN: Final = 16
+RUN: Final = 32
 """The most lines one hash seals (a run: lines of one batch, in turn)."""
 
 DEFAULT_KEY_ENV: Final = "TAPELOG_AUDIT_KEY"
