@@ -229,6 +229,34 @@ class TestOtherEvents:
         assert entry["trade_"] == "mine"
         assert entry["trade"]["cl_ord_id"] == "C-1"
 
+    def test_a_users_fields_go_with_placements_and_fills_in_order_event_included(
+        self, written: Any
+    ) -> None:
+        """Your own fields on order_placed / order_filled are written as any field is, in
+        the order given; a field named ``event`` takes the event's name, and ``exc_info``
+        still attaches the exception (the fields-free calls hand over constant pairs)."""
+        trades = _fresh()
+        trades.order_placed("C-1", "X", "buy", 2, 1, desk="emea", tags=["a"], event="mine")
+        trades.order_filled("C-1", "E-1", 1, 1, desk="emea", venue_ms=3)
+        trades.order_filled("C-1", "E-2", 1, 1, note="last")
+        try:
+            raise ValueError("late ack")
+        except ValueError as exc:
+            trades.order_placed("C-2", "X", "buy", 1, 1, desk="emea", exc_info=exc)
+        placed, partial, filled, failed = written()
+        assert placed["event"] == "order.placed"
+        assert [k for k in placed if k in {"desk", "tags", "event_"}] == ["desk", "tags"]
+        assert (placed["desk"], placed["tags"]) == ("emea", ["a"])
+        assert (partial["event"], partial["desk"], partial["venue_ms"]) == (
+            "order.partially_filled",
+            "emea",
+            3,
+        )
+        assert (filled["event"], filled["note"]) == ("order.filled", "last")
+        assert failed["event"] == "order.placed"
+        assert failed["error"]["type"] == "ValueError"
+        assert failed["error"]["message"] == "late ack"
+
 
 class TestValidation:
     @pytest.mark.parametrize(
