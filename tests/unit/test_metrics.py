@@ -484,3 +484,50 @@ def one_pass_equals_read(rounds: list[list[float]]) -> None:
         if count:
             assert (low, high) == (sketch.min, sketch.max)
             assert (found, form) == sketch.summary(quantiles)
+
+
+def test_counters_and_gauges_with_nothing_new_are_left_out_of_delta_rounds_only() -> None:
+    metrics.increment("app.idle.calls", 2, venue="x")
+    metrics.gauge("app.idle.level", 5)
+    metrics.observe("app.idle.step", 1.0)
+    with capture():
+        first = {p["name"]: p for p in metrics.report()}
+        metrics.observe("app.idle.step", 1.0)  # the next interval's start, seen by a histogram
+        second = {p["name"]: p for p in metrics.report()}
+    assert (first["app.idle.calls"]["value"], first["app.idle.calls"]["attributes"]) == (
+        2,
+        {"venue": "x"},
+    )
+    assert first["app.idle.level"]["value"] == 5
+    assert "app.idle.calls" not in second
+    assert "app.idle.level" not in second
+    metrics.increment("app.idle.calls", 3, venue="x")
+    metrics.observe("app.idle.step", 1.0)
+    counter, step = only("app.idle.calls"), only("app.idle.step")
+    assert (counter["value"], counter["temporality"]) == (3, "delta")
+    assert counter["start_time"] == step["start_time"] > second["app.idle.step"]["start_time"]
+    assert points("app.idle.level") == []
+    tapelog.configure({"sinks": [], "metrics": {"interval": "1h", "temporality": "cumulative"}})
+    total, level = only("app.idle.calls"), only("app.idle.level")
+    assert (total["value"], total["temporality"]) == (5, "cumulative")
+    assert total["start_time"] == first["app.idle.calls"]["start_time"]
+    assert (level["value"], level["type"]) == (5, "gauge")
+
+
+def test_a_counter_incremented_by_several_threads_counts_every_increment_once() -> None:
+    metrics.increment("app.shared.calls", 1)
+
+    def work() -> None:
+        for _ in range(100):
+            metrics.increment("app.shared.calls", 2)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with capture():
+        first = [p for p in metrics.report() if p["name"] == "app.shared.calls"]
+    metrics.increment("app.shared.calls", 4)
+    assert [p["value"] for p in first] == [601]
+    assert only("app.shared.calls")["value"] == 4

@@ -469,9 +469,13 @@ class Counter(_Series):
 
     def read(self, *, commit: bool) -> tuple[float, float]:
         """``(interval, total)`` as for histograms."""
-        total: float = 0
-        for shard in list(self.shards.values()):
-            total += shard.value
+        shards = list(self.shards.values())
+        if len(shards) == 1:  # most counters: one thread increments them
+            total = shards[0].value
+        else:
+            total: float = 0
+            for shard in shards:
+                total += shard.value
         interval = total - self.previous
         if commit:
             self.previous = total
@@ -518,21 +522,22 @@ class Registry:
         self.on_new_series: Callable[[], None] | None = None
         self._version = 0
         """Counts the series added: ``series()`` keeps its list while this stays."""
-        self._series: tuple[int, list[_Series]] = (-1, [])
+        self._series: tuple[int, list[Histogram], list[Counter], list[Gauge]] = (-1, [], [], [])
 
-    def series(self) -> list[_Series]:
-        """Every series, in creation order per kind (kept until a series is added)."""
-        version, known = self._series
+    def series(self) -> tuple[list[Histogram], list[Counter], list[Gauge]]:
+        """Every series by kind, each in creation order (kept until a series is added).
+
+        By kind so the reporter walks each list with no type test per series.
+        """
+        version, histograms, counters, gauges = self._series
         if version == self._version:
-            return known
+            return histograms, counters, gauges
         version = self._version  # read first: a series added meanwhile makes a new version
-        seen: dict[int, _Series] = {}
-        for table in (self.histograms, self.counters, self.gauges):
-            for item in list(table.values()):
-                seen.setdefault(id(item), item)
-        known = list(seen.values())
-        self._series = (version, known)
-        return known
+        histograms = list(dict.fromkeys(list(self.histograms.values())))
+        counters = list(dict.fromkeys(list(self.counters.values())))
+        gauges = list(dict.fromkeys(list(self.gauges.values())))
+        self._series = (version, histograms, counters, gauges)
+        return histograms, counters, gauges
 
     def find(self, kind: Kind, name: str, unit: str, attributes: Mapping[str, object]) -> Any:
         """The series of this kind for the call, created (names and units checked) if new."""

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Final
 from tapelog._levels import INFO
 from tapelog.config._model import MetricsConfig
 from tapelog.metrics._alerts import Alerts
-from tapelog.metrics._instruments import Counter, Gauge, Histogram, registry
+from tapelog.metrics._instruments import registry
 from tapelog.metrics._system import Reading, SystemSampler
 
 
@@ -268,8 +268,9 @@ class Reporter:
         points: list[dict[str, Any]] = []
         if self.config.system and self._sampler is not None:
             points.extend(self._system_points(commit=commit, cumulative=cumulative))
-        for series in registry.series():
-            if not cumulative and isinstance(series, Histogram):
+        histograms, counters, gauges = registry.series()
+        for series in histograms:
+            if not cumulative:
                 fast = series.interval_summary(_QUANTILES, commit=commit)
                 if fast is not None:
                     count, total, low, high, values, form = fast
@@ -290,39 +291,83 @@ class Reporter:
                     point["sketch"] = form
                     points.append(point)
                     continue
+            sketch = series.read(commit=commit, cumulative=cumulative)
+            if not sketch.count:
+                continue
             start = series.start_ns if cumulative else max(series.start_ns, interval_start)
-            point: dict[str, Any] = {"name": series.name, "type": series.kind, "unit": series.unit}
+            point: dict[str, Any] = {"name": series.name, "type": "histogram", "unit": series.unit}
             if series.attributes:
                 point["attributes"] = dict(series.attributes)
-            if isinstance(series, Histogram):
-                sketch = series.read(commit=commit, cumulative=cumulative)
-                if not sketch.count:
-                    continue
-                point["temporality"] = "cumulative" if cumulative else "delta"
-                point["start_time"] = iso_time(start)
-                point["count"] = sketch.count
-                point["sum"] = sketch.sum
-                point["min"] = sketch.min
-                point["max"] = sketch.max
-                values, form = sketch.summary(_QUANTILES)
-                for (key, _), value in zip(_PERCENTILES, values, strict=True):
-                    if value is not None:
-                        point[key] = value
-                point["relative_error"] = sketch.relative_error
-                point["sketch"] = form
-            elif isinstance(series, Counter):
-                interval_value, total_value = series.read(commit=commit)
-                if not cumulative and not interval_value:
-                    continue
-                point["temporality"] = "cumulative" if cumulative else "delta"
-                point["start_time"] = iso_time(start)
-                point["value"] = _number(total_value if cumulative else interval_value)
-            elif isinstance(series, Gauge):
-                if not series.fresh and not cumulative:
-                    continue
-                point["value"] = _number(series.value)
-                if commit:
-                    series.fresh = False
+            point["temporality"] = "cumulative" if cumulative else "delta"
+            point["start_time"] = iso_time(start)
+            point["count"] = sketch.count
+            point["sum"] = sketch.sum
+            point["min"] = sketch.min
+            point["max"] = sketch.max
+            values, form = sketch.summary(_QUANTILES)
+            for (key, _), value in zip(_PERCENTILES, values, strict=True):
+                if value is not None:
+                    point[key] = value
+            point["relative_error"] = sketch.relative_error
+            point["sketch"] = form
+            points.append(point)
+        # Counters and gauges: whether there is anything to write is decided before a point
+        # is built, and a delta round formats its start time once (a series is new within
+        # the interval only in its first round).
+        temporality = "cumulative" if cumulative else "delta"
+        round_start = iso_time(interval_start)
+        for series in counters:
+            interval_value, total_value = series.read(commit=commit)
+            if cumulative:
+                start_time, value = iso_time(series.start_ns), total_value
+            elif interval_value:
+                start = series.start_ns
+                start_time = round_start if start <= interval_start else iso_time(start)
+                value = interval_value
+            else:
+                continue
+            attributes = series.attributes
+            if attributes:
+                point = {
+                    "name": series.name,
+                    "type": "counter",
+                    "unit": series.unit,
+                    "attributes": dict(attributes),
+                    "temporality": temporality,
+                    "start_time": start_time,
+                    "value": _number(value),
+                }
+            else:
+                point = {
+                    "name": series.name,
+                    "type": "counter",
+                    "unit": series.unit,
+                    "temporality": temporality,
+                    "start_time": start_time,
+                    "value": _number(value),
+                }
+            points.append(point)
+        for series in gauges:
+            if not series.fresh and not cumulative:
+                continue
+            attributes = series.attributes
+            if attributes:
+                point = {
+                    "name": series.name,
+                    "type": "gauge",
+                    "unit": series.unit,
+                    "attributes": dict(attributes),
+                    "value": _number(series.value),
+                }
+            else:
+                point = {
+                    "name": series.name,
+                    "type": "gauge",
+                    "unit": series.unit,
+                    "value": _number(series.value),
+                }
+            if commit:
+                series.fresh = False
             points.append(point)
         if commit:
             self._interval_start_ns = now_ns
