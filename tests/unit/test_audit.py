@@ -235,6 +235,47 @@ class TestChain:
         assert len(marks) >= 3
         assert verify([path], checkpoints=tmp_path / "audit.jsonl.checkpoints").ok
 
+    def test_the_run_length_is_configured_per_sink(self, tmp_path: Path) -> None:
+        """``audit_run = 1`` gives each line its own hash, so an edit is named exactly;
+        a reload to a longer run goes on with the same chain, sealing runs again."""
+        path = tmp_path / "audit.jsonl"
+        sink = {"type": "file", "path": str(path), "format": "json", "audit": True}
+        tapelog.configure({"sinks": [{**sink, "audit_run": 1}]})
+        log = tapelog.get_logger("x")
+        for n in range(6):
+            log.info("entry", n=n)
+        assert tapelog.flush(5)
+        tapelog.configure({"sinks": [{**sink, "audit_run": 4}]})
+        for n in range(6, 14):
+            log.info("entry", n=n)
+        assert tapelog.flush(5)
+        tapelog.configure({"sinks": [{"type": "console"}]})
+        entries = read_jsonl(path)
+        assert len({e["audit"]["writer"] for e in entries}) == 1  # one chain throughout
+        first = [e["audit"]["hash"] for e in entries if e.get("n", -1) in range(6)]
+        assert len(set(first)) == 6  # a hash a line
+        later = [e["audit"]["hash"] for e in entries if e.get("n", -1) in range(6, 14)]
+        assert len(set(later)) < len(later)  # lines of a run share their hash
+        assert verify([path]).ok
+
+        lines = _lines(path)
+        edited = next(i for i, e in enumerate(entries) if e.get("n") == 3)
+        lines[edited] = lines[edited].replace(b'"n":3', b'"n":4')
+        path.write_bytes(b"".join(lines))
+        (problem,) = verify([path]).problems
+        assert (problem.kind, problem.line) == ("edited", edited + 1)
+        assert "one sealed run" not in problem.detail  # the line itself, not a range
+
+    def test_the_run_length_is_checked(self, tmp_path: Path) -> None:
+        path = str(tmp_path / "a.jsonl")
+        sink = {"type": "file", "path": path, "format": "json"}
+        for value, expected in ((0, "at least 1"), (1025, "at most 1024"), ("8", "integer")):
+            with pytest.raises(ConfigError, match=expected) as caught:
+                tapelog.configure({"sinks": [{**sink, "audit": True, "audit_run": value}]})
+            assert "audit_run" in str(caught.value)
+        with pytest.raises(ConfigError, match="audit = true alongside it"):
+            tapelog.configure({"sinks": [{**sink, "audit_run": 1}]})
+
     def test_an_idle_chain_is_checkpointed_on_time(self, tmp_path: Path) -> None:
         path = tmp_path / "audit.jsonl"
         sink = FileSink(path, JsonFormat(), audit=True, audit_checkpoint=(10_000, 0.05))

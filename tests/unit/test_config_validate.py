@@ -650,6 +650,7 @@ class TestFileOptions:
             "audit_key_env": None,
             "audit_key_file": None,
             "audit_checkpoint": None,
+            "audit_run": None,
         } == dict(sink(type="file", path="app.log").options)
 
     def test_path_required(self) -> None:

@@ -424,11 +424,12 @@ def writer_for(
     *,
     checkpoint_entries: int = 10_000,
     checkpoint_interval: float = 60.0,
+    run: int = RUN,
 ) -> AuditWriter:
     """The process's chain for ``path``: a sink rebuilt by ``configure()`` continues it.
 
-    A new key or new checkpoint settings apply from the next line; a different algorithm
-    (a key added or removed) starts a new chain.
+    A new key, new checkpoint settings or a new run length apply from the next batch; a
+    different algorithm (a key added or removed) starts a new chain.
     """
     name = os.path.realpath(path)
     with _writers_lock:
@@ -443,11 +444,13 @@ def writer_for(
                 key,
                 checkpoint_entries=checkpoint_entries,
                 checkpoint_interval=checkpoint_interval,
+                run=run,
             )
             _writers[name] = writer
         else:
             writer.checkpoint_entries = checkpoint_entries
             writer.checkpoint_interval = checkpoint_interval
+            writer.run = run
         return writer
 
 

@@ -313,6 +313,9 @@ AUDIT_CHECKPOINT_OPTIONS: Final = Table(
 
 _MAX_MODE: Final = 0o7777
 
+AUDIT_RUN_MAX: Final = 1024
+"""The most lines ``audit_run`` lets one hash seal (a longer run names an edit less well)."""
+
 
 def _file_mode(value: object, path: str) -> int:
     mode: int | None = None
@@ -348,7 +351,7 @@ def file_compression(compression: str | None, rotated: bool, path: str = "compre
 
 
 def _file_check(values: dict[str, Any], path: str) -> dict[str, Any]:
-    for option in ("audit_key_env", "audit_key_file", "audit_checkpoint"):
+    for option in ("audit_key_env", "audit_key_file", "audit_checkpoint", "audit_run"):
         if values[option] is not None and not values["audit"]:
             fail(join(path, option), values[option], "audit = true alongside it")
     rotated = values["rotation"] is not None
@@ -372,6 +375,7 @@ FILE_OPTIONS: Final = Table(
         ),
         "audit_key_file": Option(file_path),
         "audit_checkpoint": Option(AUDIT_CHECKPOINT_OPTIONS),
+        "audit_run": Option(integer(minimum=1, maximum=AUDIT_RUN_MAX)),
     },
     check=_file_check,
 )

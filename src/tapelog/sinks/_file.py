@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
 from tapelog._levels import INFO, WARNING, level_name
-from tapelog.audit._chain import AuditKey, AuditWriter, load_key, writer_for
+from tapelog.audit._chain import RUN, AuditKey, AuditWriter, load_key, writer_for
 from tapelog.config._sinks import file_compression
 from tapelog.exceptions import ConfigError, SinkError
 from tapelog.retention._clock import SYSTEM_CLOCK, free_disk
@@ -92,6 +92,9 @@ class FileSink(BaseSink):
             the JSON format.
         audit_key: the HMAC key of the chain (``None``: plain SHA-256).
         audit_checkpoint: a checkpoint every this many entries and seconds.
+        audit_run: the most lines one hash seals (1: each line its own hash, so
+            ``verify`` names an edited line exactly; more: cheaper sealing, an edit
+            named by its run).
 
     Raises:
         ConfigError: an option is invalid, or ``zstd`` is asked for without the
@@ -115,6 +118,7 @@ class FileSink(BaseSink):
         audit: bool = False,
         audit_key: AuditKey | None = None,
         audit_checkpoint: tuple[int, float] = (10_000, 60.0),
+        audit_run: int = RUN,
     ) -> None:
         self.name = name
         self.path = Path(path)
@@ -145,7 +149,11 @@ class FileSink(BaseSink):
                 raise ConfigError("format", name, "json: an audited file holds JSON lines")
             entries, seconds = audit_checkpoint
             self._audit = writer_for(
-                self.path, audit_key, checkpoint_entries=entries, checkpoint_interval=seconds
+                self.path,
+                audit_key,
+                checkpoint_entries=entries,
+                checkpoint_interval=seconds,
+                run=audit_run,
             )
         if self.rotation is not None:
             places = (self.path.parent,)
@@ -180,6 +188,7 @@ class FileSink(BaseSink):
         audit = bool(options.get("audit", False))
         key = None
         checkpoint = (10_000, 60.0)
+        run = RUN
         if audit:
             key = load_key(
                 options.get("audit_key_env") or "TAPELOG_AUDIT_KEY", options.get("audit_key_file")
@@ -190,6 +199,7 @@ class FileSink(BaseSink):
                 10_000 if entries is None else int(entries),
                 60.0 if interval is None else float(interval),
             )
+            run = int(options.get("audit_run") or RUN)
         return cls(
             str(options["path"]),
             formatter,
@@ -202,6 +212,7 @@ class FileSink(BaseSink):
             audit=audit,
             audit_key=key,
             audit_checkpoint=checkpoint,
+            audit_run=run,
         )
 
     # -- writing ------------------------------------------------------------------------
