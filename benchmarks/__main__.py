@@ -698,7 +698,7 @@ def main(argv: list[str] | None = None) -> int:
 
     budget_runs = None
     if args.command in ("all", "budgets"):
-        budget_repeats = 2 if args.quick else 3
+        budget_repeats = 2 if args.quick else 5
         params["budgets"] = f"{budget_repeats} runs" + (" (quick sizes)" if args.quick else "")
         budget_runs = run_budgets(budget_repeats, quick=args.quick, timeout=args.timeout)
 
