@@ -42,6 +42,9 @@ if TYPE_CHECKING:
     from tapelog.trading import TradeLogger
 
 
+_SEAL_BLOCK = 10
+"""Batches of 1,000 entries an arm times in turn in ``sealing_costs``."""
+
 _ENTRY = {
     "timestamp": "2026-11-23T07:01:02.123456Z",
     "level": "info",
@@ -170,26 +173,29 @@ def caller_costs_alone(n: int, repeats: int) -> list[tuple[str, float]]:
 
 
 def sealing_costs(directory: Path, n: int, repeats: int) -> list[tuple[str, float]]:
+    """The worker's CPU per entry: rendering a batch, rendering and sealing it, and the two
+    differences (the whole cost sealing adds to the worker), in one process.
+
+    The arms alternate in blocks of ``_SEAL_BLOCK`` batches (at least 15 blocks; about
+    ``n * repeats`` entries an arm in all) after a warm-up of each, and each row is the
+    median over the blocks; a difference is the median of the blocks' differences (a
+    sealing block minus the rendering block just before it), so a busy moment on a shared
+    machine moves both sides of it. Why the warm-up and the alternation: a batch's
+    rendered bytes (about 0.5 MB) are one growing buffer, and whether the C allocator
+    hands it pages it kept or fresh pages from the kernel (about 60 page faults a batch,
+    0.12 µs an entry) depends on the largest block the process freed before (glibc raises
+    its thresholds for keeping memory when a larger block is freed). Measured first in a
+    fresh process, rendering alone paid the faults; after anything larger had been freed
+    (a sealed batch, or what the benchmarks before it did) it did not, and the difference
+    moved by as much from one process to the next. Warmed and alternating, both sides
+    run in the same allocator state, the one a running worker is in.
+    """
     formatter = JsonFormat()
     batch = [_ENTRY] * 1000
-    rounds = max(1, n // len(batch))
-
-    def measure(work: object) -> float:
-        # CPU time of this thread's work: stable on a shared machine, and the worker's
-        # cost is CPU (the fsync is not included here).
-        times = []
-        for _ in range(repeats):
-            start = time.process_time()
-            for _ in range(rounds):
-                work()  # type: ignore[operator]
-            times.append((time.process_time() - start) / (rounds * len(batch)) * 1e6)
-        return statistics.median(times)
-
-    plain = measure(lambda: render_batch(formatter, batch))
+    entries_per_block = _SEAL_BLOCK * len(batch)
+    blocks = max(15, n * repeats // entries_per_block)
     sha = AuditWriter(directory / "a.jsonl", None)
     keyed = AuditWriter(directory / "b.jsonl", AuditKey(b"benchmark-key"))
-    unkeyed_cost = measure(lambda: sha.seal(batch))
-    keyed_cost = measure(lambda: keyed.seal(batch))
     # The primitive alone: SHA-256 of each run's hashed bytes (its first line up to the
     # hash, the others up to their prev, newline-joined), as hex digits, with nothing
     # around it: what the hashes of a batch cost from Python, at the least, per line.
@@ -200,19 +206,41 @@ def sealing_costs(directory: Path, n: int, repeats: int) -> list[tuple[str, floa
         parts = runs.setdefault(line[mark:], [])
         parts.append(line[: line.rindex(b',"prev":"')] if parts else line[:mark])
     hashed = [b"\n".join(parts) for parts in runs.values()]
-    primitive = measure(lambda: [hexlify(hashlib.sha256(data).digest()) for data in hashed])
+    arms: dict[str, Callable[[], object]] = {
+        "render": lambda: render_batch(formatter, batch),
+        "sha": lambda: sha.seal(batch),
+        "hmac": lambda: keyed.seal(batch),
+        "primitive": lambda: [hexlify(hashlib.sha256(data).digest()) for data in hashed],
+    }
+    for work in arms.values():  # the warm-up: every arm's buffers allocated and freed
+        for _ in range(3):
+            work()
+    times: dict[str, list[float]] = {name: [] for name in arms}
+    for _ in range(blocks):
+        for name, work in arms.items():
+            # CPU time of this process's work: stable on a shared machine, and the
+            # worker's cost is CPU (the fsync is not included here).
+            start = time.process_time()
+            for _ in range(_SEAL_BLOCK):
+                work()
+            times[name].append((time.process_time() - start) / entries_per_block * 1e6)
+    median = {name: statistics.median(values) for name, values in times.items()}
+
+    def added(name: str) -> float:
+        return statistics.median(a - b for a, b in zip(times[name], times["render"], strict=True))
+
     size = len(sealed[-1]) - len(b',"hash":"') - 64 - len(b'"}}')
     return [
-        ("render one line (JSON), no audit", plain),
-        ("render + seal, SHA-256", unkeyed_cost),
-        ("render + seal, HMAC-SHA256", keyed_cost),
-        ("audit chaining alone, SHA-256 (difference)", unkeyed_cost - plain),
-        ("audit chaining alone, HMAC-SHA256 (difference)", keyed_cost - plain),
+        ("render one line (JSON), no audit", median["render"]),
+        ("render + seal, SHA-256", median["sha"]),
+        ("render + seal, HMAC-SHA256", median["hmac"]),
+        ("audit chaining alone, SHA-256 (difference)", added("sha")),
+        ("audit chaining alone, HMAC-SHA256 (difference)", added("hmac")),
         (
             f"of which the primitive: SHA-256 + hex of {size}-byte lines, {_chain.RUN} a hash",
-            primitive,
+            median["primitive"],
         ),
-        ("of which the rest: heads, joins, loop (difference)", unkeyed_cost - plain - primitive),
+        ("of which the rest: heads, joins, loop (difference)", added("sha") - median["primitive"]),
     ]
 
 
