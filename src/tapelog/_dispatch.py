@@ -265,8 +265,8 @@ class Dispatcher:
     def put(self, record: Record) -> None:
         """Hand one record over: in async mode, the caller's whole cost is this method.
 
-        ``Logger._log`` does the same three steps itself, saving a call; the two must
-        stay alike.
+        ``Logger._log`` and the level methods (``info`` ...) do the same three steps
+        themselves, saving a call; they must stay alike (tests/unit/test_event.py).
         """
         queue = self._queue
         if len(queue) < self.room:

@@ -120,6 +120,8 @@ _NOTHING_SHARED: Final[_Shared] = (None, None, None, None, set(), frozenset(), s
 _SITES: Final = 1024  # call keys remembered per template; the set is emptied when full
 _GIVE_UP: Final = 32  # records in a row for the general way: json_lines sends the rest there
 _MICROS_JSON: Final = tuple(text.encode() for text in _MICROS)
+_NEWLINE: Final = orjson.OPT_APPEND_NEWLINE
+_COMMA: Final = ord(",")
 _batch_json: Final = JsonFormat().batch
 
 
@@ -628,44 +630,57 @@ class EntryBuilder:
                     if len(pending) >= _GIVE_UP:  # a run this long: the rest go as well
                         pending.extend(remaining)
                     continue
-                tail = b"}" if not fields else None
-                if (
-                    fields
-                    and type_of(fields) is dict
-                    and (  # orjson writes dicts, not mappings
-                        shared[4].issuperset(fields) or self._call_keys(shared, fields)
-                    )
-                ):
-                    # Named by their exact types (tested just above and below), so that the
-                    # compiled build iterates the dict and compares the numbers natively.
-                    call: dict[str, Any] = fields
-                    for value in call.values():
-                        cls = type(value)  # pyright: ignore[reportUnknownVariableType]
-                        if cls is str:
-                            done = texts.get(value)
-                            if done is None:  # new text (an order id): clean it, remember it
-                                done = self._text(value)
-                            if done != value:
+                # The call's fields as orjson writes them, newline included ("{...}\n"),
+                # when they may be spliced: their "{" becomes the "," after the fields
+                # before them. None with no call fields, and when they may not (a key to
+                # keep aside or redact: the general way).
+                dumped: bytes | None = None
+                if fields:
+                    if type_of(fields) is dict:  # orjson writes dicts, not mappings
+                        # Named by their exact types (tested just above and below), so that
+                        # the compiled build iterates the dict and compares values natively.
+                        call: dict[str, Any] = fields
+                        known = shared[4]
+                        # 0: every value JSON as it is; 1: a value cleaning changes; 2: a
+                        # key that may not be spliced. Keys and values in one pass: a key
+                        # not known fit yet is looked at (all of them) once per template.
+                        plan = 0
+                        for key, value in call.items():
+                            if key not in known and not self._call_keys(shared, call):
+                                plan = 2
                                 break
-                        elif cls is float:
-                            real: float = value
-                            if real - real != 0.0:  # NaN for NaN and the infinities
+                            cls = type(value)  # pyright: ignore[reportUnknownVariableType]
+                            if cls is str:
+                                done = texts.get(value)
+                                if done is None:  # new text (an order id): clean, remember it
+                                    done = self._text(value)
+                                if done is not value and done != value:
+                                    plan = 1
+                                    break
+                            elif cls is float:
+                                real: float = value
+                                if real - real != 0.0:  # NaN for NaN and the infinities
+                                    plan = 1
+                                    break
+                            elif cls is int:
+                                whole: int = value
+                                if not int_min <= whole <= int_max:
+                                    plan = 1
+                                    break
+                            elif value is not None and cls is not bool:
+                                plan = 1
                                 break
-                        elif cls is int:
-                            whole: int = value
-                            if not int_min <= whole <= int_max:
-                                break
-                        elif value is not None and cls is not bool:
-                            break
-                    else:
-                        tail = b"," + dumps(fields)[1:]
-                    if tail is None:  # a value the cleaning changes: encode the cleaned ones
-                        tail = self._cleaned_tail(fields)
-                if tail is None:  # a key to keep aside or redact: the general way
-                    pending.append(record)
-                    if len(pending) >= _GIVE_UP:  # a run this long: the rest go as well
-                        pending.extend(remaining)
-                    continue
+                        if plan == 0:
+                            dumped = dumps(call, option=_NEWLINE)
+                        elif plan == 1 and (
+                            known.issuperset(call) or self._call_keys(shared, call)
+                        ):  # a value the cleaning changes: encode the cleaned ones
+                            dumped = self._cleaned_tail(call)
+                    if dumped is None:  # the general way
+                        pending.append(record)
+                        if len(pending) >= _GIVE_UP:  # a run this long: the rest go as well
+                            pending.extend(remaining)
+                        continue
                 when: int = time_ns  # as in build_many: native division when compiled
                 millis = when // 1_000_000
                 rest = when % 1_000_000
@@ -683,14 +698,27 @@ class EntryBuilder:
                 if pending:  # the records set aside before this one come first
                     buffer, number = self._flush(buffer, pending, number)
                 number += 1
-                buffer += b"%b%b%b%d%b%b\n" % (
-                    stem,
-                    _MICROS_JSON[rest // 1000],
-                    head,
-                    number,
-                    after,
-                    tail,
-                )
+                if dumped is None:
+                    buffer += b"%b%b%b%d%b}\n" % (
+                        stem,
+                        _MICROS_JSON[rest // 1000],
+                        head,
+                        number,
+                        after,
+                    )
+                else:
+                    # No slice and concatenation of the call's JSON: it goes in as orjson
+                    # wrote it, and its first byte is overwritten in the buffer.
+                    buffer += b"%b%b%b%d%b" % (
+                        stem,
+                        _MICROS_JSON[rest // 1000],
+                        head,
+                        number,
+                        after,
+                    )
+                    start = len(buffer)
+                    buffer += dumped
+                    buffer[start] = _COMMA
             except Exception as exc:  # the builder is defensive; this is the last line
                 if pending:
                     buffer, number = self._flush(buffer, pending, number)
@@ -704,11 +732,13 @@ class EntryBuilder:
     def _cleaned_tail(self, fields: Mapping[str, object]) -> bytes | None:
         """Call fields under plain keys as JSON to splice, their values cleaned first.
 
+        As ``json_lines`` splices them: the object orjson writes, then a newline.
+
         None when orjson refuses a cleaned value (the entry path's encoder converts it).
         """
         cleaned = {key: self._value(value) for key, value in fields.items()}
         try:
-            return b"," + orjson.dumps(cleaned)[1:]
+            return orjson.dumps(cleaned, option=_NEWLINE)
         except Exception:
             return None
 

@@ -229,6 +229,14 @@ class Logger:
         return f"<Logger {self._core.name!r} bound={dict(self._bound)!r}>"
 
     def _log(self, level: int, message: str, fields: dict[str, object]) -> None:
+        """Build the record and hand it over.
+
+        The six level methods (``info`` ...) inline the common case (no ``exc_info``, no
+        call-site fields, no OpenTelemetry getter): the record below with ``meta`` and
+        the exception None, and the same hand-over. That saves a Python call (about 30 ns,
+        a tenth of the caller's cost); tests/unit/test_event.py holds every copy to
+        ``make_record`` and ``Dispatcher.put``. Whatever else a call carries comes here.
+        """
         exc = exc_tuple(fields.pop("exc_info")) if "exc_info" in fields else None
         if CALLSITE:
             meta = _callsite(2)
@@ -317,33 +325,171 @@ class Logger:
 
     def trace(self, message: str, /, **fields: object) -> None:
         """Log at level ``trace`` (5)."""
-        if self._core.level <= TRACE:
-            self._log(TRACE, message, fields)
+        core = self._core
+        if core.level <= TRACE:
+            if CALLSITE or _otel_context is not None or "exc_info" in fields:
+                self._log(TRACE, message, fields)
+                return
+            # ``_log``'s common case, inlined (see ``_log``): a Python call less per call.
+            record: Record = (
+                time_ns(),
+                TRACE,
+                core.name,
+                message,
+                fields or (),
+                self._pairs,
+                get_current(),
+                None,
+                None,
+            )
+            outlet = _outlet
+            queue = outlet.queue
+            if len(queue) < outlet.room:
+                queue.append(record)
+                if outlet.idle:
+                    outlet.wake()
+            else:
+                outlet.slow_put(record)
 
     def debug(self, message: str, /, **fields: object) -> None:
         """Log at level ``debug`` (10)."""
-        if self._core.level <= DEBUG:
-            self._log(DEBUG, message, fields)
+        core = self._core
+        if core.level <= DEBUG:
+            if CALLSITE or _otel_context is not None or "exc_info" in fields:
+                self._log(DEBUG, message, fields)
+                return
+            # ``_log``'s common case, inlined (see ``_log``): a Python call less per call.
+            record: Record = (
+                time_ns(),
+                DEBUG,
+                core.name,
+                message,
+                fields or (),
+                self._pairs,
+                get_current(),
+                None,
+                None,
+            )
+            outlet = _outlet
+            queue = outlet.queue
+            if len(queue) < outlet.room:
+                queue.append(record)
+                if outlet.idle:
+                    outlet.wake()
+            else:
+                outlet.slow_put(record)
 
     def info(self, message: str, /, **fields: object) -> None:
         """Log at level ``info`` (20)."""
-        if self._core.level <= INFO:
-            self._log(INFO, message, fields)
+        core = self._core
+        if core.level <= INFO:
+            if CALLSITE or _otel_context is not None or "exc_info" in fields:
+                self._log(INFO, message, fields)
+                return
+            # ``_log``'s common case, inlined (see ``_log``): a Python call less per call.
+            record: Record = (
+                time_ns(),
+                INFO,
+                core.name,
+                message,
+                fields or (),
+                self._pairs,
+                get_current(),
+                None,
+                None,
+            )
+            outlet = _outlet
+            queue = outlet.queue
+            if len(queue) < outlet.room:
+                queue.append(record)
+                if outlet.idle:
+                    outlet.wake()
+            else:
+                outlet.slow_put(record)
 
     def warning(self, message: str, /, **fields: object) -> None:
         """Log at level ``warning`` (30)."""
-        if self._core.level <= WARNING:
-            self._log(WARNING, message, fields)
+        core = self._core
+        if core.level <= WARNING:
+            if CALLSITE or _otel_context is not None or "exc_info" in fields:
+                self._log(WARNING, message, fields)
+                return
+            # ``_log``'s common case, inlined (see ``_log``): a Python call less per call.
+            record: Record = (
+                time_ns(),
+                WARNING,
+                core.name,
+                message,
+                fields or (),
+                self._pairs,
+                get_current(),
+                None,
+                None,
+            )
+            outlet = _outlet
+            queue = outlet.queue
+            if len(queue) < outlet.room:
+                queue.append(record)
+                if outlet.idle:
+                    outlet.wake()
+            else:
+                outlet.slow_put(record)
 
     def error(self, message: str, /, **fields: object) -> None:
         """Log at level ``error`` (40)."""
-        if self._core.level <= ERROR:
-            self._log(ERROR, message, fields)
+        core = self._core
+        if core.level <= ERROR:
+            if CALLSITE or _otel_context is not None or "exc_info" in fields:
+                self._log(ERROR, message, fields)
+                return
+            # ``_log``'s common case, inlined (see ``_log``): a Python call less per call.
+            record: Record = (
+                time_ns(),
+                ERROR,
+                core.name,
+                message,
+                fields or (),
+                self._pairs,
+                get_current(),
+                None,
+                None,
+            )
+            outlet = _outlet
+            queue = outlet.queue
+            if len(queue) < outlet.room:
+                queue.append(record)
+                if outlet.idle:
+                    outlet.wake()
+            else:
+                outlet.slow_put(record)
 
     def critical(self, message: str, /, **fields: object) -> None:
         """Log at level ``critical`` (50)."""
-        if self._core.level <= CRITICAL:
-            self._log(CRITICAL, message, fields)
+        core = self._core
+        if core.level <= CRITICAL:
+            if CALLSITE or _otel_context is not None or "exc_info" in fields:
+                self._log(CRITICAL, message, fields)
+                return
+            # ``_log``'s common case, inlined (see ``_log``): a Python call less per call.
+            record: Record = (
+                time_ns(),
+                CRITICAL,
+                core.name,
+                message,
+                fields or (),
+                self._pairs,
+                get_current(),
+                None,
+                None,
+            )
+            outlet = _outlet
+            queue = outlet.queue
+            if len(queue) < outlet.room:
+                queue.append(record)
+                if outlet.idle:
+                    outlet.wake()
+            else:
+                outlet.slow_put(record)
 
     def exception(self, message: str, /, **fields: object) -> None:
         """Log at level ``error`` with the exception being handled (or ``exc_info=``)."""

@@ -25,7 +25,7 @@ from tapelog._event import (
     Record,
     make_record,
 )
-from tapelog._levels import INFO
+from tapelog._levels import CRITICAL, DEBUG, ERROR, INFO, TRACE, WARNING
 from tapelog._logger import Logger, LoggerCore
 from tapelog._runtime import RUNTIME
 from tapelog.config._model import QueueConfig
@@ -149,6 +149,62 @@ class TestLoggerLogAgreesWithPut:
                 meta={"trade": {"qty": 1}},
             )
         assert [_without_time(r) for r in dispatcher.queue] == [_without_time(expected)]
+
+    @pytest.mark.parametrize(
+        ("method", "level"),
+        [
+            ("trace", TRACE),
+            ("debug", DEBUG),
+            ("info", INFO),
+            ("warning", WARNING),
+            ("error", ERROR),
+            ("critical", CRITICAL),
+        ],
+    )
+    def test_every_level_method_builds_the_record_make_record_builds(
+        self, dispatcher: Dispatcher, method: str, level: int
+    ) -> None:
+        """Each level method inlines the common call; with fields or without, its record
+        is make_record's (no dict for a call without fields)."""
+        log = Logger(LoggerCore("shop", TRACE), {"strategy": "s1"})
+        with context(request_id="r-1"):
+            getattr(log, method)("placed", qty=1)
+            getattr(log, method)("bare")
+            expected = [
+                make_record(
+                    level,
+                    message,
+                    fields,
+                    logger="shop",
+                    bound=(("strategy", "s1"),),
+                    context=(("request_id", "r-1"),),
+                )
+                for message, fields in (("placed", {"qty": 1}), ("bare", ()))
+            ]
+        assert [_without_time(r) for r in dispatcher.queue] == [_without_time(r) for r in expected]
+
+    @pytest.mark.parametrize("method", ["trace", "debug", "info", "warning", "error", "critical"])
+    def test_a_call_with_more_than_fields_takes_the_whole_way(
+        self, dispatcher: Dispatcher, method: str
+    ) -> None:
+        """An exception or call-site fields are not the inlined case: the record carries
+        them (and the exception's call site), as ``_log`` makes it."""
+        log = Logger(LoggerCore("shop", TRACE))
+        error = ValueError("v")
+        _logger.CALLSITE.add("source")
+        try:
+            getattr(log, method)("with site", qty=1)
+        finally:
+            _logger.CALLSITE.discard("source")
+        getattr(log, method)("with error", exc_info=error)
+        site, failed = list(dispatcher.queue)
+        assert site[FIELDS] == {"qty": 1}
+        assert site[META] is not None
+        assert str(site[META]["source"]).startswith(__file__)
+        assert failed[EXC] == (ValueError, error, None)
+        assert failed[FIELDS] == ()
+        assert failed[META] is not None
+        assert "thread" in failed[META]
 
     @pytest.mark.parametrize(
         ("queued", "idle"), [(0, False), (0, True), (2, True), (3, False), (3, True)]
