@@ -204,11 +204,6 @@ def _safe_text(text: str) -> str:
     return text
 
 
-# ``type``, typed to return ``type[object]``: pyright strict calls ``type(value)`` of an
-# ``Any`` "partially unknown", and the hot path must not pay for a ``cast()``.
-_type_of: Callable[[object], type[object]] = type
-
-
 def _remember(cache: dict[_K, _V], key: _K, value: _V) -> None:
     """Store in one of the builder's bounded caches, emptying it first when full."""
     if len(cache) >= _CACHE_SIZE:
@@ -612,7 +607,6 @@ class EntryBuilder:
         unbound = self._unbound
         dumps = orjson.dumps
         int_min, int_max = _INT_MIN, _INT_MAX
-        type_of = _type_of  # a local: no global lookup per value (compiled or not)
         millis_now, stem = self._json_millisecond
         # The last call site's line head: (level, logger name, message, head bytes).
         last: tuple[object, object, object, bytes] = (None, None, None, b"")
@@ -636,10 +630,12 @@ class EntryBuilder:
                 # keep aside or redact: the general way).
                 dumped: bytes | None = None
                 if fields:
-                    if type_of(fields) is dict:  # orjson writes dicts, not mappings
+                    # orjson writes dicts, not mappings. The builtin type() (inlined when
+                    # compiled; a local or global alias of it is a generic call there).
+                    if type(fields) is dict:
                         # Named by their exact types (tested just above and below), so that
                         # the compiled build iterates the dict and compares values natively.
-                        call: dict[str, Any] = fields
+                        call: dict[str, Any] = fields  # pyright: ignore[reportUnknownVariableType]
                         known = shared[4]
                         # 0: every value JSON as it is; 1: a value cleaning changes; 2: a
                         # key that may not be spliced. Keys and values in one pass: a key
@@ -911,7 +907,7 @@ class EntryBuilder:
                 if plan == _SECRET:
                     out[key] = self._replacement
                     continue
-            cls = _type_of(value)
+            cls = type(value)  # pyright: ignore[reportUnknownVariableType]
             if cls is str:
                 if times and key in _OWN_TIME_KEYS and value.isascii():
                     out[key] = value
