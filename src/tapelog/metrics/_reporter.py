@@ -269,6 +269,9 @@ class Reporter:
         if self.config.system and self._sampler is not None:
             points.extend(self._system_points(commit=commit, cumulative=cumulative))
         histograms, counters, gauges = registry.series()
+        # A delta round formats its start time once: a series is new within the interval
+        # only in its first round.
+        round_start = iso_time(interval_start)
         for series in histograms:
             if not cumulative:
                 fast = series.interval_summary(_QUANTILES, commit=commit)
@@ -276,19 +279,49 @@ class Reporter:
                     count, total, low, high, values, form = fast
                     if not count:
                         continue
-                    point = {"name": series.name, "type": "histogram", "unit": series.unit}
-                    if series.attributes:
-                        point["attributes"] = dict(series.attributes)
-                    point["temporality"] = "delta"
                     start = series.start_ns
-                    point["start_time"] = iso_time(max(start, interval_start))
-                    point["count"] = count
-                    point["sum"] = total
-                    point["min"] = low
-                    point["max"] = high
-                    point["p50"], point["p90"], point["p95"], point["p99"], point["p999"] = values
-                    point["relative_error"] = series.relative_error
-                    point["sketch"] = form
+                    start_time = round_start if start <= interval_start else iso_time(start)
+                    p50, p90, p95, p99, p999 = values
+                    attributes = series.attributes
+                    if attributes:
+                        point = {
+                            "name": series.name,
+                            "type": "histogram",
+                            "unit": series.unit,
+                            "attributes": dict(attributes),
+                            "temporality": "delta",
+                            "start_time": start_time,
+                            "count": count,
+                            "sum": total,
+                            "min": low,
+                            "max": high,
+                            "p50": p50,
+                            "p90": p90,
+                            "p95": p95,
+                            "p99": p99,
+                            "p999": p999,
+                            "relative_error": series.relative_error,
+                            "sketch": form,
+                        }
+                    else:
+                        point = {
+                            "name": series.name,
+                            "type": "histogram",
+                            "unit": series.unit,
+                            "temporality": "delta",
+                            "start_time": start_time,
+                            "count": count,
+                            "sum": total,
+                            "min": low,
+                            "max": high,
+                            "p50": p50,
+                            "p90": p90,
+                            "p95": p95,
+                            "p99": p99,
+                            "p999": p999,
+                            "relative_error": series.relative_error,
+                            "sketch": form,
+                        }
                     points.append(point)
                     continue
             sketch = series.read(commit=commit, cumulative=cumulative)
@@ -312,10 +345,8 @@ class Reporter:
             point["sketch"] = form
             points.append(point)
         # Counters and gauges: whether there is anything to write is decided before a point
-        # is built, and a delta round formats its start time once (a series is new within
-        # the interval only in its first round).
+        # is built.
         temporality = "cumulative" if cumulative else "delta"
-        round_start = iso_time(interval_start)
         for series in counters:
             interval_value, total_value = series.read(commit=commit)
             if cumulative:

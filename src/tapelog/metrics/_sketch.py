@@ -69,6 +69,7 @@ _Layout: TypeAlias = "tuple[list[int], list[int], Sequence[int], Sequence[int]]"
 
 __all__ = [
     "DEFAULT_RELATIVE_ERROR",
+    "FORMAT_3",
     "MAX_SERIALISED",
     "PLAIN_MAX",
     "Sketch",
@@ -78,9 +79,12 @@ __all__ = [
     "lanes_to_counts",
     "log2_multiplier",
     "multiplier",
+    "narrow_mask",
     "packed_counts",
     "plain_form",
+    "plain_head",
     "sorted_quantiles",
+    "value_constants",
 ]
 
 DEFAULT_RELATIVE_ERROR: Final = 0.01
@@ -128,6 +132,12 @@ def _constants(relative_error: float) -> tuple[float, float, float]:
     """A sketch's multipliers (log and log2) and the scale of a bucket's value."""
     per_log = multiplier(relative_error)
     return per_log, log2_multiplier(relative_error), 2.0 / (1.0 + math.exp(1.0 / per_log))
+
+
+def value_constants(relative_error: float) -> tuple[float, float]:
+    """``(multiplier, scale)``: positive bucket ``k`` stands for ``scale * exp(k / multiplier)``."""
+    per_log, _, scale = _constants(relative_error)
+    return per_log, scale
 
 
 def _put_varint(out: bytearray, number: int) -> None:
@@ -262,6 +272,15 @@ def _high_bytes(size: int, width: int) -> int:
     return int.from_bytes(lane.to_bytes(8, "little") * size, "little")
 
 
+def narrow_mask(size: int) -> int:
+    """The bits above the lowest byte of each of ``size`` 64-bit lanes (see ``lanes_of``).
+
+    A difference of lanes with none of them set holds counts below 256 each: its bytes
+    ``[::8]`` are those counts, as format 3 writes a run of one-byte integers.
+    """
+    return _high_bytes(size, 1)
+
+
 def packed_counts(lanes: int, size: int) -> tuple[Sequence[int], bytes]:
     """``size`` counts held in 64-bit lanes of one integer (the first lowest), unpacked.
 
@@ -338,6 +357,8 @@ def _deflate(raw: bytes) -> bytes:
 
 _FORMAT_2: Final = "2:"
 _FORMAT_3: Final = "3:"
+FORMAT_3: Final = _FORMAT_3
+"""What the text of format 3's ``bins`` starts with, before the base64."""
 _ROOM: Final = MAX_SERIALISED - _OTHER_KEYS
 """Characters the text of ``bins`` may take."""
 
@@ -379,6 +400,18 @@ def plain_form(
         "zero_count": 0,
         "bins": _FORMAT_3 + base64.b64encode(_PLAIN + raw).decode("ascii"),
     }
+
+
+def plain_head(size: int, keys: bytes) -> bytes | None:
+    """Format 3's plain bytes of ``size`` positive buckets up to their one-byte counts.
+
+    ``keys`` is their ``key_form``. The form of such an interval (every count below 256) is
+    ``FORMAT_3`` and the base64 of these bytes followed by the counts, one byte each: what
+    ``plain_form`` gives for them. None when those bytes would be compressed (more than
+    ``PLAIN_MAX``). It depends on the keys only, so a series works it out once per new bucket.
+    """
+    head = _PLAIN + _HEADER.pack(size, 0) + keys + b"\x01"
+    return head if len(head) - len(_PLAIN) + size <= PLAIN_MAX else None
 
 
 def sorted_quantiles(
