@@ -99,7 +99,12 @@ EDGES = st.sampled_from(
         -0.0,
         2**63 - 1,
         2**64,
+        2**64 - 1,
+        -(2**63),
         -(2**63) - 1,
+        2**61,  # around the machine-sized ints the compiled json_lines tests first
+        2**61 + 1,
+        -(2**61) - 1,
         True,
         "password=hunter2",
         "Bearer abc.def",
