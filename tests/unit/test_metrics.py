@@ -531,3 +531,35 @@ def test_a_counter_incremented_by_several_threads_counts_every_increment_once() 
     metrics.increment("app.shared.calls", 4)
     assert [p["value"] for p in first] == [601]
     assert only("app.shared.calls")["value"] == 4
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(st.floats(min_value=1e-4, max_value=1.0, allow_nan=False), min_size=20, max_size=200),
+    st.lists(
+        st.lists(st.floats(min_value=1e-9, max_value=1e6, allow_nan=False), max_size=12),
+        min_size=1,
+        max_size=6,
+    ),
+)
+def test_buckets_that_appear_after_the_first_rounds_keep_every_round_exact(
+    first: list[float], later: list[list[float]]
+) -> None:
+    """A series that has run a while meets a few new buckets in a round (a tail reaching
+    further: they are placed among the known ones rather than laid out afresh): each round
+    is still exactly its own observations, bucket for bucket, with their percentiles."""
+    REPORTER.reset()
+    names, quantiles = ("p50", "p90", "p95", "p99", "p999"), (0.5, 0.9, 0.95, 0.99, 0.999)
+    for values in [first, *(first[:7] + extra for extra in later)]:
+        for value in values:
+            metrics.observe("app.late.value", value, "1")
+        with capture():
+            (point,) = [p for p in metrics.report() if p["name"] == "app.late.value"]
+        expected = metrics.Sketch()
+        expected.update(values)
+        back = metrics.Sketch.from_dict(point["sketch"])
+        assert back.positive == expected.positive
+        assert point["count"] == len(values)
+        assert [point[name] for name in names] == expected.quantiles(quantiles)

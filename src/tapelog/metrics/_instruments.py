@@ -33,6 +33,7 @@ import threading
 import time
 from array import array as _array
 from binascii import b2a_base64 as _b64
+from bisect import bisect_left as _bisect_left
 from bisect import bisect_right as _bisect
 from itertools import accumulate, compress, repeat
 from operator import itemgetter, sub
@@ -103,6 +104,9 @@ _INF: Final = math.inf
 _clock: Final = time.perf_counter
 _exp: Final = math.exp
 _LITTLE: Final = sys.byteorder == "little"
+_FEW_NEW: Final = 8
+"""New buckets in a round up to which they are placed among the known ones, not re-sorted."""
+_ZERO_LANE: Final = bytes(8)
 
 
 def _check_name(name: object) -> str:
@@ -240,6 +244,7 @@ class Histogram(_Series):
         "keys",
         "lanes",
         "names",
+        "order",
         "per_log",
         "plain_head",
         "relative_error",
@@ -274,6 +279,8 @@ class Histogram(_Series):
         """``narrow_mask`` of ``keys``: lanes' bits that only a count past 255 sets."""
         self.names: list[int] = []
         """The one shard's positive keys in the order they first appeared (its dict's)."""
+        self.order: list[int] = []
+        """The positions in ``names`` of ``keys``: what ``sorter`` takes."""
         self.sorter: _Reorder = _reorder([])
         """Takes counts in the order of ``names`` to the order of ``keys``."""
         self.lanes: int | None = 0
@@ -478,17 +485,40 @@ class Histogram(_Series):
         """Take the one shard's keys ``names`` (its order); the last commit's lanes at them.
 
         Once per round with new buckets: their order is worked out and the last commit's
-        counts are laid out again at the new keys (zero at the new ones).
+        counts are laid out again at the new keys (zero at the new ones). A few new buckets
+        (a tail reaching further, the common case once a series has run a while) are put
+        in their places in the order and the lanes (a zero lane inserted in the bytes);
+        many, as in a series' first rounds, are laid out afresh.
         """
-        before = dict(zip(self.keys, lanes_to_counts(lanes, len(self.keys)), strict=True))
+        known = len(self.names)
+        fresh = names[known:]
+        if known and len(fresh) <= _FEW_NEW:
+            keys = sorted(self.keys + fresh)
+            order = self.order.copy()
+            raw = bytearray(lanes.to_bytes(known * 8, "little")) if lanes else None
+            for name, index in sorted(zip(fresh, range(known, len(names)), strict=True)):
+                at = _bisect_left(keys, name)  # its place among the keys: all below are in
+                order.insert(at, index)
+                if raw is not None:
+                    raw[at * 8 : at * 8] = _ZERO_LANE
+            lanes = 0 if raw is None else int.from_bytes(raw, "little")
+        else:
+            if lanes:  # the last commit's counts, by key
+                before = dict(zip(self.keys, lanes_to_counts(lanes, known), strict=True))
+            else:
+                before = {}
+            order = sorted(range(len(names)), key=names.__getitem__)
+            keys = [names[index] for index in order]
+            lanes = lanes_of(list(map(before.get, keys, repeat(0)))) if before else 0
         self.names = names
-        self.sorter = _reorder(sorted(range(len(names)), key=names.__getitem__))
-        self.keys = list(self.sorter(names))
-        self.key_bytes = key_form(self.keys)
-        self.plain_head = plain_head(len(self.keys), self.key_bytes)
-        self.wide = narrow_mask(len(self.keys))
-        self.lanes = lanes_of([before.get(key, 0) for key in self.keys])
-        return self.lanes
+        self.order = order
+        self.sorter = _reorder(order)
+        self.keys = keys
+        self.key_bytes = key_form(keys)
+        self.plain_head = plain_head(len(keys), self.key_bytes)
+        self.wide = narrow_mask(len(keys))
+        self.lanes = lanes
+        return lanes
 
     def _merged(self, shards: list[_HistogramShard]) -> tuple[dict[int, int], list[int], list[int]]:
         """The shards' positive buckets summed; their counts, and the part since the last commit.
