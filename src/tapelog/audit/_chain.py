@@ -316,7 +316,9 @@ class AuditWriter:
         encode = orjson.dumps
         trim = _TRIM
         # The heads of the thousand the last run was in (none yet), and its digits' table.
-        heads_of, heads, padded = -1, [], []
+        heads_of = -1
+        heads: list[bytes] = []
+        padded: list[bytes] = []
         every = entries if isinstance(entries, list) else list(entries)
         for start in range(0, len(every), run):
             lines = every[start : start + run]
