@@ -651,11 +651,12 @@ class EntryBuilder:
                             cls = type(value)  # pyright: ignore[reportUnknownVariableType]
                             if cls is str:
                                 done = texts.get(value)
-                                if done is None:  # new text (an order id): clean, remember it
-                                    done = self._text(value)
-                                if done is not value and done != value:
-                                    plan = 1
-                                    break
+                                if done is not value:  # new text, or one cleaning changes
+                                    if done is None:  # new (an order id): clean, remember it
+                                        done = self._text(value)
+                                    if done != value:
+                                        plan = 1
+                                        break
                             elif cls is float:
                                 real: float = value
                                 if real - real != 0.0:  # NaN for NaN and the infinities
