@@ -54,6 +54,7 @@ from tapelog.metrics._sketch import (
     DEFAULT_RELATIVE_ERROR,
     FORMAT_3,
     Sketch,
+    key_bits,
     key_form,
     lanes_of,
     lanes_to_counts,
@@ -240,6 +241,7 @@ class Histogram(_Series):
         "before_sum",
         "before_zero",
         "factor",
+        "key_bits",
         "key_bytes",
         "keys",
         "lanes",
@@ -273,6 +275,8 @@ class Histogram(_Series):
         """The positive buckets' keys seen so far, sorted."""
         self.key_bytes = b""
         """``key_form(keys)``: how the serialised form writes ``keys``."""
+        self.key_bits: int | None = None
+        """``key_bits(keys)`` once worked out (kept up to date as keys are added)."""
         self.plain_head: bytes | None = None
         """``plain_head`` of ``keys``: the plain form of one-byte counts, up to the counts."""
         self.wide = 0
@@ -502,6 +506,13 @@ class Histogram(_Series):
                 if raw is not None:
                     raw[at * 8 : at * 8] = _ZERO_LANE
             lanes = 0 if raw is None else int.from_bytes(raw, "little")
+            bits = key_bits(self.keys) if self.key_bits is None else self.key_bits
+            low = self.keys[0]
+            for name in fresh:  # the keys' bitmap: a shift and an or per new key
+                if name < low:
+                    bits <<= low - name
+                    low = name
+                bits |= 1 << (name - low)
         else:
             if lanes:  # the last commit's counts, by key
                 before = dict(zip(self.keys, lanes_to_counts(lanes, known), strict=True))
@@ -510,11 +521,13 @@ class Histogram(_Series):
             order = sorted(range(len(names)), key=names.__getitem__)
             keys = [names[index] for index in order]
             lanes = lanes_of(list(map(before.get, keys, repeat(0)))) if before else 0
+            bits = None
         self.names = names
         self.order = order
         self.sorter = _reorder(order)
         self.keys = keys
-        self.key_bytes = key_form(keys)
+        self.key_bits = bits
+        self.key_bytes = key_form(keys, bits=bits)
         self.plain_head = plain_head(len(keys), self.key_bytes)
         self.wide = narrow_mask(len(keys))
         self.lanes = lanes
@@ -538,6 +551,7 @@ class Histogram(_Series):
             self.lanes = None
         if len(self.keys) != len(positive):  # buckets are only ever added: same size, same keys
             self.keys = sorted(positive)
+            self.key_bits = None
             self.key_bytes = key_form(self.keys)
         counts = list(map(positive.__getitem__, self.keys))
         added = list(map(sub, counts, map(self.before_positive.get, self.keys, repeat(0))))

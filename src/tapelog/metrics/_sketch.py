@@ -73,6 +73,7 @@ __all__ = [
     "MAX_SERIALISED",
     "PLAIN_MAX",
     "Sketch",
+    "key_bits",
     "key_form",
     "key_gaps",
     "lanes_of",
@@ -301,20 +302,31 @@ def packed_counts(lanes: int, size: int) -> tuple[Sequence[int], bytes]:
     return array("Q", raw), b"\x08" + raw
 
 
-def key_form(keys: Sequence[int], *, bitmap: bool = True) -> bytes:
+def key_bits(keys: Sequence[int]) -> int:
+    """Ascending ``keys`` (at least one) as one integer, bit ``k - keys[0]`` set for each key.
+
+    Format 3's bitmap of dense keys. Built in C: a byte per key of the span (``map`` over a
+    set), read as binary digits by ``int``. A series that only adds keys can keep it up to
+    date with a shift and an or per new key.
+    """
+    first = keys[0]
+    present = bytes(map(set(keys).__contains__, range(first, keys[-1] + 1)))
+    return int(present.translate(_AS_DIGITS)[::-1], 2)
+
+
+def key_form(keys: Sequence[int], *, bitmap: bool = True, bits: int | None = None) -> bytes:
     """Ascending ``keys`` (at least one) as format 3 writes them, first key and mode first.
 
-    One bit per key from the first to the last where that takes fewer bytes than there
-    are keys (dense buckets, as a latency histogram's) and ``bitmap``, else their gaps
-    (what compresses smaller: zlib takes runs of equal gaps to almost nothing, and a
-    bitmap's ragged ends hardly at all). Built in C: a byte per key of the span (``map``
-    over a set), read as binary digits by ``int``.
+    One bit per key from the first to the last (``key_bits``, or ``bits`` if the caller
+    has it) where that takes fewer bytes than there are keys (dense buckets, as a latency
+    histogram's) and ``bitmap``, else their gaps (what compresses smaller: zlib takes runs
+    of equal gaps to almost nothing, and a bitmap's ragged ends hardly at all).
     """
     first = keys[0]
     span = keys[-1] - first + 1
     if bitmap and (span + 7) // 8 < len(keys):
-        present = bytes(map(set(keys).__contains__, range(first, first + span)))
-        bits = int(present.translate(_AS_DIGITS)[::-1], 2)
+        if bits is None:
+            bits = key_bits(keys)
         return (
             _FIRST.pack(first)
             + _BITMAP
