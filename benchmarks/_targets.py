@@ -557,16 +557,17 @@ def _tapelog(path: Path, *, mode: str) -> Harness:
 def _tapelog_variant(
     path: Path, *, whole_batches: bool = False, switch_interval: float | None = None
 ) -> Harness:
-    """tapelog (async) as before #18's GIL slices, or under a shorter switch interval.
+    """tapelog (async) without the worker's cadence, or under a shorter switch interval.
 
-    Rows of the request loop only: they show, in the same run, what the worker's short
-    slices change against whole batches, and what CPython's switch interval (the
-    application's choice) changes (docs/architecture.md, "The worker's GIL holds").
+    Rows of the request loop only: they show, in the same run, what the worker's cadence
+    changes against writing whatever is queued whenever the worker looks (its behaviour
+    before #18), and what CPython's switch interval (the application's choice) changes
+    (docs/architecture.md, "The worker's GIL holds").
     """
     if whole_batches:
         import tapelog._dispatch
 
-        setattr(tapelog._dispatch, "_SLICE_BELOW", 0)  # noqa: B010 - a Final, on purpose
+        setattr(tapelog._dispatch, "_CADENCE", 0.0)  # noqa: B010 - a Final, on purpose
     if switch_interval is not None:
         sys.setswitchinterval(switch_interval)
     return _tapelog(path, mode="async")
@@ -632,7 +633,7 @@ TARGETS: dict[str, Target] = {
         # Variants: the request loop's rows only (VARIANT group), unless named in --targets.
         _target(
             "tapelog-whole-batches",
-            "tapelog (async), whole batches (before #18)",
+            "tapelog (async), no cadence: batches as they come (before #18)",
             VARIANT,
             lambda p: _tapelog_variant(p, whole_batches=True),
         ),

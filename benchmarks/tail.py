@@ -62,14 +62,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=10_000.0)
     parser.add_argument("--block-seconds", type=float, default=0.5)
     parser.add_argument("--work-iters", type=int, help="default: calibrated to ~75 us")
-    parser.add_argument("--slice", type=int, help="tapelog._dispatch._SLICE for this run")
-    parser.add_argument("--pause", type=float, help="tapelog._dispatch._PAUSE (s) for this run")
+    parser.add_argument(
+        "--cadence", type=float, help="tapelog._dispatch._CADENCE (s) for this run; 0: none"
+    )
     args = parser.parse_args(argv)
     import tapelog._dispatch
 
-    for name, value in (("_SLICE", args.slice), ("_PAUSE", args.pause)):
-        if value is not None:
-            setattr(tapelog._dispatch, name, value)
+    if args.cadence is not None:
+        setattr(tapelog._dispatch, "_CADENCE", args.cadence)  # noqa: B010 - a Final, on purpose
 
     from benchmarks.__main__ import calibrate_work
 

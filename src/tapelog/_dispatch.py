@@ -65,17 +65,18 @@ _FORK_WAIT: Final = 2.0  # how long fork waits for the batch being written
 _EXIT_WAIT: Final = 10.0  # the drain at exit (atexit, or a multiprocessing child's end)
 _EXIT_PRIORITY: Final = 0  # among multiprocessing's finalizers: run before children are joined
 _SHED_SHARE: Final = 8  # shed_by_level frees up to 1/8 of the queue per scan of it
-# The worker holds the GIL while it processes a batch: a caller that wants it meanwhile
-# waits for the batch's end (or CPython's switch interval, 5 ms). While the queue is short
-# (callers keep up, and one of them may be waiting on the GIL) the worker takes at most
-# _SLICE entries at a time and pauses _PAUSE between two slices, long enough for a thread
-# woken by the GIL's release to take it; from _SLICE_BELOW queued entries on (a backlog)
-# it takes batches of _SLICE_BELOW without pausing, and whole batches once the queue is
-# half full or callers wait for room (a burst: the worker must catch up).
+# The worker holds the GIL while it processes a batch, and every time it takes the GIL
+# back (after a wait, a sleep or one of the sink's system calls) a caller that wants it
+# meanwhile waits for the worker's turn and for a thread wake-up. So while the queue is
+# short (callers keep up), the worker takes everything queued as one batch, then waits
+# _CADENCE before it looks again: a few long turns a second instead of a thousand short
+# ones. The wait ends early for flush() and shutdown(), for a full queue (the caller's
+# overflow path sets the wake event) and once a batch's worth (or a quarter of the queue)
+# is queued, looked at when the rate seen so far says it will be (at most every nap_cap).
+# A longer queue (a backlog, a burst, callers blocked on a full queue) is written batch
+# after batch without waiting.
 # See docs/architecture.md, "The worker's GIL holds (#18)".
-_SLICE: Final = 8
-_SLICE_BELOW: Final = 256
-_PAUSE: Final = 0.0001
+_CADENCE: Final = 0.05
 
 
 class PipelineLike(Protocol):
@@ -475,17 +476,13 @@ class Dispatcher:
         nap = _NAP
         while True:
             if queue:
-                if (
-                    self._drain_once(queue)
-                    and queue
-                    and not self._stopping
-                    and self._markers_put == self._markers_taken  # nobody flushing
-                ):
-                    time.sleep(_PAUSE)  # between short slices: a caller may take the GIL
+                steady = self._drain_once(queue)
                 # No nap outlasts half the time a burst takes to fill the queue; a queue
                 # too small for even the first nap gets none: callers wake the worker.
                 nap_cap = min(_NAP_MAX, self._maxsize * _FILL_TIME / 2)
                 linger = _LINGER if nap_cap >= _NAP else 0.0
+                if steady and linger and _CADENCE:
+                    self._wait_cadence(queue, nap_cap)
                 lingering_until = monotonic() + linger
                 nap = _NAP
             elif self._stopping:
@@ -515,11 +512,11 @@ class Dispatcher:
                 self._periodic()
 
     def _drain_once(self, queue: deque[Record | threading.Event]) -> bool:
-        """Take a batch (or a short slice) from the queue and run it through the pipeline.
+        """Take a batch from the queue and run it through the pipeline.
 
         Returns:
-            True when it took a short slice (the queue was short): the worker then pauses
-            before the next one, so that it never holds the GIL for long while callers keep up.
+            True when the queue was short and taken whole (callers keep up): the worker
+            then waits a cadence before the next batch (``_wait_cadence``).
         """
         popleft = queue.popleft
         # Under the lock, so that a drop_oldest caller (who pops too) cannot empty the
@@ -529,17 +526,11 @@ class Dispatcher:
             # Read after the depth: a flush counts its marker before appending it, so a
             # marker among the first ``depth`` items was counted before this read.
             markers_queued = self._markers_put != self._markers_taken
-            # Short queue: a slice, then a pause. A backlog: batches of at most
-            # _SLICE_BELOW (each ends in the sink's write, which releases the GIL), until
-            # the queue is half full or callers wait for room: then whole batches.
-            sliced = False
-            if self._waiters or depth >= self._maxsize // 2 or not _SLICE_BELOW:
-                cap = depth
-            elif depth < _SLICE_BELOW:
-                cap, sliced = _SLICE, True
-            else:
-                cap = _SLICE_BELOW
-            take = min(depth, self._batch_size, cap)
+            # A short queue is taken whole and the worker then waits a cadence; a longer
+            # one (more than a batch, half the queue, callers waiting for room) is
+            # written batch after batch.
+            take = min(depth, self._batch_size)
+            steady = take == depth and depth < self._maxsize // 2 and not self._waiters
             items = [popleft() for _ in repeat(None, take)]
             self._drains += 1
         self._high_water = max(self._high_water, min(depth, self._maxsize))
@@ -571,7 +562,35 @@ class Dispatcher:
         if self._waiters:
             with self._lock:
                 self._not_full.notify_all()
-        return sliced
+        return steady
+
+    def _wait_cadence(self, queue: deque[Record | threading.Event], step: float) -> None:
+        """Wait ``_CADENCE`` before the next batch, unless someone needs it sooner.
+
+        ``flush()`` and ``shutdown()`` cut the wait short (they set the wake event, and a
+        flush counts its marker first), and so does a full queue (the caller's overflow
+        path sets the event). A batch's worth queued (or a quarter of the queue) ends it
+        too: the worker looks after ``_NAP``, then when that many would be queued at the
+        rate seen so far, at most ``step`` later (no longer than a burst takes to fill
+        half the queue). So a faster stream is written a batch at a time, and a burst (or
+        a worker catching up) at once.
+        """
+        wake = self._wake
+        monotonic = time.monotonic
+        start = monotonic()
+        until = start + _CADENCE
+        enough = min(self._batch_size, self._maxsize // 4)
+        pause = _NAP
+        while not self._stopping and self._markers_put == self._markers_taken:
+            if wake.wait(pause):
+                wake.clear()
+                return
+            now = monotonic()
+            queued = len(queue)
+            if queued >= enough or now >= until:
+                return
+            due = start + (now - start) * enough / queued if queued else until
+            pause = min(max(_NAP, min(due, until) - now), step)
 
     def _periodic(self) -> None:
         """Idle-time duties: the drop report and the pipeline's timers."""

@@ -356,14 +356,13 @@ class SizesSink(GateSink):
         super().write_batch(entries)
 
 
-class TestGilSlices:
-    """The worker holds the GIL for short slices while callers keep up, whole batches after."""
+class TestCadence:
+    """While callers keep up the worker writes one batch per cadence; nothing waits on it
+    that should not: a flush, a backlog, a burst."""
 
-    def test_a_short_queue_is_written_in_short_slices(self) -> None:
-        from tapelog._dispatch import _SLICE
-
+    def test_a_short_queue_is_written_as_one_batch(self) -> None:
         sink = SizesSink()
-        install(sink, size=65536, overflow="block")
+        install(sink, size=65536, overflow="block", batch_size=1024)
         try:
             fill(sink, 100)  # 99 wait behind the first: a short queue
             sink.gate.set()
@@ -371,21 +370,44 @@ class TestGilSlices:
         finally:
             sink.gate.set()
         written = [e["i"] for e in sink.entries if e["logger"] == "fill"]
-        assert (list(range(100)), _SLICE) == (written, max(sink.sizes[1:]))
+        assert (list(range(100)), 99) == (written, sink.sizes[1])
 
-    def test_a_backlog_is_written_in_bounded_batches(self) -> None:
-        from tapelog._dispatch import _SLICE_BELOW
+    def test_flush_does_not_wait_for_the_cadence(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """With a cadence of an hour, flush still returns as soon as the entry is written."""
+        sink = SizesSink()
+        sink.gate.set()
+        install(sink, size=65536, overflow="block")
+        monkeypatch.setattr("tapelog._dispatch._CADENCE", 3600.0)
+        log = tapelog.get_logger("cadence")
+        try:
+            log.info("first")
+            assert tapelog.flush(30)  # the worker then waits its cadence
+            log.info("second")  # queued while the worker waits
+            assert tapelog.flush(30)
+        finally:
+            monkeypatch.undo()
+            tapelog.flush(30)
+        assert ["first", "second"] == [
+            e["message"] for e in sink.entries if e["logger"] == "cadence"
+        ]
 
+    def test_a_backlog_is_written_batch_after_batch(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """More than a batch queued: written without waiting for the cadence (no flush)."""
         sink = SizesSink()
         install(sink, size=65536, overflow="block", batch_size=1024)
         try:
-            fill(sink, 1001)  # 1,000 behind the first: a backlog, the queue far from full
+            fill(sink, 1 + 1024 + 10)  # a backlog of more than a batch behind the first
+            monkeypatch.setattr("tapelog._dispatch._CADENCE", 3600.0)
             sink.gate.set()
-            assert tapelog.flush(5)
+            for _ in range(600):  # bounded: 30 s
+                if sum(sink.sizes[1:]) >= 1024:
+                    break
+                threading.Event().wait(0.05)
+            assert 1024 == sink.sizes[1]
         finally:
             sink.gate.set()
-        written = [e["i"] for e in sink.entries if e["logger"] == "fill"]
-        assert (list(range(1001)), _SLICE_BELOW) == (written, sink.sizes[1])
+            monkeypatch.undo()
+            tapelog.flush(30)
 
     def test_a_half_full_queue_is_written_in_whole_batches(self) -> None:
         sink = SizesSink()
