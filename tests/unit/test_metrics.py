@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -563,3 +564,25 @@ def test_buckets_that_appear_after_the_first_rounds_keep_every_round_exact(
         assert back.positive == expected.positive
         assert point["count"] == len(values)
         assert [point[name] for name in names] == expected.quantiles(quantiles)
+
+
+def test_a_long_running_histograms_interval_is_written_plain_and_reads_back_exactly() -> None:
+    """A latency histogram that has met about 450 buckets (its tails reached further over
+    time) writes an interval of counts below 256 uncompressed, within the size cap, and the
+    sketch reads back as exactly that interval's buckets."""
+    REPORTER.reset()
+    span = [1e-4 * 1.0202**i for i in range(450)]  # one value per bucket, 450 buckets
+    for value in span:
+        metrics.observe("app.long.value", value)
+    with capture():
+        metrics.report()
+    interval = [value for value in span[::2] for _ in range(3)] + span[1::4]
+    for value in interval:
+        metrics.observe("app.long.value", value)
+    point = only("app.long.value")
+    text = str(point["sketch"]["bins"])
+    assert base64.b64decode(text.removeprefix("3:"))[0] == 0  # plain
+    assert len(json.dumps(point["sketch"])) <= 1536
+    expected = metrics.Sketch()
+    expected.update(interval)
+    assert metrics.Sketch.from_dict(point["sketch"]).positive == expected.positive
