@@ -184,6 +184,26 @@ class TestLoggerLogAgreesWithPut:
         assert [_without_time(r) for r in dispatcher.queue] == [_without_time(r) for r in expected]
 
     @pytest.mark.parametrize("method", ["trace", "debug", "info", "warning", "error", "critical"])
+    def test_every_level_method_carries_the_active_span_as_log_does(
+        self, dispatcher: Dispatcher, method: str
+    ) -> None:
+        """With OpenTelemetry's getter set, a span's context goes in the record's meta, and
+        an empty context leaves meta None, on the inlined way as in ``_log``."""
+        log = Logger(LoggerCore("shop", TRACE))
+        span: dict[str, object] = {"span": 1}
+        previous = _logger._otel_context  # pyright: ignore[reportPrivateUsage]
+        try:
+            _logger.set_otel_context(lambda: span)
+            getattr(log, method)("in a span", qty=1)
+            span = {}
+            getattr(log, method)("outside")
+        finally:
+            _logger.set_otel_context(previous)
+        inside, outside = list(dispatcher.queue)
+        assert inside[META] == {"otel": {"span": 1}}
+        assert outside[META] is None
+
+    @pytest.mark.parametrize("method", ["trace", "debug", "info", "warning", "error", "critical"])
     def test_a_call_with_more_than_fields_takes_the_whole_way(
         self, dispatcher: Dispatcher, method: str
     ) -> None:
