@@ -98,7 +98,12 @@ class TestSpoolBeforeSend:
         """A collector that accepts and never answers, then SIGKILL: the next process sends all
         1000 entries (it recovered 0 when the batch was only in memory during its attempt)."""
         spool = tmp_path / "spool"
-        proc = python(LOG_THEN_WAIT.format(), json.dumps(sink(hang.url, spool_dir=str(spool))))
+        # The batch is cut by its 1000th record, never by its age: a loaded machine that
+        # takes longer than max_delay to hand over the 1000 entries would otherwise cut a
+        # first batch short, and SIGKILL would then take the rest from memory, which no
+        # spool promises to keep.
+        options = {"spool_dir": str(spool), "batch": {"max_records": 1000, "max_delay": "60s"}}
+        proc = python(LOG_THEN_WAIT.format(), json.dumps(sink(hang.url, **options)))
         try:
             assert hang.requested.wait(BOUND)  # the first attempt is in progress, hanging
             os.kill(proc.pid, signal.SIGKILL)
