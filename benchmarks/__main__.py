@@ -835,15 +835,9 @@ def main(argv: list[str] | None = None) -> int:
             med, loop_med, soak, imports, n_calls=args.n
         )
         if budget_verdicts is not None:
-            met = sum(1 for v in budget_verdicts if v["met"])
-            line = f"{met} of {len(budget_verdicts)} met (the Budgets table above)."
-            target_lines.append(
-                f"- domain budgets (#18 item 8): "
-                f"{'**met**' if met == len(budget_verdicts) else '**missed**'}. {line}"
-            )
-            verdicts.append(
-                {"target": "domain budgets", "met": met == len(budget_verdicts), "detail": line}
-            )
+            line, met = report.budgets_target(budget_verdicts)
+            target_lines.append(line)
+            verdicts.append({"target": "domain budgets", "met": met, "detail": line})
         data["targets"] = verdicts
         md += ["## The issue's targets", "", *target_lines, ""]
 

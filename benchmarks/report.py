@@ -771,10 +771,34 @@ def budgets_section(runs: list[Run]) -> tuple[list[str], list[dict[str, object]]
                 "n/a" if met is None else ("**met**" if met else "**missed**"),
             ]
         )
-        verdicts.append({"target": budget.label, "met": met, "median": mid, "runs": values})
+        verdicts.append(
+            {
+                "target": budget.label,
+                "met": met,
+                "median": mid,
+                "runs": values,
+                "item8": budget.item8,
+            }
+        )
     failed = len(runs) - len(ok)
     lines = [
         *table(["budget", "target", "median", f"spread of {len(ok)} runs", ""], rows),
         *(["", f"{failed} run(s) failed: {runs[-1].get('error', '')}"] if failed else []),
     ]
     return lines, verdicts
+
+
+def budgets_target(verdicts: list[dict[str, Any]]) -> tuple[str, bool]:
+    """#18 item 8's line: met when every budget it names is; the others listed after."""
+    named = [v for v in verdicts if v["item8"]]
+    met = all(v["met"] for v in named)
+    others = ", ".join(
+        f"{v['target']}: {'met' if v['met'] else 'missed'}" for v in verdicts if not v["item8"]
+    )
+    line = (
+        f"- domain budgets (#18 item 8): {'**met**' if met else '**missed**'}. "
+        f"{sum(1 for v in named if v['met'])} of the {len(named)} it names met (trade event,"
+        " audit sealing, metric observation, error capture). #14's and #16's own budgets, in"
+        f" the same table: {others}."
+    )
+    return line, met
