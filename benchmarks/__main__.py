@@ -835,9 +835,10 @@ def main(argv: list[str] | None = None) -> int:
             med, loop_med, soak, imports, n_calls=args.n
         )
         if budget_verdicts is not None:
-            line, met = report.budgets_target(budget_verdicts)
-            target_lines.append(line)
-            verdicts.append({"target": "domain budgets", "met": met, "detail": line})
+            detail, met = report.budgets_target(budget_verdicts)
+            verdict = "**met**" if met else "**missed**"
+            target_lines.append(f"- domain budgets (#18 item 8): {verdict}. {detail}")
+            verdicts.append({"target": "domain budgets (#18 item 8)", "met": met, "detail": detail})
         data["targets"] = verdicts
         md += ["## The issue's targets", "", *target_lines, ""]
 

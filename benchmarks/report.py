@@ -789,16 +789,16 @@ def budgets_section(runs: list[Run]) -> tuple[list[str], list[dict[str, object]]
 
 
 def budgets_target(verdicts: list[dict[str, Any]]) -> tuple[str, bool]:
-    """#18 item 8's line: met when every budget it names is; the others listed after."""
+    """#18 item 8's verdict and its detail: met when every budget it names is met; the
+    other budgets are listed after."""
     named = [v for v in verdicts if v["item8"]]
     met = all(v["met"] for v in named)
     others = ", ".join(
         f"{v['target']}: {'met' if v['met'] else 'missed'}" for v in verdicts if not v["item8"]
     )
-    line = (
-        f"- domain budgets (#18 item 8): {'**met**' if met else '**missed**'}. "
+    detail = (
         f"{sum(1 for v in named if v['met'])} of the {len(named)} it names met (trade event,"
         " audit sealing, metric observation, error capture). #14's and #16's own budgets, in"
         f" the same table: {others}."
     )
-    return line, met
+    return detail, met

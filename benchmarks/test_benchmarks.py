@@ -203,10 +203,10 @@ def test_item_8_is_judged_on_the_budgets_it_names() -> None:
     ]
     line, met = report.budgets_target(verdicts)
     assert met
-    assert "**met**. 2 of the 2 it names met" in line
+    assert line.startswith("2 of the 2 it names met")
     assert "reporter round, fresh values: missed" in line
 
     verdicts[0]["met"] = False
     line, met = report.budgets_target(verdicts)
     assert not met
-    assert "**missed**. 1 of the 2" in line
+    assert line.startswith("1 of the 2")
