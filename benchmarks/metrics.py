@@ -203,45 +203,43 @@ def snapshot_costs(repeats: int) -> list[dict[str, Any]]:
     tapelog.configure({"sinks": [], "metrics": {"enabled": False, "system": True}})
     timed("snapshot(): the same 30 series + system readings", metrics.snapshot)
     tapelog.configure({"sinks": [], "metrics": {"enabled": False}})
-    # The reporter's own round, without system readings: 10,000 new values per histogram
-    # since the last one (recorded outside the timing), then the interval ends (commit), as
-    # every ``interval`` seconds: colder than repeated snapshot() calls (caches refilled).
     rng = random.Random(5)
-    fresh = [rng.lognormvariate(-5, 1) for _ in range(10_000)]
-    runs = []
-    for _ in range(repeats):
-        for i in range(10):
-            for value in fresh:
-                metrics.observe("bench.snapshot.latency", value, route=f"/r{i}")
-            metrics.increment("bench.snapshot.count", route=f"/r{i}")
-            metrics.gauge("bench.snapshot.level", i, route=f"/r{i}")
-        start = time.thread_time_ns()
-        REPORTER._collect(commit=True)  # pyright: ignore[reportPrivateUsage]
-        runs.append((time.thread_time_ns() - start) / 1000)
-    label = "reporter round of the 30 series (ends the interval), 10,000 new values each"
-    out.append(
-        {"row": label, "us": round(min(runs), 1), "median_us": round(statistics.median(runs), 1)}
+    same = [rng.lognormvariate(-5, 1) for _ in range(10_000)]
+
+    def rounds(label: str, values: Callable[[], list[float]]) -> None:
+        """The reporter's own round, without system readings, after ``values()`` per
+        histogram since the last one (recorded outside the timing); the round ends the
+        interval (commit), as every ``interval`` seconds: colder than repeated snapshot()
+        calls (caches refilled by the recording)."""
+        runs = []
+        for _ in range(repeats):
+            for i in range(10):
+                for value in values():
+                    metrics.observe("bench.snapshot.latency", value, route=f"/r{i}")
+                metrics.increment("bench.snapshot.count", route=f"/r{i}")
+                metrics.gauge("bench.snapshot.level", i, route=f"/r{i}")
+            start = time.thread_time_ns()
+            REPORTER._collect(commit=True)  # pyright: ignore[reportPrivateUsage]
+            runs.append((time.thread_time_ns() - start) / 1000)
+        out.append(
+            {
+                "row": label,
+                "us": round(min(runs), 1),
+                "median_us": round(statistics.median(runs), 1),
+            }
+        )
+        print(f"{label:55} {min(runs):8.1f} us", file=sys.stderr, flush=True)
+
+    # The same 10,000 values each round: after the first, no histogram meets a new bucket.
+    rounds(
+        "reporter round of the 30 series (ends the interval), 10,000 new values each", lambda: same
     )
-    print(f"{label:55} {min(runs):8.1f} us", file=sys.stderr, flush=True)
-    # The same round when each histogram records values never recorded before (as in a
-    # program, where tails reach buckets not seen yet and a series' keys grow): not the
-    # budget's row, shown beside it. Drawn outside the timing, like the recording.
-    runs = []
-    for _ in range(repeats):
-        for i in range(10):
-            drawn = [rng.lognormvariate(-5, 1) for _ in range(10_000)]
-            for value in drawn:
-                metrics.observe("bench.snapshot.latency", value, route=f"/r{i}")
-            metrics.increment("bench.snapshot.count", route=f"/r{i}")
-            metrics.gauge("bench.snapshot.level", i, route=f"/r{i}")
-        start = time.thread_time_ns()
-        REPORTER._collect(commit=True)  # pyright: ignore[reportPrivateUsage]
-        runs.append((time.thread_time_ns() - start) / 1000)
-    label = "the same round, fresh values each round (a young series: new buckets)"
-    out.append(
-        {"row": label, "us": round(min(runs), 1), "median_us": round(statistics.median(runs), 1)}
+    # Values never recorded before each round (as in a program, where tails reach buckets
+    # not seen yet and a series' keys grow), drawn outside the timing like the recording.
+    rounds(
+        "the same round, fresh values each round (a young series: new buckets)",
+        lambda: [rng.lognormvariate(-5, 1) for _ in range(10_000)],
     )
-    print(f"{label:55} {min(runs):8.1f} us", file=sys.stderr, flush=True)
     REPORTER.reset()
     return out
 

@@ -282,46 +282,31 @@ class Reporter:
                     start = series.start_ns
                     start_time = round_start if start <= interval_start else iso_time(start)
                     p50, p90, p95, p99, p999 = values
-                    attributes = series.attributes
-                    if attributes:
-                        point = {
-                            "name": series.name,
-                            "type": "histogram",
-                            "unit": series.unit,
-                            "attributes": dict(attributes),
-                            "temporality": "delta",
-                            "start_time": start_time,
-                            "count": count,
-                            "sum": total,
-                            "min": low,
-                            "max": high,
-                            "p50": p50,
-                            "p90": p90,
-                            "p95": p95,
-                            "p99": p99,
-                            "p999": p999,
-                            "relative_error": series.relative_error,
-                            "sketch": form,
-                        }
+                    # Built whole, in the entry's key order; "attributes" dropped when
+                    # there are none (a delete keeps the order of the rest, no copy).
+                    point = {
+                        "name": series.name,
+                        "type": "histogram",
+                        "unit": series.unit,
+                        "attributes": None,
+                        "temporality": "delta",
+                        "start_time": start_time,
+                        "count": count,
+                        "sum": total,
+                        "min": low,
+                        "max": high,
+                        "p50": p50,
+                        "p90": p90,
+                        "p95": p95,
+                        "p99": p99,
+                        "p999": p999,
+                        "relative_error": series.relative_error,
+                        "sketch": form,
+                    }
+                    if series.attributes:
+                        point["attributes"] = dict(series.attributes)
                     else:
-                        point = {
-                            "name": series.name,
-                            "type": "histogram",
-                            "unit": series.unit,
-                            "temporality": "delta",
-                            "start_time": start_time,
-                            "count": count,
-                            "sum": total,
-                            "min": low,
-                            "max": high,
-                            "p50": p50,
-                            "p90": p90,
-                            "p95": p95,
-                            "p99": p99,
-                            "p999": p999,
-                            "relative_error": series.relative_error,
-                            "sketch": form,
-                        }
+                        del point["attributes"]  # no copy: the rest keep their order
                     points.append(point)
                     continue
             sketch = series.read(commit=commit, cumulative=cumulative)
@@ -357,46 +342,34 @@ class Reporter:
                 value = interval_value
             else:
                 continue
-            attributes = series.attributes
-            if attributes:
-                point = {
-                    "name": series.name,
-                    "type": "counter",
-                    "unit": series.unit,
-                    "attributes": dict(attributes),
-                    "temporality": temporality,
-                    "start_time": start_time,
-                    "value": _number(value),
-                }
+            point = {
+                "name": series.name,
+                "type": "counter",
+                "unit": series.unit,
+                "attributes": None,
+                "temporality": temporality,
+                "start_time": start_time,
+                "value": _number(value),
+            }
+            if series.attributes:
+                point["attributes"] = dict(series.attributes)
             else:
-                point = {
-                    "name": series.name,
-                    "type": "counter",
-                    "unit": series.unit,
-                    "temporality": temporality,
-                    "start_time": start_time,
-                    "value": _number(value),
-                }
+                del point["attributes"]  # no copy: the rest keep their order
             points.append(point)
         for series in gauges:
             if not series.fresh and not cumulative:
                 continue
-            attributes = series.attributes
-            if attributes:
-                point = {
-                    "name": series.name,
-                    "type": "gauge",
-                    "unit": series.unit,
-                    "attributes": dict(attributes),
-                    "value": _number(series.value),
-                }
+            point = {
+                "name": series.name,
+                "type": "gauge",
+                "unit": series.unit,
+                "attributes": None,
+                "value": _number(series.value),
+            }
+            if series.attributes:
+                point["attributes"] = dict(series.attributes)
             else:
-                point = {
-                    "name": series.name,
-                    "type": "gauge",
-                    "unit": series.unit,
-                    "value": _number(series.value),
-                }
+                del point["attributes"]  # no copy: the rest keep their order
             if commit:
                 series.fresh = False
             points.append(point)
