@@ -402,46 +402,71 @@ def targets_section(
             ),
         )
 
-    if loop is not None and loop.get(TAPELOG, {}).get("runs"):
-        mine_loop = loop[TAPELOG]
-        control = loop.get(LOOP_CONTROL)
-        noise = (
-            f" With no logging in either arm the same measure reads "
-            f"{signed(control['added_p99_pct'])} (runs {spread(control['added_p99_runs'])})."
-            if control and control.get("runs")
-            else ""
+    if loop is not None:
+        for name, met, text in loop_targets(loop):
+            verdict(name, met, text)
+    return lines, verdicts
+
+
+def loop_targets(loop: dict[str, dict[str, Any]]) -> list[tuple[str, bool | None, str]]:
+    """#18's two lines on the request loop (p99 added, mean added): name, met, detail."""
+    out: list[tuple[str, bool | None, str]] = []
+    if not loop.get(TAPELOG, {}).get("runs"):
+        return out
+    mine_loop = loop[TAPELOG]
+    control = loop.get(LOOP_CONTROL)
+    noise = (
+        f" With no logging in either arm the same measure reads "
+        f"{signed(control.get('open_added_p99_pct'))} open (runs "
+        f"{spread(control.get('open_added_p99_runs', []))}), "
+        f"{signed(control['added_p99_pct'])} closed (runs "
+        f"{spread(control['added_p99_runs'])}){behind_text(control)}."
+        if control and control.get("runs")
+        else ""
+    )
+    met_by = []
+    parts = []
+    for name, build in builds(loop):
+        row = loop[name]
+        p99 = row.get("open_added_p99_pct")
+        if p99 is not None and p99 <= P99_TARGET_PCT:
+            met_by.append(build)
+        parts.append(
+            f"{build}: p99 {signed(p99)} open (runs "
+            f"{spread(row.get('open_added_p99_runs', []))}; middle half of the pairs "
+            f"{signed(row.get('open_pairs_p99_q1'))} to "
+            f"{signed(row.get('open_pairs_p99_q3'))}), {signed(row['added_p99_pct'])} "
+            f"closed (runs {spread(row['added_p99_runs'])})" + behind_text(row)
         )
-        met_by = []
-        parts = []
-        for name, build in builds(loop):
-            row = loop[name]
-            p99 = row["added_p99_pct"]
-            if p99 is not None and p99 <= P99_TARGET_PCT:
-                met_by.append(build)
-            parts.append(
-                f"{build}: p99 {signed(p99)} (runs {spread(row['added_p99_runs'])}; middle "
-                f"half of the pairs {signed(row['pairs_p99_q1'])} to "
-                f"{signed(row['pairs_p99_q3'])}; over whole runs "
-                f"{signed(row['pooled_p99_pct'])})"
-            )
-        verdict(
+    out.append(
+        (
             f"10,000 requests/s loop: p99 added latency ≤ +{fmt(P99_TARGET_PCT)}% (#18)",
             bool(met_by),
             met_text(met_by)
             + "Each half-second block with logging against the neighbouring block without, "
             f"in the same process, the median of {plural(mine_loop['pairs'], 'such pair')} "
-            f"from {plural(mine_loop['runs'], 'run')}: " + "; ".join(parts) + "." + noise,
+            f"from {plural(mine_loop['runs'], 'run')}, judged on the open-loop latency "
+            "(every request from its slot, so the requests queued behind a slow one count "
+            "their wait; the closed form, from the slot or the previous end, is given "
+            "after it): " + "; ".join(parts) + "." + noise,
         )
-        added = mine_loop["added_mean_pct"]
-        verdict(
+    )
+    added = mine_loop.get("open_added_mean_pct")
+    out.append(
+        (
             "10,000 requests/s loop: < 5% added latency",
             added is not None and added < 5,
-            f"mean latency {signed(added)} (p50 {signed(mine_loop['added_p50_pct'])}, "
-            f"p99 {signed(mine_loop['added_p99_pct'])}; the calling thread's CPU per request "
-            f"{signed(mine_loop['added_cpu_pct'])}) against the same loop without logging; "
-            f"the loop ran at {fmt(mine_loop['achieved_rate'])} requests/s.",
+            (
+                f"mean latency {signed(added)} open, {signed(mine_loop['added_mean_pct'])} "
+                f"closed (closed p50 {signed(mine_loop['added_p50_pct'])}, "
+                f"p99 {signed(mine_loop['added_p99_pct'])}; the calling thread's CPU per "
+                f"request {signed(mine_loop['added_cpu_pct'])}) against the same loop "
+                f"without logging; the loop ran at {fmt(mine_loop['achieved_rate'])} "
+                "requests/s."
+            ),
         )
-    return lines, verdicts
+    )
+    return out
 
 
 # -- request loop --------------------------------------------------------------------
@@ -468,7 +493,13 @@ def loop_medians(runs: dict[str, list[Run]]) -> dict[str, dict[str, Any]]:
         "off_cpu_mean_us",
         "achieved_rate",
         "late_fraction",
+        "late_fraction_on",
+        "late_fraction_off",
         "loadavg_1m",
+        "open_latency_p99_us",
+        "off_open_latency_p99_us",
+        "open_added_mean_pct",
+        "open_added_p999_pct",
         *LOOP_ADDED,
     ]
     out: dict[str, dict[str, Any]] = {}
@@ -486,8 +517,36 @@ def loop_medians(runs: dict[str, list[Run]]) -> dict[str, dict[str, Any]]:
         row["pairs"] = len(pairs)
         row["pairs_p99_q1"] = _quantile(pairs, 0.25)
         row["pairs_p99_q3"] = _quantile(pairs, 0.75)
+        # The open-loop form (every request from its slot), which #18 item 4 is judged on.
+        opened = [r for r in ok if "open_pairs_p99_pct" in r]
+        open_pairs = sorted(v for r in opened for v in r["open_pairs_p99_pct"])
+        row["open_added_p99_pct"] = median(open_pairs)
+        row["open_added_p99_runs"] = [round(r["open_added_p99_pct"], 1) for r in opened]
+        row["open_pooled_p99_pct"] = median(r.get("open_pooled_p99_pct") for r in opened)
+        row["open_pairs"] = len(open_pairs)
+        row["open_pairs_p99_q1"] = _quantile(open_pairs, 0.25)
+        row["open_pairs_p99_q3"] = _quantile(open_pairs, 0.75)
+        # Runs that fell behind the rate: their backlog is in both arms of the open form,
+        # so they are named, and the open p99 is also given without them.
+        behind = [r for r in opened if r.get("behind")]
+        row["behind_rates"] = [round(r["achieved_rate"]) for r in behind]
+        kept = sorted(v for r in opened if not r.get("behind") for v in r["open_pairs_p99_pct"])
+        row["open_added_p99_kept_pct"] = median(kept) if behind and kept else None
         out[name] = row
     return out
+
+
+def behind_text(row: dict[str, Any]) -> str:
+    """The runs of a row that fell behind the rate, and the open p99 without them."""
+    rates = row.get("behind_rates") or []
+    if not rates:
+        return ""
+    kept = row.get("open_added_p99_kept_pct")
+    return (
+        f"; {plural(len(rates), 'run')} fell behind the rate "
+        f"({', '.join(f'{r:,}' for r in rates)} requests/s)"
+        + (f", open p99 without them {signed(kept)}" if kept is not None else "")
+    )
 
 
 def _quantile(ordered: list[float], q: float) -> float | None:
@@ -563,6 +622,61 @@ def loop_table(med: dict[str, dict[str, Any]]) -> list[str]:
             ]
         )
     return table(header, rows)
+
+
+def loop_open_table(med: dict[str, dict[str, Any]]) -> list[str]:
+    """The open-loop form (every request from its slot) and how well each row kept the rate."""
+    header = [
+        "logging",
+        "open p99 µs: without → with",
+        "open added: mean",
+        "**open p99**",
+        "open p99 added: least to greatest run",
+        "open p99 added: middle half of block pairs",
+        "open p99.9 added",
+        "closed p99 added",
+        "late requests: with / without logging",
+        "requests/s done",
+        "runs behind the rate",
+    ]
+    rows = []
+    for name in LOOP_TARGETS:
+        m = med.get(name)
+        if m is None or not m["runs"] or m.get("open_added_p99_pct") is None:
+            continue
+        label = (
+            "no logging in either arm (the measure's own noise)"
+            if name == LOOP_CONTROL
+            else TARGETS[name].label
+        )
+        q1, q3 = m["open_pairs_p99_q1"], m["open_pairs_p99_q3"]
+        rates = m.get("behind_rates") or []
+        kept = m.get("open_added_p99_kept_pct")
+        rows.append(
+            [
+                label,
+                f"{fmt(m['off_open_latency_p99_us'], 1)} → {fmt(m['open_latency_p99_us'], 1)}",
+                signed(m["open_added_mean_pct"]),
+                signed(m["open_added_p99_pct"]),
+                spread(m["open_added_p99_runs"]) + f" ({plural(m['runs'], 'run')})",
+                f"{q1:+.1f} to {q3:+.1f}% ({plural(m['open_pairs'], 'pair')})",
+                signed(m["open_added_p999_pct"]),
+                signed(m["added_p99_pct"]),
+                f"{percent(m['late_fraction_on'])} / {percent(m['late_fraction_off'])}",
+                fmt(m["achieved_rate"]),
+                (
+                    "none"
+                    if not rates
+                    else ", ".join(f"{r:,}/s" for r in rates)
+                    + (f" (open p99 without them {signed(kept)})" if kept is not None else "")
+                ),
+            ]
+        )
+    return table(header, rows)
+
+
+def percent(share: float | None) -> str:
+    return "n/a" if share is None else f"{share * 100:.2f}%"
 
 
 # -- import time ---------------------------------------------------------------------
