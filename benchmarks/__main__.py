@@ -186,6 +186,8 @@ def run_request_loop(
         str(rate),
         "--work-iters",
         str(iters),
+        "--work-us",
+        str(WORK_TARGET_US),
         "--block",
         str(block),
         "--settle",

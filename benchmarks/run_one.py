@@ -55,6 +55,7 @@ BURST = 10_000
 # The request loop fell behind its rate (a backlog every later request counts) when it
 # did fewer than this share of the requests per second it was paced at.
 BEHIND_SHARE = 0.99
+LATE_SHARE = 0.05  # ... or when more than this share of its requests without logging were late
 
 
 def loop_kw(call: Callable[..., object], n: int) -> None:
@@ -227,6 +228,7 @@ def request_loop(
     block: int = 5_000,
     settle: int = 500,
     marks: list[int] | None = None,
+    work_us: float | None = None,
 ) -> dict[str, object]:
     """Paced requests in blocks, logging on and off by turns, in this one process.
 
@@ -239,7 +241,10 @@ def request_loop(
     up (after an off block) or finishing the last entries (after an on block) does not
     count against the next block. Target ``off`` makes no call in either arm: the
     measure's own noise (an A/A test). ``marks`` (``benchmarks.tail``): filled with
-    each request's start of latency and end, in ``perf_counter_ns``.
+    each request's start of latency and end, in ``perf_counter_ns``. ``work_us``: scale
+    ``work_iters`` here so that a request's work takes that much CPU time between two
+    pacing sleeps (work sized in a tight loop in another process runs 10-25% longer here,
+    and a loop left with too little slack is behind its own schedule without any logging).
     """
     call = one_call(harness) if harness is not None else None
     if harness is not None:
@@ -247,6 +252,14 @@ def request_loop(
         harness.drain()
     for _ in range(200):
         work(work_iters)
+    if work_us is not None:
+        probes = []
+        for _ in range(300):
+            time.sleep(0)
+            began_cpu = thread_time_ns()
+            work(work_iters)
+            probes.append(thread_time_ns() - began_cpu)
+        work_iters = max(1, round(work_iters * work_us * 1000 / statistics.median(probes)))
     gc.collect()
 
     period = 1e9 / rate
@@ -327,9 +340,11 @@ def request_loop(
         "requests": requests,
         "rate": rate,
         "achieved_rate": achieved,
-        # A run that fell behind the rate (the machine took the CPU) builds a backlog the
-        # open-loop latency counts in both arms: flagged, so a report can say so.
-        "behind": achieved < rate * BEHIND_SHARE,
+        # A run that fell behind the rate (the machine took the CPU), or whose blocks
+        # without logging kept their schedule for fewer than 95% of the requests, carries
+        # a backlog of its own that the open-loop latency counts in both arms: flagged,
+        # so that a report can say so rather than count it silently.
+        "behind": achieved < rate * BEHIND_SHARE or (late - late_on) / (requests / 2) > LATE_SHARE,
         "work_iters": work_iters,
         "block": block,
         "settle": settle,
@@ -648,6 +663,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="where to write the JSON result")
     parser.add_argument("--rate", type=float, default=10_000.0)
     parser.add_argument("--work-iters", type=int, default=1_500)
+    parser.add_argument("--work-us", type=float, help="request-loop: rescale --work-iters here")
     parser.add_argument("--block", type=int, default=5_000, help="request loop: per block")
     parser.add_argument(
         "--settle", type=int, default=500, help="request loop: left out at each block's start"
@@ -681,6 +697,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.work_iters,
                 block=args.block,
                 settle=args.settle,
+                work_us=args.work_us,
             )
         elif args.scenario == "rate":
             rates = [float(r) for r in args.rates.split(",")]

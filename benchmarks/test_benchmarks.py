@@ -217,7 +217,6 @@ def test_the_open_loop_counts_a_wait_the_closed_one_leaves_out(tmp_path: Path) -
     assert result["open_latency_p99_us"] > result["latency_p99_us"]
     assert len(result["open_pairs_p99_pct"]) == len(result["pairs_p99_pct"]) == 2
     assert result["late_fraction_on"] > 0.01
-    assert not result["behind"] or result["achieved_rate"] < 9_900
 
 
 def test_item_4_is_judged_on_the_open_loop_and_names_a_run_behind_the_rate() -> None:
@@ -252,7 +251,7 @@ def test_item_4_is_judged_on_the_open_loop_and_names_a_run_behind_the_rate() -> 
     name, met, detail = report.loop_targets(loop)[0]
     assert "p99 added" in name
     assert met is False  # the closed form (+4%) would have met it
-    assert "fell behind the rate (9,500 requests/s)" in detail
+    assert "fell behind the rate or had no slack (9,500 requests/s)" in detail
     assert any("open p99" in line for line in report.loop_open_table(loop))
 
 
