@@ -41,6 +41,14 @@ def test_the_running_build_is_the_one_this_run_installed() -> None:
         assert () == compiled_modules()
 
 
+def test_json_lines_encodes_a_batch_s_call_fields_at_once_in_the_pure_build_only() -> None:
+    """The batch-wide encoding of call fields pays in pure Python and costs compiled (see
+    ``tapelog._entry.ONE_CALL_ENCODING``): the entry builder tells its build right."""
+    from tapelog._entry import ONE_CALL_ENCODING
+
+    assert ONE_CALL_ENCODING is (EXPECTED == "pure Python")
+
+
 def test_the_compiled_list_names_modules_that_exist() -> None:
     """The build hook compiles these files: each one is a module of the package's source."""
     missing = [

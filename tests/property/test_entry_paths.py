@@ -430,3 +430,117 @@ def test_records_holding_pairs_are_written_as_records_holding_mappings(
                 mapped_general._build_general(mapped_record),
             )
     assert paired_lines.seq.value == mapped_lines.seq.value
+
+
+# Call fields of plain values only, as most loggers pass them: ``json_lines`` encodes such
+# a batch's call fields with one ``orjson.dumps`` and splits it at the records' borders.
+# Its edges: values the cleaning changes (one sends the batch the per-record way), text
+# holding the border itself, keys the spliced way does not take, empty call fields.
+SCALAR_EDGES = st.sampled_from(
+    [
+        math.nan,
+        math.inf,
+        2**64,
+        -(2**63) - 1,
+        2**64 - 1,
+        -(2**63),
+        "},{",
+        'a"},{"b',
+        "password=hunter2",
+        "caf\u00e9",
+        "\ud800",
+        "line\u2028break",
+        True,
+        None,
+    ]
+)
+SCALARS = st.one_of(
+    st.sampled_from(["BTC-USD", "a1b2c3", "mm-1", ""]),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.integers(min_value=-(2**63), max_value=2**64 - 1),
+    st.booleans(),
+    st.none(),
+)
+SCALAR_FIELDS = st.dictionaries(
+    st.sampled_from(["symbol", "qty", "price", "order_id", "attempt"]), SCALARS, max_size=5
+)
+ODD_FIELDS = st.dictionaries(
+    st.sampled_from(["symbol", "qty", "token", "event", "strategy", "a-b"]),
+    st.one_of(SCALARS, SCALAR_EDGES),
+    max_size=3,
+)
+
+
+@st.composite
+def scalar_batches(draw: st.DrawFn) -> list[Record]:
+    """Batches whose call fields hold plain values; a few records carry an edge."""
+    bound = draw(st.sampled_from([{}, {"strategy": "mm-1", "venue": "X"}]))
+    records = draw(
+        st.lists(
+            st.tuples(
+                st.one_of(SCALAR_FIELDS, SCALAR_FIELDS, SCALAR_FIELDS, ODD_FIELDS, st.just(())),
+                st.sampled_from(["order placed", "m", "caf\u00e9 \u2028"]),
+                st.sampled_from([bound, {}]),
+                st.sampled_from([20, 30]),
+            ),
+            min_size=1,
+            max_size=12,
+        )
+    )
+    time_ns = 1_795_000_000_999_000_000
+    return [
+        (time_ns + step * 250_013, level, "app", message, fields, shared, (), None, None)
+        for step, (fields, message, shared, level) in enumerate(records * 2)
+    ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(batch=scalar_batches(), options=BUILDERS)
+def test_json_lines_of_call_fields_encoded_at_once_are_the_lines_of_the_built_entries(
+    batch: list[Record], options: tuple[bool, frozenset[str], bool]
+) -> None:
+    """A batch whose call fields are encoded by one ``orjson.dumps`` (or, at an edge, the
+    per-record way) gives byte for byte the lines of the built entries, ``seq`` included."""
+    lines_builder, entries_builder = _twins(*options)
+    for _ in range(2):  # cold caches, then warm ones
+        lines = lines_builder.json_lines(batch)
+        assert lines == JsonFormat().batch(entries_builder.build_many(batch))
+    assert lines_builder.seq.value == entries_builder.seq.value
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"note": "},{"},  # the border between two records' fields, inside a text
+        {"qty": math.nan},
+        {"n": 2**64},
+        {"note": "password=hunter2"},
+        {"note": "\ud800"},
+        {"token": "t-1"},  # a sensitive key: that record the general way
+        {"event": "order.placed"},
+        {"qty": Decimal("1.5")},
+        (("symbol", "pairs"),),
+    ],
+)
+def test_one_odd_record_in_a_batch_of_plain_ones_changes_no_other_line(
+    odd: Mapping[str, object],
+) -> None:
+    """The benchmark's records around one that the batch's one-call encoding cannot take."""
+    lines_builder, entries_builder = _twins(redact=True, include=frozenset(), selector=False)
+    when = 1_795_000_000_000_000_000
+    bound = {"strategy": "mm-1", "account": "ACC-1", "venue": "SIMX"}
+
+    def record(step: int, fields: object) -> Record:
+        return cast(
+            "Record",
+            (when + step * 777_777, 20, "bench", "order placed", fields, bound, (), None, None),
+        )
+
+    plain = {"symbol": "BTC-USD", "qty": 1.5, "price": 64000.25, "order_id": "a1b2c3", "attempt": 3}
+    batch = [record(step, dict(plain)) for step in range(5)]
+    batch.insert(2, record(9, odd))
+    batch.append(record(10, {}))
+    for _ in range(2):
+        assert lines_builder.json_lines(batch) == JsonFormat().batch(
+            entries_builder.build_many(batch)
+        )
