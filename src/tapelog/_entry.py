@@ -132,6 +132,12 @@ _batch_json: Final = JsonFormat().batch
 _SCALARS: Final = frozenset({str, int, float, bool, type(None)})
 _DICTS: Final = frozenset({dict})
 _RECORD_LENGTHS: Final = frozenset({9})
+# No subclass, dataclass or datetime written natively: such values must be cleaned.
+_STRICT: Final = (
+    orjson.OPT_PASSTHROUGH_SUBCLASS
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+)
 _fields_of: Final[Callable[[AnyRecord], object]] = itemgetter(4)
 _values_of: Final = cast(
     "Callable[[dict[str, object]], Iterable[object]]",
@@ -780,11 +786,14 @@ class EntryBuilder:
             calls = cast("list[dict[str, object]]", found)
             if not calls or not _DICTS.issuperset(map(type, calls)):
                 return None
-            values: list[object] = list(chain.from_iterable(map(_values_of, calls)))
-            if not _SCALARS.issuperset(map(type, values)):
+            # Each distinct value once: a value the set merges into an equal one is an
+            # exact scalar, or one that the strict encoding below refuses, or an enum
+            # member (a str, int or float mixin), which orjson writes as its value and the
+            # cleaning cleans as its value: the equal scalar's text either way.
+            distinct: set[Any] = set(chain.from_iterable(map(_values_of, calls)))
+            if not _SCALARS.issuperset(map(type, distinct)):
                 return None
             fit = self._fit
-            distinct: set[Any] = set(values)
             distinct.difference_update(fit)
             texts = self._texts
             value: Any
@@ -808,7 +817,7 @@ class EntryBuilder:
                     whole: int = value
                     if not _INT_MIN <= whole <= _INT_MAX:
                         return None
-            bodies = orjson.dumps(calls)[2:-2].split(b"},{")
+            bodies = orjson.dumps(calls, None, _STRICT)[2:-2].split(b"},{")
         except Exception:  # the per-record way finds (and reports) what is wrong
             return None
         return bodies if len(bodies) == len(calls) else None

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import importlib.util
 import math
+from datetime import UTC, datetime
 from decimal import Decimal
+from enum import Enum, IntEnum, StrEnum
 from types import MappingProxyType
 from typing import TYPE_CHECKING, cast
+from uuid import UUID
 
 import pytest
 from hypothesis import given, settings
@@ -432,6 +435,30 @@ def test_records_holding_pairs_are_written_as_records_holding_mappings(
     assert paired_lines.seq.value == mapped_lines.seq.value
 
 
+class _Venue(StrEnum):
+    BTC = "BTC-USD"
+
+
+class _Qty(float, Enum):
+    ONE_HALF = 1.5
+
+
+class _Attempt(IntEnum):
+    THIRD = 3
+
+
+class _Text(str):
+    __slots__ = ()
+
+
+class _Real(float):
+    pass
+
+
+class _Whole(int):
+    pass
+
+
 # Call fields of plain values only, as most loggers pass them: ``json_lines`` encodes such
 # a batch's call fields with one ``orjson.dumps`` and splits it at the records' borders.
 # Its edges: values the cleaning changes (one sends the batch the per-record way), text
@@ -520,10 +547,16 @@ def test_json_lines_of_call_fields_encoded_at_once_are_the_lines_of_the_built_en
         {"event": "order.placed"},
         {"qty": Decimal("1.5")},
         (("symbol", "pairs"),),
+        # Equal to the plain records' values (a set of distinct values merges them):
+        {"symbol": _Venue.BTC, "qty": _Qty.ONE_HALF, "attempt": _Attempt.THIRD},
+        {"symbol": _Text("BTC-USD"), "qty": _Real(1.5), "attempt": _Whole(3)},
+        {"when": datetime(2026, 12, 7, tzinfo=UTC), "id": UUID(int=3)},
+        {"tags": ("password=hunter2",)},  # hashable, and cleaned inside
     ],
 )
+@pytest.mark.parametrize("where", [0, 2])
 def test_one_odd_record_in_a_batch_of_plain_ones_changes_no_other_line(
-    odd: Mapping[str, object],
+    odd: Mapping[str, object], where: int
 ) -> None:
     """The benchmark's records around one that the batch's one-call encoding cannot take."""
     lines_builder, entries_builder = _twins(redact=True, include=frozenset(), selector=False)
@@ -538,7 +571,7 @@ def test_one_odd_record_in_a_batch_of_plain_ones_changes_no_other_line(
 
     plain = {"symbol": "BTC-USD", "qty": 1.5, "price": 64000.25, "order_id": "a1b2c3", "attempt": 3}
     batch = [record(step, dict(plain)) for step in range(5)]
-    batch.insert(2, record(9, odd))
+    batch.insert(where, record(9, odd))
     batch.append(record(10, {}))
     for _ in range(2):
         assert lines_builder.json_lines(batch) == JsonFormat().batch(
