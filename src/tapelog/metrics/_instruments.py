@@ -35,7 +35,7 @@ from array import array as _array
 from binascii import b2a_base64 as _b64
 from bisect import bisect_left as _bisect_left
 from bisect import bisect_right as _bisect
-from itertools import accumulate, compress, repeat
+from itertools import accumulate, compress, islice, repeat
 from operator import itemgetter, sub
 from typing import (
     TYPE_CHECKING,
@@ -107,7 +107,6 @@ _exp: Final = math.exp
 _LITTLE: Final = sys.byteorder == "little"
 _FEW_NEW: Final = 8
 """New buckets in a round up to which they are placed among the known ones, not re-sorted."""
-_ZERO_LANE: Final = bytes(8)
 
 
 def _check_name(name: object) -> str:
@@ -212,6 +211,24 @@ def _since(now: dict[int, int], before: dict[int, int], keys: list[int]) -> dict
 _Reorder: TypeAlias = "Callable[[Sequence[int]], Sequence[int]]"
 
 
+def _newest(one: dict[int, int], known: int, size: int) -> list[int]:
+    """The keys of ``one`` from position ``known`` up to ``size``, in its order.
+
+    Read from the dict's end (``reversed``), so the keys before are not touched. A thread
+    recording meanwhile may add keys: the length read before and after the copy must agree
+    (keys are only ever added), and a copy the dict grew under raises and is taken again.
+    """
+    while True:
+        total = len(one)
+        try:
+            newest = list(islice(reversed(one), total - known))
+        except RuntimeError:  # the dict grew while it was read
+            continue
+        if len(one) == total:
+            newest.reverse()
+            return newest[: size - known]
+
+
 def _reorder(order: list[int]) -> _Reorder:
     """A function taking a sequence to ``[sequence[i] for i in order]`` (a tuple, in C)."""
     if len(order) > 1:
@@ -245,6 +262,7 @@ class Histogram(_Series):
         "key_bytes",
         "keys",
         "lanes",
+        "last_counts",
         "names",
         "order",
         "per_log",
@@ -272,7 +290,7 @@ class Histogram(_Series):
         self.per_log, self.scale = value_constants(relative_error)
         self.shards: dict[int, _HistogramShard] = {}
         self.keys: list[int] = []
-        """The positive buckets' keys seen so far, sorted."""
+        """The positive buckets' keys seen so far, sorted (a new key is inserted in place)."""
         self.key_bytes = b""
         """``key_form(keys)``: how the serialised form writes ``keys``."""
         self.key_bits: int | None = None
@@ -289,6 +307,9 @@ class Histogram(_Series):
         """Takes counts in the order of ``names`` to the order of ``keys``."""
         self.lanes: int | None = 0
         """The last commit's counts at ``keys`` (``lanes_of``); None once several shards."""
+        self.last_counts: _array[int] = _array("Q")
+        """The same counts as an array (while ``lanes`` is not None): a new key's zero is
+        inserted there in place, and the lanes read from its bytes."""
         self.before_positive: dict[int, int] = {}
         """The last commit's positive counts when ``lanes`` is None."""
         self.before_negative: dict[int, int] = {}
@@ -330,7 +351,7 @@ class Histogram(_Series):
             lanes, packed = 0, None
         else:
             counts, lanes, added, packed = fast
-        keys = self.keys
+        keys = self.keys.copy()  # the series inserts new keys in place: the sketch keeps its own
         if added.count(0) * 2 <= len(added):  # empty buckets cost less written than left out
             interval.load_sorted(keys, added, key_bytes=self.key_bytes, packed=packed)
         else:
@@ -352,6 +373,7 @@ class Histogram(_Series):
                 self.before_positive = merged
             else:
                 self.lanes = lanes
+                self.last_counts = _array("Q", counts)
             self.before_negative, self.before_zero = negative, zero
             self.before_count, self.before_sum = total_count, total_sum
             self.total_min, self.total_max = total_min, total_max
@@ -397,13 +419,14 @@ class Histogram(_Series):
         now = list(one.values())  # one C copy; buckets are only ever added, at the end
         size = len(now)
         if size != len(self.names):
-            before = self._new_buckets(list(one)[:size], before)
+            before = self._new_buckets(one, size)
         try:  # lanes_of, here on a little-endian host
-            lanes = int.from_bytes(_array("Q", self.sorter(now)), "little")
+            counts = _array("Q", self.sorter(now))
         except OverflowError:  # a count of 2**64 or more: read() takes it (min and max kept)
             if commit:
                 shard.min, shard.max = min(low, shard.min), max(high, shard.max)
             return None
+        lanes = int.from_bytes(counts, "little")
         lanes_added = lanes - before
         added: Sequence[int]
         narrow: bytes | None = None
@@ -417,6 +440,7 @@ class Histogram(_Series):
         interval_sum = total_sum - self.before_sum
         if commit:
             self.lanes = lanes
+            self.last_counts = counts
             self.before_count += count
             self.before_sum = total_sum
         if not count:
@@ -476,7 +500,7 @@ class Histogram(_Series):
         one = shard.positive
         now = list(one.values())  # one C copy; buckets are only ever added, at the end
         if len(now) != len(self.names):
-            before = self._new_buckets(list(one)[: len(now)], before)
+            before = self._new_buckets(one, len(now))
         counts = self.sorter(now)
         try:
             lanes = lanes_of(counts)
@@ -485,52 +509,49 @@ class Histogram(_Series):
         added, packed = packed_counts(lanes - before, len(counts))
         return counts, lanes, added, packed
 
-    def _new_buckets(self, names: list[int], lanes: int) -> int:
-        """Take the one shard's keys ``names`` (its order); the last commit's lanes at them.
+    def _new_buckets(self, one: dict[int, int], size: int) -> int:
+        """Take the first ``size`` keys of the one shard's ``one``; the last commit's lanes at them.
 
-        Once per round with new buckets: their order is worked out and the last commit's
-        counts are laid out again at the new keys (zero at the new ones). A few new buckets
-        (a tail reaching further, the common case once a series has run a while) are put
-        in their places in the order and the lanes (a zero lane inserted in the bytes);
-        many, as in a series' first rounds, are laid out afresh.
+        Once per round with new buckets: their place in key order is worked out (``keys``,
+        ``order``, ``sorter``) with what depends on the keys alone, and the last commit's
+        counts are laid out at the new keys (zero at the new ones). A few new buckets (a
+        tail reaching further, the common case once a series has run a while) are read
+        from the dict's end and inserted in place, in the keys, the order and the last
+        counts: the known keys' int objects, scattered in memory and out of the caches at
+        a round, are not touched. Many, as in a series' first rounds, are laid out afresh.
         """
         known = len(self.names)
-        fresh = names[known:]
-        if known and len(fresh) <= _FEW_NEW:
-            keys = sorted(self.keys + fresh)
-            order = self.order.copy()
-            raw = bytearray(lanes.to_bytes(known * 8, "little")) if lanes else None
-            for name, index in sorted(zip(fresh, range(known, len(names)), strict=True)):
+        last = self.last_counts
+        if known and size - known <= _FEW_NEW:
+            fresh = _newest(one, known, size)
+            keys, order = self.keys, self.order
+            bits = key_bits(keys) if self.key_bits is None else self.key_bits
+            low = keys[0]
+            for name, index in sorted(zip(fresh, range(known, size), strict=True)):
                 at = _bisect_left(keys, name)  # its place among the keys: all below are in
+                keys.insert(at, name)
                 order.insert(at, index)
-                if raw is not None:
-                    raw[at * 8 : at * 8] = _ZERO_LANE
-            lanes = 0 if raw is None else int.from_bytes(raw, "little")
-            bits = key_bits(self.keys) if self.key_bits is None else self.key_bits
-            low = self.keys[0]
+                last.insert(at, 0)
             for name in fresh:  # the keys' bitmap: a shift and an or per new key
                 if name < low:
                     bits <<= low - name
                     low = name
                 bits |= 1 << (name - low)
+            self.names.extend(fresh)
         else:
-            if lanes:  # the last commit's counts, by key
-                before = dict(zip(self.keys, lanes_to_counts(lanes, known), strict=True))
-            else:
-                before = {}
-            order = sorted(range(len(names)), key=names.__getitem__)
+            before = dict(zip(self.keys, last, strict=True))  # the last commit's, by key
+            names = list(one)[:size]
+            order = sorted(range(size), key=names.__getitem__)
             keys = [names[index] for index in order]
-            lanes = lanes_of(list(map(before.get, keys, repeat(0)))) if before else 0
+            last = _array("Q", map(before.get, keys, repeat(0)))
             bits = None
-        self.names = names
-        self.order = order
+            self.names, self.order, self.keys, self.last_counts = names, order, keys, last
         self.sorter = _reorder(order)
-        self.keys = keys
         self.key_bits = bits
         self.key_bytes = key_form(keys, bits=bits)
         self.plain_head = plain_head(len(keys), self.key_bytes)
         self.wide = narrow_mask(len(keys))
-        self.lanes = lanes
+        self.lanes = lanes = int.from_bytes(last, "little") if _LITTLE else lanes_of(last)
         return lanes
 
     def _merged(self, shards: list[_HistogramShard]) -> tuple[dict[int, int], list[int], list[int]]:

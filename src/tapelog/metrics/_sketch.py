@@ -271,11 +271,24 @@ def lanes_to_counts(lanes: int, size: int) -> array[int]:
     return counts
 
 
+_LANE_ROOM: Final = 64
+"""Masks of lanes are made for a multiple of this many lanes (see ``_high_bytes``)."""
+
+
 @functools.lru_cache(maxsize=32)
-def _high_bytes(size: int, width: int) -> int:
-    """The bits above a ``width``-byte integer in each of ``size`` 64-bit lanes."""
+def _high_bytes_of(room: int, width: int) -> int:
     lane = (1 << 64) - (1 << (8 * width))
-    return int.from_bytes(lane.to_bytes(8, "little") * size, "little")
+    return int.from_bytes(lane.to_bytes(8, "little") * room, "little")
+
+
+def _high_bytes(size: int, width: int) -> int:
+    """The bits above a ``width``-byte integer in each of (at least) ``size`` 64-bit lanes.
+
+    Made for the next multiple of ``_LANE_ROOM`` lanes: lanes past ``size`` are zero in any
+    integer it is tested against, so one mask serves a series while its keys grow (a new
+    mask for every new size cost a few microseconds a round to a young series).
+    """
+    return _high_bytes_of(-(-size // _LANE_ROOM) * _LANE_ROOM, width)
 
 
 def narrow_mask(size: int) -> int:
