@@ -33,7 +33,6 @@ import threading
 import time
 from array import array as _array
 from binascii import b2a_base64 as _b64
-from bisect import bisect_left as _bisect_left
 from bisect import bisect_right as _bisect
 from itertools import accumulate, compress, islice, repeat
 from operator import itemgetter, sub
@@ -56,13 +55,12 @@ from tapelog.metrics._sketch import (
     Sketch,
     key_bits,
     key_form,
+    key_layout,
     lanes_of,
     lanes_to_counts,
     log2_multiplier,
-    narrow_mask,
     packed_counts,
     plain_form,
-    plain_head,
     sorted_quantiles,
     value_constants,
 )
@@ -105,8 +103,6 @@ _INF: Final = math.inf
 _clock: Final = time.perf_counter
 _exp: Final = math.exp
 _LITTLE: Final = sys.byteorder == "little"
-_FEW_NEW: Final = 8
-"""New buckets in a round up to which they are placed among the known ones, not re-sorted."""
 
 
 def _check_name(name: object) -> str:
@@ -514,29 +510,31 @@ class Histogram(_Series):
 
         Once per round with new buckets: their place in key order is worked out (``keys``,
         ``order``, ``sorter``) with what depends on the keys alone, and the last commit's
-        counts are laid out at the new keys (zero at the new ones). A few new buckets (a
-        tail reaching further, the common case once a series has run a while) are read
-        from the dict's end and inserted in place, in the keys, the order and the last
-        counts: the known keys' int objects, scattered in memory and out of the caches at
-        a round, are not touched. Many, as in a series' first rounds, are laid out afresh.
+        counts are laid out at the new keys (zero at the new ones). New buckets, up to as
+        many as there were (a tail reaching further: a series' first rounds meet a dozen,
+        later ones a few), are read from the dict's end and inserted in place, in the keys,
+        the order and the last counts, each at its place counted in the keys' bitmap: the
+        known keys' int objects, scattered in memory and out of the caches at a round, are
+        not touched (a sort of every key cost ~50-100 us a series). More are laid out afresh.
         """
         known = len(self.names)
         last = self.last_counts
-        if known and size - known <= _FEW_NEW:
+        if known and size - known <= known:
             fresh = _newest(one, known, size)
             keys, order = self.keys, self.order
             bits = key_bits(keys) if self.key_bits is None else self.key_bits
             low = keys[0]
             for name, index in sorted(zip(fresh, range(known, size), strict=True)):
-                at = _bisect_left(keys, name)  # its place among the keys: all below are in
-                keys.insert(at, name)
-                order.insert(at, index)
-                last.insert(at, 0)
-            for name in fresh:  # the keys' bitmap: a shift and an or per new key
-                if name < low:
+                if name < low:  # the keys' bitmap: a shift and an or per new key
                     bits <<= low - name
                     low = name
                 bits |= 1 << (name - low)
+                # Its place among the keys: the keys below it, counted in the bitmap (a
+                # bisection would read a dozen of the keys' int objects, cold at a round).
+                at = (bits & ((1 << (name - low)) - 1)).bit_count()
+                keys.insert(at, name)
+                order.insert(at, index)
+                last.insert(at, 0)
             self.names.extend(fresh)
         else:
             before = dict(zip(self.keys, last, strict=True))  # the last commit's, by key
@@ -548,9 +546,7 @@ class Histogram(_Series):
             self.names, self.order, self.keys, self.last_counts = names, order, keys, last
         self.sorter = _reorder(order)
         self.key_bits = bits
-        self.key_bytes = key_form(keys, bits=bits)
-        self.plain_head = plain_head(len(keys), self.key_bytes)
-        self.wide = narrow_mask(len(keys))
+        self.key_bytes, self.plain_head, self.wide = key_layout(keys, bits)
         self.lanes = lanes = int.from_bytes(last, "little") if _LITTLE else lanes_of(last)
         return lanes
 
