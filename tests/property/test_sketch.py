@@ -21,11 +21,14 @@ from tapelog.metrics._sketch import (
     PLAIN_MAX,
     _narrow,  # pyright: ignore[reportPrivateUsage]
     key_form,
+    key_layout,
     lanes_of,
     lanes_to_counts,
     log2_multiplier,
     multiplier,
+    narrow_mask,
     packed_counts,
+    plain_head,
 )
 from tapelog.metrics._sketch import _blob as varint_blob  # pyright: ignore[reportPrivateUsage]
 
@@ -452,6 +455,29 @@ def test_dense_keys_are_written_as_a_bitmap_and_read_back_exactly(
     assert raw[16] == (0 if dense else 1)  # the positive keys' mode byte
     back = Sketch.from_dict(form)
     assert (back.positive, back.negative) == (sketch.positive, sketch.negative)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(min_value=-3000, max_value=3000),
+    st.lists(st.integers(min_value=0, max_value=900), min_size=1, max_size=400, unique=True),
+)
+def test_what_a_series_keeps_of_its_keys_is_worked_out_alike_in_one_call(
+    start: int, offsets: list[int]
+) -> None:
+    """A histogram works out what depends on its keys alone in one call (``key_layout``)
+    each time it meets new buckets: the keys' form, the plain form's head and the lanes'
+    mask are those of the separate functions, with or without the keys' bitmap at hand,
+    dense keys (a bitmap) or sparse ones (gaps), short and past the plain form's limit."""
+    keys = sorted(start + offset for offset in offsets)
+    form = key_form(keys)
+    expected = (form, plain_head(len(keys), form), narrow_mask(len(keys)))
+    bits = sum(1 << (key - keys[0]) for key in keys)
+    assert key_layout(keys) == expected
+    assert key_layout(keys, bits) == expected
+    lanes = lanes_of([255] * len(keys))
+    assert not lanes & expected[2]
+    assert lanes_of([256] * len(keys)) & expected[2]
 
 
 def test_a_reader_of_the_varints_alone_refuses_the_new_form_rather_than_misread_it() -> None:

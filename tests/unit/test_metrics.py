@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,10 @@ from hypothesis import strategies as st
 import tapelog
 from tapelog import metrics
 from tapelog.exceptions import ConfigError
-from tapelog.metrics._instruments import registry
+from tapelog.metrics._instruments import (
+    _newest,  # pyright: ignore[reportPrivateUsage]
+    registry,
+)
 from tapelog.metrics._reporter import REPORTER
 from tapelog.testing import capture
 
@@ -117,6 +121,59 @@ def test_no_update_is_lost_across_threads() -> None:
         thread.join()
     assert only("app.threads.duration")["count"] == 40_000
     assert only("app.threads.calls")["value"] == 40_000
+
+
+def test_rounds_taken_while_a_thread_keeps_meeting_new_buckets_lose_and_misplace_nothing() -> None:
+    """The reporter reads a series' new buckets from the end of the recording thread's
+    table while that thread may be adding more (the thread switches as often as it can
+    here): every observation lands in exactly one round, in its own bucket."""
+    # Rising values: a new bucket every ~40 observations, all along.
+    values = [1e-9 * 1.0005**i for i in range(60_000)]
+    done = threading.Event()
+
+    def record() -> None:
+        for value in values:
+            metrics.observe("app.race.value", value, "1")
+        done.set()
+
+    total = metrics.Sketch()
+
+    def take_round() -> None:
+        with capture():
+            found = [p for p in metrics.report() if p["name"] == "app.race.value"]
+        for point in found:
+            part = metrics.Sketch.from_dict(point["sketch"])
+            assert point["count"] == sum(part.positive.values())
+            total.merge(part)
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        thread = threading.Thread(target=record)
+        thread.start()
+        rounds = 0
+        while not done.is_set():
+            take_round()
+            rounds += 1
+        thread.join()
+    finally:
+        sys.setswitchinterval(switch)
+    take_round()  # what was recorded after the last round above
+    expected = metrics.Sketch()
+    expected.update(values)
+    assert total.positive == expected.positive
+    assert rounds > 2  # several rounds met new buckets while the thread recorded
+
+
+def test_new_buckets_are_read_up_to_the_counts_taken_though_the_table_grew_since() -> None:
+    """The reporter takes a shard's counts, then its new keys from the table's end: a
+    recording thread may have added keys in between (rarely caught in the act above), and
+    the keys read must be those the counts were taken for, not the newest."""
+    table = dict.fromkeys((5, 3, 9, 1, 7, 2, 8), 1)
+    counts_taken_for = 5  # then 8 and 2 were added
+    assert _newest(table, 2, counts_taken_for) == [9, 1, 7]
+    assert _newest(table, 0, 7) == [5, 3, 9, 1, 7, 2, 8]
+    assert _newest(table, 7, 7) == []
 
 
 def test_threads_that_come_and_go_lose_nothing() -> None:
