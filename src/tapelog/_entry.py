@@ -766,7 +766,7 @@ class EntryBuilder:
         self._json_millisecond = (millis_now, stem)
         return buffer if buffer.isascii() else escape_separators(buffer)
 
-    def _bodies(self, records: Iterable[AnyRecord]) -> list[bytes] | None:
+    def _bodies(self, records: Iterable[AnyRecord]) -> list[str] | None:
         """The batch's call fields encoded by one ``orjson.dumps``, one body per record.
 
         A body is what orjson writes inside a record's ``{...}``, for each record with
@@ -817,12 +817,12 @@ class EntryBuilder:
                     whole: int = value
                     if not _INT_MIN <= whole <= _INT_MAX:
                         return None
-            bodies = orjson.dumps(calls, None, _STRICT)[2:-2].split(b"},{")
+            bodies = orjson.dumps(calls, None, _STRICT)[2:-2].decode().split("},{")
         except Exception:  # the per-record way finds (and reports) what is wrong
             return None
         return bodies if len(bodies) == len(calls) else None
 
-    def _json_lines_bulk(self, records: Iterable[AnyRecord], bodies: list[bytes]) -> bytearray:
+    def _json_lines_bulk(self, records: Iterable[AnyRecord], bodies: list[str]) -> bytearray:
         """``json_lines`` for a batch whose call fields ``_bodies`` encoded at once.
 
         The same lines as ``json_lines``' own loop: a record takes the spliced way when
@@ -835,10 +835,13 @@ class EntryBuilder:
         number = seq.value
         pending: list[AnyRecord] = []
         unbound = self._unbound
-        millis_now, stem = self._json_millisecond
-        last: tuple[object, object, object, bytes] = (None, None, None, b"")
+        millis_now, stem_bytes = self._json_millisecond
+        stem = stem_bytes.decode()
+        last: tuple[object, object, object, str] = (None, None, None, "")
+        last_after: bytes | None = None
+        after_text = ""
         index = 0
-        body = b""
+        body = ""
         remaining = iter(records)
         for record in remaining:
             try:
@@ -869,36 +872,24 @@ class EntryBuilder:
                 millis = when // 1_000_000
                 rest = when % 1_000_000
                 if millis != millis_now:
-                    millis_now, stem = (
-                        millis,
-                        b'{"timestamp":"' + self._stamp_millis(millis).encode(),
-                    )
+                    millis_now, stem = millis, '{"timestamp":"' + self._stamp_millis(millis)
                 if message is last[2] and name is last[1] and level is last[0]:
                     head = last[3]
                 else:
                     found = heads.get((level, name, message))
-                    head = found if found is not None else self._json_head(level, name, message)
+                    found = found if found is not None else self._json_head(level, name, message)
+                    head = found.decode()
                     last = (level, name, message, head)
                 if pending:
                     buffer, number = self._flush(buffer, pending, number)
                 number += 1
+                if after is not last_after:
+                    last_after, after_text = after, after.decode()
+                micros = _MICROS[rest // 1000]
                 if fields:
-                    buffer += b"%b%b%b%d%b,%b}\n" % (
-                        stem,
-                        _MICROS_JSON[rest // 1000],
-                        head,
-                        number,
-                        after,
-                        body,
-                    )
+                    buffer += f"{stem}{micros}{head}{number}{after_text},{body}}}\n".encode()
                 else:
-                    buffer += b"%b%b%b%d%b}\n" % (
-                        stem,
-                        _MICROS_JSON[rest // 1000],
-                        head,
-                        number,
-                        after,
-                    )
+                    buffer += f"{stem}{micros}{head}{number}{after_text}}}\n".encode()
             except Exception as exc:  # the builder is defensive; this is the last line
                 if pending:
                     buffer, number = self._flush(buffer, pending, number)
@@ -906,7 +897,7 @@ class EntryBuilder:
         if pending:
             buffer, number = self._flush(buffer, pending, number)
         seq.value = number
-        self._json_millisecond = (millis_now, stem)
+        self._json_millisecond = (millis_now, stem.encode())
         return buffer if buffer.isascii() else escape_separators(buffer)
 
     def _cleaned_tail(self, fields: Mapping[str, object]) -> bytes | None:
