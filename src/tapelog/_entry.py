@@ -629,9 +629,9 @@ class EntryBuilder:
         if self._selector is not None:  # keys to drop or rename: only an entry has them
             return bytearray(_batch_json(self.build_many(records)))
         if ONE_CALL_ENCODING:
-            bodies = self._bodies(records)
-            if bodies is not None:
-                return self._json_lines_bulk(records, bodies)
+            encoded = self._bodies(records)
+            if encoded is not None:
+                return self._json_lines_bulk(records, *encoded)
         buffer = bytearray()
         heads = self._heads
         texts = self._texts
@@ -766,15 +766,16 @@ class EntryBuilder:
         self._json_millisecond = (millis_now, stem)
         return buffer if buffer.isascii() else escape_separators(buffer)
 
-    def _bodies(self, records: Iterable[AnyRecord]) -> list[str] | None:
+    def _bodies(self, records: Iterable[AnyRecord]) -> tuple[list[str], set[str]] | None:
         """The batch's call fields encoded by one ``orjson.dumps``, one body per record.
 
-        A body is what orjson writes inside a record's ``{...}``, for each record with
-        call fields, in order. None unless every record is a 9-tuple, every non-empty
-        call fields object is a ``dict``, and every value is JSON as it is (text the
-        cleaning leaves unchanged, a finite float, a 64-bit int, a bool or None), checked
-        in C loops and once per distinct value; and None when a text holds ``},{`` (the
-        encoded list would not split at the records' borders alone).
+        A body is what orjson writes inside a record's ``{...}``, as text, for each record
+        with call fields, in order; with the bodies, every call key of the batch. None
+        unless every record is a 9-tuple, every non-empty call fields object is a
+        ``dict``, and every value is JSON as it is (text the cleaning leaves unchanged, a
+        finite float, a 64-bit int, a bool or None), checked in C loops and once per
+        distinct value; and None when a text holds ``},{`` (the encoded list would not
+        split at the records' borders alone).
         """
         if type(records) is not list:  # read twice: here and by _json_lines_bulk
             return None
@@ -820,9 +821,14 @@ class EntryBuilder:
             bodies = orjson.dumps(calls, None, _STRICT)[2:-2].decode().split("},{")
         except Exception:  # the per-record way finds (and reports) what is wrong
             return None
-        return bodies if len(bodies) == len(calls) else None
+        if len(bodies) != len(calls):
+            return None
+        keys = set[str]().union(*calls)
+        return bodies, keys
 
-    def _json_lines_bulk(self, records: Iterable[AnyRecord], bodies: list[str]) -> bytearray:
+    def _json_lines_bulk(
+        self, records: Iterable[AnyRecord], bodies: list[str], keys: set[str]
+    ) -> bytearray:
         """``json_lines`` for a batch whose call fields ``_bodies`` encoded at once.
 
         The same lines as ``json_lines``' own loop: a record takes the spliced way when
@@ -842,6 +848,11 @@ class EntryBuilder:
         after_text = ""
         index = 0
         body = ""
+        shared = self._last
+        # Whether every call key of the batch is known fit for ``fit_for``'s template:
+        # then a record's keys need no test of their own.
+        fit_for: object = None
+        all_fit = False
         remaining = iter(records)
         for record in remaining:
             try:
@@ -849,9 +860,11 @@ class EntryBuilder:
                 if fields:  # as _bodies picked them: one body per record with call fields
                     body = bodies[index]
                     index += 1
-                shared = self._last
                 if bound is not shared[0] or context is not shared[1]:
                     shared = self._shared_for(bound, context) if bound or context else unbound
+                if shared is not fit_for:
+                    fit_for = shared
+                    all_fit = shared[4].issuperset(keys)
                 after = shared[3]
                 if (
                     after is None
@@ -860,6 +873,7 @@ class EntryBuilder:
                     or type(message) is not str
                     or (
                         fields
+                        and not all_fit
                         and not shared[4].issuperset(fields)
                         and not self._call_keys(shared, fields)
                     )
