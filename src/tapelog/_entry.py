@@ -132,6 +132,10 @@ _batch_json: Final = JsonFormat().batch
 _SCALARS: Final = frozenset({str, int, float, bool, type(None)})
 _DICTS: Final = frozenset({dict})
 _RECORD_LENGTHS: Final = frozenset({9})
+# Batches that skip the attempt after one whose values could not be encoded at once: a
+# logger that passes a Decimal or a list in every call pays for the attempt (hashing
+# its values) once in 17 batches.
+_BULK_WAIT: Final = 16
 # No subclass, dataclass or datetime written natively: such values must be cleaned.
 _STRICT: Final = (
     orjson.OPT_PASSTHROUGH_SUBCLASS
@@ -287,6 +291,7 @@ class EntryBuilder:
     """
 
     __slots__ = (
+        "_bulk_wait",
         "_clean_cache",
         "_fit",
         "_heads",
@@ -348,6 +353,7 @@ class EntryBuilder:
         self._plans: dict[str, int] = {}
         self._plain: set[str] = set()  # the keys planned _PLAIN, for one subset test
         self._fit: set[str] = set()  # call texts found to be written as they are (_bodies)
+        self._bulk_wait = 0  # batches json_lines still writes record by record (_BULK_WAIT)
         # tapelog's own objects (``trade``): the keys found not sensitive (each decided
         # once for this redactor), and whether its own times pass redaction unchanged.
         self._own_keys: set[str] = set()
@@ -629,9 +635,12 @@ class EntryBuilder:
         if self._selector is not None:  # keys to drop or rename: only an entry has them
             return bytearray(_batch_json(self.build_many(records)))
         if ONE_CALL_ENCODING:
-            encoded = self._bodies(records)
-            if encoded is not None:
-                return self._json_lines_bulk(records, *encoded)
+            if self._bulk_wait:  # a recent batch could not be encoded at once
+                self._bulk_wait -= 1
+            else:
+                encoded = self._bodies(records)
+                if encoded is not None:
+                    return self._json_lines_bulk(records, *encoded)
         buffer = bytearray()
         heads = self._heads
         texts = self._texts
@@ -793,6 +802,7 @@ class EntryBuilder:
             # cleaning cleans as its value: the equal scalar's text either way.
             distinct: set[Any] = set(chain.from_iterable(map(_values_of, calls)))
             if not _SCALARS.issuperset(map(type, distinct)):
+                self._bulk_wait = _BULK_WAIT
                 return None
             fit = self._fit
             distinct.difference_update(fit)
@@ -806,6 +816,7 @@ class EntryBuilder:
                         if done is None:
                             done = self._text(value)
                         if done != value:
+                            self._bulk_wait = _BULK_WAIT
                             return None
                     if len(fit) >= _CACHE_SIZE:
                         fit.clear()
@@ -813,15 +824,19 @@ class EntryBuilder:
                 elif cls is float:
                     real: float = value
                     if real - real != 0.0:  # NaN for NaN and the infinities
+                        self._bulk_wait = _BULK_WAIT
                         return None
                 elif cls is int:
                     whole: int = value
                     if not _INT_MIN <= whole <= _INT_MAX:
+                        self._bulk_wait = _BULK_WAIT
                         return None
             bodies = orjson.dumps(calls, None, _STRICT)[2:-2].decode().split("},{")
         except Exception:  # the per-record way finds (and reports) what is wrong
+            self._bulk_wait = _BULK_WAIT
             return None
         if len(bodies) != len(calls):
+            self._bulk_wait = _BULK_WAIT
             return None
         keys = set[str]().union(*calls)
         return bodies, keys
