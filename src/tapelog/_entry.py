@@ -790,11 +790,14 @@ class EntryBuilder:
             return None
         batch = cast("list[AnyRecord]", records)
         try:
-            if not _RECORD_LENGTHS.issuperset(map(len, batch)):
-                return None
             found: list[Any] = list(filter(None, map(_fields_of, batch)))
             calls = cast("list[dict[str, object]]", found)
-            if not calls or not _DICTS.issuperset(map(type, calls)):
+            if not calls:  # nothing to encode: the loop's lines are still the cheaper
+                return [], set()
+            if not (
+                _RECORD_LENGTHS.issuperset(map(len, batch)) and _DICTS.issuperset(map(type, calls))
+            ):
+                self._bulk_wait = _BULK_WAIT
                 return None
             # Each distinct value once: a value the set merges into an equal one is an
             # exact scalar, or one that the strict encoding below refuses, or an enum
