@@ -136,6 +136,7 @@ _RECORD_LENGTHS: Final = frozenset({9})
 # logger that passes a Decimal or a list in every call pays for the attempt (hashing
 # its values) once in 17 batches.
 _BULK_WAIT: Final = 16
+_NO_RUN: Final = object()  # what no record field is (see _json_lines_bulk)
 # No subclass, dataclass or datetime written natively: such values must be cleaned.
 _STRICT: Final = (
     orjson.OPT_PASSTHROUGH_SUBCLASS
@@ -871,6 +872,13 @@ class EntryBuilder:
         # then a record's keys need no test of their own.
         fit_for: object = None
         all_fit = False
+        # The call site and mappings of the last line spliced (nothing matches at first).
+        run_level: object = _NO_RUN
+        run_name: object = _NO_RUN
+        run_message: object = _NO_RUN
+        run_bound: object = _NO_RUN
+        run_context: object = _NO_RUN
+        head = after_text = ""
         remaining = iter(records)
         for record in remaining:
             try:
@@ -878,45 +886,69 @@ class EntryBuilder:
                 if fields:  # as _bodies picked them: one body per record with call fields
                     body = bodies[index]
                     index += 1
-                if bound is not shared[0] or context is not shared[1]:
-                    shared = self._shared_for(bound, context) if bound or context else unbound
-                if shared is not fit_for:
-                    fit_for = shared
-                    all_fit = shared[4].issuperset(keys)
-                after = shared[3]
                 if (
-                    after is None
-                    or exc is not None
-                    or meta is not None
-                    or type(message) is not str
-                    or (
+                    message is run_message
+                    and bound is run_bound
+                    and context is run_context
+                    and name is run_name
+                    and level is run_level
+                    and exc is None
+                    and meta is None
+                ):  # the call site and template of the last spliced line: only its keys
+                    if (
                         fields
                         and not all_fit
                         and not shared[4].issuperset(fields)
                         and not self._call_keys(shared, fields)
-                    )
-                ):
-                    pending.append(record)
-                    if len(pending) >= _GIVE_UP:  # a run this long: the rest go as well
-                        pending.extend(remaining)
-                    continue
+                    ):
+                        pending.append(record)
+                        if len(pending) >= _GIVE_UP:  # a run this long: the rest go as well
+                            pending.extend(remaining)
+                        continue
+                else:
+                    if bound is not shared[0] or context is not shared[1]:
+                        shared = self._shared_for(bound, context) if bound or context else unbound
+                    if shared is not fit_for:
+                        fit_for = shared
+                        all_fit = shared[4].issuperset(keys)
+                    after = shared[3]
+                    if (
+                        after is None
+                        or exc is not None
+                        or meta is not None
+                        or type(message) is not str
+                        or (
+                            fields
+                            and not all_fit
+                            and not shared[4].issuperset(fields)
+                            and not self._call_keys(shared, fields)
+                        )
+                    ):
+                        pending.append(record)
+                        if len(pending) >= _GIVE_UP:  # a run this long: the rest go as well
+                            pending.extend(remaining)
+                        continue
+                    if message is last[2] and name is last[1] and level is last[0]:
+                        head = last[3]
+                    else:
+                        found = heads.get((level, name, message))
+                        found = (
+                            found if found is not None else self._json_head(level, name, message)
+                        )
+                        head = found.decode()
+                        last = (level, name, message, head)
+                    if after is not last_after:
+                        last_after, after_text = after, after.decode()
+                    run_level, run_name, run_message = level, name, message
+                    run_bound, run_context = bound, context
                 when: int = time_ns
                 millis = when // 1_000_000
                 rest = when % 1_000_000
                 if millis != millis_now:
                     millis_now, stem = millis, '{"timestamp":"' + self._stamp_millis(millis)
-                if message is last[2] and name is last[1] and level is last[0]:
-                    head = last[3]
-                else:
-                    found = heads.get((level, name, message))
-                    found = found if found is not None else self._json_head(level, name, message)
-                    head = found.decode()
-                    last = (level, name, message, head)
                 if pending:
                     buffer, number = self._flush(buffer, pending, number)
                 number += 1
-                if after is not last_after:
-                    last_after, after_text = after, after.decode()
                 micros = _MICROS[rest // 1000]
                 if fields:
                     buffer += f"{stem}{micros}{head}{number}{after_text},{body}}}\n".encode()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import sys
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum, IntEnum, StrEnum
@@ -577,3 +578,26 @@ def test_one_odd_record_in_a_batch_of_plain_ones_changes_no_other_line(
         assert lines_builder.json_lines(batch) == JsonFormat().batch(
             entries_builder.build_many(batch)
         )
+
+
+def test_a_record_with_an_exception_amid_a_run_of_one_call_site_keeps_its_error() -> None:
+    """Records of one call site and logger in a row are spliced from what the first one
+    found; one of them carrying an exception (or meta) is still built the general way."""
+    lines_builder, entries_builder = _twins(redact=True, include=frozenset(), selector=False)
+    when = 1_795_000_000_000_000_000
+    bound = {"strategy": "mm-1"}
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        exc = sys.exc_info()
+    fields = {"symbol": "BTC-USD", "qty": 1.5}
+    batch: list[Record] = [
+        (when + step * 1_000, 20, "app", "m", dict(fields), bound, (), None, None)
+        for step in range(4)
+    ]
+    batch.insert(2, (when + 1_500, 20, "app", "m", dict(fields), bound, (), exc, None))
+    batch.insert(4, (when + 2_500, 20, "app", "m", dict(fields), bound, (), None, {"thread": "t"}))
+    for _ in range(2):
+        lines = lines_builder.json_lines(batch)
+        assert lines == JsonFormat().batch(entries_builder.build_many(batch))
+    assert b'"error":{"type":"ValueError"' in lines
