@@ -77,6 +77,15 @@ _SHED_SHARE: Final = 8  # shed_by_level frees up to 1/8 of the queue per scan of
 # after batch without waiting.
 # See docs/architecture.md, "The worker's GIL holds (#18)".
 _CADENCE: Final = 0.05
+# A calm batch (the queue below half, nobody blocked, no flush waiting) is written in
+# turns: chunks of _TURN_CHUNK entries until _TURN_BUDGET has passed, then a real sleep of
+# _TURN_REST, during which a thread that wanted the GIL takes it. A turn that long delays
+# a request by a few tens of microseconds at most, where a whole batch delayed every call
+# due during it by up to a millisecond (the fixed-rate curve counts each of them). The
+# rests stop once a batch's worth is waiting again, so a faster stream is not slowed.
+_TURN_CHUNK: Final = 16
+_TURN_BUDGET: Final = 30e-6
+_TURN_REST: Final = 200e-6
 
 
 class PipelineLike(Protocol):
@@ -545,6 +554,10 @@ class Dispatcher:
             self._markers_taken += len(markers)
         else:
             records = cast("list[Record]", items)
+        calm = depth < self._maxsize // 2 and not self._waiters
+        if calm and not markers and len(records) > _TURN_CHUNK:
+            self._write_in_turns(records, queue)
+            return steady
         with self._work_lock:
             pipeline = self._pipeline
             if records:
@@ -563,6 +576,45 @@ class Dispatcher:
             with self._lock:
                 self._not_full.notify_all()
         return steady
+
+    def _write_in_turns(
+        self, records: list[Record], queue: deque[Record | threading.Event]
+    ) -> None:
+        """Write a calm batch in turns of about ``_TURN_BUDGET``, resting between two.
+
+        The rest is a real sleep, the one way to hand the GIL to a thread that waits for
+        it. No rest once a batch's worth is queued again (the stream is fast: the rest of
+        the batch goes at once), while a flush waits or at shutdown.
+        """
+        clock = time.perf_counter
+        count = self._inflight = len(records)
+        batch = self._batch_size
+        began = clock()
+        start = 0
+        while start < count:
+            end = start + _TURN_CHUNK if len(queue) < batch else count
+            chunk = records[start:end]
+            with self._work_lock:
+                try:
+                    self._pipeline.process(chunk, self._counters)
+                except BaseException as exc:  # pragma: no cover - process() isolates its parts
+                    _last_resort(exc)
+                self._processed += len(chunk)
+                self._inflight -= len(chunk)
+            start = end
+            if (
+                start < count
+                and clock() - began >= _TURN_BUDGET
+                and not self._stopping
+                and not self._waiters
+                and self._markers_put == self._markers_taken
+                and len(queue) < batch
+            ):
+                time.sleep(_TURN_REST)
+                began = clock()
+        if self._waiters:
+            with self._lock:
+                self._not_full.notify_all()
 
     def _wait_cadence(self, queue: deque[Record | threading.Event], step: float) -> None:
         """Wait ``_CADENCE`` before the next batch, unless someone needs it sooner.

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 import tapelog
+from tapelog._dispatch import _TURN_CHUNK
 from tapelog._entry import EntryBuilder
 from tapelog._pipeline import Pipeline, SinkSlot
 from tapelog._runtime import RUNTIME
@@ -360,17 +361,44 @@ class TestCadence:
     """While callers keep up the worker writes one batch per cadence; nothing waits on it
     that should not: a flush, a backlog, a burst."""
 
-    def test_a_short_queue_is_written_as_one_batch(self) -> None:
+    def test_a_short_queue_is_written_in_turns_in_order(self) -> None:
+        """No flush: the batch goes to the sink a chunk at a time, every entry once."""
         sink = SizesSink()
         install(sink, size=65536, overflow="block", batch_size=1024)
         try:
             fill(sink, 100)  # 99 wait behind the first: a short queue
             sink.gate.set()
-            assert tapelog.flush(5)
+            for _ in range(600):  # bounded: 30 s
+                if sum(sink.sizes) >= 100:
+                    break
+                threading.Event().wait(0.05)
+        finally:
+            sink.gate.set()
+            tapelog.flush(5)
+        written = [e["i"] for e in sink.entries if e["logger"] == "fill"]
+        assert list(range(100)) == written
+        assert [_TURN_CHUNK] * 6 + [3] == sink.sizes[1:8]
+
+    def test_a_flush_takes_a_short_queue_whole(self) -> None:
+        """A flush waiting: no turns, no rests; it returns once all of it is written."""
+        sink = SizesSink()
+        install(sink, size=65536, overflow="block", batch_size=1024)
+        dispatcher = RUNTIME.dispatcher
+        done: list[bool] = []
+        try:
+            fill(sink, 100)
+            flusher = threading.Thread(target=lambda: done.append(tapelog.flush(30)))
+            flusher.start()
+            for _ in range(600):  # bounded: until the flush's marker is queued
+                if dispatcher._markers_put != dispatcher._markers_taken:
+                    break
+                threading.Event().wait(0.05)
+            sink.gate.set()
+            flusher.join(30)
         finally:
             sink.gate.set()
         written = [e["i"] for e in sink.entries if e["logger"] == "fill"]
-        assert (list(range(100)), 99) == (written, sink.sizes[1])
+        assert ([True], list(range(100)), 99) == (done, written, sink.sizes[1])
 
     def test_flush_does_not_wait_for_the_cadence(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """With a cadence of an hour, flush still returns as soon as the entry is written."""
@@ -403,11 +431,15 @@ class TestCadence:
                 if sum(sink.sizes[1:]) >= 1024:
                     break
                 threading.Event().wait(0.05)
-            assert 1024 == sink.sizes[1]
+            # written without waiting for the cadence, in turns (a calm queue)
+            assert sum(sink.sizes[1:]) >= 1024
+            assert max(sink.sizes[1:]) <= _TURN_CHUNK
         finally:
             sink.gate.set()
             monkeypatch.undo()
             tapelog.flush(30)
+        written = [e["i"] for e in sink.entries if e["logger"] == "fill"]
+        assert list(range(1 + 1024 + 10)) == written
 
     def test_a_half_full_queue_is_written_in_whole_batches(self) -> None:
         sink = SizesSink()
