@@ -86,6 +86,12 @@ _CADENCE: Final = 0.05
 _TURN_CHUNK: Final = 16
 _TURN_BUDGET: Final = 30e-6
 _TURN_REST: Final = 200e-6
+# A rest that ends more than _GIL_BUSY late found the GIL held all along: the application
+# has no idle gap for the worker to use, and each turn then takes the GIL by CPython's
+# forced switch, in the middle of someone's work. The turns then grow (x4 each time, up
+# to _TURN_BUDGET_MAX) so that fewer of them interrupt; a rest on time shrinks them again.
+_GIL_BUSY: Final = 1e-3
+_TURN_BUDGET_MAX: Final = 2e-3
 
 
 class PipelineLike(Protocol):
@@ -194,6 +200,7 @@ class Dispatcher:
         # equal, a batch holds records only and skips the per-item marker test.
         self._markers_put = 0
         self._markers_taken = 0
+        self._turn_budget = _TURN_BUDGET  # grows while the GIL is busy (_write_in_turns)
         for counters in self._counters.values():
             counters.reset()
         self._bind_put()
@@ -589,6 +596,7 @@ class Dispatcher:
         clock = time.perf_counter
         count = self._inflight = len(records)
         batch = self._batch_size
+        budget = self._turn_budget
         began = clock()
         start = 0
         while start < count:
@@ -604,14 +612,20 @@ class Dispatcher:
             start = end
             if (
                 start < count
-                and clock() - began >= _TURN_BUDGET
+                and clock() - began >= budget
                 and not self._stopping
                 and not self._waiters
                 and self._markers_put == self._markers_taken
                 and len(queue) < batch
             ):
+                rested = clock()
                 time.sleep(_TURN_REST)
                 began = clock()
+                if began - rested > _TURN_REST + _GIL_BUSY:
+                    budget = min(budget * 4, _TURN_BUDGET_MAX)
+                else:
+                    budget = max(budget / 2, _TURN_BUDGET)
+                self._turn_budget = budget
         if self._waiters:
             with self._lock:
                 self._not_full.notify_all()
