@@ -560,14 +560,15 @@ def _tapelog_variant(
     """tapelog (async) without the worker's cadence, or under a shorter switch interval.
 
     Rows of the request loop only: they show, in the same run, what the worker's cadence
-    changes against writing whatever is queued whenever the worker looks (its behaviour
-    before #18), and what CPython's switch interval (the application's choice) changes
+    and turns change against writing whatever is queued, whole, whenever the worker looks
+    (its behaviour before #18), and what CPython's switch interval (the application's choice) changes
     (docs/architecture.md, "The worker's GIL holds").
     """
     if whole_batches:
         import tapelog._dispatch
 
         setattr(tapelog._dispatch, "_CADENCE", 0.0)  # noqa: B010 - a Final, on purpose
+        setattr(tapelog._dispatch, "_TURN_CHUNK", 1 << 30)  # noqa: B010 - no turns either
     if switch_interval is not None:
         sys.setswitchinterval(switch_interval)
     return _tapelog(path, mode="async")

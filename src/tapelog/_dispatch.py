@@ -83,7 +83,7 @@ _CADENCE: Final = 0.05
 # a request by a few tens of microseconds at most, where a whole batch delayed every call
 # due during it by up to a millisecond (the fixed-rate curve counts each of them). The
 # rests stop once a batch's worth is waiting again, so a faster stream is not slowed.
-_TURN_CHUNK: Final = 16
+_TURN_CHUNK: Final = 32
 _TURN_BUDGET: Final = 30e-6
 _TURN_REST: Final = 200e-6
 # A rest that ends more than _GIL_BUSY late found the GIL held all along: the application
