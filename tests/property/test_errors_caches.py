@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tapelog.errors import capture
+from tapelog.errors import _capture, capture
 from tapelog.errors._capture import clear_caches, finish, snapshot
 from tapelog.processors import Redactor
 
@@ -88,6 +88,21 @@ def _generated_directory() -> Iterator[None]:
     _DIRECTORIES.append(Path(tempfile.mkdtemp(prefix="tapelog-errors-caches-")))
     yield
     shutil.rmtree(_DIRECTORIES.pop(), ignore_errors=True)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_time_limits() -> Iterator[None]:
+    """Captures here compare with and without the caches, so none may be cut short.
+
+    The reprs of a capture run under time limits (``safe_repr``); on a starved machine
+    (other jobs at a higher priority) one of two captures may reach them and show a
+    local as "not shown: time limit" where the other shows it: a difference the caches
+    did not make. The limits have tests of their own.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_capture, "LOCALS_SECONDS", 3600.0)
+        patch.setattr(_capture, "REPR_SECONDS", 3600.0)
+        yield
 
 
 def _fresh_path() -> Path:
