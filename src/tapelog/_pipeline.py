@@ -209,16 +209,67 @@ class Pipeline:
         records: Sequence[AnyRecord],
     ) -> None:
         """The one JSON file sink takes every record: render the lines, skip the entries."""
-        counter = _counter_of(slot, self._counters)
         try:
-            write(self.builder.json_lines(records))
+            lines = self.builder.json_lines(records)
         except Exception as exc:
-            done = _written_before(exc, len(records))
-            counter.written += done
-            counter.failed += len(records) - done
-            self.note_failure(slot.name, len(records) - done, exc)
+            self._lines_failed(slot, len(records), 0, exc)
         else:
-            counter.written += len(records)
+            self._write_lines(slot, write, lines, len(records))
+
+    def _write_lines(
+        self,
+        slot: SinkSlot,
+        write: Callable[[bytes | bytearray], None],
+        lines: bytes | bytearray,
+        count: int,
+    ) -> None:
+        """Hand the JSON file sink the rendered lines of ``count`` records; count them."""
+        try:
+            write(lines)
+        except Exception as exc:
+            self._lines_failed(slot, count, _written_before(exc, count), exc)
+        else:
+            _counter_of(slot, self._counters).written += count
+
+    def _lines_failed(self, slot: SinkSlot, count: int, done: int, exc: Exception) -> None:
+        counter = _counter_of(slot, self._counters)
+        counter.written += done
+        counter.failed += count - done
+        self.note_failure(slot.name, count - done, exc)
+
+    def render_lines(self, records: Sequence[AnyRecord]) -> bytearray | None:
+        """The lines ``process`` would hand the one JSON file sink, or None.
+
+        None unless the pipeline's one sink is a JSON file taking every record of the batch
+        (``process`` would render them the same way), and when rendering fails (``process``
+        then renders again and counts the failure). The worker renders a calm batch this
+        way in short turns and writes it once (``write_rendered``): a sink's system calls
+        per chunk cost more than the chunk's entries.
+        """
+        lines = self._lines
+        if (
+            lines is None
+            or lines[0].level > min(map(_level_of, records), default=0)
+            or any(map(_meta_of, records))
+        ):
+            return None
+        try:
+            return self.builder.json_lines(records)
+        except Exception:
+            return None
+
+    def write_rendered(
+        self, lines: bytes | bytearray, count: int, counters: dict[str, SinkCounters]
+    ) -> None:
+        """Write what ``render_lines`` rendered for ``count`` records; never raises.
+
+        Counted as ``process`` counts them.
+        """
+        found = self._lines
+        if found is None:  # pragma: no cover - render_lines gave None then
+            return
+        self._counters = counters
+        self._write_lines(found[0], found[1], lines, count)
 
     def _give_up(
         self,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from typing import TYPE_CHECKING
 
@@ -12,10 +13,12 @@ from tapelog._entry import EntryBuilder
 from tapelog._pipeline import Pipeline, SinkSlot
 from tapelog._runtime import RUNTIME
 from tapelog.config._model import QueueConfig, SinkConfig
+from tapelog.sinks._file import FileSink
 
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
+    from pathlib import Path
 
     from tapelog.typing import EventDict
 
@@ -441,6 +444,53 @@ class TestCadence:
             tapelog.flush(30)
         written = [e["i"] for e in sink.entries if e["logger"] == "fill"]
         assert list(range(1 + 1024 + 10)) == written
+
+    def test_a_calm_batch_for_one_json_file_is_written_once_in_order(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Turns render the lines; the file gets the batch in one write, every entry once.
+
+        A write for each chunk (lock, stat, write, unlock) cost more than the chunk's
+        entries and handed the GIL over four times a chunk.
+        """
+        writes: list[int] = []  # the lines in each write the file sink was given
+        real = FileSink.json_lines_writer
+
+        def counting(sink: FileSink) -> Callable[[bytes | bytearray], None] | None:
+            write = real(sink)
+            if write is None:
+                return None
+
+            def counted(data: bytes | bytearray) -> None:
+                writes.append(bytes(data).count(b"\n"))
+                write(data)
+
+            return counted
+
+        monkeypatch.setattr(FileSink, "json_lines_writer", counting)
+        path = tmp_path / "app.jsonl"
+        tapelog.configure({"sinks": [{"type": "file", "path": str(path), "format": "json"}]})
+        dispatcher = RUNTIME.dispatcher
+        log = tapelog.get_logger("calm")
+        try:
+            with dispatcher._work_lock:  # the worker waits with its first batch of one
+                log.info("m", i=0)
+                for _ in range(600):  # bounded: 30 s
+                    if not dispatcher.queue:
+                        break
+                    threading.Event().wait(0.05)
+                for i in range(1, 100):
+                    log.info("m", i=i)
+            for _ in range(600):  # bounded: 30 s, no flush (it would take the queue whole)
+                if sum(writes) >= 100:
+                    break
+                threading.Event().wait(0.05)
+            numbers = [json.loads(line)["i"] for line in path.read_text().splitlines()]
+        finally:
+            tapelog.flush(5)
+            tapelog.configure({"sinks": []})
+        assert 99 > _TURN_CHUNK  # so the 99 were written in turns
+        assert ([1, 99], list(range(100))) == (writes, numbers)
 
     def test_a_half_full_queue_is_written_in_whole_batches(self) -> None:
         sink = SizesSink()
