@@ -575,6 +575,13 @@ def spread(values: list[float]) -> str:
     return f"{min(values):+.1f} to {max(values):+.1f}%"
 
 
+def loop_label(name: str) -> str:
+    """A request-loop row's name: the control's (no call in either arm) or the target's."""
+    if name == LOOP_CONTROL:
+        return "no logging in either arm (the measure's own noise)"
+    return TARGETS[name].label
+
+
 def loop_table(med: dict[str, dict[str, Any]]) -> list[str]:
     header = [
         "logging",
@@ -596,9 +603,7 @@ def loop_table(med: dict[str, dict[str, Any]]) -> list[str]:
         if m is None:
             continue
         control = name == LOOP_CONTROL
-        label = (
-            "no logging in either arm (the measure's own noise)" if control else TARGETS[name].label
-        )
+        label = loop_label(name)
         if not m["runs"]:
             rows.append(
                 [f"{label} (failed: {'; '.join(m['errors'])[:80]})", *[""] * (len(header) - 1)]
@@ -644,11 +649,7 @@ def loop_open_table(med: dict[str, dict[str, Any]]) -> list[str]:
         m = med.get(name)
         if m is None or not m["runs"] or m.get("open_added_p99_pct") is None:
             continue
-        label = (
-            "no logging in either arm (the measure's own noise)"
-            if name == LOOP_CONTROL
-            else TARGETS[name].label
-        )
+        label = loop_label(name)
         q1, q3 = m["open_pairs_p99_q1"], m["open_pairs_p99_q3"]
         rates = m.get("behind_rates") or []
         kept = m.get("open_added_p99_kept_pct")

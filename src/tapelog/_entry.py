@@ -36,7 +36,7 @@ from tapelog.processors._normalize import (
 
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Callable, Iterable, Iterator, Mapping
 
     from tapelog._event import AnyRecord, ExcInfo, Fields
     from tapelog.processors._fields import FieldSelector
@@ -259,6 +259,13 @@ def _after_head(
     except Exception:
         return None, set(), frozenset(), set()
     return (b"," + text[1:-1] if after else b""), set(), frozenset(template), set()
+
+
+def _set_aside(pending: list[AnyRecord], record: AnyRecord, remaining: Iterator[AnyRecord]) -> None:
+    """Keep ``record`` for the general way; from ``_GIVE_UP`` kept, the rest of the batch too."""
+    pending.append(record)
+    if len(pending) >= _GIVE_UP:  # a run this long: the rest go as well
+        pending.extend(remaining)
 
 
 def _identity(text: str) -> str:
@@ -665,9 +672,7 @@ class EntryBuilder:
                     shared = self._shared_for(bound, context) if bound or context else unbound
                 after = shared[3]
                 if after is None or exc is not None or meta is not None or type(message) is not str:
-                    pending.append(record)
-                    if len(pending) >= _GIVE_UP:  # a run this long: the rest go as well
-                        pending.extend(remaining)
+                    _set_aside(pending, record, remaining)
                     continue
                 # The call's fields as orjson writes them, newline included ("{...}\n"),
                 # when they may be spliced: their "{" becomes the "," after the fields
@@ -724,9 +729,7 @@ class EntryBuilder:
                         ):  # a value the cleaning changes: encode the cleaned ones
                             dumped = self._cleaned_tail(call)
                     if dumped is None:  # the general way
-                        pending.append(record)
-                        if len(pending) >= _GIVE_UP:  # a run this long: the rest go as well
-                            pending.extend(remaining)
+                        _set_aside(pending, record, remaining)
                         continue
                 when: int = time_ns  # as in build_many: native division when compiled
                 millis = when // 1_000_000
@@ -901,9 +904,7 @@ class EntryBuilder:
                         and not shared[4].issuperset(fields)
                         and not self._call_keys(shared, fields)
                     ):
-                        pending.append(record)
-                        if len(pending) >= _GIVE_UP:  # a run this long: the rest go as well
-                            pending.extend(remaining)
+                        _set_aside(pending, record, remaining)
                         continue
                 else:
                     if bound is not shared[0] or context is not shared[1]:
@@ -924,9 +925,7 @@ class EntryBuilder:
                             and not self._call_keys(shared, fields)
                         )
                     ):
-                        pending.append(record)
-                        if len(pending) >= _GIVE_UP:  # a run this long: the rest go as well
-                            pending.extend(remaining)
+                        _set_aside(pending, record, remaining)
                         continue
                     if message is last[2] and name is last[1] and level is last[0]:
                         head = last[3]
