@@ -566,7 +566,8 @@ class Dispatcher:
             # one (more than a batch, half the queue, callers waiting for room) is
             # written batch after batch.
             take = min(depth, self._batch_size)
-            steady = take == depth and depth < self._maxsize // 2 and not self._waiters
+            calm = depth < self._maxsize // 2 and not self._waiters
+            steady = calm and take == depth
             items = [popleft() for _ in repeat(None, take)]
             self._drains += 1
         self._high_water = max(self._high_water, min(depth, self._maxsize))
@@ -581,7 +582,6 @@ class Dispatcher:
             self._markers_taken += len(markers)
         else:
             records = cast("list[Record]", items)
-        calm = depth < self._maxsize // 2 and not self._waiters
         if calm and not markers and len(records) > _TURN_CHUNK:
             self._write_in_turns(records, queue)
             return steady

@@ -647,7 +647,9 @@ class EntryBuilder:
                 self._bulk_wait -= 1
             else:
                 encoded = self._bodies(records)
-                if encoded is not None:
+                if encoded is None:
+                    self._bulk_wait = _BULK_WAIT
+                else:
                     return self._json_lines_bulk(records, *encoded)
         buffer = bytearray()
         heads = self._heads
@@ -801,7 +803,6 @@ class EntryBuilder:
             if not (
                 _RECORD_LENGTHS.issuperset(map(len, batch)) and _DICTS.issuperset(map(type, calls))
             ):
-                self._bulk_wait = _BULK_WAIT
                 return None
             # Each distinct value once: a value the set merges into an equal one is an
             # exact scalar, or one that the strict encoding below refuses, or an enum
@@ -809,7 +810,6 @@ class EntryBuilder:
             # cleaning cleans as its value: the equal scalar's text either way.
             distinct: set[Any] = set(chain.from_iterable(map(_values_of, calls)))
             if not _SCALARS.issuperset(map(type, distinct)):
-                self._bulk_wait = _BULK_WAIT
                 return None
             fit = self._fit
             distinct.difference_update(fit)
@@ -823,7 +823,6 @@ class EntryBuilder:
                         if done is None:
                             done = self._text(value)
                         if done != value:
-                            self._bulk_wait = _BULK_WAIT
                             return None
                     if len(fit) >= _CACHE_SIZE:
                         fit.clear()
@@ -831,19 +830,15 @@ class EntryBuilder:
                 elif cls is float:
                     real: float = value
                     if real - real != 0.0:  # NaN for NaN and the infinities
-                        self._bulk_wait = _BULK_WAIT
                         return None
                 elif cls is int:
                     whole: int = value
                     if not _INT_MIN <= whole <= _INT_MAX:
-                        self._bulk_wait = _BULK_WAIT
                         return None
             bodies = orjson.dumps(calls, None, _STRICT)[2:-2].decode().split("},{")
         except Exception:  # the per-record way finds (and reports) what is wrong
-            self._bulk_wait = _BULK_WAIT
             return None
         if len(bodies) != len(calls):
-            self._bulk_wait = _BULK_WAIT
             return None
         keys = set[str]().union(*calls)
         return bodies, keys
@@ -867,6 +862,7 @@ class EntryBuilder:
         stem = stem_bytes.decode()
         last: tuple[object, object, object, str] = (None, None, None, "")
         last_after: bytes | None = None
+        after: bytes = b""  # the template's fields of the record's call site (new runs)
         after_text = ""
         index = 0
         body = ""
@@ -889,7 +885,8 @@ class EntryBuilder:
                 if fields:  # as _bodies picked them: one body per record with call fields
                     body = bodies[index]
                     index += 1
-                if (
+                # The call site and template of the last spliced line: only its keys.
+                new_run = not (
                     message is run_message
                     and bound is run_bound
                     and context is run_context
@@ -897,36 +894,32 @@ class EntryBuilder:
                     and level is run_level
                     and exc is None
                     and meta is None
-                ):  # the call site and template of the last spliced line: only its keys
-                    if (
-                        fields
-                        and not all_fit
-                        and not shared[4].issuperset(fields)
-                        and not self._call_keys(shared, fields)
-                    ):
-                        _set_aside(pending, record, remaining)
-                        continue
-                else:
+                )
+                if new_run:
                     if bound is not shared[0] or context is not shared[1]:
                         shared = self._shared_for(bound, context) if bound or context else unbound
                     if shared is not fit_for:
                         fit_for = shared
                         all_fit = shared[4].issuperset(keys)
-                    after = shared[3]
+                    template = shared[3]
                     if (
-                        after is None
+                        template is None
                         or exc is not None
                         or meta is not None
                         or type(message) is not str
-                        or (
-                            fields
-                            and not all_fit
-                            and not shared[4].issuperset(fields)
-                            and not self._call_keys(shared, fields)
-                        )
                     ):
                         _set_aside(pending, record, remaining)
                         continue
+                    after = template
+                if (
+                    fields
+                    and not all_fit
+                    and not shared[4].issuperset(fields)
+                    and not self._call_keys(shared, fields)
+                ):
+                    _set_aside(pending, record, remaining)
+                    continue
+                if new_run:
                     if message is last[2] and name is last[1] and level is last[0]:
                         head = last[3]
                     else:
