@@ -237,6 +237,10 @@ class Pipeline:
         counter.failed += count - done
         self.note_failure(slot.name, count - done, exc)
 
+    def renders_lines(self) -> bool:
+        """Whether ``render_lines`` may render: one JSON file is the pipeline's one sink."""
+        return self._lines is not None
+
     def render_lines(self, records: Sequence[AnyRecord]) -> bytearray | None:
         """The lines ``process`` would hand the one JSON file sink, or None.
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 import tapelog
-from tapelog._dispatch import _TURN_CHUNK
+from tapelog._dispatch import _TURN_CHUNK, _WRITE_CHUNK
 from tapelog._entry import EntryBuilder
 from tapelog._pipeline import Pipeline, SinkSlot
 from tapelog._runtime import RUNTIME
@@ -380,8 +380,8 @@ class TestCadence:
             tapelog.flush(5)
         written = [e["i"] for e in sink.entries if e["logger"] == "fill"]
         assert list(range(100)) == written
-        turns, last = divmod(99, _TURN_CHUNK)
-        assert [_TURN_CHUNK] * turns + [last] == sink.sizes[1:]
+        turns, last = divmod(99, _WRITE_CHUNK)  # a sink of its own: chunks it writes
+        assert [_WRITE_CHUNK] * turns + [last] == sink.sizes[1:]
 
     def test_a_flush_takes_a_short_queue_whole(self) -> None:
         """A flush waiting: no turns, no rests; it returns once all of it is written."""
@@ -437,7 +437,7 @@ class TestCadence:
                 threading.Event().wait(0.05)
             # written without waiting for the cadence, in turns (a calm queue)
             assert sum(sink.sizes[1:]) >= 1024
-            assert max(sink.sizes[1:]) <= _TURN_CHUNK
+            assert max(sink.sizes[1:]) <= _WRITE_CHUNK
         finally:
             sink.gate.set()
             monkeypatch.undo()

@@ -42,6 +42,9 @@ class IdlePipeline:
     def process(self, records: Sequence[Record], counters: dict[str, Any]) -> None:
         pass
 
+    def renders_lines(self) -> bool:
+        return False
+
     def render_lines(self, records: Sequence[Record]) -> None:
         return None
 
