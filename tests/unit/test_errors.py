@@ -7,9 +7,10 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from tests import error_scenarios
@@ -19,6 +20,10 @@ import tapelog
 from tapelog.errors import LIMITS, ErrorInfo, capture
 from tapelog.formats import LogfmtFormat, parse_logfmt, unflatten
 from tapelog.testing import capture as capture_entries
+
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -246,6 +251,55 @@ def test_locals_are_redacted_capped_and_safe() -> None:
     # Locals render under their frame, and the round trip keeps them.
     assert "    api_key = '[REDACTED]'\n" in info.render()
     assert info.render() == _round_trip(info).render()
+
+
+_KEPT: list[Iterator[int]] = []
+
+
+class _StartsAGenerator:
+    """A repr that starts a generator and keeps it: its frame outlives the repr."""
+
+    def __repr__(self) -> str:
+        def counter() -> Iterator[int]:
+            n = 0
+            while True:
+                yield n
+                n += 1
+
+        kept = counter()
+        next(kept)
+        _KEPT.append(kept)
+        return "<starts a generator>"
+
+
+def test_a_frame_made_inside_a_guarded_repr_is_left_alone_after_it() -> None:
+    """A repr's time limit ends with the repr: a generator it started runs on unharmed.
+
+    A debugger or coverage tool that traces the thread but ignores a file leaves each
+    frame's own trace function in place; a frame made during the repr must not keep the
+    time limit's, or resuming it later raised the limit's internal exception (seen at a
+    test's teardown under coverage).
+    """
+
+    def ignores_everything(frame: object, event: str, arg: object) -> None:
+        del frame, event, arg
+
+    def scene() -> None:
+        starts = _StartsAGenerator()
+        _keep(starts)
+        raise ValueError("with a generator started in a repr")
+
+    previous = sys.gettrace()
+    sys.settrace(ignores_everything)
+    try:
+        info = capture(error_scenarios._raises(scene), locals=True)
+        time.sleep(0.1)  # past the repr's time limit (REPR_SECONDS)
+        resumed = next(_KEPT.pop())
+    finally:
+        sys.settrace(previous)
+    assert resumed == 1
+    assert _locals_of(info)["starts"] == "<starts a generator>"
+    assert sys.gettrace() is previous
 
 
 def test_locals_per_frame_are_capped() -> None:

@@ -113,14 +113,27 @@ class _Stop(BaseException):
 
 
 def _guarded_repr(value: object) -> str:
-    """``repr(value)``, stopped if its Python code runs longer than ``REPR_SECONDS``."""
-    deadline = perf_counter() + REPR_SECONDS
+    """``repr(value)``, stopped if its Python code runs longer than ``REPR_SECONDS``.
 
-    def tracer(frame: types.FrameType, event: str, arg: object) -> Callable[..., object]:
+    The time limit is a trace function, and it ends with the repr: a frame made during
+    the repr that outlives it (a generator the repr started and kept) would otherwise
+    keep it as its own trace function, and a debugger or coverage tool that traces the
+    thread but not that file leaves it there, so resuming the frame later would raise
+    ``_Stop`` in the application. So the frames it traced are handed back untraced, and
+    a call that still reaches it afterwards turns it off for its frame.
+    """
+    deadline = perf_counter() + REPR_SECONDS
+    traced: list[types.FrameType] = []
+    live = True
+
+    def tracer(frame: types.FrameType, event: str, arg: object) -> Callable[..., object] | None:
         del arg
+        if not live:
+            return None
         if event == "call":
             # A loop on one line gives no line events: trace each instruction.
             frame.f_trace_opcodes = True
+            traced.append(frame)
         if perf_counter() > deadline:
             raise _Stop
         return tracer
@@ -131,6 +144,11 @@ def _guarded_repr(value: object) -> str:
         return repr(value)
     finally:
         sys.settrace(previous)
+        live = False
+        for frame in traced:
+            frame.f_trace_opcodes = False
+            if frame.f_trace is tracer:
+                frame.f_trace = None
 
 
 _SIMPLE: Final = frozenset({int, float, bool, type(None), complex})
