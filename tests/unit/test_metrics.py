@@ -10,16 +10,13 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import tapelog
 from tapelog import metrics
 from tapelog.exceptions import ConfigError
-from tapelog.metrics._instruments import (
-    _newest,  # pyright: ignore[reportPrivateUsage]
-    registry,
-)
+from tapelog.metrics._instruments import registry
 from tapelog.metrics._reporter import REPORTER
 from tapelog.testing import capture
 
@@ -123,12 +120,23 @@ def test_no_update_is_lost_across_threads() -> None:
     assert only("app.threads.calls")["value"] == 40_000
 
 
-def test_rounds_taken_while_a_thread_keeps_meeting_new_buckets_lose_and_misplace_nothing() -> None:
-    """The reporter reads a series' new buckets from the end of the recording thread's
-    table while that thread may be adding more (the thread switches as often as it can
-    here): every observation lands in exactly one round, in its own bucket."""
-    # Rising values: a new bucket every ~40 observations, all along.
-    values = [1e-9 * 1.0005**i for i in range(60_000)]
+@pytest.mark.parametrize(
+    "values",
+    [
+        # Rising values, a new bucket every ~40 observations all along: 13 decades, past
+        # the recording thread's array of counts (the rest counted aside, the general path).
+        [1e-9 * 1.0005**i for i in range(60_000)],
+        # Within its array: the one-thread path's window reaching further round after round.
+        [1e-4 * 1.0002**i for i in range(40_000)],
+    ],
+    ids=["past-the-array", "within-the-array"],
+)
+def test_rounds_taken_while_a_thread_keeps_meeting_new_buckets_lose_and_misplace_nothing(
+    values: list[float],
+) -> None:
+    """The reporter reads a series' new buckets while the recording thread may be adding
+    more (the thread switches as often as it can here): every observation lands in
+    exactly one round, in its own bucket."""
     done = threading.Event()
 
     def record() -> None:
@@ -163,17 +171,6 @@ def test_rounds_taken_while_a_thread_keeps_meeting_new_buckets_lose_and_misplace
     expected.update(values)
     assert total.positive == expected.positive
     assert rounds > 2  # several rounds met new buckets while the thread recorded
-
-
-def test_new_buckets_are_read_up_to_the_counts_taken_though_the_table_grew_since() -> None:
-    """The reporter takes a shard's counts, then its new keys from the table's end: a
-    recording thread may have added keys in between (rarely caught in the act above), and
-    the keys read must be those the counts were taken for, not the newest."""
-    table = dict.fromkeys((5, 3, 9, 1, 7, 2, 8), 1)
-    counts_taken_for = 5  # then 8 and 2 were added
-    assert _newest(table, 2, counts_taken_for) == [9, 1, 7]
-    assert _newest(table, 0, 7) == [5, 3, 9, 1, 7, 2, 8]
-    assert _newest(table, 7, 7) == []
 
 
 def test_threads_that_come_and_go_lose_nothing() -> None:
@@ -497,12 +494,15 @@ def test_a_file_reload_changes_interval_and_rules_and_keeps_series_and_alert_sta
 )
 @given(
     st.lists(
-        st.lists(st.floats(min_value=1e-6, max_value=1e3, allow_nan=False), max_size=80),
+        # within seven decades: what a shard's array spans on either side of its first value
+        st.lists(st.floats(min_value=1e-4, max_value=1e3, allow_nan=False), max_size=80),
         min_size=1,
         max_size=5,
     ),
     st.integers(min_value=1, max_value=400),
 )
+# Counts of exactly 255 (a byte a key without counts would take), keys met inside the window.
+@example(rounds=[[0.001, 0.5], [0.001, 0.002], [0.003]], weight=255)
 def test_the_reporters_one_pass_over_an_interval_equals_reading_it_into_a_sketch(
     rounds: list[list[float]], weight: int
 ) -> None:
@@ -621,6 +621,74 @@ def test_buckets_that_appear_after_the_first_rounds_keep_every_round_exact(
         assert back.positive == expected.positive
         assert point["count"] == len(values)
         assert [point[name] for name in names] == expected.quantiles(quantiles)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.lists(
+            st.one_of(
+                st.floats(min_value=1e-3, max_value=10.0),  # within the first value's array
+                st.floats(min_value=-1e12, max_value=1e12, allow_nan=False),  # any, 0 too
+            ),
+            max_size=40,
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    st.integers(min_value=1, max_value=300),
+)
+def test_every_round_is_its_own_observations_wherever_they_are_counted(
+    rounds: list[list[float]], weight: int
+) -> None:
+    """A shard counts positive values in an array around its first one and any other value
+    aside; whichever way a round's observations went (and the series then switching to the
+    general path), the round's sketch holds exactly its observations' buckets (positive,
+    negative, zero), with their count and percentiles (``weight`` repeats make counts past
+    255)."""
+    REPORTER.reset()
+    names, quantiles = ("p50", "p90", "p95", "p99", "p999"), (0.5, 0.9, 0.95, 0.99, 0.999)
+    for drawn in rounds:
+        values = drawn * weight if len(drawn) < 3 else drawn
+        for value in values:
+            metrics.observe("app.any.value", value, "1")
+        with capture():
+            found = [p for p in metrics.report() if p["name"] == "app.any.value"]
+        if not values:
+            assert found == []
+            continue
+        (point,) = found
+        expected = metrics.Sketch()
+        expected.update(values)
+        back = metrics.Sketch.from_dict(point["sketch"])
+        assert (back.positive, back.negative) == (expected.positive, expected.negative)
+        assert back.zero_count == expected.zero_count
+        assert point["count"] == len(values)
+        assert [point.get(name) for name in names] == expected.quantiles(quantiles)
+
+
+def test_threads_recording_within_and_past_their_arrays_lose_nothing() -> None:
+    """Four threads, each with its own array of counts (around its own first value) and
+    values far from it: the merged round counts every observation in its bucket."""
+    per_thread = [[10.0 ** (k % 15 - 9) * (1 + j / 997) for k in range(3_000)] for j in range(4)]
+
+    def record(values: list[float]) -> None:
+        for value in values:
+            metrics.observe("app.spread.value", value, "1")
+
+    threads = [threading.Thread(target=record, args=(values,)) for values in per_thread]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    point = only("app.spread.value")
+    expected = metrics.Sketch()
+    for values in per_thread:
+        expected.update(values)
+    assert point["count"] == 12_000
+    assert metrics.Sketch.from_dict(point["sketch"]).positive == expected.positive
 
 
 def test_a_long_running_histograms_interval_is_written_plain_and_reads_back_exactly() -> None:

@@ -9,16 +9,16 @@ its shard). The first call per thread and attribute set takes the slow path (nam
 units checked, the series found or created, the shard registered); a thread id the system
 reuses after a thread ended continues that thread's shard, so nothing is dropped.
 
-The shards hold cumulative state; the reporter thread reads them (``dict.copy`` and
-``list(dict.values())`` are one C call each, atomic under the GIL) and works out an
-interval's numbers as the difference from its previous reading, so it never has to reset
-what a caller may be writing. Only an interval's min and max are reset by the reader; an
-observation racing that reset may count toward the neighbouring interval's min or max,
-never toward anything else.
+The shards hold cumulative state; the reporter reads them (a slice of a list, a
+``dict.copy``: one C call each, atomic under the GIL) and works out an interval's numbers
+as the difference from its previous reading, so it never has to reset what a caller may be
+writing. Only an interval's min and max are reset by the reader; an observation racing
+that reset may count toward the neighbouring interval's min or max, never toward anything
+else.
 
-Memory is bounded whatever the number of observations: a histogram shard holds at most
-one counter per logarithmic bucket (about 115 buckets per decade of range at 1%), a
-counter shard one number.
+Memory is bounded whatever the number of observations: a histogram shard holds a list of
+counts over about 14 decades of buckets around its first positive value (1,664 slots at
+1%, about 13 KB), one counter per logarithmic bucket outside it; a counter shard one number.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ import time
 from array import array as _array
 from binascii import b2a_base64 as _b64
 from bisect import bisect_right as _bisect
-from itertools import accumulate, compress, islice, repeat
-from operator import itemgetter, sub
+from itertools import accumulate, compress, repeat
+from operator import sub
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -53,15 +53,14 @@ from tapelog.metrics._sketch import (
     DEFAULT_RELATIVE_ERROR,
     FORMAT_3,
     Sketch,
-    key_bits,
+    bits_layout,
+    counts_form,
     key_form,
-    key_layout,
-    lanes_of,
     lanes_to_counts,
     log2_multiplier,
+    narrow_mask,
     packed_counts,
     plain_form,
-    sorted_quantiles,
     value_constants,
 )
 
@@ -103,6 +102,21 @@ _INF: Final = math.inf
 _clock: Final = time.perf_counter
 _exp: Final = math.exp
 _LITTLE: Final = sys.byteorder == "little"
+_DENSE_ORDERS: Final = 48
+"""Binary orders of magnitude a shard's list of counts spans (about 14 decades)."""
+_DENSE_MOST: Final = 4096
+"""Keys a shard's list holds at most (a finer relative error spans fewer orders)."""
+_NO_COUNTS: Final[list[int]] = []  # a shard's before its first positive value: never written
+_HOLE: Final = 255  # a hole's byte when the written counts are taken from a window's
+_NONZERO: Final = bytes([0] + [1] * 255)  # translate: a byte per key, 1 where it has counts
+_HOLES: Final = bytes([255] + [0] * 255)  # translate: 255 where a key has none, else 0
+_ABSENT: Final = bytes([1] + [0] * 255)  # translate: 1 where a key has none
+_DIGITS: Final = bytes.maketrans(b"\x00\x01", b"01")
+
+
+def dense_size(factor: float) -> int:
+    """How many keys a shard's list of counts holds, for a series' ``factor``."""
+    return min(_DENSE_MOST, _ceil(_DENSE_ORDERS * factor))
 
 
 def _check_name(name: object) -> str:
@@ -157,18 +171,64 @@ class _Series:
 
 
 class _HistogramShard:
-    """One thread's part of a histogram; ``factor`` maps a value's log2 to its bucket."""
+    """One thread's part of a histogram; ``factor`` maps a value's log2 to its bucket.
 
-    __slots__ = ("factor", "max", "min", "negative", "positive", "sum", "zero")
+    Positive buckets are counted in ``counts``, a list over a fixed range of keys from
+    ``offset`` (about 14 decades, centred on the shard's first positive value: made by
+    ``far`` then), so the reporter reads the keys it needs as one slice, in key order: no
+    lookup per bucket, no permutation, and a new bucket changes nothing in the layout (a
+    list, not an ``array``: its subscripts are the interpreter's fast ones, the caller's
+    cost). Buckets outside that range go to ``positive``.
+    """
+
+    __slots__ = ("counts", "factor", "max", "min", "negative", "offset", "positive", "sum", "zero")
 
     def __init__(self, factor: float) -> None:
         self.factor = factor
+        self.counts: list[int] = _NO_COUNTS
+        self.offset = 0
         self.positive: dict[int, int] = {}
         self.negative: dict[int, int] = {}
         self.zero = 0
         self.sum = 0.0
         self.min = _INF
         self.max = -_INF
+
+    def far(self, bucket: int) -> None:
+        """The slow path of a positive value's ``bucket`` outside ``counts``.
+
+        The first makes ``counts`` around it; later ones are counted in ``positive``.
+        """
+        if self.counts:
+            self.positive[bucket] = self.positive.get(bucket, 0) + 1
+            return
+        size = dense_size(self.factor)
+        counts = [0] * size
+        self.offset = offset = bucket - size // 2
+        counts[bucket - offset] = 1
+        self.counts = counts  # set after the offset: a reader takes counts, then the offset
+
+    def buckets(self) -> dict[int, int]:
+        """Every positive bucket with a count, as a dict (keys ascending up to the far ones)."""
+        counts = self.counts[:]  # one C copy, taken before the offset (see ``far``)
+        offset = self.offset
+        # The keys with counts lie within a few hundred of the list's thousands: where
+        # they start and end found first (C steps, stopping at the first count from each end).
+        size = len(counts)
+        start = next(compress(range(size), counts), size)
+        end = size - next(compress(range(size), reversed(counts)), size)
+        counts = counts[start:end]
+        offset += start
+        found = dict(
+            zip(
+                compress(range(offset, offset + len(counts)), counts),
+                filter(None, counts),
+                strict=True,
+            )
+        )
+        if self.positive:
+            found.update(self.positive.copy())  # keys outside ``counts``: no overlap
+        return found
 
     def other(self, value: float) -> None:
         """The slow path: zero, negative, and values a histogram refuses."""
@@ -204,47 +264,17 @@ def _since(now: dict[int, int], before: dict[int, int], keys: list[int]) -> dict
     return {key: added for key in keys if (added := now[key] - then(key, 0))}
 
 
-_Reorder: TypeAlias = "Callable[[Sequence[int]], Sequence[int]]"
-
-
-def _newest(one: dict[int, int], known: int, size: int) -> list[int]:
-    """The keys of ``one`` from position ``known`` up to ``size``, in its order.
-
-    Read from the dict's end (``reversed``), so the keys before are not touched. A thread
-    recording meanwhile may add keys: the length read before and after the copy must agree
-    (keys are only ever added), and a copy the dict grew under raises and is taken again.
-    """
-    while True:
-        total = len(one)
-        try:
-            newest = list(islice(reversed(one), total - known))
-        except RuntimeError:  # the dict grew while it was read
-            continue
-        if len(one) == total:
-            newest.reverse()
-            return newest[: size - known]
-
-
-def _reorder(order: list[int]) -> _Reorder:
-    """A function taking a sequence to ``[sequence[i] for i in order]`` (a tuple, in C)."""
-    if len(order) > 1:
-        return cast("_Reorder", itemgetter(*order))
-
-    def few(items: Sequence[int]) -> list[int]:  # itemgetter(i) would give no tuple
-        return [items[index] for index in order]
-
-    return few
-
-
 class Histogram(_Series):
     """One histogram series: a name, a unit and one set of attribute values.
 
     While one thread records it (most series), an interval is worked out with no lookup
-    and no Python step per bucket: the shard's counts in the order its buckets first
-    appeared (``dict.values()``), put in key order by one ``itemgetter`` call, packed into
-    64-bit lanes of one integer, less the last commit's lanes (one subtraction), unpacked
-    by a strided slice of the bytes. A series recorded by several threads merges their
-    shards into a dict and looks each bucket up; it stays on that path.
+    and no Python step per bucket: the shard's counts over the series' *window* (the keys
+    from its least to its greatest bucket seen) as one slice of its list, read as 64-bit
+    lanes of one integer, less the last commit's lanes (one subtraction), unpacked by a
+    strided slice of the bytes. Keys inside the window never seen (``holes``) are dropped
+    from what is written by one ``bytes.translate``. A series recorded by several
+    threads (or with values outside a shard's list, zero or negative) merges the shards'
+    buckets into a dict and looks each one up; it stays on that path.
     """
 
     __slots__ = (
@@ -254,22 +284,22 @@ class Histogram(_Series):
         "before_sum",
         "before_zero",
         "factor",
-        "key_bits",
+        "first",
+        "holes",
         "key_bytes",
         "keys",
         "lanes",
-        "last_counts",
-        "names",
-        "order",
         "per_log",
         "plain_head",
+        "present",
         "relative_error",
         "scale",
         "shards",
-        "sorter",
+        "size",
         "total_max",
         "total_min",
         "wide",
+        "width",
     )
     kind: Kind = "histogram"
 
@@ -285,27 +315,29 @@ class Histogram(_Series):
         self.factor = log2_multiplier(relative_error)
         self.per_log, self.scale = value_constants(relative_error)
         self.shards: dict[int, _HistogramShard] = {}
-        self.keys: list[int] = []
-        """The positive buckets' keys seen so far, sorted (a new key is inserted in place)."""
-        self.key_bytes = b""
-        """``key_form(keys)``: how the serialised form writes ``keys``."""
-        self.key_bits: int | None = None
-        """``key_bits(keys)`` once worked out (kept up to date as keys are added)."""
-        self.plain_head: bytes | None = None
-        """``plain_head`` of ``keys``: the plain form of one-byte counts, up to the counts."""
-        self.wide = 0
-        """``narrow_mask`` of ``keys``: lanes' bits that only a count past 255 sets."""
-        self.names: list[int] = []
-        """The one shard's positive keys in the order they first appeared (its dict's)."""
-        self.order: list[int] = []
-        """The positions in ``names`` of ``keys``: what ``sorter`` takes."""
-        self.sorter: _Reorder = _reorder([])
-        """Takes counts in the order of ``names`` to the order of ``keys``."""
+        # One thread's series (``lanes`` not None): the window and what depends on its keys.
         self.lanes: int | None = 0
-        """The last commit's counts at ``keys`` (``lanes_of``); None once several shards."""
-        self.last_counts: _array[int] = _array("Q")
-        """The same counts as an array (while ``lanes`` is not None): a new key's zero is
-        inserted there in place, and the lanes read from its bytes."""
+        """The last commit's counts over the window, one 64-bit lane each; None once the
+        series takes the general path."""
+        self.first = 0
+        """The window's first key."""
+        self.width = 0
+        """How many keys the window spans (0: no window yet)."""
+        self.present = b""
+        """A byte per key of the window: 1 for a key with counts (what an interval writes)."""
+        self.holes = 0
+        """The window's keys without counts, as an integer of a byte per key: 255 for each."""
+        self.size = 0
+        """How many keys of the window have counts."""
+        self.key_bytes = b""
+        """``key_form`` of the keys written (``keys`` on the general path)."""
+        self.plain_head: bytes | None = None
+        """``plain_head`` of them: the plain form of one-byte counts, up to the counts."""
+        self.wide = 0
+        """``narrow_mask`` of the window: lanes' bits that only a count past 255 sets."""
+        # The general path.
+        self.keys: list[int] = []
+        """The positive buckets' keys seen so far, sorted."""
         self.before_positive: dict[int, int] = {}
         """The last commit's positive counts when ``lanes`` is None."""
         self.before_negative: dict[int, int] = {}
@@ -322,7 +354,8 @@ class Histogram(_Series):
     def read(self, *, commit: bool, cumulative: bool = False) -> Sketch:
         """The observations since the last commit (or, ``cumulative``, all of them).
 
-        With ``commit`` the interval ends here: the next read starts a new one.
+        With ``commit`` the interval ends here: the next read starts a new one. The general
+        path: from the first call on, the series keeps its last commit as dicts.
         """
         shards = list(self.shards.values())
         low, high = _INF, -_INF
@@ -337,19 +370,10 @@ class Histogram(_Series):
             if commit:
                 shard.min, shard.max = _INF, -_INF
         interval = Sketch(self.relative_error)
-        fast = self._read_one(shards[0]) if len(shards) == 1 else None
-        merged: dict[int, int] = {}
-        counts: Sequence[int]
-        added: Sequence[int]
-        packed: bytes | None
-        if fast is None:  # several threads (or a count of 2**64 or more): the general path
-            merged, counts, added = self._merged(shards)
-            lanes, packed = 0, None
-        else:
-            counts, lanes, added, packed = fast
-        keys = self.keys.copy()  # the series inserts new keys in place: the sketch keeps its own
+        merged, counts, added = self._merged(shards)
+        keys = self.keys
         if added.count(0) * 2 <= len(added):  # empty buckets cost less written than left out
-            interval.load_sorted(keys, added, key_bytes=self.key_bytes, packed=packed)
+            interval.load_sorted(keys, added, key_bytes=self.key_bytes)
         else:
             interval.load_sorted(list(compress(keys, added)), list(filter(None, added)))
         interval.negative = _since(negative, self.before_negative, sorted(negative))
@@ -365,11 +389,7 @@ class Histogram(_Series):
         total_max = max(self.total_max, interval.max)
         total_count = self.before_count + interval.count
         if commit:
-            if self.lanes is None:
-                self.before_positive = merged
-            else:
-                self.lanes = lanes
-                self.last_counts = _array("Q", counts)
+            self.before_positive = merged
             self.before_negative, self.before_zero = negative, zero
             self.before_count, self.before_sum = total_count, total_sum
             self.total_min, self.total_max = total_min, total_max
@@ -387,82 +407,107 @@ class Histogram(_Series):
         """The delta interval as ``(count, sum, min, max, quantiles, to_dict())``.
 
         What ``read()`` then ``Sketch.summary`` give, in one pass and without a sketch, for
-        the common case: one thread recording, positive values only. None when that is not
-        the case (nothing is read or committed then): the caller uses ``read()``.
+        the common case: one thread recording, positive values within its shard's list.
+        None when that is not the case (nothing is read or committed then): the caller uses
+        ``read()``, and the series stays on that path.
 
         It runs once per series each interval, on code and data the application's work
         has taken out of the processor's caches, so it is written out in one function (no
-        helper call per step) with what depends only on the keys worked out once per new
-        bucket (``_new_buckets``): the commonest interval, every count below 256 and the
-        plain form, takes one ``dict.values()``, one permutation, the lanes, one running
-        total, five bisections and one base64 encoding.
+        helper call per step) with what depends only on the keys worked out when the window
+        meets new ones (``_lay_out``): the commonest interval, every count below 256 and
+        the plain form, takes one slice of the list, the lanes, one running total, five
+        bisections, one ``translate`` and one base64 encoding.
         """
         shards = list(self.shards.values())
         before = self.lanes
         if len(shards) != 1 or before is None or not _LITTLE:
             return None
         shard = shards[0]
-        if shard.negative or shard.zero:
-            return None
         # min and max first, reset, then the counts: a recording whose bucket the counts
-        # miss sets min after the reset, so min still infinite means nothing new since.
+        # miss sets min after the reset, so min still infinite means nothing new since, and
+        # the next round's window reaches any bucket this one's did not. Nothing between
+        # the read and the reset calls a function (no switch of threads in between).
         low, high, total_sum = shard.min, shard.max, shard.sum
+        if shard.positive or shard.negative or shard.zero:
+            return None
         if low == _INF:  # nothing recorded since the last commit: nothing to read
             return 0, 0.0, low, high, [], {}
+        if not 0.0 < low <= high:  # the reset raced a recording: read() takes it
+            return None
         if commit:
             shard.min, shard.max = _INF, -_INF
-        one = shard.positive
-        now = list(one.values())  # one C copy; buckets are only ever added, at the end
-        size = len(now)
-        if size != len(self.names):
-            before = self._new_buckets(one, size)
-        try:  # lanes_of, here on a little-endian host
-            counts = _array("Q", self.sorter(now))
+        counts, offset = shard.counts, shard.offset  # counts first (see ``far``)
+        factor = self.factor
+        lowest, highest = _ceil(_log2(low) * factor), _ceil(_log2(high) * factor)
+        first, width = self.first, self.width
+        moved = not width or lowest < first or highest >= first + width
+        if moved:  # the window reaches further: the last commit's lanes moved up if below
+            end = highest + 1 if not width else max(highest + 1, first + width)
+            start = lowest if not width else min(lowest, first)
+            before <<= 64 * (first - start) if width else 0
+            first, width = start, end - start
+        start = first - offset
+        if start < 0 or start + width > len(counts):  # not while ``positive`` is empty
+            if commit:
+                shard.min, shard.max = min(low, shard.min), max(high, shard.max)
+            return None
+        try:
+            lanes = int.from_bytes(_array("Q", counts[start : start + width]), "little")
         except OverflowError:  # a count of 2**64 or more: read() takes it (min and max kept)
             if commit:
                 shard.min, shard.max = min(low, shard.min), max(high, shard.max)
             return None
-        lanes = int.from_bytes(counts, "little")
         lanes_added = lanes - before
+        window: Sequence[int]
         added: Sequence[int]
-        narrow: bytes | None = None
-        if lanes_added & self.wide:  # a count past 255: the general unpacking
-            added, packed = packed_counts(lanes_added, size)
-        else:  # every count in the lowest byte of its lane: packed only if needed, below
-            added = narrow = lanes_added.to_bytes(size * 8, "little")[::8]
-            packed = b""
-        running = list(accumulate(added))
-        count = running[-1] if running else 0
+        wide = narrow_mask(width) if moved else self.wide
+        if not lanes_added & wide:  # every count in the lowest byte of its lane
+            window = lanes_added.to_bytes(width * 8, "little")[::8]
+            narrow = _HOLE not in window
+        else:  # a count past 255: the general unpacking
+            window, _ = packed_counts(lanes_added, width)
+            narrow = False
+        if narrow:
+            # A key without counts (a hole) written as 255, then every 255 deleted: the
+            # written keys' counts, one byte each (a count of 255 takes the other way).
+            marks = int.from_bytes(window, "little")
+            if moved or marks & self.holes:  # keys met for the first time
+                self._lay_out(window, first, width)
+                self.lanes = before  # the last commit's, over the new window
+            added = (marks | self.holes).to_bytes(width, "little").translate(None, b"\xff")
+        else:
+            if moved or any(compress(window, self.present.translate(_ABSENT))):
+                self._lay_out(window, first, width)
+                self.lanes = before
+            added = list(compress(window, self.present))
+        size = self.size
+        running = list(accumulate(window))
+        count = running[-1]
         interval_sum = total_sum - self.before_sum
         if commit:
             self.lanes = lanes
-            self.last_counts = counts
             self.before_count += count
             self.before_sum = total_sum
-        if not count:
-            return count, interval_sum, low, high, [], {}
-        keys = self.keys
-        if low > high:  # the reset raced a recording: fall back on the buckets
-            low, high = sorted_quantiles(
-                self.relative_error, keys, running, (0.0, 1.0), low=-_INF, high=_INF
-            )
-        if commit:
             self.total_min = min(self.total_min, low)
             self.total_max = max(self.total_max, high)
+        if not count:
+            return count, interval_sum, low, high, [], {}
         # sorted_quantiles, written out: the bucket holding rank floor(q * (count - 1)).
+        # A key without a count in the window adds nothing to the running total, so the
+        # bisection lands on a key with counts: the window's first key plus its place.
         last = count - 1
         per_log, scale = self.per_log, self.scale
         values: list[float] = []
         for q in qs:
             # min(): past 2**53 observations float rounding could put the rank past the end.
-            value = scale * _exp(keys[_bisect(running, min(int(q * last), last))] / per_log)
+            value = scale * _exp((first + _bisect(running, min(int(q * last), last))) / per_log)
             # Compare, not min()/max(): two builtin calls per percentile cost more than this.
             values.append(low if value < low else high if value > high else value)  # noqa: FURB136
         dense = added.count(0) * 2 <= size  # empty buckets cost less written than left out
-        if narrow is not None:
+        if narrow:
             head = self.plain_head
             if dense and head is not None:  # plain_form of one-byte counts
-                bins = _b64(head + narrow, newline=False).decode("ascii")
+                bins = _b64(head + cast("bytes", added), newline=False).decode("ascii")
                 form: dict[str, object] = {
                     "mapping": "logarithmic",
                     "relative_error": self.relative_error,
@@ -470,85 +515,58 @@ class Histogram(_Series):
                     "bins": FORMAT_3 + bins,
                 }
                 return count, interval_sum, low, high, values, form
-            packed = b"\x01" + narrow
-        elif dense:
-            plain = plain_form(self.relative_error, size, self.key_bytes, packed)
-            if plain is not None:
-                return count, interval_sum, low, high, values, plain
+            packed = b"\x01" + cast("bytes", added)
+        else:
+            packed = counts_form(added)
+            if dense:
+                plain = plain_form(self.relative_error, size, self.key_bytes, packed)
+                if plain is not None:
+                    return count, interval_sum, low, high, values, plain
         interval = Sketch(self.relative_error)  # what read() would load
         if dense:
+            keys = list(compress(range(first, first + width), self.present))
             interval.load_sorted(keys, added, key_bytes=self.key_bytes, packed=packed)
         else:
-            interval.load_sorted(list(compress(keys, added)), list(filter(None, added)))
+            keys = list(compress(range(first, first + width), window))
+            interval.load_sorted(keys, list(filter(None, window)))
         return count, interval_sum, low, high, values, interval.to_dict()
 
-    def _read_one(
-        self, shard: _HistogramShard
-    ) -> tuple[Sequence[int], int, Sequence[int], bytes] | None:
-        """The one shard's counts and the part since the last commit, in key order.
+    def _lay_out(self, counts: Sequence[int], first: int, width: int) -> None:
+        """The keys with counts, once a round's ``counts`` (the window from ``first``) met new ones.
 
-        As ``(counts, their lanes, added, added as format 3 writes it)``; None when the
-        series is past this path (several shards) or a count is 2**64 or more.
+        The keys with counts so far (``present``, a byte each) moved into the new window,
+        those with counts in this round added: the holes, the keys' form. All by C steps
+        over bytes: nothing per key in Python.
         """
-        before = self.lanes
-        if before is None:
-            return None
-        one = shard.positive
-        now = list(one.values())  # one C copy; buckets are only ever added, at the end
-        if len(now) != len(self.names):
-            before = self._new_buckets(one, len(now))
-        counts = self.sorter(now)
-        try:
-            lanes = lanes_of(counts)
-        except OverflowError:  # a count of 2**64 or more: the general path takes any
-            return None
-        added, packed = packed_counts(lanes - before, len(counts))
-        return counts, lanes, added, packed
-
-    def _new_buckets(self, one: dict[int, int], size: int) -> int:
-        """Take the first ``size`` keys of the one shard's ``one``; the last commit's lanes at them.
-
-        Once per round with new buckets: their place in key order is worked out (``keys``,
-        ``order``, ``sorter``) with what depends on the keys alone, and the last commit's
-        counts are laid out at the new keys (zero at the new ones). New buckets, up to as
-        many as there were (a tail reaching further: a series' first rounds meet a dozen,
-        later ones a few), are read from the dict's end and inserted in place, in the keys,
-        the order and the last counts, each at its place counted in the keys' bitmap: the
-        known keys' int objects, scattered in memory and out of the caches at a round, are
-        not touched (a sort of every key cost ~50-100 us a series). More are laid out afresh.
-        """
-        known = len(self.names)
-        last = self.last_counts
-        if known and size - known <= known:
-            fresh = _newest(one, known, size)
-            keys, order = self.keys, self.order
-            bits = key_bits(keys) if self.key_bits is None else self.key_bits
-            low = keys[0]
-            for name, index in sorted(zip(fresh, range(known, size), strict=True)):
-                if name < low:  # the keys' bitmap: a shift and an or per new key
-                    bits <<= low - name
-                    low = name
-                bits |= 1 << (name - low)
-                # Its place among the keys: the keys below it, counted in the bitmap (a
-                # bisection would read a dozen of the keys' int objects, cold at a round).
-                at = (bits & ((1 << (name - low)) - 1)).bit_count()
-                keys.insert(at, name)
-                order.insert(at, index)
-                last.insert(at, 0)
-            self.names.extend(fresh)
+        if self.width:
+            below, above = self.first - first, first + width - self.first - self.width
+            present = bytes(below) + self.present + bytes(above)
         else:
-            before = dict(zip(self.keys, last, strict=True))  # the last commit's, by key
-            names = list(one)[:size]
-            order = sorted(range(size), key=names.__getitem__)
-            keys = [names[index] for index in order]
-            last = _array("Q", map(before.get, keys, repeat(0)))
-            bits = None
-            self.names, self.order, self.keys, self.last_counts = names, order, keys, last
-        self.sorter = _reorder(order)
-        self.key_bits = bits
-        self.key_bytes, self.plain_head, self.wide = key_layout(keys, bits)
-        self.lanes = lanes = int.from_bytes(last, "little") if _LITTLE else lanes_of(last)
-        return lanes
+            present = bytes(width)
+        now = counts.translate(_NONZERO) if isinstance(counts, bytes) else bytes(map(bool, counts))
+        held = int.from_bytes(present, "little") | int.from_bytes(now, "little")
+        self.present = present = held.to_bytes(width, "little")
+        self.holes = int.from_bytes(present.translate(_HOLES), "little")
+        self.first, self.width = first, width
+        self.wide = narrow_mask(width)
+        lead = present.find(1)
+        if lead < 0:  # no counts at all (not met while min and max say there are)
+            self.size, self.key_bytes, self.plain_head = 0, b"", None
+            return
+        bits = int(present[lead:].translate(_DIGITS)[::-1], 2)
+        self.size = bits.bit_count()
+        self.key_bytes, self.plain_head = bits_layout(first + lead, bits)
+
+    def _leave_fast(self) -> None:
+        """The one-thread path's last commit as the general path's (``before_positive``)."""
+        first, width = self.first, self.width
+        assert self.lanes is not None
+        counts = lanes_to_counts(self.lanes, width) if width else _array("Q")
+        self.before_positive = dict(
+            zip(compress(range(first, first + width), counts), filter(None, counts), strict=True)
+        )
+        self.lanes = None
+        self.keys = []
 
     def _merged(self, shards: list[_HistogramShard]) -> tuple[dict[int, int], list[int], list[int]]:
         """The shards' positive buckets summed; their counts, and the part since the last commit.
@@ -559,17 +577,14 @@ class Histogram(_Series):
         positive: dict[int, int] = {}
         for index, shard in enumerate(shards):
             if index == 0:
-                positive = shard.positive.copy()
+                positive = shard.buckets()
             else:
-                _added(positive, shard.positive.copy())
+                _added(positive, shard.buckets())
         if self.lanes is not None:  # from now on, the general path: the last commit as a dict
-            before = lanes_to_counts(self.lanes, len(self.keys))
-            self.before_positive = dict(zip(self.keys, before, strict=True))
-            self.lanes = None
+            self._leave_fast()
         if len(self.keys) != len(positive):  # buckets are only ever added: same size, same keys
             self.keys = sorted(positive)
-            self.key_bits = None
-            self.key_bytes = key_form(self.keys)
+            self.key_bytes = key_form(self.keys) if self.keys else b""
         counts = list(map(positive.__getitem__, self.keys))
         added = list(map(sub, counts, map(self.before_positive.get, self.keys, repeat(0))))
         return positive, counts, added
@@ -759,11 +774,14 @@ def observe(name: str, value: float, unit: str = "s", **attributes: AttributeVal
             bucket = _ceil(_log2(value) * shard.factor)
         except OverflowError:
             raise ValueError(f"a histogram takes finite numbers, not {value!r}") from None
-        bins = shard.positive
-        try:
-            bins[bucket] += 1
-        except KeyError:
-            bins[bucket] = 1
+        index = bucket - shard.offset
+        if index >= 0:  # a negative index would count from the list's end
+            try:
+                shard.counts[index] += 1
+            except IndexError:
+                shard.far(bucket)
+        else:
+            shard.far(bucket)
     else:
         shard.other(value)
     shard.sum += value

@@ -73,10 +73,13 @@ __all__ = [
     "MAX_SERIALISED",
     "PLAIN_MAX",
     "Sketch",
+    "bits_layout",
+    "counts_form",
     "key_bits",
     "key_form",
     "key_gaps",
     "key_layout",
+    "keys_of_bits",
     "lanes_of",
     "lanes_to_counts",
     "log2_multiplier",
@@ -101,6 +104,7 @@ _SPAN: Final = struct.Struct("<I")  # format 3: keys from the first to the last
 _BITMAP, _GAPS = b"\x00", b"\x01"  # format 3: how a set's keys are written
 _PLAIN, _ZLIB = b"\x00", b"\x01"  # format 3: whether the rest is compressed
 _AS_DIGITS: Final = bytes.maketrans(b"\x00\x01", b"01")
+_AS_FLAGS: Final = bytes.maketrans(b"01", b"\x00\x01")
 PLAIN_MAX: Final = 768
 """Format 3 bytes up to which the buckets are not compressed (text of at most 1,030 chars).
 
@@ -321,6 +325,11 @@ def packed_counts(lanes: int, size: int) -> tuple[Sequence[int], bytes]:
     return array("Q", raw), b"\x08" + raw
 
 
+def counts_form(counts: Sequence[int]) -> bytes:
+    """``counts`` as format 3 writes them (one width byte, then each in that many bytes)."""
+    return _narrow(counts)
+
+
 def key_bits(keys: Sequence[int]) -> int:
     """Ascending ``keys`` (at least one) as one integer, bit ``k - keys[0]`` set for each key.
 
@@ -466,6 +475,29 @@ def key_layout(keys: Sequence[int], bits: int | None = None) -> tuple[bytes, byt
     if len(head) - len(_PLAIN) + size > PLAIN_MAX:  # as plain_head
         head = None
     return written, head, _high_bytes_of(-(-size // _LANE_ROOM) * _LANE_ROOM, 1)
+
+
+def keys_of_bits(first: int, bits: int) -> list[int]:
+    """The keys of ``key_bits``' integer (bit ``k`` set: key ``first + k``), ascending."""
+    present = bin(bits)[:1:-1].encode("ascii").translate(_AS_FLAGS)
+    return list(compress(range(first, first + len(present)), present))
+
+
+def bits_layout(first: int, bits: int) -> tuple[bytes, bytes | None]:
+    """``key_form`` and ``plain_head`` of the keys of ``bits`` (at least one).
+
+    From the bitmap itself (``keys_of_bits``): what ``key_layout`` gives for those keys.
+    """
+    size, span = bits.bit_count(), bits.bit_length()
+    if (span + 7) // 8 < size:  # key_form's choice: a bitmap where it is the smaller
+        written = _FIRST.pack(first) + _BITMAP + _SPAN.pack(span)
+        written += bits.to_bytes((span + 7) // 8, "little")
+    else:
+        written = _FIRST.pack(first) + _GAPS + key_gaps(keys_of_bits(first, bits))
+    head: bytes | None = _PLAIN + _HEADER.pack(size, 0) + written + b"\x01"
+    if len(head) - len(_PLAIN) + size > PLAIN_MAX:  # as plain_head
+        head = None
+    return written, head
 
 
 def sorted_quantiles(
