@@ -7,6 +7,7 @@ parameter) is checked on what the file holds, validated against the shipped sche
 
 from __future__ import annotations
 
+import gc
 import itertools
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -473,6 +474,32 @@ class TestLifecycle:
         assert (stats["orders"], stats["evicted"]) == (3, 2)
         assert trades.order("C-0") is None
         assert trades.order("C-4") is not None
+        written()
+
+    def test_no_order_answers_to_the_empty_id(self, written: Any) -> None:
+        trades = _fresh(max_orders=2)
+        assert trades.order("") is None
+        trades.order_placed("C-1", "X", "buy", 1, 1)
+        assert trades.order("") is None
+        assert trades.order_stats()["orders"] == 1
+        written()
+
+    def test_a_full_collection_leaves_the_table_out_of_the_young_generation(
+        self, written: Any
+    ) -> None:
+        """After a full collection, the next fill does not put the whole table among the
+        objects the next young collection walks (CPython untracks a dict of untracked
+        values in a full collection and tracks it again, as a young object, at the next
+        store of a new tuple)."""
+        trades = _fresh(terminal_ttl=0)
+        for n in range(50):
+            trades.order_placed(f"C-{n}", "X", "buy", 2, 1)
+        gc.collect()
+        gc.collect()  # every order's tuple is untracked by now
+        trades.order_filled("C-7", "E-7", 1, 1)
+        trades.order_placed("C-99", "X", "buy", 2, 1)
+        table = trades._book.orders
+        assert not any(young is table for young in gc.get_objects(0))
         written()
 
     def test_finished_orders_are_evicted_before_live_ones(self, written: Any) -> None:
