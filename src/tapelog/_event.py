@@ -77,7 +77,7 @@ they take records under this type; see docs/architecture.md, "The optional compi
 
 
 DEFERRED: Final = object()
-"""The first item of a deferred message: ``(DEFERRED, finisher number, *facts)``.
+"""The last item of a deferred message: ``(*facts, finisher number, DEFERRED)``.
 
 A domain API (``order_placed``, ``order_filled``) puts such a tuple in a record's message
 slot: the facts taken at the call, finished on the worker by the function registered
@@ -86,6 +86,8 @@ meta with its domain objects (``trade``...) in place. The caller pays for one tu
 text, the nested object and every number's formatting are the worker's work. A plain
 tuple of plain values (``object()`` and ints are not tracked either) is one the garbage
 collector stops tracking, so a backlog of such records costs its collections nothing.
+The markers go last so that a tuple the domain keeps anyway (an order's state after a
+fill, held by the order table) can be the message itself, with the facts first.
 """
 
 Finisher: TypeAlias = Callable[
@@ -98,21 +100,21 @@ _finishers: list[Finisher] = []
 
 
 def deferrable(finish: Finisher) -> int:
-    """Register a finisher; its number goes second in each deferred message it finishes."""
+    """Register a finisher; its number goes second to last in each message it finishes."""
     _finishers.append(finish)
     return len(_finishers) - 1
 
 
 def is_deferred(message: object) -> bool:
     """Whether a record's message is a deferred one (not text)."""
-    return type(message) is tuple and len(message) > 1 and message[0] is DEFERRED  # pyright: ignore[reportUnknownArgumentType]
+    return type(message) is tuple and len(message) > 1 and message[-1] is DEFERRED  # pyright: ignore[reportUnknownArgumentType]
 
 
 def finish_deferred(
     message: tuple[object, ...], meta: Mapping[str, object] | None
 ) -> tuple[str, Mapping[str, object] | None]:
     """The message text and meta of a deferred message, made by its finisher."""
-    return _finishers[cast("int", message[1])](message, meta)
+    return _finishers[cast("int", message[-2])](message, meta)
 
 
 CORE_FIELDS: Final = ("timestamp", "level", "logger", "message")

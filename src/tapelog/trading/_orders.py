@@ -15,6 +15,8 @@ from collections import deque
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_HALF_EVEN, Context, Decimal
 from typing import TYPE_CHECKING, Final, cast, final
 
+from tapelog._event import DEFERRED
+
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -25,7 +27,9 @@ __all__ = [
     "EXACT",
     "HEAD_KEYS",
     "LIVE_STATUSES",
+    "STATE",
     "ZERO",
+    "Filling",
     "Head",
     "OrderBook",
     "OrderState",
@@ -126,7 +130,8 @@ order's tuple, which the collector then untracks at once), a tuple while few, th
 # The order as the table keeps it: an exact tuple of immutable values (the fills' ids in
 # a tuple while few), which the garbage collector stops tracking, so a table of many
 # orders costs no collection anything; an event replaces it whole. The same tuple object
-# is stored under each of the order's ids.
+# is stored under each of the order's ids. After a fill, the tuple goes on with the fill's
+# facts and the markers of a deferred message (``Filling``): it is the fill's message too.
 Packed = tuple[
     Head,  # the standing facts
     "str | None",  # currency
@@ -140,6 +145,37 @@ Packed = tuple[
 _STATUS: Final = 4
 _IDS: Final = 6
 _NUMBER: Final = 7
+STATE: Final = 8  # the items of ``Packed``; a filled order's tuple has more
+
+# A fill's message: the order's state after it (``Packed``; all None for an unknown
+# order), then the fill's facts, then the deferred message's markers
+# (``tapelog._event.DEFERRED``, last). For a fill the table applies, this very tuple is
+# what the table keeps: referenced by the table (an old object), it is seen by the
+# collector's first young collection before the record that holds it, so the collector
+# stops tracking both in that collection, where a tuple of facts only the record held
+# kept the record tracked into an older generation. 19 items: CPython keeps freed tuples
+# of up to 19 items for reuse, a longer one costs the allocator every time.
+Filling = tuple[
+    "Head | None",
+    "str | None",  # the order's currency
+    "Decimal | None",  # cum_qty
+    "Decimal | None",  # notional
+    "str | None",  # ord_status
+    object,  # the fills' exec_ids
+    object,  # the order's ids
+    "int | None",  # its number
+    str,  # cl_ord_id as called
+    str,  # exec_id
+    Decimal,  # last_qty
+    Decimal,  # last_px
+    "Decimal | None",  # commission
+    "str | None",  # currency as called
+    "str | None",  # last_mkt
+    "str | int",  # transact_time
+    bool,  # lossy input
+    int,  # the finisher's number
+    object,  # DEFERRED
+]
 
 
 @final
@@ -174,7 +210,7 @@ class OrderState:
             self.exec_ids,
             self.ids,
             self.number,
-        ) = packed
+        ) = packed[:STATE]  # a filled order's tuple holds its last fill's facts too
         self.order_qty = self.head[7]
 
     def pack(self) -> Packed:
@@ -279,8 +315,9 @@ _PIN: Final = cast("Packed", [])
 _PINNED: Final = ""  # its key
 
 
-#: What :meth:`OrderBook.fill` found: the order after the fill (None: unknown), whether
-#: the ``exec_id`` was seen before (then nothing changed) and the status before.
+#: What :meth:`OrderBook.fill` found: the order after the fill (None: unknown; when the
+#: fill applied, its message, a ``Filling``), whether the ``exec_id`` was seen before
+#: (then nothing changed) and the status before.
 Filled = tuple["Packed | None", bool, str]
 
 
@@ -359,12 +396,25 @@ class OrderBook:
             lock.release()
         return None if known is None else known[_STATUS]
 
-    def fill(self, cl_ord_id: str, exec_id: str, qty: Decimal, px: Decimal) -> Filled:
+    def fill(  # noqa: PLR0917 - the fill's facts ride along into its message
+        self,
+        cl_ord_id: str,
+        exec_id: str,
+        qty: Decimal,
+        px: Decimal,
+        commission: Decimal | None,
+        currency: str | None,
+        last_mkt: str | None,
+        when: str | int,
+        lossy: bool,
+        finisher: int,
+    ) -> Filled:
         """Apply an execution under the lock: a fill's common path in one call.
 
         A live order becomes ``partially_filled``, or ``filled`` (and ends) once its
         fills reach its quantity; a terminal one keeps its status. A repeated
-        ``exec_id`` changes nothing.
+        ``exec_id`` changes nothing. When the fill applies, the order's new tuple is the
+        fill's message (``Filling``, with the fill's facts and ``finisher``).
         """
         lock = self.lock
         lock.acquire()
@@ -375,13 +425,13 @@ class OrderBook:
             packed = orders.get(cl_ord_id)
             if packed is None:
                 return None, False, ""
-            head, currency, cum_qty, notional, status, seen, ids, number = packed
+            head, order_currency, cum_qty, notional, status, seen, ids, number = packed[:STATE]
             if exec_id == seen if type(seen) is str else exec_id in seen:
                 return packed, True, status
             cum_qty = _add(cum_qty, qty)
-            after: Packed = (
+            after: Filling = (
                 head,
-                currency,
+                order_currency,
                 cum_qty,
                 qty.fma(px, notional, EXACT),  # fused, exact: as add(multiply()), cheaper
                 status
@@ -390,16 +440,28 @@ class OrderBook:
                 exec_id if seen == () else _seen(seen, exec_id),
                 ids,
                 number,
+                cl_ord_id,
+                exec_id,
+                qty,
+                px,
+                commission,
+                currency,
+                last_mkt,
+                when,
+                lossy,
+                finisher,
+                DEFERRED,
             )
+            # Stored as it is: a Packed that goes on (no typing.cast: a call on every fill).
             if len(ids) == 1:
-                orders[cl_ord_id] = after
+                orders[cl_ord_id] = after  # pyright: ignore[reportArgumentType]
             else:
                 for known_id in ids:
                     if orders.get(known_id) is packed:
-                        orders[known_id] = after
+                        orders[known_id] = after  # pyright: ignore[reportArgumentType]
             if after[_STATUS] == "filled" and status != "filled":
                 self._end(ids, number)
-            return after, False, status
+            return after, False, status  # pyright: ignore[reportReturnType]
         finally:
             lock.release()
 

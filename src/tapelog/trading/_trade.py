@@ -27,7 +27,9 @@ from tapelog.trading._fix import FIX_CODES
 from tapelog.trading._orders import (
     EXACT,
     LIVE_STATUSES,
+    STATE,
     ZERO,
+    Filling,
     Head,
     OrderBook,
     Packed,
@@ -122,10 +124,10 @@ def _close(
 def _finish_placed(message: tuple[object, ...], meta: Mapping[str, object] | None) -> Finished:
     """``order.placed``'s message and ``trade`` object, on the worker.
 
-    The facts: (DEFERRED, _PLACED, head, currency, when, text, lossy).
+    The facts: (head, currency, when, text, lossy, _PLACED, DEFERRED).
     """
-    _, _, head, currency, when, text, lossy = cast(
-        "tuple[object, int, Head, str | None, str | int, str | None, bool]", message
+    head, currency, when, text, lossy, _, _ = cast(
+        "tuple[Head, str | None, str | int, str | None, bool, int, object]", message
     )
     trade = head_object(head)
     qty, px = head[7], head[8]
@@ -143,44 +145,43 @@ def _finish_placed(message: tuple[object, ...], meta: Mapping[str, object] | Non
 _PLACED: Final = deferrable(_finish_placed)
 
 
-# The facts of a fill, as the caller takes them, after (DEFERRED, _FILLED).
-_FillFacts = tuple[
-    "Packed | None",  # the order as the fill left it (None: an unknown order)
-    str,  # cl_ord_id as called
-    str,  # exec_id
-    Decimal,  # last_qty
-    Decimal,  # last_px
-    bool,  # a duplicate exec_id (not counted again)
-    "Decimal | None",  # commission
-    "str | None",  # currency as called
-    "str | None",  # last_mkt
-    "str | int",  # transact_time
-    bool,  # lossy input
-]
-
-
 def _finish_fill(message: tuple[object, ...], meta: Mapping[str, object] | None) -> Finished:
-    """``order.filled`` / ``order.partially_filled``: (DEFERRED, _FILLED, *_FillFacts)."""
-    return _finish_filled(cast("_FillFacts", message[2:]), meta)
+    """``order.filled`` / ``order.partially_filled``, from a fill's message (``Filling``)."""
+    return _fill_entry(message, meta, duplicate=False)
 
 
-def _finish_filled(facts: _FillFacts, meta: Mapping[str, object] | None) -> Finished:
+def _finish_repeated(message: tuple[object, ...], meta: Mapping[str, object] | None) -> Finished:
+    """The same for a fill whose ``exec_id`` the order had (``duplicate``: not counted)."""
+    return _fill_entry(message, meta, duplicate=True)
+
+
+def _fill_entry(
+    message: tuple[object, ...], meta: Mapping[str, object] | None, *, duplicate: bool
+) -> Finished:
     (
-        order,
+        head,
+        order_currency,
+        cum_qty,
+        notional,
+        status,
+        _,
+        _,
+        _,
         cl_ord_id,
         exec_id,
         qty,
         px,
-        duplicate,
         commission,
         currency,
         last_mkt,
         when,
         lossy,
-    ) = facts
-    head: Head | None = None
-    status = "filled"
-    if order is None:  # an unknown order: the fill as given
+        _,
+        _,
+    ) = cast("Filling", message)
+    if head is None or cum_qty is None or notional is None or status is None:
+        # an unknown order: the fill as given
+        status = "filled"
         trade: dict[str, object] = {"cl_ord_id": cl_ord_id, "exec_id": exec_id}
         trade["exec_type"] = "trade"
         trade["last_qty"] = qty
@@ -188,8 +189,8 @@ def _finish_filled(facts: _FillFacts, meta: Mapping[str, object] | None) -> Fini
         trade["cum_qty"] = qty
         trade["leaves_qty"] = ZERO
         trade["avg_px"] = px
+        verb = "filled"
     else:
-        head, order_currency, cum_qty, notional, status, _, _, _ = order
         trade = head_object(head)
         trade["exec_id"] = exec_id
         trade["exec_type"] = "trade"
@@ -203,6 +204,7 @@ def _finish_filled(facts: _FillFacts, meta: Mapping[str, object] | None) -> Fini
             trade["currency"] = order_currency
         if duplicate:
             trade["duplicate"] = True
+        verb = "filled" if status == "filled" else "partially filled"
     if commission is not None:
         trade["commission"] = commission
     if currency is not None:
@@ -210,12 +212,43 @@ def _finish_filled(facts: _FillFacts, meta: Mapping[str, object] | None) -> Fini
     if last_mkt is not None:
         trade["last_mkt"] = last_mkt
     _close(trade, when, lossy=lossy)
-    verb = "filled" if head is None or status == "filled" else "partially filled"
-    message = f"order {cl_ord_id} {verb}: {format(qty, 'f')} @ {format(px, 'f')}"
-    return message, _with_trade(meta, trade)
+    message_text = f"order {cl_ord_id} {verb}: {format(qty, 'f')} @ {format(px, 'f')}"
+    return message_text, _with_trade(meta, trade)
 
 
 _FILLED: Final = deferrable(_finish_fill)
+_REPEATED: Final = deferrable(_finish_repeated)
+
+
+def _fill_message(  # noqa: PLR0917 - a fill's facts, in its message's order
+    order: Packed | None,
+    cl_ord_id: str,
+    exec_id: str,
+    qty: Decimal,
+    px: Decimal,
+    commission: Decimal | None,
+    currency: str | None,
+    last_mkt: str | None,
+    when: str | int,
+    lossy: bool,
+) -> Filling:
+    """The message of a fill the table did not apply: an unknown order, a repeated exec_id."""
+    state = (None, None, None, None, None, None, None, None) if order is None else order[:STATE]
+    message = (
+        *state,
+        cl_ord_id,
+        exec_id,
+        qty,
+        px,
+        commission,
+        currency,
+        last_mkt,
+        when,
+        lossy,
+        _FILLED if order is None else _REPEATED,
+        DEFERRED,
+    )
+    return cast("Filling", message)
 
 
 def _trade_of(facts: tuple[object, ...]) -> dict[str, object]:
@@ -516,12 +549,13 @@ class TradeLogger:
             account,
         )
         was = self._book.place(cl_ord_id, head, cur)
-        facts = (DEFERRED, _PLACED, head, cur, when, text, lossy)
+        facts = (head, cur, when, text, lossy, _PLACED, DEFERRED)
         log = self._log
         if log._core.level <= INFO:  # pyright: ignore[reportPrivateUsage]
             if fields:
                 fields["event"] = "order.placed"
-            log._emit(INFO, cast("str", facts), fields or _PLACED_FIELDS, None, when=now)  # pyright: ignore[reportPrivateUsage]
+            # The deferred message goes where the text would (no typing.cast: a call).
+            log._emit(INFO, facts, fields or _PLACED_FIELDS, None, when=now)  # pyright: ignore[reportPrivateUsage, reportArgumentType]
         if was is not None:
             duplicate = ("duplicate_cl_ord_id", f"{cl_ord_id} is already an order ({was})")
             self._violations([duplicate], _trade_of(facts))
@@ -577,38 +611,34 @@ class TradeLogger:
             )
             raise self._invalid("order_filled", exc, call, fields) from None
         violations: list[Violation] | None = None
-        after, duplicate, was = self._book.fill(cl_ord_id, exec_id, qty, px)
-        if after is None:
+        # The fill's message: for a fill the table applies, the order's new tuple itself.
+        order, duplicate, was = self._book.fill(
+            cl_ord_id, exec_id, qty, px, comm, cur, last_mkt, when, lossy, _FILLED
+        )
+        if order is None:
             violations = [("unknown_order", f"no order {cl_ord_id} is known")]
             status = "filled"
+            facts = _fill_message(
+                None, cl_ord_id, exec_id, qty, px, comm, cur, last_mkt, when, lossy
+            )
         else:
-            status = after[4]
+            status = order[4]
             if duplicate:
                 violations = [
                     ("duplicate_exec_id", f"{exec_id} was already applied; not counted again")
                 ]
-            elif was not in LIVE_STATUSES:
-                violations = [("fill_after_terminal", f"the order was already {was}")]
-            order_qty = after[0][7]
-            if not duplicate and after[2] > order_qty:
-                over = format(EXACT.subtract(after[2], order_qty), "f")
-                detail = f"cum_qty exceeds order_qty {format(order_qty, 'f')} by {over}"
-                violations = [*(violations or ()), ("overfill", detail)]
-        facts = (
-            DEFERRED,
-            _FILLED,
-            after,
-            cl_ord_id,
-            exec_id,
-            qty,
-            px,
-            duplicate,
-            comm,
-            cur,
-            last_mkt,
-            when,
-            lossy,
-        )
+                facts = _fill_message(
+                    order, cl_ord_id, exec_id, qty, px, comm, cur, last_mkt, when, lossy
+                )
+            else:
+                facts = order
+                if was not in LIVE_STATUSES:
+                    violations = [("fill_after_terminal", f"the order was already {was}")]
+                order_qty = order[0][7]
+                if order[2] > order_qty:
+                    over = format(EXACT.subtract(order[2], order_qty), "f")
+                    detail = f"cum_qty exceeds order_qty {format(order_qty, 'f')} by {over}"
+                    violations = [*(violations or ()), ("overfill", detail)]
         log = self._log
         if log._core.level <= INFO:  # pyright: ignore[reportPrivateUsage]
             if fields:
@@ -616,7 +646,7 @@ class TradeLogger:
                 pairs: dict[str, object] | Pairs = fields
             else:
                 pairs = _FILLED_FIELDS if status == "filled" else _PARTIAL_FIELDS
-            log._emit(INFO, cast("str", facts), pairs, None, when=now)  # pyright: ignore[reportPrivateUsage]
+            log._emit(INFO, facts, pairs, None, when=now)  # pyright: ignore[reportPrivateUsage, reportArgumentType]
         if violations:
             self._violations(violations, _trade_of(facts))
 
