@@ -124,12 +124,12 @@ def test_no_update_is_lost_across_threads() -> None:
     "values",
     [
         # Rising values, a new bucket every ~40 observations all along: 13 decades, past
-        # the recording thread's array of counts (the rest counted aside, the general path).
+        # the recording thread's list of counts (the rest counted aside, the general path).
         [1e-9 * 1.0005**i for i in range(60_000)],
-        # Within its array: the one-thread path's window reaching further round after round.
+        # Within its list: the one-thread path's window reaching further round after round.
         [1e-4 * 1.0002**i for i in range(40_000)],
     ],
-    ids=["past-the-array", "within-the-array"],
+    ids=["past-the-list", "within-the-list"],
 )
 def test_rounds_taken_while_a_thread_keeps_meeting_new_buckets_lose_and_misplace_nothing(
     values: list[float],
@@ -494,7 +494,7 @@ def test_a_file_reload_changes_interval_and_rules_and_keeps_series_and_alert_sta
 )
 @given(
     st.lists(
-        # within seven decades: what a shard's array spans on either side of its first value
+        # within seven decades: what a shard's list spans on either side of its first value
         st.lists(st.floats(min_value=1e-4, max_value=1e3, allow_nan=False), max_size=80),
         min_size=1,
         max_size=5,
@@ -630,7 +630,7 @@ def test_buckets_that_appear_after_the_first_rounds_keep_every_round_exact(
     st.lists(
         st.lists(
             st.one_of(
-                st.floats(min_value=1e-3, max_value=10.0),  # within the first value's array
+                st.floats(min_value=1e-3, max_value=10.0),  # within the first value's list
                 st.floats(min_value=-1e12, max_value=1e12, allow_nan=False),  # any, 0 too
             ),
             max_size=40,
@@ -643,7 +643,7 @@ def test_buckets_that_appear_after_the_first_rounds_keep_every_round_exact(
 def test_every_round_is_its_own_observations_wherever_they_are_counted(
     rounds: list[list[float]], weight: int
 ) -> None:
-    """A shard counts positive values in an array around its first one and any other value
+    """A shard counts positive values in a list around its first one and any other value
     aside; whichever way a round's observations went (and the series then switching to the
     general path), the round's sketch holds exactly its observations' buckets (positive,
     negative, zero), with their count and percentiles (``weight`` repeats make counts past
@@ -669,8 +669,45 @@ def test_every_round_is_its_own_observations_wherever_they_are_counted(
         assert [point.get(name) for name in names] == expected.quantiles(quantiles)
 
 
-def test_threads_recording_within_and_past_their_arrays_lose_nothing() -> None:
-    """Four threads, each with its own array of counts (around its own first value) and
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.lists(st.one_of(st.floats(min_value=1e-3, max_value=10.0), st.just(0.0)), max_size=30),
+        min_size=1,
+        max_size=5,
+    ),
+    st.integers(min_value=1, max_value=300),
+)
+def test_cumulative_rounds_hold_every_observation_so_far(
+    rounds: list[list[float]], weight: int
+) -> None:
+    """With ``temporality = "cumulative"`` each round's sketch is exactly everything recorded
+    so far (the one-thread series reads its list's window; zeros are counted aside)."""
+    tapelog.configure({"sinks": [], "metrics": {"interval": "1h", "temporality": "cumulative"}})
+    REPORTER.reset()
+    everything: list[float] = []
+    for drawn in rounds:
+        values = drawn * weight if len(drawn) < 3 else drawn
+        everything += values
+        for value in values:
+            metrics.observe("app.total.value", value, "1")
+        with capture():
+            found = [p for p in metrics.report() if p["name"] == "app.total.value"]
+        if not everything:
+            assert found == []
+            continue
+        (point,) = found
+        expected = metrics.Sketch()
+        expected.update(everything)
+        back = metrics.Sketch.from_dict(point["sketch"])
+        assert (back.positive, back.zero_count) == (expected.positive, expected.zero_count)
+        assert point["count"] == len(everything)
+
+
+def test_threads_recording_within_and_past_their_lists_lose_nothing() -> None:
+    """Four threads, each with its own list of counts (around its own first value) and
     values far from it: the merged round counts every observation in its bucket."""
     per_thread = [[10.0 ** (k % 15 - 9) * (1 + j / 997) for k in range(3_000)] for j in range(4)]
 

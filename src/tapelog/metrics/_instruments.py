@@ -354,8 +354,10 @@ class Histogram(_Series):
     def read(self, *, commit: bool, cumulative: bool = False) -> Sketch:
         """The observations since the last commit (or, ``cumulative``, all of them).
 
-        With ``commit`` the interval ends here: the next read starts a new one. The general
-        path: from the first call on, the series keeps its last commit as dicts.
+        With ``commit`` the interval ends here: the next read starts a new one. A series
+        one thread records, positive values within its list, takes its positive buckets from
+        the window (``_read_window``); otherwise the general path: the shards' buckets
+        merged as dicts, and from then on the series keeps its last commit as a dict.
         """
         shards = list(self.shards.values())
         low, high = _INF, -_INF
@@ -370,8 +372,13 @@ class Histogram(_Series):
             if commit:
                 shard.min, shard.max = _INF, -_INF
         interval = Sketch(self.relative_error)
-        merged, counts, added = self._merged(shards)
-        keys = self.keys
+        window = self._read_window(shards, commit=commit)
+        merged: dict[int, int] = {}
+        if window is None:
+            merged, counts, added = self._merged(shards)
+            keys = self.keys
+        else:
+            keys, counts, added = window
         if added.count(0) * 2 <= len(added):  # empty buckets cost less written than left out
             interval.load_sorted(keys, added, key_bytes=self.key_bytes)
         else:
@@ -389,7 +396,8 @@ class Histogram(_Series):
         total_max = max(self.total_max, interval.max)
         total_count = self.before_count + interval.count
         if commit:
-            self.before_positive = merged
+            if window is None:
+                self.before_positive = merged
             self.before_negative, self.before_zero = negative, zero
             self.before_count, self.before_sum = total_count, total_sum
             self.total_min, self.total_max = total_min, total_max
@@ -530,6 +538,53 @@ class Histogram(_Series):
             keys = list(compress(range(first, first + width), window))
             interval.load_sorted(keys, list(filter(None, window)))
         return count, interval_sum, low, high, values, interval.to_dict()
+
+    def _read_window(
+        self, shards: list[_HistogramShard], *, commit: bool
+    ) -> tuple[list[int], Sequence[int], Sequence[int]] | None:
+        """The one shard's positive keys, their counts and the part since the last commit.
+
+        For ``read()`` (cumulative rounds, zero or negative values, a raced reset): the
+        window widened to any count outside it, found by C scans of the rest of the list
+        (not by min and max, which ``read()`` has already reset). None when the series is
+        past this path (several shards, values outside the list, a count of 2**64).
+        """
+        before = self.lanes
+        if len(shards) != 1 or before is None or not _LITTLE or shards[0].positive:
+            return None
+        shard = shards[0]
+        snapshot = shard.counts[:]  # one C copy, taken before the offset (see ``far``)
+        offset, size = shard.offset, len(snapshot)
+        first, width = self.first, self.width
+        if width:
+            start, end = first - offset, first - offset + width
+            if any(snapshot[:start]):
+                start = next(compress(range(start), snapshot))
+            if any(snapshot[end:]):
+                end = size - next(compress(range(size - end), reversed(snapshot)))
+        else:
+            start = next(compress(range(size), snapshot), size)
+            end = max(start, size - next(compress(range(size), reversed(snapshot)), size))
+        if start == end:  # nothing positive recorded yet
+            return [], [], []
+        moved = not width or offset + start < first or offset + end > first + width
+        if moved and width:
+            before <<= 64 * (first - offset - start)
+        first, width = offset + start, end - start
+        try:
+            lanes = int.from_bytes(_array("Q", snapshot[start:end]), "little")
+        except OverflowError:  # a count of 2**64 or more: the general path takes any
+            return None
+        window, _ = packed_counts(lanes - before, width)
+        if moved or any(compress(window, self.present.translate(_ABSENT))):
+            self._lay_out(window, first, width)
+            self.lanes = before  # the last commit's, over the new window
+        present = self.present
+        keys = list(compress(range(first, first + width), present))
+        counts = list(compress(lanes_to_counts(lanes, width), present))
+        if commit:
+            self.lanes = lanes
+        return keys, counts, list(compress(window, present))
 
     def _lay_out(self, counts: Sequence[int], first: int, width: int) -> None:
         """The keys with counts, once a round's ``counts`` (the window from ``first``) met new ones.
