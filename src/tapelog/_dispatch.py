@@ -94,11 +94,16 @@ _WRITE_CHUNK: Final = 32
 _TURN_BUDGET: Final = 15e-6
 _TURN_REST: Final = 200e-6
 # A rest that ends more than _GIL_BUSY late found the GIL held all along: the application
-# has no idle gap for the worker to use, and each turn then takes the GIL by CPython's
-# forced switch, in the middle of someone's work. The turns then grow (x4 each time, up
-# to _TURN_BUDGET_MAX) so that fewer of them interrupt; a rest on time shrinks them again.
+# has no idle gap (it is CPU-bound, or a paced loop behind its schedule), and the worker
+# got the GIL back only by CPython's forced switch, in the middle of someone's work. Then
+# the worker defers: one chunk, and a rest twice as long as the last (up to _REST_MAX), so
+# that it interrupts a busy application a few dozen times a second at most and does its
+# work in the application's idle gaps once it has some again; a rest on time resets the
+# rest to _TURN_REST. A batch rests for at most _DEFER_MAX after its start: then the rest of
+# it goes at once, so an entry still reaches its sink in bounded time.
 _GIL_BUSY: Final = 1e-3
-_TURN_BUDGET_MAX: Final = 2e-3
+_REST_MAX: Final = 0.016
+_DEFER_MAX: Final = 0.05
 
 
 class PipelineLike(Protocol):
@@ -227,7 +232,6 @@ class Dispatcher:
         # equal, a batch holds records only and skips the per-item marker test.
         self._markers_put = 0
         self._markers_taken = 0
-        self._turn_budget = _TURN_BUDGET  # grows while the GIL is busy (_write_in_turns)
         for counters in self._counters.values():
             counters.reset()
         self._bind_put()
@@ -617,8 +621,11 @@ class Dispatcher:
         """Write a calm batch in turns of about ``_TURN_BUDGET``, resting between two.
 
         The rest is a real sleep, the one way to hand the GIL to a thread that waits for
-        it. No rest once a batch's worth is queued again (the stream is fast: the rest of
-        the batch goes at once), while a flush waits or at shutdown. When the pipeline
+        it. A rest that ends late (the application kept the GIL: a forced switch gave it
+        back) doubles the next one, up to ``_REST_MAX``; one on time resets it. No rest once
+        a batch's worth is queued again (the stream is fast), while a flush waits, while a
+        caller is blocked, at shutdown, or ``_DEFER_MAX`` after the batch began: the rest
+        of the batch then goes at once. When the pipeline
         renders JSON lines for one file (``render_lines``), the turns only render and the
         batch is written once at the end: a sink's system calls for each chunk (lock,
         stat, write, unlock) cost more than the chunk's entries, and each one is a
@@ -628,14 +635,15 @@ class Dispatcher:
         clock = time.perf_counter
         count = self._inflight = len(records)
         batch = self._batch_size
-        budget = self._turn_budget
         counters = self._counters
+        rest = _TURN_REST
         with self._work_lock:
             pipeline = self._pipeline
             size = _TURN_CHUNK if pipeline.renders_lines() else _WRITE_CHUNK
             pending = bytearray()
             held = 0  # records rendered into ``pending``, not written yet
             began = clock()
+            until = began + _DEFER_MAX  # no rest after this: the rest of the batch at once
             start = 0
             while start < count:
                 end = start + size if len(queue) < batch else count
@@ -654,22 +662,22 @@ class Dispatcher:
                     except BaseException as exc:  # pragma: no cover - process() isolates its parts
                         _last_resort(exc)
                 start = end
-                if (
-                    start < count
-                    and clock() - began >= budget
-                    and not self._stopping
-                    and not self._waiters
-                    and self._markers_put == self._markers_taken
-                    and len(queue) < batch
-                ):
-                    rested = clock()
-                    time.sleep(_TURN_REST)
+                if start < count and (now := clock()) - began >= _TURN_BUDGET:
+                    if (
+                        now >= until
+                        or self._stopping
+                        or self._waiters
+                        or self._markers_put != self._markers_taken
+                        or len(queue) >= batch
+                    ):
+                        size = count  # someone needs the batch written: the rest at once
+                        continue
+                    time.sleep(rest)
                     began = clock()
-                    if began - rested > _TURN_REST + _GIL_BUSY:
-                        budget = min(budget * 4, _TURN_BUDGET_MAX)
-                    else:
-                        budget = max(budget / 2, _TURN_BUDGET)
-                    self._turn_budget = budget
+                    # Late by more than _GIL_BUSY: the GIL came back by a forced switch.
+                    rest = (
+                        min(rest * 2, _REST_MAX) if began - now > rest + _GIL_BUSY else _TURN_REST
+                    )
             if held:
                 pipeline.write_rendered(pending, held, counters)
             self._processed += count

@@ -383,6 +383,58 @@ class TestCadence:
         turns, last = divmod(99, _WRITE_CHUNK)  # a sink of its own: chunks it writes
         assert [_WRITE_CHUNK] * turns + [last] == sink.sizes[1:]
 
+    def test_a_busy_application_still_gets_its_entries_written(self) -> None:
+        """A thread that never leaves the GIL free (pure Python, no waits): the worker
+        defers to it, and still writes every entry, in order, without a flush."""
+        sink = SizesSink()
+        install(sink, size=65536, overflow="block", batch_size=1024)
+        stop = threading.Event()
+
+        def spin() -> None:
+            spins = 0
+            while not stop.is_set():  # holds the GIL until CPython forces a switch
+                for _ in range(10_000):
+                    spins += 1
+
+        spinner = threading.Thread(target=spin, daemon=True)
+        try:
+            fill(sink, 600)  # 599 wait behind the first: a calm batch, many turns
+            spinner.start()
+            sink.gate.set()
+            for _ in range(600):  # bounded: 30 s
+                if sum(sink.sizes) >= 600:
+                    break
+                threading.Event().wait(0.05)
+            written = [e["i"] for e in sink.entries if e["logger"] == "fill"]
+        finally:
+            stop.set()
+            sink.gate.set()
+            spinner.join(30)
+            tapelog.flush(5)
+        assert list(range(600)) == written
+
+    def test_past_the_deferral_limit_the_rest_goes_at_once(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A batch rests only so long after its start: then the rest of it is written at
+        once, so an entry's wait stays bounded whatever the application does."""
+        sink = SizesSink()
+        install(sink, size=65536, overflow="block", batch_size=1024)
+        monkeypatch.setattr("tapelog._dispatch._DEFER_MAX", 0.0)
+        try:
+            fill(sink, 100)
+            sink.gate.set()
+            for _ in range(600):  # bounded: 30 s, no flush (it would take the queue whole)
+                if sum(sink.sizes) >= 100:
+                    break
+                threading.Event().wait(0.05)
+        finally:
+            sink.gate.set()
+            monkeypatch.undo()
+            tapelog.flush(5)
+        written = [e["i"] for e in sink.entries if e["logger"] == "fill"]
+        assert (list(range(100)), [_WRITE_CHUNK, 99 - _WRITE_CHUNK]) == (written, sink.sizes[1:])
+
     def test_a_flush_takes_a_short_queue_whole(self) -> None:
         """A flush waiting: no turns, no rests; it returns once all of it is written."""
         sink = SizesSink()
