@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+from collections import deque
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,8 @@ import pytest
 from tests.conftest import read_jsonl
 
 import tapelog
+from tapelog import _logger
+from tapelog._runtime import RUNTIME
 from tapelog.trading import (
     FIX_CODES,
     FIX_NAMES,
@@ -40,6 +43,23 @@ _names = itertools.count()
 def _fresh(**options: Any) -> Any:
     """A trade logger with its own order table (a name no other test uses)."""
     return get_trade_logger(f"trading.t{next(_names)}", **options)
+
+
+class _KeepingOutlet:
+    """An outlet that keeps every record (no worker)."""
+
+    def __init__(self) -> None:
+        self.queue: deque[object] = deque()
+        self.room = 1 << 30
+        self.idle = False
+
+    def wake(self) -> None:
+        return None
+
+    def put(self, record: object) -> None:
+        self.queue.append(record)
+
+    slow_put = put
 
 
 @pytest.fixture(name="written")
@@ -501,6 +521,28 @@ class TestLifecycle:
         table = trades._book.orders
         assert not any(young is table for young in gc.get_objects(0))
         written()
+
+    def test_a_fills_queued_record_is_untracked_by_the_first_young_collection(self) -> None:
+        """A fill's record (its message the order's tuple the table keeps) leaves the
+        collector's lists in the first generation-0 collection that sees it, so a backlog
+        of fills is not walked again by older generations."""
+        if gc.is_tracked(Decimal("1.0")):
+            pytest.skip("from Python 3.13 a Decimal is tracked, so is a record holding one")
+        trades = _fresh()
+        for n in range(20):
+            trades.order_placed(f"C-{n}", "X", "buy", Decimal(2), Decimal(1))
+        kept = _KeepingOutlet()
+        gc.collect()
+        gc.collect()  # the table, the outlet's queue and the orders are old now
+        _logger.set_outlet(kept)  # type: ignore[arg-type]
+        try:
+            for n in range(20):
+                trades.order_filled(f"C-{n}", f"E-{n}", Decimal(1), Decimal(1))
+        finally:
+            _logger.set_outlet(RUNTIME.dispatcher)
+        assert len(kept.queue) == 20
+        gc.collect(0)
+        assert [gc.is_tracked(record) for record in kept.queue] == [False] * 20
 
     def test_finished_orders_are_evicted_before_live_ones(self, written: Any) -> None:
         trades = _fresh(max_orders=2)

@@ -480,8 +480,11 @@ class TradeLogger:
         now = time_ns()
         lossy = False
         try:
-            text_of("cl_ord_id", cl_ord_id)
-            text_of("symbol", symbol)
+            # Non-empty text is the usual input: tested here, the call only explains.
+            if not (type(cl_ord_id) is str and cl_ord_id):
+                text_of("cl_ord_id", cl_ord_id)
+            if not (type(symbol) is str and symbol):
+                text_of("symbol", symbol)
             # A name as FIX writes it is the usual case: one lookup, not a call.
             side_name = side if type(side) is str and side in _SIDES else enum_of("side", side)
             type_name = (
@@ -584,8 +587,11 @@ class TradeLogger:
         """
         now = time_ns()
         try:
-            text_of("cl_ord_id", cl_ord_id)
-            text_of("exec_id", exec_id)
+            # Non-empty text is the usual input: tested here, the call only explains.
+            if not (type(cl_ord_id) is str and cl_ord_id):
+                text_of("cl_ord_id", cl_ord_id)
+            if not (type(exec_id) is str and exec_id):
+                text_of("exec_id", exec_id)
             # A finite Decimal in range is the usual input: checked here, not by a call.
             lossy = False
             if type(last_qty) is Decimal and last_qty.is_finite() and last_qty > ZERO:
