@@ -109,7 +109,6 @@ _DENSE_MOST: Final = 4096
 _NO_COUNTS: Final[list[int]] = []  # a shard's before its first positive value: never written
 _HOLE: Final = 255  # a hole's byte when the written counts are taken from a window's
 _NONZERO: Final = bytes([0] + [1] * 255)  # translate: a byte per key, 1 where it has counts
-_HOLES: Final = bytes([255] + [0] * 255)  # translate: 255 where a key has none, else 0
 _ABSENT: Final = bytes([1] + [0] * 255)  # translate: 1 where a key has none
 _DIGITS: Final = bytes.maketrans(b"\x00\x01", b"01")
 
@@ -285,6 +284,7 @@ class Histogram(_Series):
         "before_zero",
         "factor",
         "first",
+        "held",
         "holes",
         "key_bytes",
         "keys",
@@ -325,6 +325,8 @@ class Histogram(_Series):
         """How many keys the window spans (0: no window yet)."""
         self.present = b""
         """A byte per key of the window: 1 for a key with counts (what an interval writes)."""
+        self.held = 0
+        """The same bytes as an integer (the first key lowest)."""
         self.holes = 0
         """The window's keys without counts, as an integer of a byte per key: 255 for each."""
         self.size = 0
@@ -593,17 +595,16 @@ class Histogram(_Series):
         those with counts in this round added: the holes, the keys' form. All by C steps
         over bytes: nothing per key in Python.
         """
-        if self.width:
-            below, above = self.first - first, first + width - self.first - self.width
-            present = bytes(below) + self.present + bytes(above)
-        else:
-            present = bytes(width)
         now = counts.translate(_NONZERO) if isinstance(counts, bytes) else bytes(map(bool, counts))
-        held = int.from_bytes(present, "little") | int.from_bytes(now, "little")
+        held = int.from_bytes(now, "little")
+        if self.width:  # the keys with counts so far, moved up by the keys added below
+            held |= self.held << 8 * (self.first - first)
+        self.held = held
         self.present = present = held.to_bytes(width, "little")
-        self.holes = int.from_bytes(present.translate(_HOLES), "little")
+        self.holes = ((1 << 8 * width) - 1) ^ (held * _HOLE)  # 255 for each key with none
+        if width != self.width:
+            self.wide = narrow_mask(width)
         self.first, self.width = first, width
-        self.wide = narrow_mask(width)
         lead = present.find(1)
         if lead < 0:  # no counts at all (not met while min and max say there are)
             self.size, self.key_bytes, self.plain_head = 0, b"", None
