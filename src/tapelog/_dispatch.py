@@ -623,9 +623,9 @@ class Dispatcher:
         The rest is a real sleep, the one way to hand the GIL to a thread that waits for
         it. A rest that ends late (the application kept the GIL: a forced switch gave it
         back) doubles the next one, up to ``_REST_MAX``; one on time resets it. No rest once
-        a batch's worth is queued again (the stream is fast), while a flush waits, while a
-        caller is blocked, at shutdown, or ``_DEFER_MAX`` after the batch began: the rest
-        of the batch then goes at once. When the pipeline
+        a batch's worth (or a quarter of a small queue) is queued again, while a flush
+        waits, while a caller is blocked, at shutdown, or ``_DEFER_MAX`` after the batch
+        began: the rest of the batch then goes at once. When the pipeline
         renders JSON lines for one file (``render_lines``), the turns only render and the
         batch is written once at the end: a sink's system calls for each chunk (lock,
         stat, write, unlock) cost more than the chunk's entries, and each one is a
@@ -634,7 +634,9 @@ class Dispatcher:
         """
         clock = time.perf_counter
         count = self._inflight = len(records)
-        batch = self._batch_size
+        # Rests end once this many are queued again: a batch's worth (the stream is
+        # fast), or a quarter of a small queue (so a long deferral cannot fill it).
+        batch = min(self._batch_size, self._maxsize // 4)
         counters = self._counters
         rest = _TURN_REST
         with self._work_lock:
