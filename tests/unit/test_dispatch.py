@@ -435,6 +435,45 @@ class TestCadence:
         written = [e["i"] for e in sink.entries if e["logger"] == "fill"]
         assert (list(range(100)), [_WRITE_CHUNK, 99 - _WRITE_CHUNK]) == (written, sink.sizes[1:])
 
+    def test_a_quarter_of_a_small_queue_ends_the_rests(self) -> None:
+        """A queue smaller than four batches: once a quarter of it is queued again, the
+        rest of the batch goes at once, so resting cannot fill it."""
+
+        class PausingSink(SizesSink):
+            """Stops in the calm batch's first chunk until the test has logged more."""
+
+            def __init__(self) -> None:
+                super().__init__()
+                self.reached = threading.Event()
+                self.resume = threading.Event()
+
+            def write_batch(self, entries: Sequence[EventDict]) -> None:
+                if len(self.sizes) == 1:  # the first chunk after the fill's first entry
+                    self.reached.set()
+                    assert self.resume.wait(10), "the test never resumed the sink"
+                super().write_batch(entries)
+
+        sink = PausingSink()
+        install(sink, size=400, overflow="block", batch_size=1024)
+        try:
+            fill(sink, 150)  # 149 behind the first: calm (below half of 400)
+            sink.gate.set()
+            assert sink.reached.wait(10)
+            more = tapelog.get_logger("more")
+            for i in range(100):  # a quarter of the queue, queued during the batch
+                more.info("m", i=i)
+            sink.resume.set()
+            for _ in range(600):  # bounded: 30 s, no flush (it would take the queue whole)
+                if sum(sink.sizes) >= 250:
+                    break
+                threading.Event().wait(0.05)
+        finally:
+            sink.resume.set()
+            sink.gate.set()
+            tapelog.flush(5)
+        written = [e["i"] for e in sink.entries if e["logger"] == "fill"]
+        assert (list(range(150)), [_WRITE_CHUNK, 149 - _WRITE_CHUNK]) == (written, sink.sizes[1:3])
+
     def test_a_flush_takes_a_short_queue_whole(self) -> None:
         """A flush waiting: no turns, no rests; it returns once all of it is written."""
         sink = SizesSink()
