@@ -674,11 +674,12 @@ class Dispatcher:
                     ):
                         size = count  # someone needs the batch written: the rest at once
                         continue
-                    time.sleep(rest)
+                    asked = min(rest, until - now)  # no rest runs past the deferral limit
+                    time.sleep(asked)
                     began = clock()
                     # Late by more than _GIL_BUSY: the GIL came back by a forced switch.
                     rest = (
-                        min(rest * 2, _REST_MAX) if began - now > rest + _GIL_BUSY else _TURN_REST
+                        min(rest * 2, _REST_MAX) if began - now > asked + _GIL_BUSY else _TURN_REST
                     )
             if held:
                 pipeline.write_rendered(pending, held, counters)
