@@ -94,7 +94,7 @@ def measure(*, quick: bool) -> dict[str, Any]:
     entries, repeats = (20_000, 3) if quick else (100_000, 3)
     out: dict[str, Any] = {}
     # The caller alone (records discarded at the queue) first, as trading_audit's own
-    # report does: the in-place run leaves a large order table for every collection to scan.
+    # report does (caller_costs lets each run's large order table go once measured).
     alone = trading_audit.caller_costs_alone(entries, repeats)
     out["trade_alone_us"] = dict(alone)
     plain_alone = _pick(alone, "alone: log.info")
