@@ -61,6 +61,14 @@ class BrokenSink:
         pass
 
 
+def until(condition: Callable[[], bool]) -> None:
+    """Wait for ``condition``, polling every 50 ms, 30 s at most (the caller asserts after)."""
+    for _ in range(600):
+        if condition():
+            return
+        threading.Event().wait(0.05)
+
+
 def install(*sinks: object, **queue: object) -> None:
     """Swap in a pipeline with these sinks and queue settings."""
     tapelog.flush(5)
@@ -371,10 +379,7 @@ class TestCadence:
         try:
             fill(sink, 100)  # 99 wait behind the first: a short queue
             sink.gate.set()
-            for _ in range(600):  # bounded: 30 s
-                if sum(sink.sizes) >= 100:
-                    break
-                threading.Event().wait(0.05)
+            until(lambda: sum(sink.sizes) >= 100)
         finally:
             sink.gate.set()
             tapelog.flush(5)
@@ -401,10 +406,7 @@ class TestCadence:
             fill(sink, 600)  # 599 wait behind the first: a calm batch, many turns
             spinner.start()
             sink.gate.set()
-            for _ in range(600):  # bounded: 30 s
-                if sum(sink.sizes) >= 600:
-                    break
-                threading.Event().wait(0.05)
+            until(lambda: sum(sink.sizes) >= 600)
             written = [e["i"] for e in sink.entries if e["logger"] == "fill"]
         finally:
             stop.set()
@@ -424,10 +426,8 @@ class TestCadence:
         try:
             fill(sink, 100)
             sink.gate.set()
-            for _ in range(600):  # bounded: 30 s, no flush (it would take the queue whole)
-                if sum(sink.sizes) >= 100:
-                    break
-                threading.Event().wait(0.05)
+            # no flush here: it would take the queue whole
+            until(lambda: sum(sink.sizes) >= 100)
         finally:
             sink.gate.set()
             monkeypatch.undo()
@@ -463,10 +463,8 @@ class TestCadence:
             for i in range(100):  # a quarter of the queue, queued during the batch
                 more.info("m", i=i)
             sink.resume.set()
-            for _ in range(600):  # bounded: 30 s, no flush (it would take the queue whole)
-                if sum(sink.sizes) >= 250:
-                    break
-                threading.Event().wait(0.05)
+            # no flush here: it would take the queue whole
+            until(lambda: sum(sink.sizes) >= 250)
         finally:
             sink.resume.set()
             sink.gate.set()
@@ -484,10 +482,8 @@ class TestCadence:
             fill(sink, 100)
             flusher = threading.Thread(target=lambda: done.append(tapelog.flush(30)))
             flusher.start()
-            for _ in range(600):  # bounded: until the flush's marker is queued
-                if dispatcher._markers_put != dispatcher._markers_taken:
-                    break
-                threading.Event().wait(0.05)
+            # until the flush's marker is queued
+            until(lambda: dispatcher._markers_put != dispatcher._markers_taken)
             sink.gate.set()
             flusher.join(30)
         finally:
@@ -522,10 +518,7 @@ class TestCadence:
             fill(sink, 1 + 1024 + 10)  # a backlog of more than a batch behind the first
             monkeypatch.setattr("tapelog._dispatch._CADENCE", 3600.0)
             sink.gate.set()
-            for _ in range(600):  # bounded: 30 s
-                if sum(sink.sizes[1:]) >= 1024:
-                    break
-                threading.Event().wait(0.05)
+            until(lambda: sum(sink.sizes[1:]) >= 1024)
             # written without waiting for the cadence, in turns (a calm queue)
             assert sum(sink.sizes[1:]) >= 1024
             assert max(sink.sizes[1:]) <= _WRITE_CHUNK
@@ -566,16 +559,11 @@ class TestCadence:
         try:
             with dispatcher._work_lock:  # the worker waits with its first batch of one
                 log.info("m", i=0)
-                for _ in range(600):  # bounded: 30 s
-                    if not dispatcher.queue:
-                        break
-                    threading.Event().wait(0.05)
+                until(lambda: not dispatcher.queue)
                 for i in range(1, 100):
                     log.info("m", i=i)
-            for _ in range(600):  # bounded: 30 s, no flush (it would take the queue whole)
-                if sum(writes) >= 100:
-                    break
-                threading.Event().wait(0.05)
+            # no flush here: it would take the queue whole
+            until(lambda: sum(writes) >= 100)
             numbers = [json.loads(line)["i"] for line in path.read_text().splitlines()]
         finally:
             tapelog.flush(5)
