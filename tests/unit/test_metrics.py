@@ -623,6 +623,26 @@ def test_buckets_that_appear_after_the_first_rounds_keep_every_round_exact(
         assert [point[name] for name in names] == expected.quantiles(quantiles)
 
 
+def _reported(name: str) -> list[dict[str, Any]]:
+    """The points ``metrics.report()`` gives for ``name`` now (written nowhere)."""
+    with capture():
+        return [point for point in metrics.report() if point["name"] == name]
+
+
+def _holds_exactly(point: dict[str, Any], values: list[float]) -> metrics.Sketch:
+    """Assert ``point`` holds exactly ``values``; the sketch of them, for more checks."""
+    expected = metrics.Sketch()
+    expected.update(values)
+    back = metrics.Sketch.from_dict(point["sketch"])
+    assert (back.positive, back.negative, back.zero_count) == (
+        expected.positive,
+        expected.negative,
+        expected.zero_count,
+    )
+    assert point["count"] == len(values)
+    return expected
+
+
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -654,18 +674,12 @@ def test_every_round_is_its_own_observations_wherever_they_are_counted(
         values = drawn * weight if len(drawn) < 3 else drawn
         for value in values:
             metrics.observe("app.any.value", value, "1")
-        with capture():
-            found = [p for p in metrics.report() if p["name"] == "app.any.value"]
+        found = _reported("app.any.value")
         if not values:
             assert found == []
             continue
         (point,) = found
-        expected = metrics.Sketch()
-        expected.update(values)
-        back = metrics.Sketch.from_dict(point["sketch"])
-        assert (back.positive, back.negative) == (expected.positive, expected.negative)
-        assert back.zero_count == expected.zero_count
-        assert point["count"] == len(values)
+        expected = _holds_exactly(point, values)
         assert [point.get(name) for name in names] == expected.quantiles(quantiles)
 
 
@@ -693,17 +707,12 @@ def test_cumulative_rounds_hold_every_observation_so_far(
         everything += values
         for value in values:
             metrics.observe("app.total.value", value, "1")
-        with capture():
-            found = [p for p in metrics.report() if p["name"] == "app.total.value"]
+        found = _reported("app.total.value")
         if not everything:
             assert found == []
             continue
         (point,) = found
-        expected = metrics.Sketch()
-        expected.update(everything)
-        back = metrics.Sketch.from_dict(point["sketch"])
-        assert (back.positive, back.zero_count) == (expected.positive, expected.zero_count)
-        assert point["count"] == len(everything)
+        _holds_exactly(point, everything)
 
 
 def test_threads_recording_within_and_past_their_lists_lose_nothing() -> None:
