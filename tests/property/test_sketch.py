@@ -20,8 +20,8 @@ from tapelog.metrics._sketch import (
     MAX_SERIALISED,
     PLAIN_MAX,
     _narrow,  # pyright: ignore[reportPrivateUsage]
+    bits_layout,
     key_form,
-    key_layout,
     lanes_of,
     lanes_to_counts,
     log2_multiplier,
@@ -465,16 +465,16 @@ def test_dense_keys_are_written_as_a_bitmap_and_read_back_exactly(
 def test_what_a_series_keeps_of_its_keys_is_worked_out_alike_in_one_call(
     start: int, offsets: list[int]
 ) -> None:
-    """A histogram works out what depends on its keys alone in one call (``key_layout``)
-    each time it meets new buckets: the keys' form, the plain form's head and the lanes'
-    mask are those of the separate functions, with or without the keys' bitmap at hand,
-    dense keys (a bitmap) or sparse ones (gaps), short and past the plain form's limit."""
+    """A histogram works out what depends on its keys alone from its window's bitmap
+    (``bits_layout``) each time it meets new buckets: the keys' form and the plain form's
+    head are those of the keys as a list, dense keys (a bitmap) or sparse ones (gaps),
+    short and past the plain form's limit; the lanes' mask catches a count past 255."""
     keys = sorted(start + offset for offset in offsets)
     form = key_form(keys)
     expected = (form, plain_head(len(keys), form), narrow_mask(len(keys)))
     bits = sum(1 << (key - keys[0]) for key in keys)
-    assert key_layout(keys) == expected
-    assert key_layout(keys, bits) == expected
+    assert (*bits_layout(keys[0], bits), narrow_mask(len(keys))) == expected
+    assert key_form(keys, bits=bits) == form
     lanes = lanes_of([255] * len(keys))
     assert not lanes & expected[2]
     assert lanes_of([256] * len(keys)) & expected[2]

@@ -56,6 +56,7 @@ from tapelog.metrics._sketch import (
     bits_layout,
     counts_form,
     key_form,
+    lanes_of,
     lanes_to_counts,
     log2_multiplier,
     narrow_mask,
@@ -462,6 +463,7 @@ class Histogram(_Series):
                 shard.min, shard.max = min(low, shard.min), max(high, shard.max)
             return None
         try:
+            # lanes_of, written out (a call costs microseconds on a round's cold caches)
             lanes = int.from_bytes(_array("Q", counts[start : start + width]), "little")
         except OverflowError:  # a count of 2**64 or more: read() takes it (min and max kept)
             if commit:
@@ -502,7 +504,7 @@ class Histogram(_Series):
             self.total_max = max(self.total_max, high)
         if not count:
             return count, interval_sum, low, high, [], {}
-        # sorted_quantiles, written out: the bucket holding rank floor(q * (count - 1)).
+        # Sketch.quantiles, written out: the bucket holding rank floor(q * (count - 1)).
         # A key without a count in the window adds nothing to the running total, so the
         # bisection lands on a key with counts: the window's first key plus its place.
         last = count - 1
@@ -574,7 +576,7 @@ class Histogram(_Series):
             before <<= 64 * (first - offset - start)
         first, width = offset + start, end - start
         try:
-            lanes = int.from_bytes(_array("Q", snapshot[start:end]), "little")
+            lanes = lanes_of(snapshot[start:end])
         except OverflowError:  # a count of 2**64 or more: the general path takes any
             return None
         window, _ = packed_counts(lanes - before, width)

@@ -78,7 +78,6 @@ __all__ = [
     "key_bits",
     "key_form",
     "key_gaps",
-    "key_layout",
     "keys_of_bits",
     "lanes_of",
     "lanes_to_counts",
@@ -88,7 +87,6 @@ __all__ = [
     "packed_counts",
     "plain_form",
     "plain_head",
-    "sorted_quantiles",
     "value_constants",
 ]
 
@@ -353,15 +351,15 @@ def key_form(keys: Sequence[int], *, bitmap: bool = True, bits: int | None = Non
     first = keys[0]
     span = keys[-1] - first + 1 if bits is None else bits.bit_length()
     if bitmap and (span + 7) // 8 < len(keys):
-        if bits is None:
-            bits = key_bits(keys)
-        return (
-            _FIRST.pack(first)
-            + _BITMAP
-            + _SPAN.pack(span)
-            + bits.to_bytes((span + 7) // 8, "little")
-        )
+        return _bitmap_form(first, key_bits(keys) if bits is None else bits)
     return _FIRST.pack(first) + _GAPS + key_gaps(keys)
+
+
+def _bitmap_form(first: int, bits: int) -> bytes:
+    """``key_form``'s bitmap mode: the keys of ``bits`` (bit ``k``: key ``first + k``)."""
+    span = bits.bit_length()
+    bitmap = bits.to_bytes((span + 7) // 8, "little")
+    return _FIRST.pack(first) + _BITMAP + _SPAN.pack(span) + bitmap
 
 
 def _fixed_raw(
@@ -454,29 +452,6 @@ def plain_head(size: int, keys: bytes) -> bytes | None:
     return head if len(head) - len(_PLAIN) + size <= PLAIN_MAX else None
 
 
-def key_layout(keys: Sequence[int], bits: int | None = None) -> tuple[bytes, bytes | None, int]:
-    """``key_form(keys, bits=bits)``, ``plain_head`` of it and ``narrow_mask(len(keys))``.
-
-    What a histogram works out from its ascending keys (at least one) each time it meets
-    new buckets, in one call rather than five: it runs on a round's cold caches, where
-    each function's first call costs microseconds.
-    """
-    size = len(keys)
-    first = keys[0]
-    span = keys[-1] - first + 1 if bits is None else bits.bit_length()
-    if (span + 7) // 8 < size:  # key_form's choice: a bitmap where it is the smaller
-        if bits is None:
-            bits = key_bits(keys)
-        written = _FIRST.pack(first) + _BITMAP + _SPAN.pack(span)
-        written += bits.to_bytes((span + 7) // 8, "little")
-    else:
-        written = _FIRST.pack(first) + _GAPS + key_gaps(keys)
-    head: bytes | None = _PLAIN + _HEADER.pack(size, 0) + written + b"\x01"
-    if len(head) - len(_PLAIN) + size > PLAIN_MAX:  # as plain_head
-        head = None
-    return written, head, _high_bytes_of(-(-size // _LANE_ROOM) * _LANE_ROOM, 1)
-
-
 def keys_of_bits(first: int, bits: int) -> list[int]:
     """The keys of ``key_bits``' integer (bit ``k`` set: key ``first + k``), ascending."""
     present = bin(bits)[:1:-1].encode("ascii").translate(_AS_FLAGS)
@@ -486,45 +461,15 @@ def keys_of_bits(first: int, bits: int) -> list[int]:
 def bits_layout(first: int, bits: int) -> tuple[bytes, bytes | None]:
     """``key_form`` and ``plain_head`` of the keys of ``bits`` (at least one).
 
-    From the bitmap itself (``keys_of_bits``): what ``key_layout`` gives for those keys.
+    From the bitmap itself: a histogram's window keeps its keys as one (``present``), and
+    the keys as a list are needed only when gaps are the smaller form.
     """
     size, span = bits.bit_count(), bits.bit_length()
     if (span + 7) // 8 < size:  # key_form's choice: a bitmap where it is the smaller
-        written = _FIRST.pack(first) + _BITMAP + _SPAN.pack(span)
-        written += bits.to_bytes((span + 7) // 8, "little")
+        written = _bitmap_form(first, bits)
     else:
         written = _FIRST.pack(first) + _GAPS + key_gaps(keys_of_bits(first, bits))
-    head: bytes | None = _PLAIN + _HEADER.pack(size, 0) + written + b"\x01"
-    if len(head) - len(_PLAIN) + size > PLAIN_MAX:  # as plain_head
-        head = None
-    return written, head
-
-
-def sorted_quantiles(
-    relative_error: float,
-    keys: Sequence[int],
-    running: Sequence[int],
-    qs: Sequence[float],
-    *,
-    low: float,
-    high: float,
-) -> list[float]:
-    """``Sketch.quantiles(qs)`` of positive buckets only.
-
-    ``keys`` ascending, ``running`` the running total of their counts (some counts may be
-    zero, not all), ``low`` and ``high`` the least and greatest value observed (answers
-    are clamped to them).
-    """
-    last = running[-1] - 1
-    per_log, _, scale = _constants(relative_error)
-    exp = math.exp
-    answers: list[float] = []
-    for q in qs:
-        # min(): past 2**53 observations float rounding could put the rank past the end.
-        value = scale * exp(keys[bisect_right(running, min(int(q * last), last))] / per_log)
-        # Compare, not min()/max(): two builtin calls per percentile cost more than this.
-        answers.append(low if value < low else high if value > high else value)  # noqa: FURB136
-    return answers
+    return written, plain_head(size, written)
 
 
 def _take(raw: bytes, offset: int, size: int) -> tuple[list[int], int]:
