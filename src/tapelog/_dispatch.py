@@ -260,6 +260,10 @@ class Dispatcher:
         self._policy = queue.overflow
         self._block_timeout = queue.block_timeout
         self._batch_size = queue.batch_size
+        # Queued this many, a calm batch's rests and the cadence's wait end: a batch's
+        # worth (the stream is fast), or a quarter of a small queue (waiting on cannot
+        # fill it).
+        self._enough = min(queue.batch_size, queue.size // 4)
         self._sync = queue.mode == "sync"
         self._closed = False
 
@@ -634,9 +638,7 @@ class Dispatcher:
         """
         clock = time.perf_counter
         count = self._inflight = len(records)
-        # Rests end once this many are queued again: a batch's worth (the stream is
-        # fast), or a quarter of a small queue (so a long deferral cannot fill it).
-        batch = min(self._batch_size, self._maxsize // 4)
+        batch = self._enough  # queued again, the rests end
         counters = self._counters
         rest = _TURN_REST
         with self._work_lock:
@@ -704,7 +706,7 @@ class Dispatcher:
         monotonic = time.monotonic
         start = monotonic()
         until = start + _CADENCE
-        enough = min(self._batch_size, self._maxsize // 4)
+        enough = self._enough
         pause = _NAP
         while not self._stopping and self._markers_put == self._markers_taken:
             if wake.wait(pause):
