@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+from collections import deque
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
+    from tapelog._event import Record
+
 settings.register_profile(
     "default",
     deadline=None,
@@ -25,6 +28,23 @@ settings.register_profile("ci", parent=settings.get_profile("default"), max_exam
 settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+class KeepingOutlet:
+    """An outlet (``tapelog._logger.set_outlet``) that keeps every record: no worker."""
+
+    def __init__(self) -> None:
+        self.queue: deque[Record] = deque()
+        self.room = 1 << 30
+        self.idle = False
+
+    def wake(self) -> None:
+        return None
+
+    def put(self, record: Record) -> None:
+        self.queue.append(record)
+
+    slow_put = put
 
 
 def need(condition: bool, reason: str) -> None:

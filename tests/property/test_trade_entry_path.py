@@ -11,7 +11,6 @@ key order included; and a redactor that says it leaves an alphabet alone must do
 from __future__ import annotations
 
 import itertools
-from collections import deque
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, cast
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, cast
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.conftest import KeepingOutlet
 
 import tapelog
 from tapelog import _logger
@@ -98,27 +98,10 @@ _TIMES = st.one_of(
 )
 
 
-class _Keep:
-    """An outlet that keeps the records, for building them here."""
-
-    def __init__(self) -> None:
-        self.queue: deque[Record] = deque()
-        self.room = 1 << 30
-        self.idle = False
-
-    def wake(self) -> None:
-        return None
-
-    def slow_put(self, record: Record) -> None:
-        self.queue.append(record)
-
-    put = slow_put
-
-
 def _records(run: object) -> list[Record]:
     """The records ``run()`` logs, taken at the queue (no worker builds them)."""
     tapelog.get_logger("x")  # the runtime is up, so it does not replace the outlet
-    keep = _Keep()
+    keep = KeepingOutlet()
     outlet = _logger._outlet  # pyright: ignore[reportPrivateUsage]
     _logger.set_outlet(keep)  # type: ignore[arg-type]
     try:

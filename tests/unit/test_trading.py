@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import gc
 import itertools
-from collections import deque
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
 import pytest
-from tests.conftest import read_jsonl
+from tests.conftest import KeepingOutlet, read_jsonl
 
 import tapelog
 from tapelog import _logger
@@ -44,23 +43,6 @@ _names = itertools.count()
 def _fresh(**options: Any) -> Any:
     """A trade logger with its own order table (a name no other test uses)."""
     return get_trade_logger(f"trading.t{next(_names)}", **options)
-
-
-class _KeepingOutlet:
-    """An outlet that keeps every record (no worker)."""
-
-    def __init__(self) -> None:
-        self.queue: deque[object] = deque()
-        self.room = 1 << 30
-        self.idle = False
-
-    def wake(self) -> None:
-        return None
-
-    def put(self, record: object) -> None:
-        self.queue.append(record)
-
-    slow_put = put
 
 
 @pytest.fixture(name="written")
@@ -536,7 +518,7 @@ class TestLifecycle:
         trades = _fresh()
         for n in range(20):
             trades.order_placed(f"C-{n}", "X", "buy", Decimal(2), Decimal(1))
-        kept = _KeepingOutlet()
+        kept = KeepingOutlet()
         gc.collect()
         gc.collect()  # the table, the outlet's queue and the orders are old now
         _logger.set_outlet(kept)  # type: ignore[arg-type]
