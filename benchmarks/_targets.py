@@ -554,23 +554,14 @@ def _tapelog(path: Path, *, mode: str) -> Harness:
     )
 
 
-def _tapelog_variant(
-    path: Path, *, whole_batches: bool = False, switch_interval: float | None = None
-) -> Harness:
-    """tapelog (async) without the worker's cadence, or under a shorter switch interval.
+def _tapelog_switch(path: Path, switch_interval: float) -> Harness:
+    """tapelog (async) under a shorter switch interval.
 
-    Rows of the request loop only: they show, in the same run, what the worker's cadence
-    and turns change against writing whatever is queued, whole, whenever the worker looks
-    (its behaviour before #18), and what CPython's switch interval (the application's choice) changes
-    (docs/architecture.md, "The worker's GIL holds").
+    A row of the request loop only: it shows, in the same run, what CPython's switch
+    interval (the application's choice) changes (docs/architecture.md, "The worker's GIL
+    holds").
     """
-    if whole_batches:
-        import tapelog._dispatch
-
-        setattr(tapelog._dispatch, "_CADENCE", 0.0)  # noqa: B010 - a Final, on purpose
-        setattr(tapelog._dispatch, "_TURN_CHUNK", 1 << 30)  # noqa: B010 - no turns either
-    if switch_interval is not None:
-        sys.setswitchinterval(switch_interval)
+    sys.setswitchinterval(switch_interval)
     return _tapelog(path, mode="async")
 
 
@@ -631,18 +622,12 @@ TARGETS: dict[str, Target] = {
         _target("tapelog", "**tapelog (async)**", "tapelog", lambda p: _tapelog(p, mode="async")),
         _target("tapelog-sync", "tapelog (sync)", "tapelog", lambda p: _tapelog(p, mode="sync")),
         _target("tapelog-compiled", "tapelog (async, compiled)", "tapelog", _tapelog_compiled),
-        # Variants: the request loop's rows only (VARIANT group), unless named in --targets.
-        _target(
-            "tapelog-whole-batches",
-            "tapelog (async), no cadence: batches as they come (before #18)",
-            VARIANT,
-            lambda p: _tapelog_variant(p, whole_batches=True),
-        ),
+        # A variant: the request loop's row only (VARIANT group), unless named in --targets.
         _target(
             "tapelog-switch-1ms",
             "tapelog (async), `sys.setswitchinterval(0.001)`",
             VARIANT,
-            lambda p: _tapelog_variant(p, switch_interval=0.001),
+            lambda p: _tapelog_switch(p, 0.001),
         ),
     )
 }

@@ -42,7 +42,6 @@ LOOP_TARGETS = [
     "off",
     "tapelog",
     "tapelog-compiled",
-    "tapelog-whole-batches",
     "tapelog-switch-1ms",
     "tapelog-sync",
     "stdlib",

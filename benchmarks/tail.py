@@ -4,23 +4,18 @@ Runs the paired request loop (``run_one.request_loop``: blocks with and without 
 call, in one process) through tapelog (async) while recording, on the side:
 
 - every batch the worker ran (``Dispatcher._drain_once``, wrapped): when it started and
-  ended, and how many entries were queued when it began;
-- every rest the worker took between two turns of a batch (its ``time.sleep``): when, how
-  long it asked for and how long it took; a rest that ends more than ``_GIL_BUSY`` late
-  got the GIL back by CPython's forced switch (the application had no idle gap). A turn
-  is a batch's time outside its rests: when the worker holds the GIL;
+  ended, how many entries were queued when it began, and its CPU time (user and system);
 - every garbage collection (``gc.callbacks``): when, how long, which generation;
 - every request: its slot, when its latency started (closed form) and when it ended.
 
 Then it takes the requests slower than the no-logging arm's 99th percentile, in each arm
 and in both forms (closed: from the slot or the previous request's end; open: from the
-slot), and says what overlapped each one: a worker turn, a collection, both, or neither.
+slot), and says what overlapped each one: a worker batch, a collection, both, or neither.
 The "excess" (slow requests with logging minus slow requests without) is what logging adds
 to the tail; the overlap says which part of tapelog it came from. This is a diagnostic for
 docs/architecture.md ("The worker's GIL holds"), not part of the report.
 
     .venv/bin/python -m benchmarks.tail --seconds 10
-    .venv/bin/python -m benchmarks.tail --variant whole-batches
     .venv/bin/python -m benchmarks.tail --variant switch-1ms
 """
 
@@ -29,14 +24,13 @@ from __future__ import annotations
 import argparse
 import bisect
 import gc
+import resource
 import shutil
 import statistics
 import sys
 import tempfile
-import time
-import types
 from pathlib import Path
-from time import perf_counter_ns, thread_time_ns
+from time import perf_counter_ns
 from typing import Any
 
 from benchmarks._common import percentile
@@ -46,7 +40,6 @@ from benchmarks.run_one import request_loop
 
 VARIANTS = {
     "default": "tapelog",
-    "whole-batches": "tapelog-whole-batches",
     "switch-1ms": "tapelog-switch-1ms",
 }
 
@@ -69,15 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=10_000.0)
     parser.add_argument("--block-seconds", type=float, default=0.5)
     parser.add_argument("--work-iters", type=int, help="default: calibrated to ~75 us")
-    parser.add_argument(
-        "--cadence", type=float, help="tapelog._dispatch._CADENCE (s) for this run; 0: none"
-    )
     args = parser.parse_args(argv)
-    import tapelog._dispatch
-
-    if args.cadence is not None:
-        setattr(tapelog._dispatch, "_CADENCE", args.cadence)  # noqa: B010 - a Final, on purpose
-
     from benchmarks.__main__ import WORK_TARGET_US, calibrate_work
 
     iters = args.work_iters or calibrate_work()
@@ -89,30 +74,21 @@ def main(argv: list[str] | None = None) -> int:
 
     dispatcher: Any = RUNTIME.dispatcher
     batches: list[tuple[int, int, int]] = []
-    batch_cpu: list[int] = []
+    cpu = [0.0, 0.0, 0]  # the worker's user and system seconds in batches, entries taken
     drain_once = dispatcher._drain_once
 
-    def traced(queue: Any) -> bool:
+    def traced(queue: Any) -> None:
         depth = len(queue)
-        c0 = thread_time_ns()
+        r0 = resource.getrusage(resource.RUSAGE_THREAD)
         t0 = perf_counter_ns()
-        sliced = drain_once(queue)
+        drain_once(queue)
         batches.append((t0, perf_counter_ns(), depth))
-        batch_cpu.append(thread_time_ns() - c0)
-        return bool(sliced)
+        r1 = resource.getrusage(resource.RUSAGE_THREAD)
+        cpu[0] += r1.ru_utime - r0.ru_utime
+        cpu[1] += r1.ru_stime - r0.ru_stime
+        cpu[2] += min(depth, dispatcher._batch_size)
 
     dispatcher._drain_once = traced  # the worker looks the method up on every round
-    rests: list[tuple[int, int, int]] = []  # (began, ended, asked), ns
-
-    def rest(seconds: float) -> None:
-        t0 = perf_counter_ns()
-        time.sleep(seconds)
-        rests.append((t0, perf_counter_ns(), round(seconds * 1e9)))
-
-    # The worker's ``time.sleep`` (its rests between turns) through a module of our own.
-    clock = types.SimpleNamespace(**{k: getattr(time, k) for k in dir(time) if k[:2] != "__"})
-    clock.sleep = rest
-    setattr(tapelog._dispatch, "time", clock)  # noqa: B010 - a diagnostic's hook
     collections: list[tuple[int, int, int]] = []
     began = [0]
 
@@ -139,33 +115,14 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         gc.callbacks.remove(on_gc)
         shutil.rmtree(tmp, ignore_errors=True)
-    setattr(tapelog._dispatch, "time", time)  # noqa: B010 - the hook's end
-    print(report(result, marks, batches, collections, block, rests=rests), end="")
-    if batch_cpu:
-        ordered = sorted(batch_cpu)
+    print(report(result, marks, batches, collections, block), end="")
+    if cpu[2]:
         print(
-            f"worker CPU per batch (its own thread time): p50 "
-            f"{percentile(ordered, 0.5) / 1000:.0f} us, p99 "
-            f"{percentile(ordered, 0.99) / 1000:.0f} us, max {ordered[-1] / 1000:.0f} us"
+            f"worker CPU in batches: {cpu[0] * 1e6 / cpu[2]:.2f} us user + "
+            f"{cpu[1] * 1e6 / cpu[2]:.2f} us system per entry ({cpu[2]:,} entries); caller: "
+            f"{result['cpu_mean_us'] - result['off_cpu_mean_us']:+.2f} us CPU per request"
         )
     return 0
-
-
-def _turns(
-    batches: list[tuple[int, int, int]], rests: list[tuple[int, int, int]]
-) -> list[tuple[int, int]]:
-    """Each batch's time outside its rests: when the worker holds (or wants) the GIL."""
-    spans: list[tuple[int, int]] = []
-    r = 0
-    for began, ended, _ in batches:
-        t = began
-        while r < len(rests) and rests[r][0] < ended:
-            if rests[r][0] >= began:
-                spans.append((t, rests[r][0]))
-                t = rests[r][1]
-            r += 1
-        spans.append((t, ended))
-    return spans
 
 
 def report(
@@ -174,14 +131,11 @@ def report(
     batches: list[tuple[int, int, int]],
     collections: list[tuple[int, int, int]],
     block: int,
-    *,
-    rests: list[tuple[int, int, int]] | None = None,
 ) -> str:
     settle = block // 10
     arms: list[bool] = result["arms"]
-    rests = rests or []
-    turn_spans = _turns(batches, rests)
-    turn_starts = [a for a, _ in turn_spans]
+    batch_spans = [(a, b) for a, b, _ in batches]
+    batch_starts = [a for a, _ in batch_spans]
     gc_spans = [(a, b) for a, b, _ in collections]
     gc_starts = [a for a, _ in gc_spans]
     # The loop's slots: request i's is start + i * period, and request 0 starts at ``start``.
@@ -199,7 +153,7 @@ def report(
             f"{result['late_fraction_off']:.1%} without"
         ),
     ]
-    kinds = ("worker turn", "collection", "both", "neither")
+    kinds = ("worker batch", "collection", "both", "neither")
     for form, key in (("closed", "off_latency_p99_us"), ("open", "off_open_latency_p99_us")):
         threshold = result[key] * 1000
         for on in (True, False):
@@ -215,56 +169,36 @@ def report(
                     total += 1
                     if hi - lo <= threshold:
                         continue
-                    in_turn = _overlaps(turn_spans, turn_starts, lo, hi)
+                    in_batch = _overlaps(batch_spans, batch_starts, lo, hi)
                     in_gc = _overlaps(gc_spans, gc_starts, lo, hi)
                     kind = (
                         "both"
-                        if in_turn and in_gc
-                        else "worker turn"
-                        if in_turn
+                        if in_batch and in_gc
+                        else "worker batch"
+                        if in_batch
                         else "collection"
                         if in_gc
                         else "neither"
                     )
                     counts[kind] += 1
-                    held.append(in_turn)
+                    held.append(in_batch)
             slow = sum(counts.values())
             lines.append(
                 f"{form}, {'with' if on else 'without'} logging: {slow} of {total:,} requests "
                 f"above {threshold / 1000:.1f} us ({slow / total:.2%}): "
                 + ", ".join(f"{k} {v}" for k, v in counts.items())
                 + (
-                    f"; time inside a worker turn per slow request: median "
+                    f"; time inside a worker batch per slow request: median "
                     f"{statistics.median(held) / 1000:.0f} us, max {max(held) / 1000:.0f} us"
                     if held
                     else ""
                 )
             )
-    if rests:
-        from tapelog._dispatch import _GIL_BUSY
-
-        late = [(b - a - asked) for a, b, asked in rests]
-        forced = sum(1 for x in late if x > _GIL_BUSY * 1e9)
-        asked_sorted = sorted(asked for *_, asked in rests)
-        lates = sorted(late)
-        lines.append(
-            f"worker rests: {len(rests):,}, late p50 {percentile(lates, 0.5) / 1000:.0f} us, "
-            f"p99 {percentile(lates, 0.99) / 1000:.0f} us; {forced:,} ended more than "
-            f"{_GIL_BUSY * 1e3:.0f} ms late (the GIL back by a forced switch); asked p50 "
-            f"{percentile(asked_sorted, 0.5) / 1000:.0f} us, max {asked_sorted[-1] / 1000:.0f} us"
-        )
-    turns = sorted(b - a for a, b in turn_spans)
-    if turns:
-        lines.append(
-            f"worker turns: {len(turns):,}, p50 {percentile(turns, 0.5) / 1000:.0f} us, p99 "
-            f"{percentile(turns, 0.99) / 1000:.0f} us, max {turns[-1] / 1000:.0f} us (wall time "
-            f"outside rests: its GIL holds, the syscalls of a write and waits for the GIL)"
-        )
     durations = sorted(b - a for a, b, _ in batches)
     depths = sorted(d for _, _, d in batches)
     if durations:
         lines.append(
-            f"worker batches: {len(durations):,}, wall time p50 "
+            f"worker batches: {len(durations):,}, wall time (waits for the GIL included) p50 "
             f"{percentile(durations, 0.5) / 1000:.0f} us, p99 "
             f"{percentile(durations, 0.99) / 1000:.0f} us, max {durations[-1] / 1000:.0f} us; "
             f"queued when it began p50 {percentile(depths, 0.5)}, p99 "

@@ -10,9 +10,8 @@ Why each lock exists:
   and the condition blocked callers wait on. The fast path takes no lock: ``deque``
   operations are atomic under the GIL, so the bound can be exceeded by at most one
   record per concurrently appending thread, never by more.
-* ``_work_lock`` is held by whoever runs the pipeline: the worker for one batch (a batch
-  written in turns holds it through its rests, to its one write), a caller in ``sync``
-  mode, ``swap`` while it replaces the pipeline, and ``fork`` while it duplicates the
+* ``_work_lock`` is held by whoever runs the pipeline: the worker for one batch, a caller
+  in ``sync`` mode, ``swap`` while it replaces the pipeline, and ``fork`` while it duplicates the
   process. Holding it across a batch is what makes a pipeline swap exact: each batch is
   handled wholly by the old pipeline or wholly by the new one.
 
@@ -66,44 +65,11 @@ _FORK_WAIT: Final = 2.0  # how long fork waits for the batch being written
 _EXIT_WAIT: Final = 10.0  # the drain at exit (atexit, or a multiprocessing child's end)
 _EXIT_PRIORITY: Final = 0  # among multiprocessing's finalizers: run before children are joined
 _SHED_SHARE: Final = 8  # shed_by_level frees up to 1/8 of the queue per scan of it
-# The worker holds the GIL while it processes a batch, and every time it takes the GIL
-# back (after a wait, a sleep or one of the sink's system calls) a caller that wants it
-# meanwhile waits for the worker's turn and for a thread wake-up. So while the queue is
-# short (callers keep up), the worker takes everything queued as one batch, then waits
-# _CADENCE before it looks again: a few long turns a second instead of a thousand short
-# ones. The wait ends early for flush() and shutdown(), for a full queue (the caller's
-# overflow path sets the wake event) and once a batch's worth (or a quarter of the queue)
-# is queued, looked at when the rate seen so far says it will be (at most every nap_cap).
-# A longer queue (a backlog, a burst, callers blocked on a full queue) is written batch
-# after batch without waiting.
-# See docs/architecture.md, "The worker's GIL holds (#18)".
-_CADENCE: Final = 0.05
-# A calm batch (the queue below half, nobody blocked, no flush waiting) is written in
-# turns: chunks of _TURN_CHUNK entries until _TURN_BUDGET has passed, then a real sleep of
-# _TURN_REST, during which a thread that wanted the GIL takes it. A turn that long delays
-# a request by a few tens of microseconds at most, where a whole batch delayed every call
-# due during it by up to a millisecond (the fixed-rate curve counts each of them). The
-# rests stop once a batch's worth is waiting again, so a faster stream is not slowed.
-# With one JSON file (the pipeline renders lines) the turns only render, and the batch is
-# written once at its end: a chunk's own write (lock, stat, write, unlock) cost more than
-# its entries. A turn is then about one chunk, which fits a paced request's idle gap.
-_TURN_CHUNK: Final = 16
-# Any other pipeline writes each chunk to its sinks, system calls included (3.5-5 us an
-# entry for chunks of 16 to a file, about 2.4 for 32): its chunks are larger.
-_WRITE_CHUNK: Final = 32
-_TURN_BUDGET: Final = 15e-6
-_TURN_REST: Final = 200e-6
-# A rest that ends more than _GIL_BUSY late found the GIL held all along: the application
-# has no idle gap (it is CPU-bound, or a paced loop behind its schedule), and the worker
-# got the GIL back only by CPython's forced switch, in the middle of someone's work. Then
-# the worker defers: one chunk, and a rest twice as long as the last (up to _REST_MAX), so
-# that it interrupts a busy application a few dozen times a second at most and does its
-# work in the application's idle gaps once it has some again; a rest on time resets the
-# rest to _TURN_REST. A batch rests for at most _DEFER_MAX after its start: then the rest of
-# it goes at once, so an entry still reaches its sink in bounded time.
-_GIL_BUSY: Final = 1e-3
-_REST_MAX: Final = 0.016
-_DEFER_MAX: Final = 0.05
+# While callers keep up, the worker writes whatever is queued each time it looks (a batch
+# as it comes: about 10-20 entries at 10,000 entries/s), then naps _NAP, longer and longer
+# while nothing comes. Short, frequent batches fit a busy application's idle gaps; a long
+# batch (or a long wait to gather one) holds the GIL past them, and every request due
+# meanwhile waits. See docs/architecture.md, "Batches as they come (#18, sixth session)".
 
 
 class PipelineLike(Protocol):
@@ -115,26 +81,6 @@ class PipelineLike(Protocol):
 
     def flush(self) -> None:
         """Flush every sink."""
-        ...
-
-    def renders_lines(self) -> bool:
-        """Whether ``render_lines`` may render (one JSON file is the only sink)."""
-        ...
-
-    def render_lines(self, records: Sequence[Record]) -> bytearray | None:
-        """The bytes ``process`` would write for ``records``, when one JSON file takes all.
-
-        None otherwise: then ``process`` them.
-        """
-        ...
-
-    def write_rendered(
-        self, lines: bytes | bytearray, count: int, counters: dict[str, SinkCounters]
-    ) -> None:
-        """Write what ``render_lines`` gave for ``count`` records; never raises.
-
-        Counted as ``process`` counts them.
-        """
         ...
 
     def close(
@@ -260,10 +206,6 @@ class Dispatcher:
         self._policy = queue.overflow
         self._block_timeout = queue.block_timeout
         self._batch_size = queue.batch_size
-        # Queued this many, a calm batch's rests and the cadence's wait end: a batch's
-        # worth (the stream is fast), or a quarter of a small queue (waiting on cannot
-        # fill it).
-        self._enough = min(queue.batch_size, queue.size // 4)
         self._sync = queue.mode == "sync"
         self._closed = False
 
@@ -527,13 +469,11 @@ class Dispatcher:
         nap = _NAP
         while True:
             if queue:
-                steady = self._drain_once(queue)
+                self._drain_once(queue)
                 # No nap outlasts half the time a burst takes to fill the queue; a queue
                 # too small for even the first nap gets none: callers wake the worker.
                 nap_cap = min(_NAP_MAX, self._maxsize * _FILL_TIME / 2)
                 linger = _LINGER if nap_cap >= _NAP else 0.0
-                if steady and linger and _CADENCE:
-                    self._wait_cadence(queue, nap_cap)
                 lingering_until = monotonic() + linger
                 nap = _NAP
             elif self._stopping:
@@ -562,13 +502,8 @@ class Dispatcher:
                 duties_due = now + _IDLE_WAIT
                 self._periodic()
 
-    def _drain_once(self, queue: deque[Record | threading.Event]) -> bool:
-        """Take a batch from the queue and run it through the pipeline.
-
-        Returns:
-            True when the queue was short and taken whole (callers keep up): the worker
-            then waits a cadence before the next batch (``_wait_cadence``).
-        """
+    def _drain_once(self, queue: deque[Record | threading.Event]) -> None:
+        """Run a batch (whatever is queued, up to ``batch_size``) through the pipeline."""
         popleft = queue.popleft
         # Under the lock, so that a drop_oldest caller (who pops too) cannot empty the
         # queue under this loop. Appending callers take no lock and only lengthen it.
@@ -577,12 +512,7 @@ class Dispatcher:
             # Read after the depth: a flush counts its marker before appending it, so a
             # marker among the first ``depth`` items was counted before this read.
             markers_queued = self._markers_put != self._markers_taken
-            # A short queue is taken whole and the worker then waits a cadence; a longer
-            # one (more than a batch, half the queue, callers waiting for room) is
-            # written batch after batch.
             take = min(depth, self._batch_size)
-            calm = depth < self._maxsize // 2 and not self._waiters
-            steady = calm and take == depth
             items = [popleft() for _ in repeat(None, take)]
             self._drains += 1
         self._high_water = max(self._high_water, min(depth, self._maxsize))
@@ -597,9 +527,6 @@ class Dispatcher:
             self._markers_taken += len(markers)
         else:
             records = cast("list[Record]", items)
-        if calm and not markers and len(records) > _TURN_CHUNK:
-            self._write_in_turns(records, queue)
-            return steady
         with self._work_lock:
             pipeline = self._pipeline
             if records:
@@ -617,107 +544,6 @@ class Dispatcher:
         if self._waiters:
             with self._lock:
                 self._not_full.notify_all()
-        return steady
-
-    def _write_in_turns(
-        self, records: list[Record], queue: deque[Record | threading.Event]
-    ) -> None:
-        """Write a calm batch in turns of about ``_TURN_BUDGET``, resting between two.
-
-        The rest is a real sleep, the one way to hand the GIL to a thread that waits for
-        it. A rest that ends late (the application kept the GIL: a forced switch gave it
-        back) doubles the next one, up to ``_REST_MAX``; one on time resets it. No rest once
-        a batch's worth (or a quarter of a small queue) is queued again, while a flush
-        waits, while a caller is blocked, at shutdown, or ``_DEFER_MAX`` after the batch
-        began: the rest of the batch then goes at once. When the pipeline
-        renders JSON lines for one file (``render_lines``), the turns only render and the
-        batch is written once at the end: a sink's system calls for each chunk (lock,
-        stat, write, unlock) cost more than the chunk's entries, and each one is a
-        hand-over of the GIL. The batch holds ``_work_lock`` from its first chunk to its
-        write, so a pipeline swap finds it wholly written by one pipeline.
-        """
-        clock = time.perf_counter
-        count = self._inflight = len(records)
-        batch = self._enough  # queued again, the rests end
-        counters = self._counters
-        rest = _TURN_REST
-        with self._work_lock:
-            pipeline = self._pipeline
-            size = _TURN_CHUNK if pipeline.renders_lines() else _WRITE_CHUNK
-            pending = bytearray()
-            held = 0  # records rendered into ``pending``, not written yet
-            began = clock()
-            until = began + _DEFER_MAX  # no rest after this: the rest of the batch at once
-            start = 0
-            while start < count:
-                end = start + size if len(queue) < batch else count
-                chunk = records[start:end]
-                lines = pipeline.render_lines(chunk)
-                if lines is not None:
-                    pending += lines
-                    held += len(chunk)
-                else:
-                    if held:  # in order: what was rendered goes first
-                        pipeline.write_rendered(pending, held, counters)
-                        pending = bytearray()
-                        held = 0
-                    try:
-                        pipeline.process(chunk, counters)
-                    except BaseException as exc:  # pragma: no cover - process() isolates its parts
-                        _last_resort(exc)
-                start = end
-                if start < count and (now := clock()) - began >= _TURN_BUDGET:
-                    if (
-                        now >= until
-                        or self._stopping
-                        or self._waiters
-                        or self._markers_put != self._markers_taken
-                        or len(queue) >= batch
-                    ):
-                        size = count  # someone needs the batch written: the rest at once
-                        continue
-                    asked = min(rest, until - now)  # no rest runs past the deferral limit
-                    time.sleep(asked)
-                    began = clock()
-                    # Late by more than _GIL_BUSY: the GIL came back by a forced switch.
-                    rest = (
-                        min(rest * 2, _REST_MAX) if began - now > asked + _GIL_BUSY else _TURN_REST
-                    )
-            if held:
-                pipeline.write_rendered(pending, held, counters)
-            self._processed += count
-            self._inflight = 0
-        if self._waiters:
-            with self._lock:
-                self._not_full.notify_all()
-
-    def _wait_cadence(self, queue: deque[Record | threading.Event], step: float) -> None:
-        """Wait ``_CADENCE`` before the next batch, unless someone needs it sooner.
-
-        ``flush()`` and ``shutdown()`` cut the wait short (they set the wake event, and a
-        flush counts its marker first), and so does a full queue (the caller's overflow
-        path sets the event). A batch's worth queued (or a quarter of the queue) ends it
-        too: the worker looks after ``_NAP``, then when that many would be queued at the
-        rate seen so far, at most ``step`` later (no longer than a burst takes to fill
-        half the queue). So a faster stream is written a batch at a time, and a burst (or
-        a worker catching up) at once.
-        """
-        wake = self._wake
-        monotonic = time.monotonic
-        start = monotonic()
-        until = start + _CADENCE
-        enough = self._enough
-        pause = _NAP
-        while not self._stopping and self._markers_put == self._markers_taken:
-            if wake.wait(pause):
-                wake.clear()
-                return
-            now = monotonic()
-            queued = len(queue)
-            if queued >= enough or now >= until:
-                return
-            due = start + (now - start) * enough / queued if queued else until
-            pause = min(max(_NAP, min(due, until) - now), step)
 
     def _periodic(self) -> None:
         """Idle-time duties: the drop report and the pipeline's timers."""

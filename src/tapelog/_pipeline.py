@@ -237,44 +237,6 @@ class Pipeline:
         counter.failed += count - done
         self.note_failure(slot.name, count - done, exc)
 
-    def renders_lines(self) -> bool:
-        """Whether ``render_lines`` may render: one JSON file is the pipeline's one sink."""
-        return self._lines is not None
-
-    def render_lines(self, records: Sequence[AnyRecord]) -> bytearray | None:
-        """The lines ``process`` would hand the one JSON file sink, or None.
-
-        None unless the pipeline's one sink is a JSON file taking every record of the batch
-        (``process`` would render them the same way), and when rendering fails (``process``
-        then renders again and counts the failure). The worker renders a calm batch this
-        way in short turns and writes it once (``write_rendered``): a sink's system calls
-        per chunk cost more than the chunk's entries.
-        """
-        lines = self._lines
-        if (
-            lines is None
-            or lines[0].level > min(map(_level_of, records), default=0)
-            or any(map(_meta_of, records))
-        ):
-            return None
-        try:
-            return self.builder.json_lines(records)
-        except Exception:
-            return None
-
-    def write_rendered(
-        self, lines: bytes | bytearray, count: int, counters: dict[str, SinkCounters]
-    ) -> None:
-        """Write what ``render_lines`` rendered for ``count`` records; never raises.
-
-        Counted as ``process`` counts them.
-        """
-        found = self._lines
-        if found is None:  # pragma: no cover - render_lines gave None then
-            return
-        self._counters = counters
-        self._write_lines(found[0], found[1], lines, count)
-
     def _give_up(
         self,
         slot: SinkSlot,

@@ -43,19 +43,20 @@ class TestExit:
         assert 0 == result.returncode, result.stderr
         assert list(range(20000)) == [e["i"] for e in read_jsonl(path)]
 
-    def test_exit_does_not_wait_for_the_workers_cadence(self, tmp_path: Path) -> None:
-        """A steady trickle of entries, then exit: the worker, waiting its cadence between
-        batches (an hour here), is cut short, so the last entries are written and the
-        program ends at once rather than an hour later (the run's timeout)."""
-        path = tmp_path / "cadence.jsonl"
+    def test_exit_does_not_wait_for_the_workers_nap(self, tmp_path: Path) -> None:
+        """A trickle of entries, then exit: the worker, napping between batches (an hour
+        here), is cut short, so the last entries are written and the program ends at once
+        rather than an hour later (the run's timeout)."""
+        path = tmp_path / "nap.jsonl"
         result = _run(
             f"""
-            import tapelog, tapelog._dispatch
-            tapelog._dispatch._CADENCE = 3600.0
+            import tapelog, tapelog._dispatch as d
+            d._NAP = d._NAP_MAX = 3600.0
+            d._FILL_TIME = 1.0  # so that no cap shortens the nap
             tapelog.configure(sinks=[{{"type": "file", "path": {str(path)!r}}}])
             log = tapelog.get_logger("exit")
             log.info("m", i=0)
-            assert tapelog.flush(30)  # written; the worker now waits its cadence
+            assert tapelog.flush(30)  # written; the worker now naps an hour
             for i in range(1, 5):
                 log.info("m", i=i)
             """

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 import pytest
 
 import tapelog
-from tapelog._dispatch import _TURN_CHUNK, _WRITE_CHUNK
 from tapelog._entry import EntryBuilder
 from tapelog._pipeline import Pipeline, SinkSlot
 from tapelog._runtime import RUNTIME
@@ -368,33 +367,27 @@ class SizesSink(GateSink):
         super().write_batch(entries)
 
 
-class TestCadence:
-    """While callers keep up the worker writes one batch per cadence; nothing waits on it
-    that should not: a flush, a backlog, a burst."""
+class TestBatches:
+    """While callers keep up, the worker writes whatever is queued each time it looks:
+    nothing waits for a flush, a cadence or a batch's worth."""
 
-    def test_a_short_queue_is_written_in_turns_in_order(
-        self, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        """No flush: the batch goes to the sink a chunk at a time, every entry once."""
+    def test_a_short_queue_is_written_as_one_batch_in_order(self) -> None:
+        """No flush: what queued behind the first entry goes to the sink as it is."""
         sink = SizesSink()
         install(sink, size=65536, overflow="block", batch_size=1024)
-        # Turns only (a loaded machine could reach the deferral limit: its own test).
-        monkeypatch.setattr("tapelog._dispatch._DEFER_MAX", 3600.0)
         try:
-            fill(sink, 100)  # 99 wait behind the first: a short queue
+            fill(sink, 100)  # 99 wait behind the first
             sink.gate.set()
             until(lambda: sum(sink.sizes) >= 100)
         finally:
             sink.gate.set()
             tapelog.flush(5)
         written = [e["i"] for e in sink.entries if e["logger"] == "fill"]
-        assert list(range(100)) == written
-        turns, last = divmod(99, _WRITE_CHUNK)  # a sink of its own: chunks it writes
-        assert [_WRITE_CHUNK] * turns + [last] == sink.sizes[1:]
+        assert (list(range(100)), [1, 99]) == (written, sink.sizes)
 
     def test_a_busy_application_still_gets_its_entries_written(self) -> None:
         """A thread that never leaves the GIL free (pure Python, no waits): the worker
-        defers to it, and still writes every entry, in order, without a flush."""
+        still writes every entry, in order, without a flush."""
         sink = SizesSink()
         install(sink, size=65536, overflow="block", batch_size=1024)
         stop = threading.Event()
@@ -406,78 +399,22 @@ class TestCadence:
                     spins += 1
 
         spinner = threading.Thread(target=spin, daemon=True)
+        log = tapelog.get_logger("busy")
         try:
-            fill(sink, 600)  # 599 wait behind the first: a calm batch, many turns
-            spinner.start()
             sink.gate.set()
+            spinner.start()
+            for i in range(600):
+                log.info("m", i=i)
             until(lambda: sum(sink.sizes) >= 600)
-            written = [e["i"] for e in sink.entries if e["logger"] == "fill"]
+            written = [e["i"] for e in sink.entries if e["logger"] == "busy"]
         finally:
             stop.set()
-            sink.gate.set()
             spinner.join(30)
             tapelog.flush(5)
         assert list(range(600)) == written
 
-    def test_past_the_deferral_limit_the_rest_goes_at_once(
-        self, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        """A batch rests only so long after its start: then the rest of it is written at
-        once, so an entry's wait stays bounded whatever the application does."""
-        sink = SizesSink()
-        install(sink, size=65536, overflow="block", batch_size=1024)
-        monkeypatch.setattr("tapelog._dispatch._DEFER_MAX", 0.0)
-        try:
-            fill(sink, 100)
-            sink.gate.set()
-            # no flush here: it would take the queue whole
-            until(lambda: sum(sink.sizes) >= 100)
-        finally:
-            sink.gate.set()
-            monkeypatch.undo()
-            tapelog.flush(5)
-        written = [e["i"] for e in sink.entries if e["logger"] == "fill"]
-        assert (list(range(100)), [_WRITE_CHUNK, 99 - _WRITE_CHUNK]) == (written, sink.sizes[1:])
-
-    def test_a_quarter_of_a_small_queue_ends_the_rests(self) -> None:
-        """A queue smaller than four batches: once a quarter of it is queued again, the
-        rest of the batch goes at once, so resting cannot fill it."""
-
-        class PausingSink(SizesSink):
-            """Stops in the calm batch's first chunk until the test has logged more."""
-
-            def __init__(self) -> None:
-                super().__init__()
-                self.reached = threading.Event()
-                self.resume = threading.Event()
-
-            def write_batch(self, entries: Sequence[EventDict]) -> None:
-                if len(self.sizes) == 1:  # the first chunk after the fill's first entry
-                    self.reached.set()
-                    assert self.resume.wait(10), "the test never resumed the sink"
-                super().write_batch(entries)
-
-        sink = PausingSink()
-        install(sink, size=400, overflow="block", batch_size=1024)
-        try:
-            fill(sink, 150)  # 149 behind the first: calm (below half of 400)
-            sink.gate.set()
-            assert sink.reached.wait(10)
-            more = tapelog.get_logger("more")
-            for i in range(100):  # a quarter of the queue, queued during the batch
-                more.info("m", i=i)
-            sink.resume.set()
-            # no flush here: it would take the queue whole
-            until(lambda: sum(sink.sizes) >= 250)
-        finally:
-            sink.resume.set()
-            sink.gate.set()
-            tapelog.flush(5)
-        written = [e["i"] for e in sink.entries if e["logger"] == "fill"]
-        assert (list(range(150)), [_WRITE_CHUNK, 149 - _WRITE_CHUNK]) == (written, sink.sizes[1:3])
-
     def test_a_flush_takes_a_short_queue_whole(self) -> None:
-        """A flush waiting: no turns, no rests; it returns once all of it is written."""
+        """A flush waiting: it returns once all of it is written."""
         sink = SizesSink()
         install(sink, size=65536, overflow="block", batch_size=1024)
         dispatcher = RUNTIME.dispatcher
@@ -495,55 +432,44 @@ class TestCadence:
         written = [e["i"] for e in sink.entries if e["logger"] == "fill"]
         assert ([True], list(range(100)), 99) == (done, written, sink.sizes[1])
 
-    def test_flush_does_not_wait_for_the_cadence(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """With a cadence of an hour, flush still returns as soon as the entry is written."""
+    def test_flush_does_not_wait_for_the_workers_nap(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """With naps of an hour, flush still returns as soon as the entry is written."""
         sink = SizesSink()
         sink.gate.set()
         install(sink, size=65536, overflow="block")
-        monkeypatch.setattr("tapelog._dispatch._CADENCE", 3600.0)
-        log = tapelog.get_logger("cadence")
+        monkeypatch.setattr("tapelog._dispatch._NAP", 3600.0)
+        monkeypatch.setattr("tapelog._dispatch._NAP_MAX", 3600.0)
+        monkeypatch.setattr("tapelog._dispatch._FILL_TIME", 1.0)  # no cap on the nap
+        log = tapelog.get_logger("nap")
         try:
             log.info("first")
-            assert tapelog.flush(30)  # the worker then waits its cadence
-            log.info("second")  # queued while the worker waits
+            assert tapelog.flush(30)  # the worker then naps
+            log.info("second")  # queued while the worker naps
             assert tapelog.flush(30)
         finally:
             monkeypatch.undo()
             tapelog.flush(30)
-        assert ["first", "second"] == [
-            e["message"] for e in sink.entries if e["logger"] == "cadence"
-        ]
+        assert ["first", "second"] == [e["message"] for e in sink.entries if e["logger"] == "nap"]
 
-    def test_a_backlog_is_written_batch_after_batch(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """More than a batch queued: written without waiting for the cadence (no flush)."""
+    def test_a_backlog_is_written_batch_after_batch(self) -> None:
+        """More than a batch queued: written a batch at a time without waiting (no flush)."""
         sink = SizesSink()
         install(sink, size=65536, overflow="block", batch_size=1024)
         try:
             fill(sink, 1 + 1024 + 10)  # a backlog of more than a batch behind the first
-            monkeypatch.setattr("tapelog._dispatch._CADENCE", 3600.0)
-            # Turns only: on a loaded machine a batch's turns can outlast the deferral
-            # limit, after which the rest goes at once (its own test, above).
-            monkeypatch.setattr("tapelog._dispatch._DEFER_MAX", 3600.0)
             sink.gate.set()
-            until(lambda: sum(sink.sizes[1:]) >= 1024)
-            # written without waiting for the cadence, in turns (a calm queue)
-            assert sum(sink.sizes[1:]) >= 1024
-            assert max(sink.sizes[1:]) <= _WRITE_CHUNK
+            until(lambda: sum(sink.sizes) >= 1 + 1024 + 10)
         finally:
             sink.gate.set()
-            monkeypatch.undo()
             tapelog.flush(30)
         written = [e["i"] for e in sink.entries if e["logger"] == "fill"]
-        assert list(range(1 + 1024 + 10)) == written
+        assert (list(range(1 + 1024 + 10)), [1, 1024, 10]) == (written, sink.sizes)
 
-    def test_a_calm_batch_for_one_json_file_is_written_once_in_order(
+    def test_a_batch_for_one_json_file_is_written_once_in_order(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """Turns render the lines; the file gets the batch in one write, every entry once.
-
-        A write for each chunk (lock, stat, write, unlock) cost more than the chunk's
-        entries and handed the GIL over four times a chunk.
-        """
+        """The file gets a batch's lines in one write, every entry once: a write per entry
+        (lock, stat, write, unlock) would hand the GIL over four times an entry."""
         writes: list[int] = []  # the lines in each write the file sink was given
         real = FileSink.json_lines_writer
 
@@ -575,7 +501,6 @@ class TestCadence:
         finally:
             tapelog.flush(5)
             tapelog.configure({"sinks": []})
-        assert 99 > _TURN_CHUNK  # so the 99 were written in turns
         assert ([1, 99], list(range(100))) == (writes, numbers)
 
     def test_a_half_full_queue_is_written_in_whole_batches(self) -> None:

@@ -42,15 +42,6 @@ class IdlePipeline:
     def process(self, records: Sequence[Record], counters: dict[str, Any]) -> None:
         pass
 
-    def renders_lines(self) -> bool:
-        return False
-
-    def render_lines(self, records: Sequence[Record]) -> None:
-        return None
-
-    def write_rendered(self, lines: bytes | bytearray, count: int, counters: object) -> None:
-        pass
-
     def flush(self) -> None:
         pass
 
