@@ -69,7 +69,7 @@ _SHED_SHARE: Final = 8  # shed_by_level frees up to 1/8 of the queue per scan of
 # as it comes: about 10-20 entries at 10,000 entries/s), then naps _NAP, longer and longer
 # while nothing comes. Short, frequent batches fit a busy application's idle gaps; a long
 # batch (or a long wait to gather one) holds the GIL past them, and every request due
-# meanwhile waits. See docs/architecture.md, "Batches as they come (#18, sixth session)".
+# meanwhile waits. See docs/architecture.md, "The worker's GIL holds (#18)".
 
 
 class PipelineLike(Protocol):
