@@ -242,9 +242,9 @@ def request_loop(
     count against the next block. Target ``off`` makes no call in either arm: the
     measure's own noise (an A/A test). ``marks`` (``benchmarks.tail``): filled with
     each request's start of latency and end, in ``perf_counter_ns``. ``work_us``: scale
-    ``work_iters`` here so that a request's work takes that much CPU time between two
-    pacing sleeps (work sized in a tight loop in another process runs 10-25% longer here,
-    and a loop left with too little slack is behind its own schedule without any logging).
+    ``work_iters`` here so that a request's work takes that much CPU time in this very
+    loop, paced at ``rate``, before the first block (a loop left with too little slack is
+    behind its own schedule without any logging).
     """
     call = one_call(harness) if harness is not None else None
     if harness is not None:
@@ -253,9 +253,14 @@ def request_loop(
     for _ in range(200):
         work(work_iters)
     if work_us is not None:
+        # Sized where it runs: 1,500 paced requests without logging, and their median.
+        # Probed between single sleep(0) calls instead, work sized for 75 us took 70 to 95
+        # us of CPU in the loop from one process to the next, so some runs had a third of
+        # the slack of others and were behind their schedule with no logging at all.
         probes = []
-        for _ in range(300):
-            time.sleep(0)
+        began = perf_counter_ns() + 1_000_000
+        for k in range(1_500):
+            _pace(began + int(k * 1e9 / rate))
             began_cpu = thread_time_ns()
             work(work_iters)
             probes.append(thread_time_ns() - began_cpu)
@@ -277,11 +282,13 @@ def request_loop(
     logged = 0
     # arm of each block: True = the log call is made
     arms = [(b % 2 == 0) == ((b // 2) % 2 == 0) for b in range(blocks)]
+    iters_used: list[int] = []  # the work's iterations in each block
     start = perf_counter_ns() + 1_000_000
     previous_end = start
     i = 0
     for b in range(blocks):
         this_call = call if arms[b] else None
+        iters_used.append(work_iters)
         for _ in repeat(None, block):
             scheduled = start + int(i * period)
             _pace(scheduled)
@@ -308,6 +315,14 @@ def request_loop(
             i += 1
         if this_call is not None:
             logged += block
+        if work_us is not None and b % 2 and b + 1 < blocks:
+            # Keep the work at ``work_us`` while the machine's speed drifts (by 10-20% within
+            # a run here): after each pair, from the median CPU of its block without logging,
+            # by at most a fifth a step; both blocks of a pair run the same work.
+            off_b = b if not arms[b] else b - 1
+            measured = statistics.median(cpu[off_b * block + settle : (off_b + 1) * block])
+            step = min(1.2, max(0.8, work_us * 1000 / measured))
+            work_iters = max(1, round(work_iters * step))
     elapsed = (perf_counter_ns() - start) / 1e9
 
     def arm(values: list[int], *, on: bool) -> list[int]:
@@ -346,6 +361,7 @@ def request_loop(
         # so that a report can say so rather than count it silently.
         "behind": achieved < rate * BEHIND_SHARE or (late - late_on) / (requests / 2) > LATE_SHARE,
         "work_iters": work_iters,
+        "work_iters_by_block": iters_used,
         "block": block,
         "settle": settle,
         "blocks": blocks,
