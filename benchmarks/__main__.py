@@ -756,7 +756,7 @@ def main(argv: list[str] | None = None) -> int:
                 "interleaved): "
                 "**p99 added** is the median over all block pairs (a block with logging "
                 "against its neighbour without), with each run's median pair (least and "
-                "greatest) and the middle half of the pairs; mean and p50, the median run. "
+                "greatest) and the middle half of the pairs; the open mean likewise the median block pair; the closed mean and p50, the median run. "
                 "The first row makes no call in either arm: what the measure reads when "
                 "nothing differs."
             ),
