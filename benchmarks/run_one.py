@@ -336,12 +336,12 @@ def request_loop(
     def block_p99(values: list[int], b: int) -> float:
         return percentile(sorted(values[b * block + settle : (b + 1) * block]), 0.99)
 
-    # Each pair's p99 with logging against its p99 without; the run's p99 added is their
-    # median: a burst of other work on the machine (tens of ms) lands on one block and
-    # moves that pair, not the median, where it would dominate a p99 over the whole run.
     def block_mean(values: list[int], b: int) -> float:
         return statistics.fmean(values[b * block + settle : (b + 1) * block])
 
+    # Each pair's p99 with logging against its p99 without; the run's p99 added is their
+    # median: a burst of other work on the machine (tens of ms) lands on one block and
+    # moves that pair, not the median, where it would dominate a p99 over the whole run.
     pairs: list[float] = []
     open_pairs: list[float] = []
     # The mean in pairs too: pooled over a run, one block that met a backlog of the

@@ -255,6 +255,68 @@ def test_item_4_is_judged_on_the_open_loop_and_names_a_run_behind_the_rate() -> 
     assert any("open p99" in line for line in report.loop_open_table(loop))
 
 
+def test_the_open_mean_added_is_the_median_block_pair() -> None:
+    """One block that met a machine backlog sets a whole run's open mean, not the median
+    pair; runs from before the pairs existed fall back to their pooled ratio."""
+    from benchmarks import report
+
+    def run(pooled: float, mean_pairs: list[float] | None) -> dict[str, object]:
+        keys = ("latency_p99_us", "off_latency_p99_us", "latency_p50_us", "latency_mean_us")
+        opens = ("open_latency_p99_us", "off_open_latency_p99_us")
+        r: dict[str, object] = {
+            **dict.fromkeys(keys + opens, 100.0),
+            "added_p99_pct": 1.0,
+            "pairs_p99_pct": [1.0],
+            "open_added_p99_pct": 1.0,
+            "open_pairs_p99_pct": [1.0],
+            "open_added_mean_pct": pooled,
+            "added_mean_pct": 0.5,
+            "achieved_rate": 10_000,
+            "lines_lost": 0,
+        }
+        if mean_pairs is not None:
+            r["open_pairs_mean_pct"] = mean_pairs
+        return r
+
+    paired = report.loop_medians(
+        {"tapelog": [run(300.0, [1.0, 2.0, 900.0]), run(2.0, [3.0, 4.0, 2.5])]}
+    )["tapelog"]
+    assert (paired["open_added_mean_pct"], paired["open_pooled_mean_pct"]) == (2.75, 151.0)
+    assert report.loop_targets({"tapelog": paired})[1][1] is True
+    older = report.loop_medians({"tapelog": [run(300.0, None), run(2.0, None)]})["tapelog"]
+    assert older["open_added_mean_pct"] == 151.0
+    assert report.loop_targets({"tapelog": older})[1][1] is False
+
+
+def test_the_loops_work_follows_the_machine_between_block_pairs(tmp_path: Path) -> None:
+    """Work that runs twice as long from the second pair on is cut back toward its size,
+    by at most a fifth a pair, and both blocks of a pair do the same work."""
+    from benchmarks import run_one
+
+    calls = [0]
+    real_work = run_one.work
+
+    def work(iterations: int) -> int:
+        calls[0] += 1
+        # the warm-up (200) and the sizing (1,500) run at the normal speed, and so does
+        # the first pair; from the second pair on each iteration costs twice as much
+        return real_work(iterations * (2 if calls[0] > 200 + 1_500 + 2 * 300 else 1))
+
+    run_one.work = work
+    try:
+        result = run_one.request_loop(
+            None, tmp_path / "x.log", 8 * 300, 5_000.0, 50, block=300, settle=30, work_us=100
+        )
+    finally:
+        run_one.work = real_work
+    used = result["work_iters_by_block"]
+    assert len(used) == 8
+    assert [used[b] == used[b + 1] for b in range(0, 8, 2)] == [True] * 4
+    steps = [used[b + 2] / used[b] for b in range(0, 6, 2)]
+    assert all(0.79 <= step <= 1.21 for step in steps)
+    assert used[-1] < used[2]  # doubled work: cut back
+
+
 def test_item_8_is_judged_on_the_budgets_it_names() -> None:
     """A missed #16 budget shows in the line but does not decide #18 item 8; a missed
     trade budget does."""

@@ -11,9 +11,9 @@ Why each lock exists:
   operations are atomic under the GIL, so the bound can be exceeded by at most one
   record per concurrently appending thread, never by more.
 * ``_work_lock`` is held by whoever runs the pipeline: the worker for one batch, a caller
-  in ``sync`` mode, ``swap`` while it replaces the pipeline, and ``fork`` while it duplicates the
-  process. Holding it across a batch is what makes a pipeline swap exact: each batch is
-  handled wholly by the old pipeline or wholly by the new one.
+  in ``sync`` mode, ``swap`` while it replaces the pipeline, and ``fork`` while it
+  duplicates the process. Holding it across a batch is what makes a pipeline swap exact:
+  each batch is handled wholly by the old pipeline or wholly by the new one.
 
 Loss accounting is exact: ``emitted`` is derived as processed + in flight + queued +
 dropped, and the drop counters are only changed under ``_lock``.
