@@ -371,19 +371,30 @@ class TestBatches:
     """While callers keep up, the worker writes whatever is queued each time it looks:
     nothing waits for a flush, a cadence or a batch's worth."""
 
-    def test_a_short_queue_is_written_as_one_batch_in_order(self) -> None:
-        """No flush: what queued behind the first entry goes to the sink as it is."""
+    @pytest.mark.parametrize(
+        ("total", "size", "batches"),
+        [
+            pytest.param(100, 65536, [1, 99], id="a short queue: one batch"),
+            pytest.param(1001, 1200, [1, 1000], id="a queue past half: one batch"),
+            pytest.param(1 + 1024 + 10, 65536, [1, 1024, 10], id="a backlog: batch by batch"),
+        ],
+    )
+    def test_what_is_queued_is_written_as_it_comes_in_order(
+        self, total: int, size: int, batches: list[int]
+    ) -> None:
+        """No flush: what queued behind the first entry goes to the sink at once, a batch
+        (``batch_size``) at a time, every entry once and in order."""
         sink = SizesSink()
-        install(sink, size=65536, overflow="block", batch_size=1024)
+        install(sink, size=size, overflow="block", batch_size=1024)
         try:
-            fill(sink, 100)  # 99 wait behind the first
+            fill(sink, total)
             sink.gate.set()
-            until(lambda: sum(sink.sizes) >= 100)
+            until(lambda: sum(sink.sizes) >= total)
         finally:
             sink.gate.set()
-            tapelog.flush(5)
+            tapelog.flush(30)
         written = [e["i"] for e in sink.entries if e["logger"] == "fill"]
-        assert (list(range(100)), [1, 99]) == (written, sink.sizes)
+        assert (list(range(total)), batches) == (written, sink.sizes)
 
     def test_a_busy_application_still_gets_its_entries_written(self) -> None:
         """A thread that never leaves the GIL free (pure Python, no waits): the worker
@@ -451,20 +462,6 @@ class TestBatches:
             tapelog.flush(30)
         assert ["first", "second"] == [e["message"] for e in sink.entries if e["logger"] == "nap"]
 
-    def test_a_backlog_is_written_batch_after_batch(self) -> None:
-        """More than a batch queued: written a batch at a time without waiting (no flush)."""
-        sink = SizesSink()
-        install(sink, size=65536, overflow="block", batch_size=1024)
-        try:
-            fill(sink, 1 + 1024 + 10)  # a backlog of more than a batch behind the first
-            sink.gate.set()
-            until(lambda: sum(sink.sizes) >= 1 + 1024 + 10)
-        finally:
-            sink.gate.set()
-            tapelog.flush(30)
-        written = [e["i"] for e in sink.entries if e["logger"] == "fill"]
-        assert (list(range(1 + 1024 + 10)), [1, 1024, 10]) == (written, sink.sizes)
-
     def test_a_batch_for_one_json_file_is_written_once_in_order(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
@@ -502,15 +499,3 @@ class TestBatches:
             tapelog.flush(5)
             tapelog.configure({"sinks": []})
         assert ([1, 99], list(range(100))) == (writes, numbers)
-
-    def test_a_half_full_queue_is_written_in_whole_batches(self) -> None:
-        sink = SizesSink()
-        install(sink, size=1200, overflow="block", batch_size=1024)
-        try:
-            fill(sink, 1001)  # 1,000 behind the first: more than half the queue
-            sink.gate.set()
-            assert tapelog.flush(5)
-        finally:
-            sink.gate.set()
-        written = [e["i"] for e in sink.entries if e["logger"] == "fill"]
-        assert (list(range(1001)), 1000) == (written, sink.sizes[1])
