@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import shutil
 import subprocess
@@ -236,7 +237,16 @@ def test_locals_are_redacted_capped_and_safe() -> None:
         raise ValueError("with locals")
 
     exc = error_scenarios._raises(scene)
-    info = capture(exc, locals=True)
+    # The recursing repr must reach the recursion limit within its 50 ms: traced opcode by
+    # opcode, a thousand frames took longer than that on a loaded CI machine under 3.13
+    # (and then read "took too long"). A limit a couple of hundred frames above this one
+    # reaches it in a few.
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(len(inspect.stack(0)) + 200)
+    try:
+        info = capture(exc, locals=True)
+    finally:
+        sys.setrecursionlimit(limit)
     values = _locals_of(info)
 
     assert "'[REDACTED]'" == values["api_key"]
